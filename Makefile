@@ -1,0 +1,36 @@
+# The two commands: `make run` and `make test`. Each bootstraps .venv itself.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+HOST ?= 127.0.0.1
+WORKERS ?= 2
+
+.PHONY: run test bench migrate clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+migrate: $(VENV)/.installed
+	$(PY) manage.py migrate --no-input
+
+run: migrate
+	$(PY) manage.py collectstatic --no-input --verbosity 0
+	$(PY) manage.py bootstrap --email demo@example.com --password demo-password --organization "Demo" --new-api-key --scopes '*' --banner "http://$(HOST):$(PORT)"
+	exec $(VENV)/bin/gunicorn insights_api.wsgi:application --bind $(HOST):$(PORT) --workers $(WORKERS) --threads 4 --access-logfile -
+
+test: $(VENV)/.installed-dev
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed-dev
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) var/*.sqlite3* staticfiles

@@ -1,0 +1,112 @@
+from django.db.models import Prefetch
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from core.mixins import TeamScopedViewSetMixin
+from core.throttling import BurstRateThrottle, SustainedRateThrottle
+
+from .authentication import is_personal_api_key_request
+from .models import OrganizationMembership, PersonalAPIKey, Project, Team, User
+from .permissions import APIScopePermission, TeamMemberAccessPermission
+from .serializers import MeSerializer, PersonalAPIKeySerializer, ProjectSerializer, TeamSerializer
+from .services import create_personal_api_key
+
+ACCOUNT_PERMISSIONS = [IsAuthenticated, APIScopePermission]
+ACCOUNT_THROTTLES = [BurstRateThrottle, SustainedRateThrottle]
+
+
+class UserViewSet(viewsets.GenericViewSet):
+    """Only `@me` is served: the authenticated user with organization and current team."""
+
+    scope_object = "user"
+    serializer_class = MeSerializer
+    permission_classes = ACCOUNT_PERMISSIONS
+    throttle_classes = ACCOUNT_THROTTLES
+    queryset = User.objects.none()
+    lookup_value_regex = "@me"
+
+    def retrieve(self, request, pk=None):
+        user = User.objects.select_related("current_organization", "current_team").get(pk=request.user.pk)
+        memberships = OrganizationMembership.objects.filter(user=user).select_related("organization")
+        context = {
+            **self.get_serializer_context(),
+            "organizations": [m.organization for m in memberships],
+            "membership_levels": {m.organization_id: m.level for m in memberships},
+        }
+        return Response(MeSerializer(user, context=context).data)
+
+
+class PersonalAPIKeyViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    scope_object = "personal_api_key"
+    serializer_class = PersonalAPIKeySerializer
+    permission_classes = ACCOUNT_PERMISSIONS
+    throttle_classes = ACCOUNT_THROTTLES
+    pagination_class = None
+
+    def get_queryset(self):
+        return PersonalAPIKey.objects.filter(user=self.request.user).order_by("-created_at")
+
+    def get_object(self):
+        if self.kwargs.get("pk") == "@current":
+            if not is_personal_api_key_request(self.request):
+                raise exceptions.ValidationError("This endpoint is only available when authenticated with a personal API key.")
+            return self.request.auth
+        return super().get_object()
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        key, raw = create_personal_api_key(
+            self.request.user,
+            label=data["label"],
+            scopes=data.get("scopes"),
+            scoped_teams=data.get("scoped_teams"),
+            scoped_organizations=data.get("scoped_organizations"),
+        )
+        key.raw_value = raw
+        serializer.instance = key
+
+
+class ProjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Projects of the user's organizations. The id in the URL may also be `@current`."""
+
+    scope_object = "project"
+    serializer_class = ProjectSerializer
+    permission_classes = ACCOUNT_PERMISSIONS
+    throttle_classes = ACCOUNT_THROTTLES
+    lookup_value_regex = "[^/.]+"
+
+    def get_queryset(self):
+        queryset = Project.objects.filter(organization__memberships__user=self.request.user).prefetch_related(
+            Prefetch("teams", queryset=Team.objects.order_by("id"))
+        )
+        key = self.request.auth if is_personal_api_key_request(self.request) else None
+        if key and key.scoped_teams:
+            queryset = queryset.filter(teams__id__in=key.scoped_teams)
+        if key and key.scoped_organizations:
+            queryset = queryset.filter(organization_id__in=key.scoped_organizations)
+        return queryset.distinct().order_by("id")
+
+    def get_object(self):
+        # The URL id is a team (environment) id, as everywhere under /api/projects/<id>/.
+        raw = self.kwargs["pk"]
+        team_id = self.request.user.current_team_id if raw == "@current" else (int(raw) if raw.isdigit() else None)
+        team = Team.objects.filter(id=team_id).only("project_id").first() if team_id else None
+        project = self.get_queryset().filter(id=team.project_id).first() if team else None
+        if project is None:
+            raise exceptions.NotFound("Project not found.")
+        return project
+
+
+class EnvironmentViewSet(TeamScopedViewSetMixin, viewsets.GenericViewSet):
+    """`GET /api/environments/<id>/`: the team itself."""
+
+    scope_object = "project"
+    serializer_class = TeamSerializer
+    queryset = Team.objects.none()
+
+    @extend_schema(operation_id="environments_retrieve")
+    def retrieve(self, request, *args, **kwargs):
+        return Response(TeamSerializer(self.team).data, status=status.HTTP_200_OK)

@@ -1,0 +1,1 @@
+urlpatterns: list = []  # routes arrive with this app's issue
