@@ -1,0 +1,51 @@
+"""The events store: events as captured, and the persons their distinct ids resolve to."""
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+from accounts.models import Team
+
+
+class Person(models.Model):
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    # The timestamp of the person's earliest event (not the ingestion time), as in PostHog.
+    created_at = models.DateTimeField(default=timezone.now)
+    properties = models.JSONField(default=dict, blank=True)
+    is_identified = models.BooleanField(default=False)
+    version = models.BigIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["team", "created_at"], name="person_team_created")]
+
+
+class PersonDistinctId(models.Model):
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="distinct_ids")
+    distinct_id = models.CharField(max_length=400)
+    version = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "distinct_id"], name="unique_team_distinct_id")]
+
+
+class Event(models.Model):
+    uuid = models.UUIDField(default=uuid.uuid4, editable=False)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    event = models.CharField(max_length=400)
+    distinct_id = models.CharField(max_length=400)
+    properties = models.JSONField(default=dict, blank=True)
+    timestamp = models.DateTimeField()
+    # Person resolved at ingestion (PostHog's persons-on-events); re-pointed on merges.
+    person = models.ForeignKey(Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    session_id = models.CharField(max_length=200, blank=True, default="", db_column="session_id")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["team", "event", "timestamp"], name="event_team_event_ts"),
+            models.Index(fields=["team", "timestamp"], name="event_team_ts"),
+            models.Index(fields=["team", "person", "timestamp"], name="event_team_person_ts"),
+        ]
+        constraints = [models.UniqueConstraint(fields=["team", "uuid"], name="unique_team_event_uuid")]
