@@ -45,9 +45,18 @@ class PersonalAPIKeyViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixi
     permission_classes = ACCOUNT_PERMISSIONS
     throttle_classes = ACCOUNT_THROTTLES
     pagination_class = None
+    queryset = PersonalAPIKey.objects.none()
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return self.queryset
         return PersonalAPIKey.objects.filter(user=self.request.user).order_by("-created_at")
+
+    def get_permissions(self):
+        # Any valid key may describe itself (PostHog's MCP tools read their scopes this way).
+        if self.kwargs.get("pk") == "@current":
+            return [IsAuthenticated()]
+        return super().get_permissions()
 
     def get_object(self):
         if self.kwargs.get("pk") == "@current":
@@ -77,8 +86,11 @@ class ProjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     permission_classes = ACCOUNT_PERMISSIONS
     throttle_classes = ACCOUNT_THROTTLES
     lookup_value_regex = "[^/.]+"
+    queryset = Project.objects.none()
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return self.queryset
         queryset = Project.objects.filter(organization__memberships__user=self.request.user).prefetch_related(
             Prefetch("teams", queryset=Team.objects.order_by("id"))
         )
