@@ -3,9 +3,11 @@ import os
 import re
 import shutil
 import signal
+import sqlite3
 import socket
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -60,7 +62,18 @@ def test_make_run_from_fresh_clone(tmp_path):
         assert me.status_code == 200
         swagger = requests.get(f"http://127.0.0.1:{port}/api/schema/swagger-ui/", timeout=10)
         assert swagger.status_code == 200
-        assert (clone / "var" / "db.sqlite3").exists()
+        # Several gunicorn workers write to the embedded database at once without "database is locked".
+        headers = {"Authorization": f"Bearer {key}"}
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            statuses = list(
+                pool.map(
+                    lambda i: requests.post(f"http://127.0.0.1:{port}/api/personal_api_keys/", json={"label": f"k{i}"}, headers=headers, timeout=60).status_code,
+                    range(48),
+                )
+            )
+        assert statuses == [201] * 48
+        with sqlite3.connect(clone / "var" / "db.sqlite3") as db:
+            assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)

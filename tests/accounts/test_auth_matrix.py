@@ -150,3 +150,23 @@ def test_throttle_switched_off(settings, team, api_key):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"burst": "1/minute", "sustained": "1/hour"}}
     api = bearer(api_key)
     assert [api.get(f"/api/environments/{team.id}/").status_code for _ in range(3)] == [200, 200, 200]
+
+
+def test_last_used_at_is_updated_at_most_hourly(team, user, api_key):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    key = PersonalAPIKey.objects.get(user=user)
+    assert key.last_used_at is None
+    bearer(api_key).get(f"/api/environments/{team.id}/")
+    key.refresh_from_db()
+    first = key.last_used_at
+    assert first is not None
+    bearer(api_key).get(f"/api/environments/{team.id}/")
+    key.refresh_from_db()
+    assert key.last_used_at == first
+    PersonalAPIKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now() - timedelta(hours=2))
+    bearer(api_key).get(f"/api/environments/{team.id}/")
+    key.refresh_from_db()
+    assert key.last_used_at > first
