@@ -1,4 +1,12 @@
+from django.conf import settings
 from django.http import JsonResponse
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import IsAdminUser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .coalescing import read_counters
 
 from .exceptions import server_error_body
 
@@ -10,3 +18,20 @@ def server_error(request, *args, **kwargs):
 
 def not_found(request, exception=None, *args, **kwargs):
     return JsonResponse({"type": "invalid_request", "code": "not_found", "detail": "Not found.", "attr": None}, status=404)
+
+
+class QueryCoalescingStatsView(APIView):
+    """Counters of query coalescing since the store was last emptied (staff only)."""
+
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(
+        operation_id="instance_status_query_coalescing_retrieve",
+        responses=inline_serializer(
+            "QueryCoalescingStats",
+            {name: serializers.IntegerField() for name in ("leader", "follower_served", "fallthrough")} | {"enabled": serializers.BooleanField(), "backend": serializers.CharField()},
+        ),
+    )
+    def get(self, request):
+        backend = "redis" if settings.REDIS_URL else "in-process"
+        return Response({**read_counters(), "enabled": settings.QUERY_COALESCING_ENABLED, "backend": backend})

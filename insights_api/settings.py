@@ -72,6 +72,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "core.coalescing.QueryCoalescingMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -128,6 +129,10 @@ else:
     CELERY_BROKER_URL = "memory://"
     CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_SERIALIZER = "json"
+
+# Identical concurrent query/insight requests are computed once (core/coalescing.py).
+QUERY_COALESCING_ENABLED = env_bool("QUERY_COALESCING_ENABLED", True)
+QUERY_COALESCING_MAX_WAIT_SECONDS = float(os.environ.get("QUERY_COALESCING_MAX_WAIT_SECONDS", "60"))
 
 # --- Auth ------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

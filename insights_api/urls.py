@@ -1,3 +1,4 @@
+from core.views import QueryCoalescingStatsView
 from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
@@ -8,6 +9,7 @@ urlpatterns = [
     path("api/schema/swagger-ui/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/schema/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("api-auth/", include("rest_framework.urls")),
+    path("api/instance_status/query_coalescing/", QueryCoalescingStatsView.as_view(), name="query-coalescing-stats"),
     # Each app owns its routes; team-nested ones use core.routers.TeamNestedRouter.
     path("api/", include("insights.urls")),
     path("api/", include("activity.urls")),

@@ -1,0 +1,33 @@
+"""A slow, countable team-nested endpoint at a coalescing-eligible path, for the coalescing tests."""
+import threading
+import time
+
+from django.urls import include, path
+from rest_framework import viewsets
+from rest_framework.response import Response
+
+from core.coalescing import QueryCoalescingMixin
+from core.mixins import TeamScopedViewSetMixin
+from core.routers import TeamNestedRouter
+
+calls = {"count": 0}
+_lock = threading.Lock()
+
+
+class SlowQueryViewSet(QueryCoalescingMixin, TeamScopedViewSetMixin, viewsets.ViewSet):
+    scope_object = "query"
+
+    def create(self, request, *args, **kwargs):
+        with _lock:
+            calls["count"] += 1
+        time.sleep(float(request.data.get("sleep", 1.0)))
+        status = int(request.data.get("status", 200))
+        if status >= 500:
+            raise RuntimeError("leader failed")
+        return Response({"computed": calls["count"], "team": self.team.id}, status=status)
+
+
+router = TeamNestedRouter()
+router.register("query", SlowQueryViewSet, basename="slow_query")
+
+urlpatterns = [path("api/", include(router.urls)), path("", include("insights_api.urls"))]
