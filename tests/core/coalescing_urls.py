@@ -1,6 +1,7 @@
 """A slow, countable team-nested endpoint at a coalescing-eligible path, for the coalescing tests."""
-import threading
 import time
+
+from django.core.cache import cache
 
 from django.urls import include, path
 from rest_framework import viewsets
@@ -10,21 +11,28 @@ from core.coalescing import QueryCoalescingMixin
 from core.mixins import TeamScopedViewSetMixin
 from core.routers import TeamNestedRouter
 
-calls = {"count": 0}
-_lock = threading.Lock()
+COUNTER = "coalescing-test-computations"
+
+
+def computations() -> int:
+    """How many times the endpoint really ran, across processes when the cache is Redis."""
+    return cache.get(COUNTER, 0)
+
+
+def reset_computations() -> None:
+    cache.set(COUNTER, 0, timeout=None)
 
 
 class SlowQueryViewSet(QueryCoalescingMixin, TeamScopedViewSetMixin, viewsets.ViewSet):
     scope_object = "query"
 
     def create(self, request, *args, **kwargs):
-        with _lock:
-            calls["count"] += 1
+        count = cache.incr(COUNTER)
         time.sleep(float(request.data.get("sleep", 1.0)))
         status = int(request.data.get("status", 200))
         if status >= 500:
             raise RuntimeError("leader failed")
-        return Response({"computed": calls["count"], "team": self.team.id}, status=status)
+        return Response({"computed": count, "team": self.team.id}, status=status)
 
 
 router = TeamNestedRouter()

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def server(settings, live_server):
     settings.ROOT_URLCONF = "tests.core.coalescing_urls"
     settings.QUERY_COALESCING_ENABLED = True
-    coalescing_urls.calls["count"] = 0
+    coalescing_urls.reset_computations()
     coalescing._backend = None  # a fresh store (in-process or Redis) per test
     backend = coalescing.get_backend()
     if isinstance(backend, coalescing.RedisBackend):
@@ -47,7 +47,7 @@ def test_identical_requests_are_computed_once(server, member_key):
     team, key = member_key
     responses = fire(f"{server}/api/projects/{team.id}/query/", [key] * 8, {"sleep": 1.0})
     assert [r.status_code for r in responses] == [200] * 8
-    assert coalescing_urls.calls["count"] == 1
+    assert coalescing_urls.computations() == 1
     assert {r.json()["computed"] for r in responses} == {1}
     assert sorted(r.headers[coalescing.HEADER] for r in responses) == ["leader"] + ["replayed"] * 7
     assert coalescing.read_counters() == {"leader": 1, "follower_served": 7, "fallthrough": 0}
@@ -60,7 +60,7 @@ def test_follower_without_access_gets_its_own_403(server, member_key):
     assert [r.status_code for r in responses] == [200, 403, 200]
     assert responses[1].json() == {"type": "authentication_error", "code": "permission_denied", "detail": "You don't have access to the project.", "attr": None}
     assert responses[2].headers[coalescing.HEADER] == "replayed"
-    assert coalescing_urls.calls["count"] == 1
+    assert coalescing_urls.computations() == 1
 
 
 def test_follower_with_bad_key_gets_401_and_missing_scope_403(server, member_key):
@@ -75,7 +75,7 @@ def test_4xx_leader_is_not_shared(server, member_key):
     team, key = member_key
     responses = fire(f"{server}/api/projects/{team.id}/query/", [key] * 3, {"sleep": 0.5, "status": 418})
     assert [r.status_code for r in responses] == [418] * 3
-    assert coalescing_urls.calls["count"] == 3  # every follower computed its own
+    assert coalescing_urls.computations() == 3  # every follower computed its own
     assert sorted(r.headers[coalescing.HEADER] for r in responses) == ["fallthrough", "fallthrough", "leader"]
 
 
@@ -84,7 +84,7 @@ def test_5xx_leader_is_shared(server, member_key):
     responses = fire(f"{server}/api/projects/{team.id}/query/", [key] * 3, {"sleep": 0.5, "status": 500})
     assert [r.status_code for r in responses] == [500] * 3
     assert all(r.json()["type"] == "server_error" for r in responses)
-    assert coalescing_urls.calls["count"] == 1
+    assert coalescing_urls.computations() == 1
 
 
 def test_different_parameters_or_teams_are_not_shared(server, member_key):
@@ -98,7 +98,7 @@ def test_different_parameters_or_teams_are_not_shared(server, member_key):
     with ThreadPoolExecutor(max_workers=3) as pool:
         results = list(pool.map(lambda args: post(*args), [(team.id, {"sleep": 0.8}), (team.id, {"sleep": 0.81}), (other_team.id, {"sleep": 0.8})]))
     assert [r.status_code for r in results] == [200] * 3
-    assert coalescing_urls.calls["count"] == 3
+    assert coalescing_urls.computations() == 3
     assert all(r.headers[coalescing.HEADER] == "leader" for r in results)
 
 
@@ -110,14 +110,14 @@ def test_client_query_id_does_not_split_the_key(server, member_key):
         time.sleep(0.1)
         b = pool.submit(requests.post, url, json={"sleep": 1.0, "client_query_id": "b"}, headers={"Authorization": f"Bearer {key}"}, timeout=60)
         assert a.result().status_code == b.result().status_code == 200
-    assert coalescing_urls.calls["count"] == 1
+    assert coalescing_urls.computations() == 1
 
 
 def test_experiment_exposure_is_never_coalesced(server, member_key):
     team, key = member_key
     body = {"sleep": 0.5, "query": {"nested": [{"experiment_exposure": True}]}}
     responses = fire(f"{server}/api/projects/{team.id}/query/", [key] * 2, body)
-    assert coalescing_urls.calls["count"] == 2
+    assert coalescing_urls.computations() == 2
     assert all(coalescing.HEADER not in r.headers for r in responses)
 
 
@@ -125,7 +125,7 @@ def test_switched_off(server, member_key, settings):
     settings.QUERY_COALESCING_ENABLED = False
     team, key = member_key
     fire(f"{server}/api/projects/{team.id}/query/", [key] * 3, {"sleep": 0.5})
-    assert coalescing_urls.calls["count"] == 3
+    assert coalescing_urls.computations() == 3
 
 
 def test_store_down_means_no_coalescing_and_no_errors(server, member_key, settings):
@@ -134,7 +134,7 @@ def test_store_down_means_no_coalescing_and_no_errors(server, member_key, settin
     team, key = member_key
     responses = fire(f"{server}/api/projects/{team.id}/query/", [key] * 3, {"sleep": 0.3})
     assert [r.status_code for r in responses] == [200] * 3
-    assert coalescing_urls.calls["count"] == 3
+    assert coalescing_urls.computations() == 3
 
 
 def test_dead_leader_is_detected_and_followers_fall_through(server, member_key, monkeypatch):
@@ -156,7 +156,7 @@ def test_dead_leader_is_detected_and_followers_fall_through(server, member_key, 
     assert response.status_code == 200
     assert response.headers[coalescing.HEADER] == "fallthrough"
     assert time.monotonic() - started < 10
-    assert coalescing_urls.calls["count"] == 1
+    assert coalescing_urls.computations() == 1
 
 
 def test_list_and_other_paths_are_not_eligible():
@@ -172,3 +172,79 @@ def test_list_and_other_paths_are_not_eligible():
     key = coalescing.request_key(R)
     R.META = {"QUERY_STRING": "a=1&b=2&refresh=blocking&session_id=y"}
     assert coalescing.request_key(R) == key
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def two_servers(settings):
+    """Two gunicorn processes sharing the test database and Redis."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql" or not settings.REDIS_URL:
+        pytest.skip("needs PostgreSQL and Redis shared between processes")
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.core.coalescing_settings",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "REDIS_URL": settings.REDIS_URL,
+    }
+    root = Path(__file__).resolve().parents[2]
+    ports = [free_port(), free_port()]
+    processes = [
+        subprocess.Popen(
+            [str(Path(sys.executable).parent / "gunicorn"), "insights_api.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "8"],
+            cwd=root,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for port in ports
+    ]
+    try:
+        for port in ports:
+            for _ in range(100):
+                try:
+                    requests.get(f"http://127.0.0.1:{port}/api/schema/", timeout=1)
+                    break
+                except requests.ConnectionError:
+                    time.sleep(0.2)
+        yield [f"http://127.0.0.1:{port}" for port in ports]
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def test_two_server_processes_share_one_computation(settings, two_servers, member_key):
+    coalescing._backend = None
+    coalescing.get_backend().client.delete("http_qc_counters")
+    coalescing_urls.reset_computations()
+    team, key = member_key
+
+    def one(i):
+        url = f"{two_servers[i % 2]}/api/projects/{team.id}/query/"
+        return requests.post(url, json={"sleep": 1.5}, headers={"Authorization": f"Bearer {key}"}, timeout=60)
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        futures = []
+        for i in range(10):
+            futures.append(pool.submit(one, i))
+            time.sleep(0.03)
+        responses = [f.result() for f in futures]
+    assert [r.status_code for r in responses] == [200] * 10
+    assert coalescing_urls.computations() == 1
+    assert {r.json()["computed"] for r in responses} == {1}
+    assert coalescing.read_counters()["follower_served"] == 9
