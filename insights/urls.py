@@ -1,1 +1,9 @@
-urlpatterns: list = []  # routes arrive with this app's issue
+from core.routers import TeamNestedRouter
+
+from .views import DashboardViewSet, InsightViewSet
+
+router = TeamNestedRouter()
+router.register("insights", InsightViewSet, basename="insights")
+router.register("dashboards", DashboardViewSet, basename="dashboards")
+
+urlpatterns = router.urls

@@ -1,0 +1,67 @@
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+
+class ActivityPageParamsSerializer(serializers.Serializer):
+    limit = serializers.IntegerField(min_value=1, default=10, help_text="Page size. Defaults to 10.")
+    page = serializers.IntegerField(min_value=1, default=1, help_text="1-indexed page number. Defaults to 1.")
+
+
+class ChangeSerializer(serializers.Serializer):
+    type = serializers.CharField(read_only=True)
+    action = serializers.CharField(read_only=True)
+    field = serializers.CharField(read_only=True)
+    before = serializers.JSONField(read_only=True, allow_null=True)
+    after = serializers.JSONField(read_only=True, allow_null=True)
+
+
+class TriggerSerializer(serializers.Serializer):
+    job_type = serializers.CharField(read_only=True)
+    job_id = serializers.CharField(read_only=True)
+    payload = serializers.JSONField(read_only=True)
+
+
+class MergeSerializer(serializers.Serializer):
+    type = serializers.CharField(read_only=True)
+    source = serializers.JSONField(read_only=True)
+    target = serializers.JSONField(read_only=True)
+
+
+class DetailSerializer(serializers.Serializer):
+    id = serializers.CharField(read_only=True, allow_null=True)
+    changes = ChangeSerializer(many=True, read_only=True, allow_null=True)
+    merge = MergeSerializer(read_only=True, allow_null=True)
+    trigger = TriggerSerializer(read_only=True, allow_null=True)
+    name = serializers.CharField(read_only=True, allow_null=True)
+    short_id = serializers.CharField(read_only=True, allow_null=True)
+    type = serializers.CharField(read_only=True, allow_null=True)
+
+
+class ActivityUserSerializer(serializers.Serializer):
+    first_name = serializers.CharField(read_only=True)
+    email = serializers.CharField(read_only=True, allow_null=True)
+    is_system = serializers.BooleanField(read_only=True, required=False)
+
+
+class ActivityLogSerializer(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    user = serializers.SerializerMethodField()
+    activity = serializers.CharField(read_only=True)
+    scope = serializers.CharField(read_only=True)
+    item_id = serializers.CharField(read_only=True)
+    detail = DetailSerializer(read_only=True, allow_null=True)
+    created_at = serializers.DateTimeField(read_only=True)
+
+    @extend_schema_field(ActivityUserSerializer)
+    def get_user(self, entry) -> dict:
+        if entry.is_system:
+            return {"first_name": "System", "email": None, "is_system": True}
+        user = entry.user
+        return {"first_name": user.first_name if user else "", "email": user.email if user else ""}
+
+
+class ActivityPageSerializer(serializers.Serializer):
+    results = ActivityLogSerializer(many=True)
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    total_count = serializers.IntegerField()

@@ -1,0 +1,408 @@
+"""Insight and dashboard serializers, in PostHog's field order."""
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
+from rest_framework import relations, serializers
+
+from accounts.serializers import UserBasicSerializer
+
+from .models import Dashboard, DashboardTile, Insight
+from .query_validation import validate_query
+from .results import Refresh, insight_results
+
+RESTRICTION_EVERYONE_CAN_EDIT = 21
+RESTRICTION_ONLY_COLLABORATORS_CAN_EDIT = 37
+PRIVILEGE_CAN_VIEW = 21
+PRIVILEGE_CAN_EDIT = 37
+RESTRICTION_LEVELS = [(21, "Everyone in the project can edit"), (37, "Only those invited to this dashboard can edit")]
+PRIVILEGE_LEVELS = [(21, "Can view dashboard"), (37, "Can edit dashboard")]
+MAX_VIEWED_IDS = 2500
+MAX_TRENDING_LIMIT = 100
+
+
+class DashboardTileBasicSerializer(serializers.ModelSerializer):
+    dashboard_id = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = DashboardTile
+        fields = ["id", "dashboard_id", "deleted"]
+        read_only_fields = fields
+
+
+@extend_schema_field({"type": "object", "nullable": True, "additionalProperties": True})
+class QueryField(serializers.Field):
+    """A query node (object) or null. Schema problems answer like PostHog's parser: 400 parse_error."""
+
+    def to_internal_value(self, data):
+        if data is not None and not isinstance(data, dict):
+            raise serializers.ValidationError("Query must be a valid JSON object")
+        if data:
+            validate_query(data)
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+class FiltersField(serializers.JSONField):
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError("Filters must be a valid JSON object")
+        return data
+
+
+class _TileDashboardIds(relations.ManyRelatedField):
+    """Writes dashboard ids; reads them from the insight's live tiles."""
+
+    def get_attribute(self, instance):
+        return [tile.dashboard_id for tile in instance.dashboard_tiles.all()]
+
+    def to_representation(self, value):
+        return list(value)
+
+
+class TagsField(serializers.ListField):
+    """Tag names, read from the prefetched tagged items."""
+
+    child = serializers.CharField(max_length=255)
+
+    def get_attribute(self, instance):
+        return sorted(item.tag.name for item in instance.tagged_items.all())
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class DashboardIdsField(serializers.PrimaryKeyRelatedField):
+    @classmethod
+    def many_init(cls, *args, **kwargs):
+        list_kwargs = {"child_relation": cls(*args, **kwargs)}
+        list_kwargs.update({key: value for key, value in kwargs.items() if key in relations.MANY_RELATION_KWARGS})
+        return _TileDashboardIds(**list_kwargs)
+
+    def get_queryset(self):
+        team = self.context.get("team")
+        if team is None:
+            return Dashboard.objects.none()
+        # Dashboards of every environment of the project; other environments are refused later.
+        return Dashboard.objects.filter(team__project_id=team.project_id)
+
+
+@extend_schema_serializer(exclude_fields=["filters", "saved"])
+class InsightBasicSerializer(serializers.ModelSerializer):
+    """Simplified serializer to speed response times when loading large amounts of objects."""
+
+    filters = serializers.JSONField(read_only=True)
+    query = QueryField(read_only=True)
+    dashboards = serializers.SerializerMethodField()
+    dashboard_tiles = DashboardTileBasicSerializer(many=True, read_only=True)
+    last_refresh = serializers.SerializerMethodField()
+    tags = TagsField(read_only=True)
+    created_by = UserBasicSerializer(read_only=True)
+    user_access_level = serializers.SerializerMethodField(help_text="The effective access level the user has for this object")
+    last_viewed_at = serializers.SerializerMethodField()
+    search_match_type = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Insight
+        fields = [
+            "id",
+            "short_id",
+            "name",
+            "derived_name",
+            "filters",
+            "query",
+            "dashboards",
+            "dashboard_tiles",
+            "description",
+            "last_refresh",
+            "refreshing",
+            "saved",
+            "tags",
+            "updated_at",
+            "created_by",
+            "created_at",
+            "last_modified_at",
+            "favorited",
+            "user_access_level",
+            "last_viewed_at",
+            "search_match_type",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ListField(child=serializers.IntegerField()))
+    def get_dashboards(self, insight) -> list[int]:
+        return [tile.dashboard_id for tile in insight.dashboard_tiles.all()]
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_last_refresh(self, insight):
+        # Deprecated: results (and their refresh time) only come with the full serializer.
+        return None
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_user_access_level(self, insight) -> str | None:
+        return None if self.context.get("is_shared") else "editor"
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_last_viewed_at(self, insight):
+        value = getattr(insight, "last_viewed_at", None)
+        return serializers.DateTimeField().to_representation(value) if value else None
+
+    @extend_schema_field(serializers.ChoiceField(choices=["exact", "similar"], allow_null=True))
+    def get_search_match_type(self, insight) -> str | None:
+        is_exact = getattr(insight, "_is_exact", None)
+        return None if is_exact is None else ("exact" if is_exact else "similar")
+
+    def to_representation(self, insight):
+        data = super().to_representation(insight)
+        if insight.query is not None:
+            data["filters"] = {}
+        else:
+            data["filters"] = insight.filters
+        if getattr(insight, "_is_exact", None) is None:
+            # The key exists only in search results.
+            data.pop("search_match_type", None)
+        return data
+
+
+class InsightViewedRequestSerializer(serializers.Serializer):
+    insight_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        allow_empty=False,
+        max_length=MAX_VIEWED_IDS,
+        help_text=f"Ids of insights the current user has just viewed. At most {MAX_VIEWED_IDS} per request.",
+    )
+
+
+class TrendingParamsSerializer(serializers.Serializer):
+    days = serializers.IntegerField(min_value=1, default=7)
+    limit = serializers.IntegerField(min_value=1, default=10)
+    offset = serializers.IntegerField(min_value=0, default=0)
+
+    def validate_limit(self, value: int) -> int:
+        return min(value, MAX_TRENDING_LIMIT)
+
+
+class TrendingInsightSerializer(InsightBasicSerializer):
+    view_count = serializers.IntegerField(read_only=True, help_text="Number of distinct viewers in the time window.")
+    viewers = UserBasicSerializer(many=True, read_only=True, help_text="Up to 3 of the most recent viewers in the time window.")
+    last_modified_by = UserBasicSerializer(read_only=True, allow_null=True)
+
+    class Meta(InsightBasicSerializer.Meta):
+        fields = [*InsightBasicSerializer.Meta.fields, "view_count", "viewers", "last_modified_by"]
+        read_only_fields = fields
+
+
+@extend_schema_serializer(exclude_fields=["filters", "saved"])
+class InsightSerializer(InsightBasicSerializer):
+    filters = FiltersField(required=False)
+    query = QueryField(required=False, allow_null=True)
+    dashboards = DashboardIdsField(
+        many=True,
+        required=False,
+        help_text="DEPRECATED. Will be removed in a future release. Use dashboard_tiles instead. "
+        "A dashboard ID for each of the dashboards that this insight is displayed on.",
+    )
+    dashboard_tiles = DashboardTileBasicSerializer(
+        many=True,
+        read_only=True,
+        help_text="A dashboard tile ID and dashboard_id for each of the dashboards that this insight is displayed on.",
+    )
+    last_refresh = serializers.SerializerMethodField(
+        help_text="The datetime this insight's results were generated. If added to one or more dashboards the "
+        "insight can be refreshed separately on each. Returns the appropriate last_refresh datetime for the context "
+        "the insight is viewed in (see from_dashboard query parameter)."
+    )
+    cache_target_age = serializers.SerializerMethodField(help_text="The target age of the cached results for this insight.")
+    next_allowed_client_refresh = serializers.SerializerMethodField(
+        help_text="The earliest possible datetime at which we'll allow the cached results for this insight to be "
+        "refreshed by querying the database."
+    )
+    result = serializers.SerializerMethodField()
+    hasMore = serializers.SerializerMethodField()
+    columns = serializers.SerializerMethodField()
+    order = serializers.IntegerField(required=False, allow_null=True, min_value=-2147483648, max_value=2147483647)
+    tags = TagsField(required=False)
+    last_modified_by = UserBasicSerializer(read_only=True)
+    effective_restriction_level = serializers.SerializerMethodField()
+    effective_privilege_level = serializers.SerializerMethodField()
+    timezone = serializers.SerializerMethodField(help_text="The timezone this chart is displayed in.")
+    is_cached = serializers.SerializerMethodField()
+    query_status = serializers.SerializerMethodField()
+    hogql = serializers.SerializerMethodField()
+    types = serializers.SerializerMethodField()
+    resolved_date_range = serializers.SerializerMethodField()
+    _create_in_folder = serializers.CharField(required=False, allow_blank=True, write_only=True)
+    alerts = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Insight
+        fields = [
+            "id",
+            "short_id",
+            "name",
+            "derived_name",
+            "filters",
+            "query",
+            "order",
+            "deleted",
+            "dashboards",
+            "dashboard_tiles",
+            "last_refresh",
+            "cache_target_age",
+            "next_allowed_client_refresh",
+            "result",
+            "hasMore",
+            "columns",
+            "created_at",
+            "created_by",
+            "description",
+            "updated_at",
+            "tags",
+            "favorited",
+            "saved",
+            "last_modified_at",
+            "last_modified_by",
+            "is_sample",
+            "effective_restriction_level",
+            "effective_privilege_level",
+            "user_access_level",
+            "timezone",
+            "is_cached",
+            "query_status",
+            "hogql",
+            "types",
+            "resolved_date_range",
+            "_create_in_folder",
+            "alerts",
+            "last_viewed_at",
+            "search_match_type",
+        ]
+        read_only_fields = ["id", "short_id", "created_at", "created_by", "last_modified_at", "last_modified_by", "updated_at", "is_sample"]
+
+    # -- results: one computation per page, shared through the context ------------------------
+
+    def _results(self, insight) -> dict:
+        results = self.context.setdefault("results", {})
+        if insight.id not in results:
+            results.update(
+                insight_results(
+                    [insight],
+                    self.context.get("team"),
+                    self.context.get("refresh", Refresh()),
+                    getattr(self.context.get("request"), "user", None),
+                    self.context.get("dashboard_context"),
+                )
+            )
+        return results[insight.id]
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_last_refresh(self, insight):
+        return self._results(insight)["last_refresh"]
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_cache_target_age(self, insight):
+        return self._results(insight)["cache_target_age"]
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_next_allowed_client_refresh(self, insight):
+        return self._results(insight)["next_allowed_client_refresh"]
+
+    @extend_schema_field(OpenApiTypes.ANY)
+    def get_result(self, insight):
+        return self._results(insight)["result"]
+
+    @extend_schema_field(serializers.BooleanField(allow_null=True))
+    def get_hasMore(self, insight):
+        return self._results(insight)["hasMore"]
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField(), allow_null=True))
+    def get_columns(self, insight):
+        return self._results(insight)["columns"]
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_timezone(self, insight):
+        return self._results(insight)["timezone"]
+
+    @extend_schema_field(serializers.BooleanField())
+    def get_is_cached(self, insight) -> bool:
+        return self._results(insight)["is_cached"]
+
+    @extend_schema_field(OpenApiTypes.ANY)
+    def get_query_status(self, insight):
+        return self._results(insight)["query_status"]
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_hogql(self, insight):
+        return self._results(insight)["hogql"]
+
+    @extend_schema_field(serializers.ListField(allow_null=True))
+    def get_types(self, insight):
+        return self._results(insight)["types"]
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "nullable": True,
+            "properties": {
+                "date_from": {"type": "string", "format": "date-time"},
+                "date_to": {"type": "string", "format": "date-time"},
+            },
+        }
+    )
+    def get_resolved_date_range(self, insight):
+        return self._results(insight)["resolved_date_range"]
+
+    # -- access levels (no per-object access control here: every member may edit) -------------
+
+    @extend_schema_field(serializers.ChoiceField(choices=RESTRICTION_LEVELS))
+    def get_effective_restriction_level(self, insight) -> int:
+        return RESTRICTION_ONLY_COLLABORATORS_CAN_EDIT if self.context.get("is_shared") else RESTRICTION_EVERYONE_CAN_EDIT
+
+    @extend_schema_field(serializers.ChoiceField(choices=PRIVILEGE_LEVELS))
+    def get_effective_privilege_level(self, insight) -> int:
+        return PRIVILEGE_CAN_VIEW if self.context.get("is_shared") else PRIVILEGE_CAN_EDIT
+
+    @extend_schema_field(serializers.ListField(child=serializers.DictField()))
+    def get_alerts(self, insight) -> list:
+        # Filled in by the alerts app.
+        return []
+
+    def to_representation(self, insight):
+        data = super().to_representation(insight)
+        if insight.query is None and "insight" not in data["filters"]:
+            data["filters"] = {**data["filters"], "insight": "TRENDS"}
+        data["filters_hash"] = self._results(insight)["filters_hash"]
+        if self.context.get("hide_extra_details"):
+            for key in ("created_by", "last_modified_by", "created_at", "last_modified_at"):
+                data.pop(key, None)
+        return data
+
+
+class TrendingPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = TrendingInsightSerializer(many=True)
+
+
+class DashboardSerializer(serializers.ModelSerializer):
+    created_by = UserBasicSerializer(read_only=True)
+    tags = TagsField(required=False)
+    filters = FiltersField(required=False)
+    variables = FiltersField(required=False)
+
+    class Meta:
+        model = Dashboard
+        fields = [
+            "id",
+            "name",
+            "description",
+            "pinned",
+            "created_at",
+            "created_by",
+            "deleted",
+            "creation_mode",
+            "filters",
+            "variables",
+            "tags",
+            "team_id",
+        ]
+        read_only_fields = ["id", "created_at", "created_by", "team_id"]

@@ -1,0 +1,355 @@
+"""Insights and dashboards endpoints under /api/projects/:id/ and /api/environments/:id/."""
+import json
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework_csv.renderers import CSVRenderer
+
+from activity.serializers import ActivityPageSerializer
+from activity.views import activity_page_response
+from core.mixins import TeamScopedViewSetMixin
+from core.openapi import AutoSchema
+
+from .filters import DATE_FILTERS, INSIGHT_TYPE_CHOICES, filter_insights, order_insights, str_to_bool
+from . import openapi  # noqa: F401  (registers the serializer schema extension)
+from .models import Dashboard, DashboardTile, Insight
+from .results import EXECUTION_MODES, DashboardContext, Refresh, insight_results, parse_refresh
+from .selectors import my_last_viewed, trending_insights, with_last_viewed_at, with_relations
+from .serializers import (
+    DashboardSerializer,
+    InsightBasicSerializer,
+    InsightSerializer,
+    InsightViewedRequestSerializer,
+    TrendingInsightSerializer,
+    TrendingPageSerializer,
+    TrendingParamsSerializer,
+)
+from .services import (
+    INSIGHT_SCOPE,
+    create_dashboard,
+    create_insight,
+    record_insight_views,
+    update_dashboard,
+    update_insight,
+)
+
+MAX_DATABASE_ID = 2**63 - 1
+
+REFRESH_PARAMETER = OpenApiParameter(
+    "refresh",
+    enum=list(EXECUTION_MODES),
+    default="force_cache",
+    description=(
+        "Whether to refresh the insight results, how aggressively, and if sync or async: `force_cache` returns "
+        "cached data or a cache miss and never calculates; `blocking` calculates synchronously unless there are very "
+        "fresh results in the cache; `async` starts a background calculation unless there are very fresh results; "
+        "`lazy_async` starts a background calculation unless there are somewhat fresh results; `force_blocking` "
+        "calculates synchronously even if fresh results are cached; `force_async` starts a background calculation "
+        "even if fresh results are cached. `true`/`1`/`yes` mean `force_blocking`, `false`/`0`/`no` the default."
+    ),
+)
+PROJECT_ID_PARAMETER = OpenApiParameter(
+    "project_id",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    description="Project ID of the project you're trying to access. To find the ID of the project, make a call to /api/projects/.",
+)
+ID_PARAMETER = OpenApiParameter(
+    "id",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    description="Numeric primary key or 8-character `short_id` (for example `AaVQ8Ijw`) identifying the insight.",
+)
+FORMAT_PARAMETER = OpenApiParameter("format", enum=["csv", "json"])
+LIST_PARAMETERS = [
+    REFRESH_PARAMETER,
+    FORMAT_PARAMETER,
+    OpenApiParameter("basic", OpenApiTypes.BOOL, description="Return basic insight metadata only (no results, faster)."),
+    OpenApiParameter("short_id", OpenApiTypes.STR, description="Only the insight with this short id."),
+    OpenApiParameter(
+        "search",
+        OpenApiTypes.STR,
+        description="Search term (at most 200 characters) matched across name, derived_name, description and tag names. "
+        "Case-insensitive substring matches (`exact`) and fuzzy trigram matches (`similar`) are returned together, "
+        "exact first; each result then has a `search_match_type`.",
+    ),
+    OpenApiParameter("created_by", OpenApiTypes.STR, description="JSON array of user ids, e.g. `[1,42]`: insights created by any of them."),
+    OpenApiParameter("user", OpenApiTypes.BOOL, description="Present (any value): only insights created by the authenticated user."),
+    OpenApiParameter("favorited", OpenApiTypes.BOOL, description="Present (any value): only favorited insights."),
+    OpenApiParameter(
+        "saved",
+        OpenApiTypes.BOOL,
+        description="Truthy: insights that are saved or on a listed dashboard. Falsy: only unsaved insights.",
+    ),
+    OpenApiParameter(
+        "insight",
+        enum=INSIGHT_TYPE_CHOICES,
+        description="Insight type. `SQL` matches wrapped HogQL queries; `JSON` other query-based insights.",
+    ),
+    OpenApiParameter("tags", OpenApiTypes.STR, description='JSON array of tag names, e.g. `["growth"]`: insights with any of them.'),
+    OpenApiParameter("dashboards", OpenApiTypes.STR, description="JSON array of dashboard ids: insights on every one of them."),
+    *[
+        OpenApiParameter(
+            name,
+            OpenApiTypes.STR,
+            description=f"`{field} {'>' if lookup == 'gt' else '<'} value`. An ISO date (`2025-04-23`, team timezone) "
+            "or a relative one (`-7d`, `-1m`, `-24h`).",
+        )
+        for name, (field, lookup) in DATE_FILTERS.items()
+    ],
+    OpenApiParameter(
+        "order",
+        OpenApiTypes.STR,
+        description="Field to order by, `-` for descending, e.g. `-last_modified_at`, `name`, `-last_viewed_at`.",
+    ),
+]
+ACTIVITY_PARAMETERS = [
+    OpenApiParameter("limit", OpenApiTypes.INT, description="Page size. Defaults to 10."),
+    OpenApiParameter("page", OpenApiTypes.INT, description="1-indexed page number. Defaults to 1."),
+]
+
+
+class InsightSchema(AutoSchema):
+    def get_operation_id(self):
+        operation_id = super().get_operation_id()
+        action = getattr(self.view, "action", None)
+        # PostHog's published ids: the two `activity` routes are told apart by a suffix, and
+        # my_last_viewed (a plain array, not a paginated list) is a "retrieve".
+        if action == "activity":
+            return f"{operation_id}_2"
+        if action == "my_last_viewed":
+            return operation_id.removesuffix("_list") + "_retrieve"
+        return operation_id
+
+
+def _json_object_param(params, key: str) -> dict | None:
+    raw = params.get(key)
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise exceptions.ValidationError({key: [f"Invalid JSON passed in {key} parameter"]})
+    return value
+
+
+@extend_schema_view(
+    list=extend_schema(parameters=LIST_PARAMETERS),
+    create=extend_schema(parameters=[FORMAT_PARAMETER]),
+    retrieve=extend_schema(
+        parameters=[
+            ID_PARAMETER,
+            REFRESH_PARAMETER,
+            FORMAT_PARAMETER,
+            OpenApiParameter(
+                "from_dashboard",
+                OpenApiTypes.INT,
+                description="Only if loading an insight in the context of a dashboard: the dashboard's id. "
+                "Its filters apply and the tile's `color` and `layouts` are added to the response.",
+            ),
+            OpenApiParameter("filters_override", OpenApiTypes.STR, description="JSON object of dashboard filters to apply."),
+            OpenApiParameter("variables_override", OpenApiTypes.STR, description="JSON object of dashboard variable values to apply."),
+            OpenApiParameter("basic", OpenApiTypes.BOOL, description="Return basic insight metadata only."),
+        ]
+    ),
+    update=extend_schema(parameters=[ID_PARAMETER, FORMAT_PARAMETER]),
+    partial_update=extend_schema(parameters=[ID_PARAMETER, FORMAT_PARAMETER]),
+    destroy=extend_schema(
+        parameters=[ID_PARAMETER, FORMAT_PARAMETER],
+        responses={405: OpenApiResponse(description="Insights cannot be deleted; PATCH `{\"deleted\": true}` instead.")},
+    ),
+)
+@extend_schema(parameters=[PROJECT_ID_PARAMETER])
+class InsightViewSet(TeamScopedViewSetMixin, viewsets.ModelViewSet):
+    """Saved insights of a project. Soft delete with `PATCH {"deleted": true}`; `DELETE` is refused."""
+
+    scope_object = "insight"
+    required_scopes: list[str] | None = None  # set per extra action
+    project_wide = True
+    serializer_class = InsightSerializer
+    queryset = Insight.objects_including_soft_deleted.all()
+    renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, CSVRenderer]
+    filter_backends: list = []  # insights/filters.py reads the list parameters
+    schema = InsightSchema()
+
+    def _is_basic(self) -> bool:
+        return self.action in ("list", "retrieve") and str_to_bool(self.request.query_params.get("basic", "0"))
+
+    def get_serializer_class(self):
+        return InsightBasicSerializer if self._is_basic() else InsightSerializer
+
+    def get_queryset(self):
+        queryset = self.filter_queryset_by_team(Insight.objects_including_soft_deleted.all())
+        data = self.request.data if self.action == "partial_update" else None
+        # PATCH {"deleted": false} must reach a soft-deleted insight to restore it.
+        if not (isinstance(data, dict) and data.get("deleted") is False):
+            queryset = queryset.filter(deleted=False)
+        return with_last_viewed_at(with_relations(queryset, basic=self._is_basic()))
+
+    def get_object(self):
+        """By numeric id first, then by short_id."""
+        queryset, lookup = self.get_queryset(), self.kwargs["pk"]
+        insight = None
+        if lookup.isdigit() and int(lookup) <= MAX_DATABASE_ID:
+            insight = queryset.filter(pk=int(lookup)).first()
+        if insight is None:
+            insight = queryset.filter(short_id=lookup).first()
+        if insight is None:
+            raise exceptions.NotFound()
+        self.check_object_permissions(self.request, insight)
+        return insight
+
+    def _refresh(self) -> Refresh:
+        value = self.request.query_params.get("refresh")
+        if value is None and isinstance(self.request.data, dict):
+            value = self.request.data.get("refresh")
+        return parse_refresh(value)
+
+    def _render(self, insight: Insight, refresh: Refresh, **context) -> dict:
+        fresh = with_last_viewed_at(with_relations(Insight.objects_including_soft_deleted.filter(pk=insight.pk))).get()
+        return InsightSerializer(fresh, context={**self.get_serializer_context(), "refresh": refresh, **context}).data
+
+    def list(self, request, *args, **kwargs):
+        refresh = self._refresh()
+        queryset, searched = filter_insights(self.get_queryset(), request.query_params, team=self.team, user=request.user)
+        page = self.paginate_queryset(order_insights(queryset, request.query_params, searched))
+        context = {**self.get_serializer_context(), "refresh": refresh}
+        if not self._is_basic():
+            context["results"] = insight_results(page, self.team, refresh, request.user)
+        return self.get_paginated_response(self.get_serializer_class()(page, many=True, context=context).data)
+
+    def retrieve(self, request, *args, **kwargs):
+        refresh = self._refresh()
+        insight = self.get_object()
+        params = request.query_params
+        tile = None
+        if "from_dashboard" in params:
+            dashboard_id = params["from_dashboard"]
+            if not dashboard_id.isdigit() or int(dashboard_id) > MAX_DATABASE_ID:
+                raise exceptions.ValidationError({"from_dashboard": ["A valid integer is required."]})
+            tile = DashboardTile.objects.filter(dashboard_id=int(dashboard_id), insight=insight).select_related("dashboard").first()
+        filters_override = _json_object_param(params, "filters_override")
+        variables_override = _json_object_param(params, "variables_override")
+        context = {**self.get_serializer_context(), "refresh": refresh}
+        if tile is not None or filters_override is not None or variables_override is not None:
+            context["dashboard_context"] = DashboardContext(tile.dashboard if tile else None, filters_override, variables_override)
+        data = self.get_serializer_class()(insight, context=context).data
+        if tile is not None:
+            data["color"] = tile.color
+            # Layouts migrated from older versions may still be stored as a JSON string.
+            data["layouts"] = json.loads(tile.layouts) if isinstance(tile.layouts, str) else tile.layouts
+        return Response(data)
+
+    def create(self, request, *args, **kwargs):
+        refresh = self._refresh()
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        insight = create_insight(
+            team=self.team, user=request.user, data=data, dashboards=data.pop("dashboards", None), tags=data.pop("tags", None)
+        )
+        return Response(self._render(insight, refresh), status=status.HTTP_201_CREATED)
+
+    def update(self, request, *args, **kwargs):
+        refresh = self._refresh()
+        insight = self.get_object()
+        serializer = self.get_serializer(insight, data=request.data, partial=kwargs.get("partial", False))
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        update_insight(
+            insight, team=self.team, user=request.user, data=data, dashboards=data.pop("dashboards", None), tags=data.pop("tags", None)
+        )
+        return Response(self._render(insight, refresh))
+
+    def destroy(self, request, *args, **kwargs):
+        # Insights are soft deleted with PATCH {"deleted": true}; the object is not even looked up.
+        return Response(status=status.HTTP_405_METHOD_NOT_ALLOWED)
+
+    @extend_schema(parameters=[ID_PARAMETER, *ACTIVITY_PARAMETERS], responses={200: ActivityPageSerializer})
+    @action(methods=["GET"], detail=True, required_scopes=["activity_log:read"])
+    def activity(self, request, *args, **kwargs):
+        """The change history of one insight, newest first."""
+        insight = self.get_object()
+        return activity_page_response(request, scope=INSIGHT_SCOPE, team_id=self.team.id, item_ids=[str(insight.id)])
+
+    @extend_schema(parameters=ACTIVITY_PARAMETERS, responses={200: ActivityPageSerializer})
+    @action(methods=["GET"], detail=False, url_path="activity", required_scopes=["activity_log:read"])
+    def all_activity(self, request, *args, **kwargs):
+        """The change history of every insight of this environment, newest first."""
+        return activity_page_response(request, scope=INSIGHT_SCOPE, team_id=self.team.id)
+
+    @extend_schema(request=InsightViewedRequestSerializer, responses={201: OpenApiResponse(description="Views recorded.")})
+    @action(methods=["POST"], detail=False, required_scopes=["insight:read"])
+    def viewed(self, request, *args, **kwargs):
+        """Record that the current user has just viewed these insights. Ids of other projects or of
+        deleted insights are silently dropped."""
+        serializer = InsightViewedRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        record_insight_views(team=self.team, user=request.user, insight_ids=serializer.validated_data["insight_ids"])
+        return Response(status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={200: InsightBasicSerializer(many=True)}, filters=False)
+    @action(methods=["GET"], detail=False, pagination_class=None)
+    def my_last_viewed(self, request, *args, **kwargs):
+        """The last 5 insights this user viewed in this environment, most recent first."""
+        insights = my_last_viewed(team=self.team, user=request.user)
+        return Response(InsightBasicSerializer(insights, many=True, context=self.get_serializer_context()).data)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("days", OpenApiTypes.INT, description="Window in days over which views are counted. Defaults to 7."),
+            OpenApiParameter("limit", OpenApiTypes.INT, description="Maximum number of insights. Defaults to 10, at most 100."),
+            OpenApiParameter("offset", OpenApiTypes.INT, description="Number of ranked insights to skip. Defaults to 0."),
+        ],
+        responses={200: TrendingPageSerializer},
+    )
+    @action(methods=["GET"], detail=False, required_scopes=["insight:read"])
+    def trending(self, request, *args, **kwargs):
+        """Insights ranked by how many people viewed them in the last `days` days, then by last
+        modification. Each comes with its `view_count` and up to 3 most recent `viewers`."""
+        params = TrendingParamsSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        insights = trending_insights(team=self.team, **params.validated_data)
+        results = TrendingInsightSerializer(insights, many=True, context=self.get_serializer_context()).data
+        return Response({"count": len(results), "next": None, "previous": None, "results": results})
+
+
+@extend_schema(parameters=[PROJECT_ID_PARAMETER])
+class DashboardViewSet(
+    TeamScopedViewSetMixin,
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Dashboards to put insights on. Soft delete with `PATCH {"deleted": true}`."""
+
+    scope_object = "dashboard"
+    project_wide = True
+    serializer_class = DashboardSerializer
+    queryset = Dashboard.objects.all()
+    filter_backends: list = []
+
+    def get_queryset(self):
+        queryset = self.filter_queryset_by_team(Dashboard.objects.all())
+        data = self.request.data if self.action == "partial_update" else None
+        if not (isinstance(data, dict) and data.get("deleted") is False):
+            queryset = queryset.filter(deleted=False)
+        return queryset.select_related("created_by").prefetch_related("tagged_items__tag").order_by("id")
+
+    def perform_create(self, serializer):
+        data = dict(serializer.validated_data)
+        tags = data.pop("tags", None)
+        serializer.instance = create_dashboard(team=self.team, user=self.request.user, data=data, tags=tags)
+
+    def perform_update(self, serializer):
+        data = dict(serializer.validated_data)
+        tags = data.pop("tags", None)
+        serializer.instance = update_dashboard(serializer.instance, data=data, tags=tags)
