@@ -47,5 +47,9 @@ class Event(models.Model):
             models.Index(fields=["team", "event", "timestamp"], name="event_team_event_ts"),
             models.Index(fields=["team", "timestamp"], name="event_team_ts"),
             models.Index(fields=["team", "person", "timestamp"], name="event_team_person_ts"),
+            # Personless events of a distinct id join its person once one is created (tiny: personless only).
+            models.Index(
+                fields=["team", "distinct_id"], condition=models.Q(person__isnull=True), name="event_team_personless_did"
+            ),
         ]
         constraints = [models.UniqueConstraint(fields=["team", "uuid"], name="unique_team_event_uuid")]

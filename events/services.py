@@ -1,0 +1,485 @@
+"""Event ingestion: validation, timestamps, set-based person resolution, one transaction per request.
+
+`ingest_batch` validates every event before it touches the database (a bad event rejects the whole
+request), then resolves all distinct ids of the request with a handful of queries, applies person
+property updates and merges in memory in arrival order, writes the person changes, and inserts the
+events with one bulk insert. Retried events (same uuid) are ignored by the unique (team, uuid).
+"""
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone as dt_timezone
+
+from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db.models import BigIntegerField, Case, F, OuterRef, Subquery, Value, When
+from django.utils import timezone
+
+from accounts.models import Team
+
+from .exceptions import InvalidPayload, invalid_token, missing_token, unusable_token
+from .models import Event, Person, PersonDistinctId
+
+MAX_DISTINCT_ID_LENGTH = 200
+MAX_EVENT_NAME_LENGTH = Event._meta.get_field("event").max_length
+MAX_SESSION_ID_LENGTH = Event._meta.get_field("session_id").max_length
+# Timestamps further ahead than this are client clock errors: the event is stored at server time.
+FUTURE_TOLERANCE = timedelta(hours=23)
+# Not analytics events: session recordings and performance data live elsewhere in PostHog.
+SKIPPED_EVENTS = frozenset({"$snapshot", "$snapshot_items", "$performance_event"})
+# Ids that many users share by accident; merging on them would join strangers into one person.
+ILLEGAL_MERGE_IDS_CASE_INSENSITIVE = frozenset(
+    {"anonymous", "guest", "distinctid", "distinct_id", "id", "not_authenticated", "email", "undefined", "true", "false"}
+)
+ILLEGAL_MERGE_IDS = frozenset({"[object Object]", "NaN", "None", "none", "null", "0", "undefined"})
+# Person uuids derive from the team and the first distinct id, so two concurrent requests that
+# create the same person insert the same row (the second insert is ignored).
+PERSON_UUID_NAMESPACE = uuid.UUID("4c1e5a52-7f0e-4c43-9d8e-1b5f0a6b2d11")
+LOOKUP_CHUNK = 5000
+WRITE_ATTEMPTS = 3
+
+
+@dataclass(slots=True)
+class CapturedEvent:
+    uuid: uuid.UUID
+    event: str
+    distinct_id: str
+    properties: dict
+    timestamp: datetime
+    session_id: str
+    process_person: bool
+
+
+def team_for_token(token) -> Team:
+    """The team a capture token (`phc_...`) belongs to, or the 401 PostHog answers."""
+    if token is None or token == "":
+        raise missing_token()
+    if not isinstance(token, str):
+        raise unusable_token("not_string")
+    token = token.strip()
+    if token.startswith("phx_"):
+        raise unusable_token("personal_api_key")
+    team = Team.objects.only("id").filter(api_token=token).first()
+    if team is None:
+        raise invalid_token()
+    return team
+
+
+def person_uuid_for(team_id: int, distinct_id: str) -> uuid.UUID:
+    return uuid.uuid5(PERSON_UUID_NAMESPACE, f"{team_id}:{distinct_id}")
+
+
+def parse_timestamp(value) -> datetime | None:
+    """ISO 8601 (naive = UTC) or epoch milliseconds; None when unusable."""
+    if isinstance(value, bool):
+        return None
+    try:
+        if isinstance(value, (int, float)):
+            return datetime.fromtimestamp(value / 1000, tz=dt_timezone.utc)
+        if isinstance(value, str):
+            parsed = datetime.fromisoformat(value.strip())
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt_timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return None
+
+
+def event_timestamp(raw: dict, properties: dict, now: datetime, sent_at: datetime | None) -> datetime:
+    """PostHog's rule: correct the client clock by `sent_at`, else use `offset`, else the timestamp."""
+    if properties.get("$ignore_sent_at") is True:
+        sent_at = None
+    timestamp = now
+    try:
+        if raw.get("timestamp") is not None:
+            parsed = parse_timestamp(raw["timestamp"])
+            if parsed is not None:
+                timestamp = now + (parsed - sent_at) if sent_at is not None else parsed
+        elif raw.get("offset") is not None:
+            timestamp = now - timedelta(milliseconds=raw["offset"])
+    except OverflowError:
+        timestamp = now  # out of the representable range: as invalid as no timestamp at all
+    return now if timestamp > now + FUTURE_TOLERANCE else timestamp
+
+
+def _distinct_id(raw: dict, properties: dict) -> str:
+    if "$distinct_id" in raw:
+        value = raw["$distinct_id"]
+    elif "distinct_id" in properties:
+        value = properties["distinct_id"]
+    elif "distinct_id" in raw:
+        value = raw["distinct_id"]
+    else:
+        raise InvalidPayload('All events must have the event field "distinct_id"!')
+    if not value or (isinstance(value, str) and not value.strip()):
+        raise InvalidPayload('Event field "distinct_id" should not be blank!')
+    return str(value)[:MAX_DISTINCT_ID_LENGTH]
+
+
+def normalize_event(raw, *, now: datetime, sent_at: datetime | None, ip: str | None) -> CapturedEvent | None:
+    """Validate one captured message; None for events that are accepted but not stored."""
+    if not isinstance(raw, dict):
+        raise InvalidPayload(f"All events must be dictionaries not '{type(raw).__name__}'!")
+    properties = raw.get("properties")
+    if properties is None:
+        properties = {}
+    elif not isinstance(properties, dict):
+        raise InvalidPayload(f"Properties must be a JSON object, received {type(properties).__name__}!")
+    name = raw.get("event")
+    if not isinstance(name, str):
+        raise InvalidPayload('All events must have the event name field "event"!')
+    distinct_id = _distinct_id(raw, properties)
+    event_uuid = raw.get("uuid")
+    if event_uuid is None:
+        event_uuid = uuid.uuid4()
+    else:
+        try:
+            event_uuid = uuid.UUID(str(event_uuid))
+        except ValueError:
+            raise InvalidPayload('Event field "uuid" is not a valid UUID!') from None
+    offset = raw.get("offset")
+    if offset is not None and (isinstance(offset, bool) or not isinstance(offset, (int, float)) or not math.isfinite(offset)):
+        raise InvalidPayload('Event field "offset" must be a number!')
+    if not name or name in SKIPPED_EVENTS:
+        return None
+
+    # SDKs may send $set / $set_once next to the properties; the event keeps them in its properties.
+    for key in ("$set", "$set_once"):
+        if isinstance(raw.get(key), dict):
+            properties[key] = {**(properties[key] if isinstance(properties.get(key), dict) else {}), **raw[key]}
+    if ip and "$ip" not in properties:
+        properties["$ip"] = ip
+    session_id = properties.get("$session_id")
+    return CapturedEvent(
+        uuid=event_uuid,
+        event=name[:MAX_EVENT_NAME_LENGTH],
+        distinct_id=distinct_id,
+        properties=properties,
+        timestamp=event_timestamp(raw, properties, now, sent_at),
+        session_id=str(session_id)[:MAX_SESSION_ID_LENGTH] if session_id not in (None, "") else "",
+        process_person=properties.get("$process_person_profile") is not False,
+    )
+
+
+def ingest_batch(
+    team: Team, events: list, sent_at: datetime | None = None, *, now: datetime | None = None, ip: str | None = None
+) -> int:
+    """Store the events of one capture request atomically; returns how many were accepted."""
+    now = now or timezone.now()
+    if any(raw is None for raw in events):
+        raise InvalidPayload("some events are null")
+    captured = [c for c in (normalize_event(raw, now=now, sent_at=sent_at, ip=ip) for raw in events) if c is not None]
+    if not captured:
+        return 0
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                _write(team.id, captured, now)
+            return len(captured)
+        except (OperationalError, IntegrityError):
+            # A deadlock or a race with a concurrent request on the same persons: the whole
+            # request rolled back, so it is safe to run it again.
+            if attempt == WRITE_ATTEMPTS:
+                raise
+    return 0
+
+
+def _write(team_id: int, captured: list[CapturedEvent], now: datetime) -> None:
+    resolver = _PersonResolver(team_id)
+    resolver.load(_distinct_ids_involved(captured))
+    for event in captured:
+        if event.process_person:
+            resolver.apply(event)
+    person_ids = resolver.persist()
+    Event.objects.bulk_create(
+        [
+            Event(
+                uuid=e.uuid,
+                team_id=team_id,
+                event=e.event,
+                distinct_id=e.distinct_id,
+                properties=e.properties,
+                timestamp=e.timestamp,
+                person_id=person_ids.get(e.distinct_id),
+                session_id=e.session_id,
+                created_at=now,
+            )
+            for e in captured
+        ],
+        ignore_conflicts=True,
+    )
+
+
+def _merge_source_id(event: CapturedEvent) -> tuple[str, bool] | None:
+    """(the distinct id to merge into the event's person, whether the merge may join identified persons)."""
+    properties = event.properties
+    if event.event == "$identify":
+        other, dangerous = properties.get("$anon_distinct_id"), False
+    elif event.event == "$create_alias":
+        other, dangerous = properties.get("alias"), False
+    elif event.event == "$merge_dangerously":
+        other, dangerous = properties.get("alias"), True
+    else:
+        return None
+    if other is None or other == "":
+        return None
+    return str(other)[:MAX_DISTINCT_ID_LENGTH], dangerous
+
+
+def _distinct_ids_involved(captured: list[CapturedEvent]) -> set[str]:
+    ids = {e.distinct_id for e in captured}
+    for event in captured:
+        if event.process_person and (source := _merge_source_id(event)):
+            ids.add(source[0])
+    return ids
+
+
+def _is_illegal_merge_id(distinct_id: str) -> bool:
+    stripped = distinct_id.strip()
+    return not stripped or stripped.lower() in ILLEGAL_MERGE_IDS_CASE_INSENSITIVE or stripped in ILLEGAL_MERGE_IDS
+
+
+class _PersonState:
+    """A person as this request sees it: loaded from the database or created by the request."""
+
+    __slots__ = ("pk", "uuid", "properties", "created_at", "is_identified", "version", "is_new", "merged_into", "changed")
+
+    def __init__(self, *, pk, uuid_, properties, created_at, is_identified, version, is_new):
+        self.pk = pk
+        self.uuid = uuid_
+        self.properties = properties
+        self.created_at = created_at
+        self.is_identified = is_identified
+        self.version = version
+        self.is_new = is_new
+        self.merged_into: _PersonState | None = None
+        self.changed = False
+
+    def resolved(self) -> "_PersonState":
+        person = self
+        while person.merged_into is not None:
+            person = person.merged_into
+        return person
+
+    def seen_at(self, timestamp: datetime) -> None:
+        # A person's created_at is its earliest event, also when older events arrive later.
+        if timestamp < self.created_at:
+            self.created_at = timestamp
+            self.changed = True
+
+    def identify(self) -> None:
+        if not self.is_identified:
+            self.is_identified = True
+            self.changed = True
+
+    def update_properties(self, properties: dict) -> None:
+        """$set_once, then $set, then $unset, as PostHog applies them."""
+        props = self.properties
+        set_once = properties.get("$set_once")
+        if isinstance(set_once, dict):
+            for key, value in set_once.items():
+                if key not in props:
+                    props[key] = value
+                    self.changed = True
+        to_set = properties.get("$set")
+        if isinstance(to_set, dict):
+            for key, value in to_set.items():
+                if key not in props or props[key] != value:
+                    props[key] = value
+                    self.changed = True
+        to_unset = properties.get("$unset")
+        if isinstance(to_unset, dict):
+            to_unset = list(to_unset)
+        if isinstance(to_unset, list):
+            for key in to_unset:
+                if isinstance(key, str) and key in props:
+                    del props[key]
+                    self.changed = True
+
+
+class _PersonResolver:
+    def __init__(self, team_id: int):
+        self.team_id = team_id
+        self.by_distinct_id: dict[str, _PersonState] = {}
+        self.stored_distinct_ids: set[str] = set()
+        self.merged_away: list[_PersonState] = []  # stored persons merged into another person
+
+    def load(self, distinct_ids: set[str]) -> None:
+        """One query per LOOKUP_CHUNK ids: the persons of the ids, locked on PostgreSQL."""
+        ordered = sorted(distinct_ids)
+        states: dict[int, _PersonState] = {}
+        for start in range(0, len(ordered), LOOKUP_CHUNK):
+            rows = (
+                PersonDistinctId.objects.filter(team_id=self.team_id, distinct_id__in=ordered[start : start + LOOKUP_CHUNK])
+                .select_related("person")
+                .only("distinct_id", "person", "person__uuid", "person__properties", "person__created_at", "person__is_identified", "person__version")
+                .order_by("person_id")
+            )
+            if connection.features.has_select_for_update_of:
+                # Concurrent requests touching the same persons serialize here, in person-id order.
+                rows = rows.select_for_update(of=("person",))
+            for row in rows:
+                person = row.person
+                state = states.get(person.pk)
+                if state is None:
+                    state = states[person.pk] = _PersonState(
+                        pk=person.pk,
+                        uuid_=person.uuid,
+                        properties=person.properties if isinstance(person.properties, dict) else {},
+                        created_at=person.created_at,
+                        is_identified=person.is_identified,
+                        version=person.version,
+                        is_new=False,
+                    )
+                self.by_distinct_id[row.distinct_id] = state
+                self.stored_distinct_ids.add(row.distinct_id)
+
+    def find(self, distinct_id: str) -> _PersonState | None:
+        state = self.by_distinct_id.get(distinct_id)
+        return state.resolved() if state is not None else None
+
+    def _create(self, distinct_id: str, timestamp: datetime) -> _PersonState:
+        state = _PersonState(
+            pk=None,
+            uuid_=person_uuid_for(self.team_id, distinct_id),
+            properties={},
+            created_at=timestamp,
+            is_identified=False,
+            version=0,
+            is_new=True,
+        )
+        self.by_distinct_id[distinct_id] = state
+        return state
+
+    def apply(self, event: CapturedEvent) -> None:
+        merge = _merge_source_id(event)
+        if merge is not None:
+            self._merge(merge[0], event.distinct_id, event.timestamp, dangerous=merge[1])
+        person = self.find(event.distinct_id) or self._create(event.distinct_id, event.timestamp)
+        person.seen_at(event.timestamp)
+        person.update_properties(event.properties)
+
+    def _merge(self, other_id: str, into_id: str, timestamp: datetime, *, dangerous: bool) -> None:
+        """Join the person of `other_id` (anonymous id, alias) with the person of `into_id`."""
+        if other_id == into_id or _is_illegal_merge_id(other_id) or _is_illegal_merge_id(into_id):
+            return
+        other, into = self.find(other_id), self.find(into_id)
+        if other is not None and into is not None:
+            if other is not into:
+                if other.is_identified and not dangerous:
+                    return  # PostHog never merges an already identified person into another one
+                self._merge_people(source=other, target=into)
+            into.identify()
+        elif other is not None:
+            self.by_distinct_id[into_id] = other
+            other.identify()
+        elif into is not None:
+            self.by_distinct_id[other_id] = into
+            into.identify()
+        else:
+            person = self._create(into_id, timestamp)
+            self.by_distinct_id[other_id] = person
+            person.identify()
+
+    def _merge_people(self, *, source: _PersonState, target: _PersonState) -> None:
+        target.properties = {**source.properties, **target.properties}
+        target.created_at = min(target.created_at, source.created_at)
+        target.changed = True
+        source.merged_into = target
+        if not source.is_new:
+            self.merged_away.append(source)
+
+    def persist(self) -> dict[str, int]:
+        """Write the person changes; returns the person id of every distinct id that has one."""
+        live = {id(s): s for s in (state.resolved() for state in self.by_distinct_id.values())}.values()
+        created = [s for s in live if s.is_new]
+        self._insert_persons(created)
+        updated = [s for s in live if not s.is_new and s.changed]
+        if updated:
+            for state in updated:
+                state.version += 1
+            Person.objects.bulk_update(
+                [
+                    Person(pk=s.pk, properties=s.properties, created_at=s.created_at, is_identified=s.is_identified, version=s.version)
+                    for s in updated
+                ],
+                ["properties", "created_at", "is_identified", "version"],
+            )
+        self._repoint_merged()
+
+        person_ids = {distinct_id: state.resolved().pk for distinct_id, state in self.by_distinct_id.items()}
+        new_links = {d: pk for d, pk in person_ids.items() if d not in self.stored_distinct_ids}
+        if new_links:
+            person_ids.update(self._link_distinct_ids(new_links, created))
+        return person_ids
+
+    def _insert_persons(self, created: list[_PersonState]) -> None:
+        if not created:
+            return
+        Person.objects.bulk_create(
+            [
+                Person(
+                    uuid=s.uuid,
+                    team_id=self.team_id,
+                    properties=s.properties,
+                    created_at=s.created_at,
+                    is_identified=s.is_identified,
+                    version=0,
+                )
+                for s in created
+            ],
+            ignore_conflicts=True,
+        )
+        rows = {
+            row.uuid: row
+            for row in Person.objects.filter(uuid__in=[s.uuid for s in created]).only(
+                "uuid", "properties", "created_at", "is_identified", "version"
+            )
+        }
+        conflicts = []
+        for state in created:
+            row = rows[state.uuid]
+            state.pk = row.pk
+            if (row.properties, row.created_at, row.is_identified) != (state.properties, state.created_at, state.is_identified):
+                # A concurrent request created the same person first: add this request's changes.
+                state.properties = {**row.properties, **state.properties}
+                state.created_at = min(row.created_at, state.created_at)
+                state.is_identified = state.is_identified or row.is_identified
+                state.version = row.version + 1
+                conflicts.append(Person(pk=row.pk, properties=state.properties, created_at=state.created_at, is_identified=state.is_identified, version=state.version))
+        if conflicts:
+            Person.objects.bulk_update(conflicts, ["properties", "created_at", "is_identified", "version"])
+
+    def _repoint_merged(self) -> None:
+        """Distinct ids and events of persons merged away now belong to the surviving person."""
+        if not self.merged_away:
+            return
+        target_of = Case(
+            *[When(person_id=s.pk, then=Value(s.resolved().pk)) for s in self.merged_away], output_field=BigIntegerField()
+        )
+        source_ids = [s.pk for s in self.merged_away]
+        PersonDistinctId.objects.filter(team_id=self.team_id, person_id__in=source_ids).update(
+            person_id=target_of, version=F("version") + 1
+        )
+        Event.objects.filter(team_id=self.team_id, person_id__in=source_ids).update(person_id=target_of)
+        Person.objects.filter(team_id=self.team_id, pk__in=source_ids).delete()
+
+    def _link_distinct_ids(self, new_links: dict[str, int], created: list[_PersonState]) -> dict[str, int]:
+        PersonDistinctId.objects.bulk_create(
+            [PersonDistinctId(team_id=self.team_id, distinct_id=d, person_id=pk) for d, pk in sorted(new_links.items())],
+            ignore_conflicts=True,
+        )
+        # A concurrent request may have linked an id first: its link wins.
+        winners = dict(
+            PersonDistinctId.objects.filter(team_id=self.team_id, distinct_id__in=list(new_links)).values_list(
+                "distinct_id", "person_id"
+            )
+        )
+        orphans = {s.pk for s in created} - set(winners.values())
+        if orphans:
+            Person.objects.filter(pk__in=orphans, distinct_ids__isnull=True).delete()
+        # Personless events sent before these ids had a person now belong to it.
+        Event.objects.filter(team_id=self.team_id, person__isnull=True, distinct_id__in=list(new_links)).update(
+            person_id=Subquery(
+                PersonDistinctId.objects.filter(team_id=self.team_id, distinct_id=OuterRef("distinct_id")).values("person_id")[:1]
+            )
+        )
+        return winners
