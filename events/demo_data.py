@@ -17,6 +17,7 @@ from django.utils import timezone
 from accounts.models import Team
 
 from .models import Event, Person, PersonDistinctId
+from .services import person_uuid_for
 
 CHUNK_EVENTS = 5000
 HOST = "shop.example.com"
@@ -239,7 +240,7 @@ def _insert(generator: _Generator, stories: list[tuple[dict, list, list[str]]], 
     persons = Person.objects.bulk_create(
         [
             # A person's created_at is the timestamp of its first event, as in PostHog.
-            Person(uuid=generator.uuid(), team=team, properties=props, created_at=person_events[0][3], is_identified=len(ids) > 1)
+            Person(uuid=person_uuid_for(team.id, ids[0]), team=team, properties=props, created_at=person_events[0][3], is_identified=len(ids) > 1)
             for props, person_events, ids in stories
         ]
     )

@@ -2,6 +2,7 @@
 import time
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import IntegrityError
 
 from accounts.models import Team
 from events.demo_data import generate_demo_data
@@ -32,13 +33,16 @@ class Command(BaseCommand):
             return
         started = time.monotonic()
         show_progress = options["verbosity"] > 0
-        summary = generate_demo_data(
-            team,
-            events=options["events"],
-            days=options["days"],
-            seed=options["seed"],
-            progress=self._progress if show_progress else None,
-        )
+        try:
+            summary = generate_demo_data(
+                team,
+                events=options["events"],
+                days=options["days"],
+                seed=options["seed"],
+                progress=self._progress if show_progress else None,
+            )
+        except IntegrityError:
+            raise CommandError(f"Team {team.id} already has these demo events (same --seed); use another seed.") from None
         if show_progress:
             self.stderr.write("")
         counts = ", ".join(f"{name}: {count}" for name, count in sorted(summary.event_counts.items()))
