@@ -1,1 +1,8 @@
-urlpatterns: list = []  # routes arrive with this app's issue
+from core.routers import TeamNestedRouter
+
+from .views import QueryViewSet
+
+router = TeamNestedRouter()
+router.register("query", QueryViewSet, basename="query")
+
+urlpatterns = router.urls

@@ -1,0 +1,57 @@
+"""The query engine's public API. Other apps call only these functions.
+
+validate_query(query)
+    Full validation of any supported query node (insights, SQL, event lists, wrappers).
+    Raises rest_framework ParseError (400 `parse_error`) whose detail is the validation message.
+    Unknown extra keys are allowed (callers store the query as sent).
+
+execute_query(team, query, *, refresh="force_cache", user=None, insight_id=None,
+              dashboard_id=None, client_query_id=None) -> dict
+    Runs a query node, wrapper nodes included (InsightVizNode, DataVisualizationNode,
+    DataTableNode: their `source` is computed), under one of the seven refresh modes
+    (`refresh` may also be True/False or a client string: see resolve_refresh).
+    Returns PostHog's response dicts:
+      - computed or cached: the runner's body (`results`, `hasMore`, `hogql`, `modifiers`,
+        `error`, `resolved_date_range`, ...) plus `is_cached`, `last_refresh`,
+        `next_allowed_client_refresh`, `cache_target_age`, `cache_key`, `timezone`,
+        `query_status` (the running async job for this query, or None);
+      - cache miss without computing (force_cache, async, lazy_async):
+        {"cache_key", "query_status"};
+      - force_async: {"query_status"}.
+    Keys a response lacks (e.g. `columns`, `types` for trends) mean null.
+    Raises ParseError (invalid query) or ValidationError (unsupported kind/feature, bad
+    formula, invalid regex...: 400 with a clear message), QueryTimeout (504).
+
+cancel_query(team, query_id) -> str
+    Cancels the async job with that id (a client_query_id or a cache key); returns a message.
+
+get_query_status(team, query_id) -> dict
+    The async job's query_status; NotFound (404) when unknown.
+
+resolve_refresh(value) -> str
+    Client `refresh` value -> mode name (true/1/yes/'' -> force_blocking; else force_cache
+    unless it names a mode).
+"""
+from typing import Any
+
+from . import execution, jobs
+from .execution import UnsupportedQuery, resolve_refresh  # noqa: F401
+from .runners.base import QueryTimeout  # noqa: F401
+
+
+def validate_query(query: Any) -> None:
+    execution.parse_query(query)
+
+
+def execute_query(team, query: dict, *, refresh: Any = "force_cache", user=None, insight_id=None, dashboard_id=None,
+                  client_query_id=None) -> dict:
+    return execution.execute(team, query, resolve_refresh(refresh), user=user, query_id=client_query_id,
+                             insight_id=insight_id, dashboard_id=dashboard_id)
+
+
+def cancel_query(team, query_id: str) -> str:
+    return jobs.cancel(team.id, query_id)
+
+
+def get_query_status(team, query_id: str) -> dict:
+    return jobs.get_status(team.id, query_id)

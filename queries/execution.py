@@ -1,0 +1,127 @@
+"""The seven refresh modes (PostHog's ExecutionMode) over any runner, the cache and async jobs."""
+from typing import Any, Optional
+
+from pydantic import ValidationError as PydanticValidationError
+from rest_framework.exceptions import ParseError, ValidationError
+
+from . import cache, clock, jobs
+from .runners import RUNNERS
+from .runners.base import QueryRunner, response_value
+from .schema import WRAPPER_KINDS, QuerySchemaRoot
+
+FORCE_CACHE = "force_cache"
+BLOCKING = "blocking"
+FORCE_BLOCKING = "force_blocking"
+ASYNC = "async"
+FORCE_ASYNC = "force_async"
+LAZY_ASYNC = "lazy_async"
+ASYNC_EXCEPT_ON_CACHE_MISS = "async_except_on_cache_miss"
+MODES = (FORCE_CACHE, BLOCKING, FORCE_BLOCKING, ASYNC, FORCE_ASYNC, LAZY_ASYNC, ASYNC_EXCEPT_ON_CACHE_MISS)
+TRUE_VALUES = {"true", "1", "yes", ""}
+
+
+class UnsupportedQuery(ValidationError):
+    """A valid query of a kind (or with a feature) this server cannot compute (400)."""
+
+
+def resolve_refresh(value: Any) -> str:
+    """`refresh` as clients send it -> mode: true/1/yes/'' -> force_blocking; absent/false/unknown -> force_cache."""
+    if value is None or value is False:
+        return FORCE_CACHE
+    if value is True:
+        return FORCE_BLOCKING
+    text = str(value).strip().lower()
+    if text in TRUE_VALUES:
+        return FORCE_BLOCKING
+    return text if text in MODES else FORCE_CACHE
+
+
+def parse_query(query: Any):
+    """The validated node (pydantic), or ParseError with the validation message."""
+    try:
+        return QuerySchemaRoot.model_validate(query).root
+    except PydanticValidationError as error:
+        raise ParseError(str(error)) from None
+
+
+def source_of(query: dict) -> dict:
+    """The node a runner computes: wrapper nodes (InsightVizNode, DataVisualizationNode...) hold it in `source`."""
+    return query["source"] if query.get("kind") in WRAPPER_KINDS else query
+
+
+def build_runner(team, query: dict) -> QueryRunner:
+    node = parse_query(query)
+    if node.kind in WRAPPER_KINDS:
+        node = node.source
+    runner_class = RUNNERS.get(node.kind)
+    if runner_class is None:
+        raise UnsupportedQuery(f"Queries of kind {node.kind} are not supported yet.")
+    return runner_class(node, team)
+
+
+def compute_response(runner: QueryRunner, cache_key: str) -> dict:
+    last_refresh = clock.now()
+    body = runner.calculate()
+    response = {
+        **body,
+        "is_cached": False,
+        "last_refresh": response_value(last_refresh),
+        "next_allowed_client_refresh": response_value(last_refresh + runner.refresh_frequency()),
+        "cache_target_age": response_value(cache.target_age(runner.staleness_interval(), last_refresh)),
+        "cache_key": cache_key,
+        "timezone": runner.team.timezone,
+        "query_status": None,
+    }
+    if not body.get("error"):
+        cache.store(cache_key, response)
+    return response
+
+
+def compute(team, query: dict, *, cancel_check=None, timeout: Optional[float] = None, insight_id=None, dashboard_id=None) -> dict:
+    """Compute now and refresh the cache (the async worker's entry point)."""
+    runner = build_runner(team, query)
+    runner.cancel_check = cancel_check
+    if timeout:
+        runner.timeout = timeout
+    return compute_response(runner, runner.cache_key())
+
+
+def execute(team, query: dict, mode: str, *, user=None, query_id=None, insight_id=None, dashboard_id=None) -> dict:
+    runner = build_runner(team, query)
+    cache_key = runner.cache_key()
+    job_id = query_id or cache_key
+    source = source_of(query)
+
+    def enqueue(refresh_requested: bool) -> dict:
+        running = jobs.running_status(team.id, job_id)
+        if running is not None:
+            return running
+        return jobs.enqueue(team, source, job_id, refresh_requested=refresh_requested, user_id=getattr(user, "id", None),
+                            insight_id=insight_id, dashboard_id=dashboard_id)
+
+    if mode == FORCE_ASYNC:
+        return {"query_status": enqueue(True)}
+
+    if mode != FORCE_BLOCKING:
+        cached = cache.get(cache_key)
+        if cached is not None:
+            cached = {**cached, "is_cached": True}
+            last_refresh = cache.last_refresh_of(cached)
+            interval, date_to = runner.staleness_interval(), runner.staleness_date_to()
+            if not cache.is_stale(interval, date_to, last_refresh) or mode == FORCE_CACHE:
+                cached["query_status"] = jobs.running_status(team.id, job_id)
+                return cached
+            if mode in (ASYNC, ASYNC_EXCEPT_ON_CACHE_MISS):
+                cached["query_status"] = enqueue(True)
+                return cached
+            if mode == LAZY_ASYNC:
+                if cache.is_stale(interval, date_to, last_refresh, lazy=True):
+                    enqueue(False)
+                cached["query_status"] = jobs.running_status(team.id, job_id)
+                return cached
+        elif mode == FORCE_CACHE:
+            return {"cache_key": cache_key, "query_status": jobs.running_status(team.id, job_id)}
+        elif mode in (ASYNC, LAZY_ASYNC):
+            return {"cache_key": cache_key, "query_status": enqueue(False)}
+
+    return compute_response(runner, cache_key)

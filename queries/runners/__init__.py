@@ -1,0 +1,5 @@
+"""Query runners by node kind. A new kind subclasses QueryRunner and is decorated with @register."""
+from . import trends  # noqa: F401  (registers TrendsQueryRunner)
+from .base import RUNNERS, QueryRunner, register
+
+__all__ = ["RUNNERS", "QueryRunner", "register"]

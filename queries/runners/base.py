@@ -1,0 +1,121 @@
+"""The runner framework: one QueryRunner subclass per query kind.
+
+A runner knows its query model, how to compute the response body (`calculate`), and the inputs
+of caching: the cache payload, the staleness interval and the end of its date range. The
+execution modes, cache and async jobs (queries.execution) work on any runner, so funnels,
+retention, lifecycle, stickiness, paths and SQL runners only implement these hooks and register.
+"""
+import hashlib
+import json
+from datetime import datetime, timedelta
+from typing import Any, Callable, ClassVar, Optional
+
+from django.db import DatabaseError
+from rest_framework.exceptions import APIException, ValidationError
+
+from .. import clock, conf
+from ..schema import SchemaModel
+from ..sql.engine import Engine, Params, get_engine
+
+CACHE_VERSION = 1
+
+
+class QueryTimeout(APIException):
+    status_code = 504
+    default_code = "timeout"
+    default_detail = "The query took too long to compute."
+
+
+class QueryCancelled(Exception):
+    """The query was cancelled while its SQL ran."""
+
+
+class QueryRunner:
+    kind: ClassVar[str]
+    query_model: ClassVar[type[SchemaModel]]
+
+    def __init__(self, query: SchemaModel, team, *, now: Optional[datetime] = None, engine: Optional[Engine] = None):
+        self.query = query
+        self.team = team
+        self.now = now or clock.now()
+        self.tz = clock.team_timezone(team)
+        self.week_start_day = clock.week_start_day(team)
+        self._engine = engine
+        self.timeout: float = conf.query_timeout_seconds()
+        self.cancel_check: Optional[Callable[[], bool]] = None
+        self.executed_sql: list[str] = []
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = get_engine()
+        return self._engine
+
+    # --- Caching inputs ----------------------------------------------------------------------
+
+    def cache_payload(self) -> dict:
+        query = self.query.model_dump(mode="json", exclude_none=True, by_alias=True)
+        query.pop("tags", None)
+        return {
+            "query_runner": type(self).__name__,
+            "query": query,
+            "team_id": self.team.id,
+            "timezone": self.team.timezone,
+            "week_start_day": self.week_start_day,
+            "version": CACHE_VERSION,
+        }
+
+    def cache_key(self) -> str:
+        payload = json.dumps(self.cache_payload(), sort_keys=True, separators=(",", ":"), default=str)
+        return "cache_" + hashlib.md5(f"query_{payload}".encode()).hexdigest()
+
+    def staleness_interval(self) -> Optional[str]:
+        """The interval whose staleness threshold applies (PostHog: `query_date_range.interval_name`)."""
+        return "minute"
+
+    def staleness_date_to(self) -> Optional[datetime]:
+        """End of the queried range; a result computed after it ended never goes stale."""
+        return None
+
+    def refresh_frequency(self) -> timedelta:
+        """Minimum time between client-requested recalculations (`next_allowed_client_refresh`)."""
+        return timedelta(minutes=1)
+
+    # --- Computation ---------------------------------------------------------------------------
+
+    def calculate(self) -> dict:
+        """The response body (`results`, `hasMore`, `hogql`, ...), without cache metadata."""
+        raise NotImplementedError
+
+    def run_sql(self, tree, params: Params) -> list[tuple]:
+        """Run one generated query; failures become clear API errors, never a 500."""
+        self.executed_sql.append(self.engine.readable(tree, params))
+        try:
+            return self.engine.execute(tree, params, timeout=self.timeout, cancel_check=self.cancel_check)
+        except DatabaseError as error:
+            if self.cancel_check and self.cancel_check():
+                raise QueryCancelled() from error
+            message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            if "interrupted" in message or "statement timeout" in message or "canceling statement" in message:
+                raise QueryTimeout() from error
+            raise ValidationError(f"The query could not be computed: {message}") from error
+
+
+RUNNERS: dict[str, type[QueryRunner]] = {}
+
+
+def register(runner: type[QueryRunner]) -> type[QueryRunner]:
+    RUNNERS[runner.kind] = runner
+    return runner
+
+
+def response_value(value: Any) -> Any:
+    """JSON-ready values, datetimes formatted as DRF does (ISO-8601, 'Z' for UTC)."""
+    if isinstance(value, datetime):
+        text = value.isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+    if isinstance(value, dict):
+        return {key: response_value(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [response_value(item) for item in value]
+    return value

@@ -1,0 +1,1 @@
+"""SQL generation: sqlglot trees rendered per database engine."""

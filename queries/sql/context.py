@@ -1,0 +1,72 @@
+"""The tables a query reads (events, optionally joined to persons) and how their fields map to SQL."""
+from sqlglot import exp
+
+from events.models import Event, Person
+
+from .engine import Engine, Params
+
+EVENT_ALIAS = "e"
+PERSON_ALIAS = "p"
+
+# HogQL field name -> Event model field
+EVENT_FIELDS = {
+    "uuid": "uuid",
+    "event": "event",
+    "distinct_id": "distinct_id",
+    "timestamp": "timestamp",
+    "created_at": "created_at",
+    "$session_id": "session_id",
+    "person_id": "person",
+    "properties": "properties",
+}
+PERSON_FIELDS = {"id": "id", "created_at": "created_at", "properties": "properties", "is_identified": "is_identified"}
+
+
+class SQLContext:
+    """Per-query state shared by the SQL builders: engine, bound parameters, team, joins needed."""
+
+    def __init__(self, engine: Engine, team, params: Params | None = None):
+        self.engine = engine
+        self.team = team
+        self.params = params or Params()
+        self.uses_person = False
+
+    def param(self, value) -> exp.Placeholder:
+        return self.params.add(value)
+
+    def event_column(self, field: str) -> exp.Column:
+        return exp.column(Event._meta.get_field(field).column, table=EVENT_ALIAS)
+
+    def person_column(self, field: str) -> exp.Column:
+        self.uses_person = True
+        return exp.column(Person._meta.get_field(field).column, table=PERSON_ALIAS)
+
+    def event_property(self, key: str) -> exp.Expression:
+        return self.engine.json_text(self.event_column("properties"), key, self.params)
+
+    def person_property(self, key: str) -> exp.Expression:
+        return self.engine.json_text(self.person_column("properties"), key, self.params)
+
+    def event_property_number(self, key: str) -> exp.Expression:
+        return self.engine.json_number(self.event_column("properties"), key, self.params)
+
+    def person_property_number(self, key: str) -> exp.Expression:
+        return self.engine.json_number(self.person_column("properties"), key, self.params)
+
+    def events_table(self) -> exp.Table:
+        return exp.to_table(Event._meta.db_table).as_(EVENT_ALIAS)
+
+    def person_join_condition(self) -> exp.Expression:
+        return exp.EQ(this=self.person_column("id"), expression=self.event_column("person"))
+
+    def person_table(self) -> exp.Table:
+        return exp.to_table(Person._meta.db_table).as_(PERSON_ALIAS)
+
+    def actor_columns(self) -> list[exp.Expression]:
+        """An actor is the event's person, or, for personless events, its distinct id."""
+        person = self.event_column("person")
+        distinct_id = exp.Case().when(exp.Is(this=person.copy(), expression=exp.null()), self.event_column("distinct_id"))
+        return [person, distinct_id]
+
+    def team_filter(self) -> exp.Expression:
+        return exp.EQ(this=self.event_column("team"), expression=self.param(self.team.id))
