@@ -1,0 +1,131 @@
+"""Read-only API access for viewers of a shared insight (PostHog's sharing authenticators).
+
+Integration note for the insights viewset (insights/views.py InsightViewSet) — add exactly this:
+
+    from sharing.authentication import (
+        SHARING_AUTHENTICATION_CLASSES, SharingTokenPermission, is_sharing_request, shared_insight_ids,
+    )
+
+    class InsightViewSet(...):
+        sharing_enabled_actions = ["list", "retrieve"]
+
+        def get_authenticators(self):
+            # Sharing first, as in PostHog. The first authenticator sends no WWW-Authenticate
+            # header, so unauthenticated /insights/ requests answer 403 instead of 401 (spec §10.5).
+            return [cls() for cls in SHARING_AUTHENTICATION_CLASSES] + super().get_authenticators()
+
+        def get_permissions(self):
+            if is_sharing_request(self.request):
+                return [SharingTokenPermission()]  # replaces IsAuthenticated, scopes and membership
+            return super().get_permissions()
+
+        def get_queryset(self):
+            queryset = super().get_queryset()
+            ids = shared_insight_ids(self.request)
+            return queryset if ids is None else queryset.filter(id__in=ids)
+
+    and, when `is_sharing_request(request)`: put `"is_shared": True` in the serializer context,
+    ignore `filters_override` / `variables_override` / `from_dashboard`, and map the execution
+    mode through `shared_execution_mode(mode)`.
+
+A sharing request is anonymous (`request.user` is AnonymousUser) and `request.auth` is the
+SharingConfiguration, so personal-API-key scopes and throttles do not apply to it.
+"""
+from django.contrib.auth.models import AnonymousUser
+from rest_framework import authentication, exceptions, permissions
+
+from .models import SharingConfiguration
+from .selectors import live_configuration, password_for_share_token
+
+INVALID_TOKEN = "Sharing access token is invalid."
+
+
+def _allows_public_sharing(configuration: SharingConfiguration) -> bool:
+    return configuration.team.organization.allow_publicly_shared_resources
+
+
+class SharingAccessTokenAuthentication(authentication.BaseAuthentication):
+    """`?sharing_access_token=<token>` of an enabled share without password protection; GET/HEAD only."""
+
+    def authenticate(self, request):
+        token = request.query_params.get("sharing_access_token")
+        if not token:
+            return None
+        if request.method not in ("GET", "HEAD"):
+            raise exceptions.AuthenticationFailed("Sharing access token can only be used for GET requests.")
+        configuration = live_configuration(token)
+        if configuration is None:
+            raise exceptions.AuthenticationFailed(INVALID_TOKEN)
+        if configuration.password_required:
+            return None  # the public page asks for the password; the plain token is not enough
+        if not _allows_public_sharing(configuration):
+            raise exceptions.AuthenticationFailed(INVALID_TOKEN)
+        return AnonymousUser(), configuration
+
+
+def bearer_token(request) -> str | None:
+    parts = request.META.get("HTTP_AUTHORIZATION", "").split(None, 1)
+    if len(parts) == 2 and parts[0].lower() == "bearer":
+        return parts[1].strip() or None
+    return None
+
+
+class SharingPasswordProtectedAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Bearer <share token>` issued by a password-protected share's page; GET only.
+
+    Anything that is not a valid share token is left to the next authenticator (personal API keys
+    use the same header).
+    """
+
+    def authenticate(self, request):
+        if request.method != "GET":
+            return None
+        token = bearer_token(request)
+        password = password_for_share_token(token) if token else None
+        if password is None:
+            return None
+        configuration = password.sharing_configuration
+        if not _allows_public_sharing(configuration):
+            raise exceptions.AuthenticationFailed(INVALID_TOKEN)
+        return AnonymousUser(), configuration
+
+
+SHARING_AUTHENTICATION_CLASSES = (SharingPasswordProtectedAuthentication, SharingAccessTokenAuthentication)
+
+
+def sharing_configuration_of(request) -> SharingConfiguration | None:
+    auth = getattr(request, "auth", None)
+    return auth if isinstance(auth, SharingConfiguration) else None
+
+
+def is_sharing_request(request) -> bool:
+    return sharing_configuration_of(request) is not None
+
+
+def shared_insight_ids(request) -> set[int] | None:
+    """The insights a sharing request may see, or None when the request is not a sharing one."""
+    configuration = sharing_configuration_of(request)
+    return None if configuration is None else {configuration.insight_id}
+
+
+class SharingTokenPermission(permissions.BasePermission):
+    """A sharing request may only read (`sharing_enabled_actions`) its own share, through its team."""
+
+    def has_permission(self, request, view):
+        configuration = sharing_configuration_of(request)
+        if configuration is None or view.action not in getattr(view, "sharing_enabled_actions", ()):
+            return False
+        return configuration.team_id == view.team.id  # an unknown URL team raises the usual 404
+
+    def has_object_permission(self, request, view, obj):
+        configuration = sharing_configuration_of(request)
+        return configuration is not None and obj.pk == configuration.insight_id
+
+
+# Execution modes a shared viewer may ask for: never force a recomputation, and never wait for
+# one the viewer did not explicitly ask to wait for.
+_SHARED_EXECUTION_MODES = {"force_cache": "lazy_async", "async": "async", "blocking": "blocking", "force_blocking": "blocking"}
+
+
+def shared_execution_mode(mode: str) -> str:
+    return _SHARED_EXECUTION_MODES.get(mode, "lazy_async")

@@ -1,0 +1,72 @@
+"""Reads: the share behind a public token or a share token, and an insight's result for its page."""
+import logging
+
+from django.db.models import Q
+from django.utils import timezone
+
+import queries
+
+from .models import SharePassword, SharingConfiguration
+from .tokens import decode_share_token
+
+logger = logging.getLogger(__name__)
+
+# Public pages read what is cached and never start a computation themselves.
+SHARED_PAGE_REFRESH = "force_cache"
+
+
+def _unexpired() -> Q:
+    return Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
+
+
+def live_configuration(access_token: str) -> SharingConfiguration | None:
+    """The enabled, unexpired share of a live insight with this token.
+
+    The organization's `allow_publicly_shared_resources` is left to the caller: pages answer 404,
+    the API an authentication error.
+    """
+    if not access_token:
+        return None
+    return (
+        SharingConfiguration.objects.select_related("team__organization", "insight__team", "insight__created_by", "insight__last_modified_by")
+        .filter(_unexpired(), access_token=access_token, enabled=True, insight__deleted=False)
+        .first()
+    )
+
+
+def password_for_share_token(token: str) -> SharePassword | None:
+    """The active password a valid share token was issued for, with its live, still-protected share."""
+    claims = decode_share_token(token)
+    if claims is None:
+        return None
+    unexpired = Q(sharing_configuration__expires_at__isnull=True) | Q(sharing_configuration__expires_at__gt=timezone.now())
+    return (
+        SharePassword.objects.select_related("sharing_configuration__team__organization", "sharing_configuration__insight")
+        .filter(
+            unexpired,
+            id=claims["share_password_id"],
+            is_active=True,
+            sharing_configuration__team_id=claims["team_id"],
+            sharing_configuration__access_token=claims["access_token"],
+            sharing_configuration__enabled=True,
+            sharing_configuration__password_required=True,
+            sharing_configuration__insight__deleted=False,
+        )
+        .first()
+    )
+
+
+def active_passwords(configuration: SharingConfiguration):
+    return configuration.share_passwords.filter(is_active=True).select_related("created_by").order_by("created_at", "id")
+
+
+def insight_result(insight) -> dict | None:
+    """The query engine's cached response for the insight, or None when there is nothing to show."""
+    execute_query = getattr(queries, "execute_query", None)
+    if execute_query is None or not insight.query:
+        return None
+    try:
+        return execute_query(insight.team, insight.query, refresh=SHARED_PAGE_REFRESH, insight_id=insight.id)
+    except Exception:  # a stored query the engine cannot run must not take the public page down
+        logger.warning("Shared insight %s: query failed", insight.id, exc_info=True)
+        return None
