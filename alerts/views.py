@@ -1,0 +1,95 @@
+"""Alerts (`/api/projects/:id/alerts/`) and insight thresholds (`.../insights/:insight_id/thresholds/`)."""
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import exceptions, viewsets
+from rest_framework.response import Response
+
+from core.mixins import TeamScopedViewSetMixin
+
+from .models import AlertConfiguration, Threshold
+from .selectors import insight_thresholds, recent_checks, team_alerts
+from .serializers import AlertSerializer, ThresholdWithAlertsSerializer
+from .services import create_alert, delete_alert, update_alert
+
+MAX_DATABASE_ID = 2**63 - 1
+PROJECT_ID_PARAMETER = OpenApiParameter(
+    "project_id",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    description="Project ID of the project you're trying to access. To find the ID of the project, make a call to /api/projects/.",
+)
+
+
+def _database_id(raw) -> int | None:
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        return None
+    return value if 0 < value <= MAX_DATABASE_ID else None
+
+
+@extend_schema(parameters=[PROJECT_ID_PARAMETER])
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[OpenApiParameter("insight", OpenApiTypes.INT, description="Only the alerts on this insight.")]
+    ),
+    retrieve=extend_schema(description="One alert, with its last 5 checks in `checks`."),
+)
+class AlertViewSet(TeamScopedViewSetMixin, viewsets.ModelViewSet):
+    scope_object = "alert"
+    serializer_class = AlertSerializer
+    queryset = AlertConfiguration.objects.none()
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return self.queryset
+        insight_id = None
+        if self.action == "list" and "insight" in self.request.query_params:
+            insight_id = _database_id(self.request.query_params["insight"])
+            if insight_id is None:
+                raise exceptions.ValidationError({"insight": ["A valid integer is required."]})
+        return team_alerts(self.team, insight_id)
+
+    def retrieve(self, request, *args, **kwargs):
+        alert = self.get_object()
+        alert.recent_checks = recent_checks(alert)
+        return Response(self.get_serializer(alert).data)
+
+    def perform_create(self, serializer):
+        alert = create_alert(self.team, self.request.user, serializer.validated_data)
+        serializer.instance = self.get_queryset().get(pk=alert.pk)
+
+    def perform_update(self, serializer):
+        alert = update_alert(serializer.instance, self.request.user, serializer.validated_data)
+        serializer.instance = self.get_queryset().get(pk=alert.pk)
+
+    def perform_destroy(self, alert):
+        delete_alert(alert)
+
+
+INSIGHT_ID_PARAMETER = OpenApiParameter("insight_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Id of the insight.")
+
+
+@extend_schema(parameters=[PROJECT_ID_PARAMETER, INSIGHT_ID_PARAMETER])
+@extend_schema_view(
+    list=extend_schema(description="The thresholds drawn on an insight, each with its alerts."),
+)
+class ThresholdViewSet(TeamScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
+    scope_object = "alert"
+    serializer_class = ThresholdWithAlertsSerializer
+    queryset = Threshold.objects.none()
+
+    def check_permissions(self, request):
+        # Thresholds are written through alerts: any other method is a 405 for every signed-in
+        # caller, rather than a scoped key's "action does not support Personal API Key access".
+        if self.action is None and request.method != "OPTIONS" and request.user.is_authenticated:
+            raise exceptions.MethodNotAllowed(request.method)
+        super().check_permissions(request)
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return self.queryset
+        insight_id = _database_id(self.kwargs.get("insight_id"))
+        if insight_id is None:
+            raise exceptions.NotFound()
+        return insight_thresholds(self.team, insight_id)
