@@ -124,6 +124,13 @@ if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
     CELERY_TASK_ALWAYS_EAGER = False
+    # Alert checks (alerts/tasks.py). Without Redis, run `manage.py check_alerts` from cron instead.
+    CELERY_BEAT_SCHEDULE = {
+        "check-alerts": {
+            "task": "alerts.tasks.check_due_alerts_task",
+            "schedule": float(os.environ.get("ALERT_CHECK_INTERVAL_SECONDS", "300")),
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "insights"}}
     CELERY_BROKER_URL = "memory://"
