@@ -3,6 +3,7 @@ from types import SimpleNamespace
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+from drf_spectacular.utils import OpenApiParameter
 
 from accounts.permissions import required_scopes_for
 
@@ -15,12 +16,26 @@ class PersonalAPIKeyScheme(OpenApiAuthenticationExtension):
         return {"type": "http", "scheme": "bearer"}
 
 
+PROJECT_ID_PARAMETER = OpenApiParameter(
+    "project_id",
+    str,
+    OpenApiParameter.PATH,
+    description="Project ID of the project you're trying to access. To find the ID of the project, make a call to /api/projects/.",
+)
+
+
 class AutoSchema(SpectacularAutoSchema):
     def get_operation_id(self):
         # PostHog names /api/projects/... operations without the family prefix
         # (insights_list) and /api/environments/... with it (environments_insights_list).
         operation_id = super().get_operation_id()
         return operation_id.removeprefix("projects_") if operation_id.startswith("projects_") and "{project_id}" in self.path else operation_id
+
+    def get_override_parameters(self):
+        parameters = list(super().get_override_parameters())
+        if "{project_id}" in self.path and not any(getattr(p, "name", None) == "project_id" for p in parameters):
+            parameters.append(PROJECT_ID_PARAMETER)
+        return parameters
 
     def get_auth(self):
         auth = super().get_auth()
