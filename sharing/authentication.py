@@ -1,9 +1,11 @@
 """Read-only API access for viewers of a shared insight (PostHog's sharing authenticators).
 
-Integration note for the insights viewset (insights/views.py InsightViewSet) — add exactly this:
+Integration note for the insights viewset (insights/views.py InsightViewSet). Add exactly this
+(tests/sharing/insights_urls.py applies the same additions to a subclass and tests them):
 
     from sharing.authentication import (
         SHARING_AUTHENTICATION_CLASSES, SharingTokenPermission, is_sharing_request, shared_insight_ids,
+        shared_execution_mode,
     )
 
     class InsightViewSet(...):
@@ -16,17 +18,24 @@ Integration note for the insights viewset (insights/views.py InsightViewSet) —
 
         def get_permissions(self):
             if is_sharing_request(self.request):
-                return [SharingTokenPermission()]  # replaces IsAuthenticated, scopes and membership
+                return [SharingTokenPermission()]  # instead of IsAuthenticated, scopes and membership
             return super().get_permissions()
 
-        def get_queryset(self):
-            queryset = super().get_queryset()
-            ids = shared_insight_ids(self.request)
-            return queryset if ids is None else queryset.filter(id__in=ids)
+        def get_serializer_context(self):
+            context = super().get_serializer_context()
+            if is_sharing_request(self.request):
+                context["is_shared"] = True
+            return context
 
-    and, when `is_sharing_request(request)`: put `"is_shared": True` in the serializer context,
-    ignore `filters_override` / `variables_override` / `from_dashboard`, and map the execution
-    mode through `shared_execution_mode(mode)`.
+    and, at the end of `get_queryset`:
+
+            ids = shared_insight_ids(self.request)
+            if ids is not None:
+                queryset = queryset.filter(id__in=ids)
+
+    and, when `is_sharing_request(request)`: ignore `filters_override`, `variables_override` and
+    `from_dashboard` in retrieve, and pass the execution mode through `shared_execution_mode(mode)`
+    (so a viewer never forces a recomputation).
 
 A sharing request is anonymous (`request.user` is AnonymousUser) and `request.auth` is the
 SharingConfiguration, so personal-API-key scopes and throttles do not apply to it.

@@ -101,12 +101,19 @@ def _series_label(item: dict) -> str:
     return label
 
 
+def _values(item: dict) -> list[float]:
+    data = item.get("data") or []
+    if not isinstance(data, list):
+        raise TypeError("series data is not a list")
+    return [number(value) for value in data]
+
+
 def _series_chart(kind: str, results: list) -> Chart:
     items = [item for item in results if isinstance(item, dict)][:MAX_SERIES]
     if not items:
         return Chart("unsupported")
     labels = [text(label) for label in (items[0].get("labels") or items[0].get("days") or [])]
-    series = [Series(_series_label(item), [number(value) for value in item.get("data") or []]) for item in items]
+    series = [Series(_series_label(item), _values(item)) for item in items]
     return Chart(kind, labels=labels, series=series)
 
 

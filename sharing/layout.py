@@ -143,6 +143,10 @@ def _series_chart(chart: Chart, box, legend: bool) -> list:
         shapes.append(Text(left - 8, y + 4, label, anchor="end", fill=MUTED))
 
     count = max(len(chart.labels), max(len(item.values) for item in chart.series))
+    if chart.kind == "line" and chart.labels:
+        # Line points sit on the plot's edges: leave room for the first and last labels.
+        left = max(left, x0 + text_width(truncate(chart.labels[0], 140)) / 2 + 4)
+        right = min(right, x0 + width - text_width(truncate(chart.labels[min(count, len(chart.labels)) - 1], 140)) / 2 - 4)
     plot_width = right - left
     band = plot_width / max(count, 1)
     every = max(1, math.ceil(count / max(1, int(plot_width // 80))))
@@ -154,7 +158,7 @@ def _series_chart(chart: Chart, box, legend: bool) -> list:
 
     for index, label in enumerate(chart.labels[:count]):
         if index % every == 0:
-            shapes.append(Text(x_center(index), bottom + 18, truncate(label, band * every - 4), anchor="middle", fill=MUTED))
+            shapes.append(Text(x_center(index), bottom + 18, truncate(label, min(band * every - 4, 140)), anchor="middle", fill=MUTED))
 
     zero = y_of(0.0)
     if chart.kind == "bar":
@@ -171,7 +175,7 @@ def _series_chart(chart: Chart, box, legend: bool) -> list:
         for s_index, item in enumerate(chart.series):
             points = [(x_center(index), y_of(value)) for index, value in enumerate(item.values[:count])]
             if len(points) > 1:
-                shapes.append(Line(points, color(s_index), 2.0))
+                shapes.append(Line(points, color(s_index), 2.5))
             for index, (x, y) in enumerate(points):
                 label = chart.labels[index] if index < len(chart.labels) else ""
                 tip = f"{item.label} · {label}: {format_number(item.values[index])}{chart.value_suffix}"
@@ -196,7 +200,7 @@ def _number(chart: Chart, box) -> list:
     middle = y0 + height / 2
     return [
         Text(x0 + width / 2, middle + size / 3, value, size=size, anchor="middle", bold=True),
-        Text(x0 + width / 2, middle + size / 3 + 28, truncate(chart.number_label, width - 32, 16), size=16, anchor="middle", fill=MUTED),
+        Text(x0 + width / 2, middle + size / 3 + 36, truncate(chart.number_label, width - 32, 16), size=16, anchor="middle", fill=MUTED),
     ]
 
 

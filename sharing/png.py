@@ -1,5 +1,6 @@
 """The `.png` of a shared insight, drawn with Pillow from the same layout as the SVG."""
 import io
+import math
 from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageFont
@@ -21,7 +22,7 @@ def render_png(shapes: list, width: int, height: int) -> bytes:
         if isinstance(shape, Rect):
             draw.rectangle([shape.x, shape.y, shape.x + shape.width, shape.y + shape.height], fill=shape.fill)
         elif isinstance(shape, Line):
-            draw.line(shape.points, fill=shape.stroke, width=max(round(shape.width), 1), joint="curve")
+            draw.line(shape.points, fill=shape.stroke, width=max(math.ceil(shape.width), 1), joint="curve")
         elif isinstance(shape, Dot):
             r = shape.radius
             draw.ellipse([shape.x - r, shape.y - r, shape.x + r, shape.y + r], fill=shape.fill)
@@ -32,8 +33,6 @@ def render_png(shapes: list, width: int, height: int) -> bytes:
                 fill=shape.fill,
                 font=_font(max(round(shape.size), 6)),
                 anchor=ANCHORS[shape.anchor],
-                stroke_width=1 if shape.bold and shape.size >= 16 else 0,
-                stroke_fill=shape.fill,
             )
     output = io.BytesIO()
     image.save(output, format="PNG", optimize=True)

@@ -5,12 +5,14 @@ share token (a JWT in the `posthog_sharing_token` cookie or an `Authorization: B
 that the unlock form obtains. Sessions are ignored.
 """
 import json
+from datetime import datetime
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import prefetch_related_objects
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_cache_control
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -166,10 +168,16 @@ def _page(request, configuration, extension: str, embedded: bool, share_token: s
         "chart_svg": chart_svg,
         "number": format_number(chart.number) if chart.number is not None else "",
         "details": details,
-        "last_refresh": (response or {}).get("last_refresh"),
+        "last_refresh": _as_datetime((response or {}).get("last_refresh")),
         "image_url": None if configuration.password_required else request.build_absolute_uri(request.path.split(".")[0] + ".png"),
     }
     return render(request, "sharing/insight.html", context)
+
+
+def _as_datetime(value):
+    if isinstance(value, str):
+        return parse_datetime(value)
+    return value if isinstance(value, datetime) else None
 
 
 def _payload(configuration, response: dict | None, embedded: bool, share_token: str | None) -> dict:

@@ -3,6 +3,7 @@ import logging
 
 from django.db.models import Q
 from django.utils import timezone
+from rest_framework.exceptions import APIException
 
 import queries
 
@@ -62,11 +63,10 @@ def active_passwords(configuration: SharingConfiguration):
 
 def insight_result(insight) -> dict | None:
     """The query engine's cached response for the insight, or None when there is nothing to show."""
-    execute_query = getattr(queries, "execute_query", None)
-    if execute_query is None or not insight.query:
+    if not insight.query:
         return None
     try:
-        return execute_query(insight.team, insight.query, refresh=SHARED_PAGE_REFRESH, insight_id=insight.id)
-    except Exception:  # a stored query the engine cannot run must not take the public page down
+        return queries.execute_query(insight.team, insight.query, refresh=SHARED_PAGE_REFRESH, insight_id=insight.id)
+    except APIException:  # a stored query the engine rejects must not take the public page down
         logger.warning("Shared insight %s: query failed", insight.id, exc_info=True)
         return None

@@ -1,9 +1,11 @@
 import datetime as dt
 
 import pytest
+from django.db.models import Max
 from django.utils import timezone
 
 import queries
+from accounts.models import Project, Team
 from insights.models import Insight
 
 TRENDS_QUERY = {
@@ -79,6 +81,12 @@ def clock(monkeypatch):
     frozen = Clock()
     monkeypatch.setattr(timezone, "now", frozen)
     return frozen
+
+
+def make_environment(team, name="Staging"):
+    """A second environment of the team's project (ids are assigned explicitly, as accounts does)."""
+    next_id = max(Team.objects.aggregate(m=Max("id"))["m"], Project.objects.aggregate(m=Max("id"))["m"]) + 1
+    return Team.objects.create(id=next_id, organization=team.organization, project=team.project, name=name)
 
 
 def make_insight(team, user=None, **fields):

@@ -3,13 +3,12 @@ import pytest
 from django.conf import global_settings
 from rest_framework.test import APIClient
 
-from accounts.models import Team
 from activity.models import ActivityLog
 from sharing.models import SharePassword, SharingConfiguration
 from tests.conftest import error
 from tests.factories import make_key, make_member, make_team
 
-from .conftest import make_insight, sharing_url
+from .conftest import make_environment, make_insight, sharing_url
 
 pytestmark = pytest.mark.django_db
 
@@ -75,7 +74,7 @@ def test_insight_of_another_organization_is_404_through_my_team(client, team):
 
 
 def test_insights_are_project_wide(client, team, insight):
-    sibling = Team.objects.create(organization=team.organization, project=team.project, name="Staging")
+    sibling = make_environment(team)
     response = client.get(sharing_url(sibling, insight))
     assert response.status_code == 200
     assert response.json()["access_token"] == client.get(sharing_url(team, insight)).json()["access_token"]
