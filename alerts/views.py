@@ -2,6 +2,7 @@
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, viewsets
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from core.mixins import TeamScopedViewSetMixin
@@ -39,6 +40,7 @@ class AlertViewSet(TeamScopedViewSetMixin, viewsets.ModelViewSet):
     scope_object = "alert"
     serializer_class = AlertSerializer
     queryset = AlertConfiguration.objects.none()
+    parser_classes = [JSONParser]  # nested objects (threshold, condition, config) only make sense as JSON
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):

@@ -1,7 +1,9 @@
 import pytest
+from django.db.models import Max
 from rest_framework.test import APIClient
 
 import queries
+from accounts.models import Project, Team
 from alerts.models import AlertConfiguration, Threshold
 from insights.models import Insight
 
@@ -43,6 +45,12 @@ USER_BASIC_KEYS = [
 ]
 
 
+def make_environment(team) -> Team:
+    """A second environment (team) of the same project."""
+    next_id = max(Team.objects.aggregate(m=Max("id"))["m"], Project.objects.aggregate(m=Max("id"))["m"] or 0) + 1
+    return Team.objects.create(id=next_id, organization=team.organization, project=team.project, name="Staging")
+
+
 def make_insight(team, query=TRENDS_QUERY, **fields) -> Insight:
     fields.setdefault("name", "Pageviews")
     return Insight.objects.create(team=team, query=query, **fields)
@@ -71,6 +79,12 @@ def make_alert(team, insight, users=(), *, lower=None, upper=None, threshold_typ
     alert = AlertConfiguration.objects.create(team=team, insight=insight, threshold=threshold, condition={"type": condition}, **fields)
     alert.subscribed_users.set(users)
     return alert
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Every test makes users; the default hasher costs most of a second per user on a busy machine.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def bearer(key) -> APIClient:

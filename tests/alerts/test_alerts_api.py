@@ -22,6 +22,7 @@ from .conftest import (
     alert_body,
     bearer,
     make_alert,
+    make_environment,
     make_insight,
 )
 
@@ -392,9 +393,7 @@ def test_insight_of_another_project_or_deleted_is_not_found(client, base, user, 
 
 
 def test_insight_of_another_environment_of_the_project_is_refused(client, base, team, user):
-    from accounts.models import Team
-
-    sibling = Team.objects.create(organization=team.organization, project=team.project, name="Staging")
+    sibling = make_environment(team)
     body = alert_body(make_insight(sibling), [user], upper=1)
     assert post_error(client, base, body) == error("validation_error", "invalid_input", "This insight does not belong to your team.", "insight")
 
@@ -424,6 +423,12 @@ def test_malformed_json_is_a_parse_error(client, base):
     response = client.post(base, "{not json", content_type="application/json")
     assert response.status_code == 400
     assert response.json()["type"] == "invalid_request" and response.json()["code"] == "parse_error"
+
+
+def test_only_json_bodies_are_accepted(client, base, user, insight):
+    response = client.post(base, {"insight": insight.id, "name": "x"})  # multipart form
+    assert response.status_code == 415
+    assert response.json()["code"] == "unsupported_media_type"
 
 
 # -- authorization and tenancy -----------------------------------------------------------------
@@ -476,9 +481,7 @@ def test_unknown_alert_ids_are_404(client, base, alert_id):
 
 
 def test_alerts_of_another_environment_are_not_listed(client, team, user, insight):
-    from accounts.models import Team
-
-    sibling = Team.objects.create(organization=team.organization, project=team.project, name="Staging")
+    sibling = make_environment(team)
     make_alert(sibling, make_insight(sibling), upper=1)
     assert client.get(f"/api/projects/{team.id}/alerts/").json()["count"] == 0
     assert client.get(f"/api/environments/{sibling.id}/alerts/").json()["count"] == 1
