@@ -1,6 +1,6 @@
 """Query runners by node kind. A new kind subclasses QueryRunner and is decorated with @register."""
 from . import trends  # noqa: F401  (registers TrendsQueryRunner)
-from . import retention  # noqa: F401  (registers RetentionQueryRunner)
+from . import lifecycle, retention  # noqa: F401  (register LifecycleQueryRunner, RetentionQueryRunner)
 from .base import RUNNERS, QueryRunner, register
 
 __all__ = ["RUNNERS", "QueryRunner", "register"]
