@@ -1,0 +1,187 @@
+"""Ingestion throughput of POST /batch/ with 100-event batches, against gunicorn as `make run` starts it.
+
+    .venv/bin/python bench/bench_ingestion.py                     # a fresh SQLite file
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench .venv/bin/python bench/bench_ingestion.py
+
+Events look like posthog-python's (pageviews with browser, OS, URL, session; some $set and
+$identify), from a pool of distinct ids, so the run covers new and returning persons. Request
+bodies are encoded before the clock starts; client threads keep their connections open. The
+run checks that every event sent was stored.
+"""
+import argparse
+import http.client
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BROWSERS = ["Chrome", "Safari", "Firefox", "Microsoft Edge"]
+PATHS = ["/", "/pricing", "/features", "/docs", "/blog/launch-week", "/signup", "/app"]
+
+
+def manage(env, *args) -> str:
+    result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    if result.returncode:
+        sys.exit(result.stderr)
+    return result.stdout
+
+
+def build_batches(token: str, events: int, batch_size: int, pool: int, seed: int) -> list[bytes]:
+    rng = random.Random(seed)
+    start = datetime.now(timezone.utc) - timedelta(days=1)
+    bodies, batch = [], []
+    for n in range(events):
+        user = rng.randrange(pool)
+        properties = {
+            "$lib": "posthog-python",
+            "$lib_version": "7.91.1",
+            "$geoip_disable": True,
+            "$browser": BROWSERS[user % len(BROWSERS)],
+            "$os": "Mac OS X" if user % 3 else "Windows",
+            "$device_type": "Desktop",
+            "$current_url": f"https://shop.example.com{rng.choice(PATHS)}",
+            "$host": "shop.example.com",
+            "$pathname": rng.choice(PATHS),
+            "$referring_domain": "$direct",
+            "$session_id": f"session-{user}-{n // 500}",
+            "$window_id": f"window-{user}",
+            "plan": rng.choice(["free", "pro"]),
+        }
+        name = "$pageview"
+        if rng.random() < 0.03:
+            name = "$identify"
+            properties["$anon_distinct_id"] = f"anon-{user}"
+            properties["$set"] = {"email": f"user{user}@example.com", "plan": properties["plan"]}
+        elif rng.random() < 0.05:
+            properties["$set"] = {"last_seen_plan": properties["plan"]}
+        batch.append(
+            {
+                "event": name,
+                "distinct_id": f"user-{user}",
+                "properties": properties,
+                "timestamp": (start + timedelta(seconds=n)).isoformat(),
+                "uuid": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            }
+        )
+        if len(batch) == batch_size:
+            bodies.append(json.dumps({"api_key": token, "batch": batch, "sent_at": datetime.now(timezone.utc).isoformat()}).encode())
+            batch = []
+    if batch:
+        bodies.append(json.dumps({"api_key": token, "batch": batch}).encode())
+    return bodies
+
+
+def send_all(port: int, bodies: list[bytes], concurrency: int) -> list[float]:
+    latencies: list[float] = []
+    lock = threading.Lock()
+    queue = list(reversed(bodies))
+    errors: list[str] = []
+
+    def worker():
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        while True:
+            with lock:
+                if not queue or errors:
+                    break
+                body = queue.pop()
+            started = time.perf_counter()
+            connection.request("POST", "/batch/", body, {"Content-Type": "application/json"})
+            response = connection.getresponse()
+            payload = response.read()
+            elapsed = time.perf_counter() - started
+            with lock:
+                if response.status != 200:
+                    errors.append(f"{response.status} {payload[:300]!r}")
+                latencies.append(elapsed)
+        connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        sys.exit(f"capture failed: {errors[0]}")
+    return latencies
+
+
+def wait_for(port: int, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit("server exited")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    sys.exit("server did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--distinct-ids", type=int, default=5_000, help="size of the pool of users sending events")
+    parser.add_argument("--concurrency", type=int, default=4, help="client connections")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (make run: 2)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per worker (make run: 4)")
+    args = parser.parse_args()
+
+    tmp = tempfile.TemporaryDirectory()
+    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{tmp.name}/bench.sqlite3"
+    # Production-like: DEBUG off (no query log kept per request).
+    env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "0", "SECRET_KEY": "bench-only-secret", "LOG_LEVEL": "WARNING"}
+    env.pop("REDIS_URL", None)
+    manage(env, "migrate", "--no-input", "--verbosity", "0")
+    account = json.loads(
+        manage(env, "bootstrap", "--email", "bench@example.com", "--password", "bench-password", "--organization", f"bench {uuid.uuid4()}", "--json")
+    )
+    team_id, token = account["team_id"], account["api_token"]
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "insights_api.wsgi:application", "--bind", f"127.0.0.1:{port}",
+         "--workers", str(args.workers), "--threads", str(args.threads), "--log-level", "warning"],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        wait_for(port, server)
+        warmup = build_batches(token, 20 * args.batch_size, args.batch_size, args.distinct_ids, seed=1)
+        send_all(port, warmup, args.concurrency)
+        bodies = build_batches(token, args.events, args.batch_size, args.distinct_ids, seed=2)
+        started = time.perf_counter()
+        latencies = send_all(port, bodies, args.concurrency)
+        elapsed = time.perf_counter() - started
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    stored = int(manage(env, "shell", "--no-imports", "-c", f"from events.models import Event; print(Event.objects.filter(team_id={team_id}).count())"))
+    expected = args.events + len(warmup) * args.batch_size
+    vendor = "postgresql" if database_url.startswith("postgres") else "sqlite"
+    latencies.sort()
+    print(f"database: {vendor}; server: gunicorn --workers {args.workers} --threads {args.threads}; client connections: {args.concurrency}")
+    print(f"sent {args.events} events in {len(bodies)} batches of {args.batch_size} in {elapsed:.2f}s")
+    print(f"throughput: {args.events / elapsed:,.0f} events/s")
+    print(f"batch latency: p50 {statistics.median(latencies) * 1000:.1f} ms, p95 {latencies[int(len(latencies) * 0.95)] * 1000:.1f} ms")
+    print(f"stored: {stored} of {expected} events sent (warm-up included)")
+    if stored != expected:
+        sys.exit("some events were not stored")
+
+
+if __name__ == "__main__":
+    main()
