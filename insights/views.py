@@ -5,6 +5,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework_csv.renderers import CSVRenderer
@@ -175,6 +176,7 @@ class InsightViewSet(TeamScopedViewSetMixin, viewsets.ModelViewSet):
     serializer_class = InsightSerializer
     queryset = Insight.objects_including_soft_deleted.all()
     renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, CSVRenderer]
+    parser_classes = [JSONParser]
     filter_backends: list = []  # insights/filters.py reads the list parameters
     schema = InsightSchema()
 
@@ -335,6 +337,7 @@ class DashboardViewSet(
     project_wide = True
     serializer_class = DashboardSerializer
     queryset = Dashboard.objects.all()
+    parser_classes = [JSONParser]
     filter_backends: list = []
 
     def get_queryset(self):
@@ -353,3 +356,7 @@ class DashboardViewSet(
         data = dict(serializer.validated_data)
         tags = data.pop("tags", None)
         serializer.instance = update_dashboard(serializer.instance, data=data, tags=tags)
+
+    @extend_schema(responses={405: OpenApiResponse(description="Dashboards cannot be deleted; PATCH `{\"deleted\": true}` instead.")})
+    def destroy(self, request, *args, **kwargs):
+        return Response(status=status.HTTP_405_METHOD_NOT_ALLOWED)

@@ -1,0 +1,74 @@
+"""The plain dashboards API that insights are linked to."""
+import pytest
+
+from tests.conftest import error
+from tests.factories import make_key, make_team
+
+from .conftest import bearer, make_dashboard, make_insight, put_on
+
+pytestmark = pytest.mark.django_db
+
+DASHBOARD_KEYS = ["id", "name", "description", "pinned", "created_at", "created_by", "deleted", "creation_mode", "filters", "variables", "tags", "team_id"]
+
+
+@pytest.fixture
+def dashboards(team):
+    return f"/api/projects/{team.id}/dashboards/"
+
+
+def test_create_list_retrieve(client, dashboards, team, user):
+    response = client.post(dashboards, {"name": "KPIs", "description": "Top line", "tags": ["Exec", "exec"], "filters": {"date_from": "-30d"}}, format="json")
+    assert response.status_code == 201
+    body = response.json()
+    assert list(body) == DASHBOARD_KEYS
+    assert (body["name"], body["description"], body["tags"], body["filters"]) == ("KPIs", "Top line", ["exec"], {"date_from": "-30d"})
+    assert (body["deleted"], body["pinned"], body["creation_mode"], body["team_id"]) == (False, False, "default", team.id)
+    assert body["created_by"]["id"] == user.id
+    listed = client.get(dashboards).json()
+    assert listed["count"] == 1 and listed["results"][0]["id"] == body["id"]
+    assert client.get(f"{dashboards}{body['id']}/").json() == body
+    assert client.get(f"/api/environments/{team.id}/dashboards/{body['id']}").status_code == 200
+
+
+def test_validation(client, dashboards):
+    response = client.post(dashboards, {"name": "x", "creation_mode": "bogus"}, format="json")
+    assert response.status_code == 400
+    assert response.json() == error("validation_error", "invalid_choice", '"bogus" is not a valid choice.', "creation_mode")
+    response = client.post(dashboards, {"filters": "x"}, format="json")
+    assert response.json() == error("validation_error", "invalid_input", "Filters must be a valid JSON object", "filters")
+
+
+def test_patch_and_soft_delete(client, dashboards, team):
+    dashboard = make_dashboard(team, name="old")
+    url = f"{dashboards}{dashboard.id}/"
+    assert client.patch(url, {"name": "new", "tags": ["a"]}, format="json").json()["name"] == "new"
+    assert client.patch(url, {"deleted": True}, format="json").json()["deleted"] is True
+    assert client.get(url).status_code == 404
+    assert client.get(dashboards).json()["count"] == 0
+    assert client.patch(url, {"name": "x"}, format="json").status_code == 404
+    restored = client.patch(url, {"deleted": False}, format="json")
+    assert restored.status_code == 200 and restored.json()["deleted"] is False
+    assert client.delete(url).status_code == 405
+
+
+def test_deleting_a_dashboard_hides_its_tiles(client, dashboards, team):
+    dashboard, insight = make_dashboard(team), make_insight(team)
+    put_on(insight, dashboard)
+    client.patch(f"{dashboards}{dashboard.id}/", {"deleted": True}, format="json")
+    assert client.get(f"/api/projects/{team.id}/insights/{insight.id}/").json()["dashboards"] == []
+
+
+def test_other_tenants_dashboards_are_invisible(client, dashboards):
+    foreign = make_dashboard(make_team())
+    assert client.get(f"{dashboards}{foreign.id}/").status_code == 404
+    assert client.patch(f"{dashboards}{foreign.id}/", {"name": "x"}, format="json").status_code == 404
+    assert client.get(dashboards).json()["count"] == 0
+
+
+def test_scopes(dashboards, team, user):
+    reader = bearer(make_key(user, scopes=["dashboard:read"]))
+    assert reader.get(dashboards).status_code == 200
+    response = reader.post(dashboards, {"name": "x"}, format="json")
+    assert response.status_code == 403
+    assert response.json()["detail"] == "API key missing required scope 'dashboard:write'"
+    assert bearer(make_key(user, scopes=["insight:read"])).get(dashboards).status_code == 403
