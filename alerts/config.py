@@ -1,6 +1,7 @@
 """The JSON documents an alert stores (condition, config, threshold configuration) and the rules
 that tie them to the insight's query. Pure functions: no database access."""
 import math
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -112,7 +113,15 @@ def trends_result_count(trends_query: dict) -> int:
     return len(series) if isinstance(series, list) else 0
 
 
-def validate_alert_setup(query, condition, config, threshold_configuration) -> None:
+@dataclass(frozen=True)
+class AlertSetup:
+    query: dict  # the TrendsQuery node
+    condition: str
+    config: TrendsAlertConfig
+    threshold: InsightThreshold | None
+
+
+def validate_alert_setup(query, condition, config, threshold_configuration) -> AlertSetup:
     """Check that condition, config and threshold fit together and fit the insight's query.
 
     Raises AlertConfigError with a client-facing message.
@@ -133,7 +142,7 @@ def validate_alert_setup(query, condition, config, threshold_configuration) -> N
             f"series_index {parsed_config.series_index} is out of range (query has {result_count} series)"
         )
     if threshold_configuration is None:
-        return
+        return AlertSetup(node, parsed_condition.type, parsed_config, None)
     threshold = parse_threshold(threshold_configuration)
     if parsed_condition.type == ABSOLUTE_VALUE and threshold.type != "absolute":
         raise AlertConfigError("Absolute value alerts require an absolute threshold, but a percentage threshold was configured")
@@ -144,3 +153,4 @@ def validate_alert_setup(query, condition, config, threshold_configuration) -> N
                 f"check_ongoing_interval is only supported for alert condition {parsed_condition.type} "
                 "when upper threshold is specified"
             )
+    return AlertSetup(node, parsed_condition.type, parsed_config, threshold)

@@ -14,18 +14,16 @@ A value breaches when it is strictly below `lower` or strictly above `upper`.
 import math
 from dataclasses import dataclass
 
+from rest_framework.exceptions import APIException
+
 from .config import (
     ABSOLUTE_VALUE,
     RELATIVE_DECREASE,
     RELATIVE_INCREASE,
-    AlertConfigError,
     InsightThreshold,
     ThresholdBounds,
-    innermost_query,
     is_non_time_series,
-    parse_condition,
-    parse_threshold,
-    parse_trends_config,
+    validate_alert_setup,
 )
 
 INTERVAL_LETTERS = {"day": "d", "week": "w", "month": "m"}  # any other interval reads back in hours
@@ -43,24 +41,12 @@ class Evaluation:
 
 def evaluate(alert) -> Evaluation:
     """The alert's current value and the bounds it breaks. Raises on any problem computing it."""
-    query = innermost_query(alert.insight.query)
-    if not query or query.get("kind") != "TrendsQuery":
-        kind = query.get("kind") if query else None
-        raise AlertConfigError(f"Alert's insight query kind '{kind}' is not supported (only TrendsQuery)")
-    condition = parse_condition(alert.condition).type
-    config = parse_trends_config(alert.config)
-    threshold = parse_threshold(alert.threshold.configuration) if alert.threshold else None
+    setup = validate_alert_setup(
+        alert.insight.query, alert.condition, alert.config, alert.threshold.configuration if alert.threshold else None
+    )
+    query, condition, config, threshold = setup.query, setup.condition, setup.config, setup.threshold
     non_time_series = is_non_time_series(query)
-    if condition != ABSOLUTE_VALUE and non_time_series:
-        raise AlertConfigError(f"Relative alert condition '{condition}' is not compatible with non time series trends")
-    if condition == ABSOLUTE_VALUE and threshold and threshold.type != "absolute":
-        raise AlertConfigError("Absolute value alerts require an absolute threshold, but a percentage threshold was configured")
     check_ongoing = bool(config.check_ongoing_interval) and condition != RELATIVE_DECREASE
-    bounds = threshold.bounds if threshold and threshold.bounds else ThresholdBounds()
-    if check_ongoing and bounds.upper is None and threshold is not None:
-        raise AlertConfigError(
-            f"check_ongoing_interval is only supported for alert condition {condition} when upper threshold is specified"
-        )
 
     intervals = None if non_time_series else (2 if condition == ABSOLUTE_VALUE else 3)
     results = _compute(alert.team, query, intervals)
@@ -154,6 +140,12 @@ def _float(value, label: str) -> float:
     return float(value)
 
 
+def _first_message(detail) -> str:
+    while isinstance(detail, (list, dict)) and detail:
+        detail = detail[0] if isinstance(detail, list) else next(iter(detail.values()))
+    return str(detail)
+
+
 def _compute(team, query: dict, intervals: int | None) -> list:
     """The trends series of `query`, read back `intervals` intervals up to now (None: its own range)."""
     try:
@@ -163,7 +155,10 @@ def _compute(team, query: dict, intervals: int | None) -> list:
     if intervals:
         letter = INTERVAL_LETTERS.get(query.get("interval") or "day", "h")
         query = {**query, "dateRange": {"date_from": f"-{intervals}{letter}"}}
-    response = execute_query(team, query, refresh="force_blocking")
+    try:
+        response = execute_query(team, query, refresh="force_blocking")
+    except APIException as error:  # the engine refusing the query (invalid, unsupported, timed out)
+        raise EvaluationError(_first_message(error.detail)) from None
     if not isinstance(response, dict):
         raise EvaluationError("The query engine returned no response")
     if response.get("error"):

@@ -206,7 +206,7 @@ def test_an_erroring_query_marks_only_that_alert_errored(engine, team, user, ins
     "setup,message",
     [
         (lambda alert: AlertConfiguration.objects.filter(pk=alert.pk).update(config={"type": "TrendsAlertConfig", "series_index": 5}),
-         "series_index 5 is out of range (results have 2 series)"),
+         "series_index 5 is out of range (query has 2 series)"),
         (lambda alert: Insight.objects.filter(pk=alert.insight_id).update(query=FUNNEL_QUERY),
          "Alert's insight query kind 'FunnelsQuery' is not supported (only TrendsQuery)"),
         (lambda alert: AlertConfiguration.objects.filter(pk=alert.pk).update(condition={"type": "nope"}),
@@ -219,6 +219,18 @@ def test_alerts_that_no_longer_fit_their_insight_error(engine, team, insight, se
     setup(alert)
     alert, check = run(alert)
     assert alert.state == "Errored" and check.error == {"message": message}
+
+
+def test_fewer_series_than_the_query_asks_for_errors(engine, team, insight):
+    engine.series([0, 1, 2])
+    alert, check = run(make_alert(team, insight, upper=1, config={"type": "TrendsAlertConfig", "series_index": 1}))
+    assert check.error == {"message": "series_index 1 is out of range (results have 1 series)"}
+
+
+def test_too_few_intervals_error(engine, team, insight):
+    engine.series([7])
+    alert, check = run(make_alert(team, insight, upper=1))
+    assert check.error == {"message": "The series $pageview has too few intervals to evaluate the alert"}
 
 
 def test_non_numeric_series_values_error(engine, team, insight):
