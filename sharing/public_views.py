@@ -57,16 +57,15 @@ def shared_insight(request, token: str, embedded: bool = False):
     configuration = live_configuration(access_token)
     if configuration is None or not configuration.team.organization.allow_publicly_shared_resources:
         return not_found(request)
-    share_token = None
-    if configuration.password_required:
-        if request.method == "POST":
-            response = _unlock(request, configuration)
-        else:
-            share_token = _valid_share_token(request, configuration)
-            response = _locked(request, extension) if share_token is None else _page(request, configuration, extension, embedded, share_token)
-        patch_cache_control(response, private=True, no_store=True)
-        return response
-    return _page(request, configuration, extension, embedded, share_token)
+    if not configuration.password_required:
+        return _page(request, configuration, extension, embedded, None)
+    if request.method == "POST":
+        response = _unlock(request, configuration)
+    else:
+        share_token = _valid_share_token(request, configuration)
+        response = _locked(request, extension) if share_token is None else _page(request, configuration, extension, embedded, share_token)
+    patch_cache_control(response, private=True, no_store=True)
+    return response
 
 
 def _valid_share_token(request, configuration) -> str | None:
