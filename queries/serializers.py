@@ -70,6 +70,11 @@ class QueryStatusResponseSerializer(serializers.Serializer):
 class QueryResponseSerializer(serializers.Serializer):
     results = serializers.JSONField(required=False, help_text="Query results (trends: one object per series).")
     hasMore = serializers.BooleanField(required=False)
+    columns = serializers.ListField(required=False, help_text="SQL and event list queries: the column names.")
+    types = serializers.ListField(required=False, help_text="SQL: [name, ClickHouse type] pairs; event lists: type names.")
+    limit = serializers.IntegerField(required=False, help_text="SQL and event list queries: the page size used.")
+    offset = serializers.IntegerField(required=False, help_text="SQL and event list queries: the page offset used.")
+    query = serializers.CharField(required=False, help_text="SQL queries: the query as sent.")
     hogql = serializers.CharField(required=False, help_text="The SQL that computed the results, as executed.")
     modifiers = serializers.JSONField(required=False)
     error = serializers.CharField(required=False, allow_null=True)

@@ -718,7 +718,7 @@ class TimeSQL:
 
 # --- Expressions --------------------------------------------------------------------------------
 
-AGGREGATES = {"count", "countif", "uniq", "uniqexact", "sum", "avg", "min", "max", "sumif", "avgif", "minif", "maxif",
+AGGREGATES = {"count", "countif", "uniq", "uniqexact", "sum", "avg", "min", "max", "any", "sumif", "avgif", "minif", "maxif",
               "median", "quantile"}
 COMPARISONS = {exp.EQ: "=", exp.NEQ: "!=", exp.LT: "<", exp.LTE: "<=", exp.GT: ">", exp.GTE: ">="}
 ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod)
@@ -1294,9 +1294,12 @@ class ExprCompiler:
         if name == "sum":
             return Value(exp.Sum(this=self._number(value)), INTEGER if value.type in (INTEGER, BOOL) else NUMBER, aggregate=True)
         if name == "avg":
-            return Value(exp.Avg(this=self._number(value)), NUMBER, aggregate=True)
+            return Value(exp.Avg(this=_cast(self._number(value), "double")), NUMBER, aggregate=True)
+        if value.type == JSON:
+            raise SandboxError(f"{name}() of a JSON value is not supported: {_describe(node)}")
+        # any() picks the smallest value: one of the group's values, and the same on every engine.
         inner = self.engine.binary_order(value.sql) if value.type == STRING else value.sql
-        return Value((exp.Min if name == "min" else exp.Max)(this=inner), value.type, aggregate=True)
+        return Value((exp.Max if name == "max" else exp.Min)(this=inner), value.type, aggregate=True)
 
     def function(self, name: str, args: list[Value], node) -> Value:
         aggregate = any(arg.aggregate for arg in args)
@@ -1430,7 +1433,8 @@ class ExprCompiler:
                 raise SandboxError(f"{_describe(node)}: lists and intervals are not valid arguments here.")
             typed = handler(self, args)
             return Value(typed.sql, typed.type)
-        raise SandboxError(f"Unsupported function: {name}(). Supported: {', '.join(sorted(SUPPORTED_FUNCTIONS))}.")
+        raise SandboxError(f"Unsupported function: {name}(). SQL insights support a subset of HogQL functions "
+                           "(count, sum, avg, quantile, if, coalesce, toString, toDate, toStartOfDay, dateDiff...).")
 
     HANDLERS: dict = {}
 
@@ -1474,11 +1478,6 @@ ExprCompiler.HANDLERS = {
     exp.ParameterizedAgg: ExprCompiler._call,
 }
 
-SUPPORTED_FUNCTIONS = (
-    AGGREGATES | set(FUNCTIONS) | set(TRUNC_FUNCTIONS) | set(DATE_TIME_PARTS) | set(INTERVAL_FUNCTIONS) | set(SHIFT_FUNCTIONS)
-    | {"now", "today", "yesterday", "todate", "todatetime", "datediff", "dateadd", "datesub", "toint", "length", "match",
-       "jsonextractstring", "jsonextractfloat", "jsonextractint", "concat"}
-)
 
 
 # --- Queries ------------------------------------------------------------------------------------
@@ -1806,6 +1805,15 @@ class QueryCompiler:
                 sql = self.engine.binary_order(value.sql.copy()) if value.type == STRING else value.sql.copy()
                 order_sql.append(exp.Ordered(this=sql, desc=bool(item.args.get("desc")), nulls_first=bool(item.args.get("nulls_first"))))
 
+        if group_sql or having_sql is not None or any(value.aggregate for _name, value in outputs):
+            self._check_grouped(outputs, group_sql, order_sql, having_sql)
+        if distinct is not None and order_sql:
+            selected = {value.sql.sql() for _name, value in outputs}
+            for item in order_sql:
+                inner = item.this.this if isinstance(item.this, exp.Collate) else item.this
+                if inner.sql() not in selected:
+                    raise SandboxError("With SELECT DISTINCT, ORDER BY can only use the selected columns.")
+
         tree = exp.Select(expressions=[exp.Alias(this=value.sql, alias=exp.to_identifier(f"c{index}", quoted=True))
                                        for index, (_name, value) in enumerate(outputs)])
         if distinct is not None:
@@ -1830,6 +1838,31 @@ class QueryCompiler:
             tree.set("with_", exp.With(expressions=with_))
         columns = [OutputColumn(name, f"c{index}", Value(None, value.type)) for index, (name, value) in enumerate(outputs)]
         return Compiled(tree, columns)
+
+    def _check_grouped(self, outputs, group_sql, order_sql, having_sql) -> None:
+        """In an aggregating SELECT, columns outside aggregate functions must be grouped on.
+
+        PostgreSQL enforces this and SQLite does not; checking here gives the same answer on both.
+        """
+        groups = {sql.sql() for sql in group_sql}
+
+        def grouped(node: exp.Expression) -> bool:
+            if (groups and node.sql() in groups) or isinstance(node, (exp.AggFunc, exp.WithinGroup, exp.Subquery, exp.Exists)):
+                return True
+            if isinstance(node, exp.Anonymous) and node.name == "hogql_quantile":
+                return True
+            if isinstance(node, exp.Column):
+                return False
+            return all(grouped(child) for child in node.iter_expressions())
+
+        for name, value in outputs:
+            if not grouped(value.sql):
+                raise SandboxError(f"Column {name!r} must be in GROUP BY or inside an aggregate function such as count() or any().")
+        for item in order_sql:
+            if not grouped(item.this.this if isinstance(item.this, exp.Collate) else item.this):
+                raise SandboxError("ORDER BY of an aggregating query must use grouped columns or aggregate functions.")
+        if having_sql is not None and not grouped(having_sql):
+            raise SandboxError("HAVING must use grouped columns or aggregate functions.")
 
     def _positional(self, node: exp.Expression, outputs: list[tuple[str, Value]]) -> Optional[Value]:
         """`GROUP BY 1`, `ORDER BY 2`: the SELECT column at that position."""
