@@ -16,7 +16,11 @@ def alerts_with_relations(queryset: QuerySet | None = None) -> QuerySet:
         queryset.select_related("threshold", "created_by", "insight__created_by")
         .prefetch_related(
             Prefetch("subscribed_users", queryset=User.objects.order_by("id")),
-            *(Prefetch(f"insight__{prefetch.prefetch_to}", queryset=prefetch.queryset) for prefetch in RELATION_PREFETCHES),
+            # What the insight serializers read, loaded the way the insights app loads it.
+            *(
+                Prefetch(f"insight__{prefetch.prefetch_through}", queryset=prefetch.queryset, to_attr=prefetch.to_attr)
+                for prefetch in RELATION_PREFETCHES
+            ),
         )
         .order_by("-created_at", "-id")
     )
