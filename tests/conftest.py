@@ -10,6 +10,8 @@ def _clear_cache(settings):
     # Throttle counters and query results live in the cache: start every test clean.
     cache.clear()
     settings.RATE_LIMIT_ENABLED = False
+    # Production hashes with PBKDF2; tests need speed, not key stretching.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     yield
     cache.clear()
 
