@@ -164,7 +164,6 @@ class QueryDateRange:
         now: datetime,
         week_start_day: int = 0,
         interval_count: int = 1,
-        exact: bool = False,
         earliest: Optional[Callable[[], Optional[datetime]]] = None,
     ):
         self.date_range = date_range
@@ -173,12 +172,11 @@ class QueryDateRange:
         self.now = now
         self.week_start_day = week_start_day
         self.interval_count = interval_count or 1
-        self.exact = exact
         self._earliest = earliest
 
     @property
     def explicit(self) -> bool:
-        return bool(self.date_range and self.date_range.explicitDate) or self.exact
+        return bool(self.date_range and self.date_range.explicitDate)
 
     @cached_property
     def _date_from_parsed(self) -> tuple[datetime, bool]:
@@ -296,7 +294,7 @@ class ShiftedDateRange(QueryDateRange):
     def __init__(self, base: QueryDateRange, date_from: datetime, date_to: datetime):
         super().__init__(
             base.date_range, tz=base.tz, interval=base.interval, now=base.now, week_start_day=base.week_start_day,
-            interval_count=base.interval_count, exact=base.exact,
+            interval_count=base.interval_count,
         )
         self._from, self._to = date_from, date_to
         self._base = base

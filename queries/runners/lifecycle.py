@@ -40,11 +40,11 @@ class LifecycleQueryRunner(ActorInsightRunner):
         self.series = events_series(query.series, "LifecycleQuery")
         reject_group_aggregation(query)
         self.interval_name = query.interval.value if query.interval else "day"
-        explicit = bool(query.dateRange and query.dateRange.explicitDate)
+        # With `explicitDate` the range is used as given (QueryDateRange.explicit).
         self.date_range = QueryDateRange(query.dateRange, tz=self.tz, interval=self.interval_name, now=self.now,
-                                         week_start_day=self.week_start_day, exact=explicit, earliest=self._earliest)
+                                         week_start_day=self.week_start_day, earliest=self._earliest)
         self.periods = self.date_range.bucket_starts()
-        if explicit:
+        if self.date_range.explicit:
             # Exact ranges keep only the periods that start inside them.
             self.periods = [start for start in self.periods if self.date_range.date_from() <= start <= self.date_range.date_to()]
 

@@ -36,8 +36,7 @@ class StickinessQueryRunner(ActorInsightRunner):
         self._validate()
         self.interval_name = query.interval.value if query.interval else "day"
         self.date_range = QueryDateRange(query.dateRange, tz=self.tz, interval=self.interval_name, now=self.now,
-                                         week_start_day=self.week_start_day,
-                                         exact=bool(query.dateRange and query.dateRange.explicitDate))
+                                         week_start_day=self.week_start_day)
         stickiness_filter = query.stickinessFilter
         self.cumulative = bool(stickiness_filter and stickiness_filter.computedAs == "cumulative")
         self.criteria = stickiness_filter.stickinessCriteria if stickiness_filter else None

@@ -1,8 +1,9 @@
 """TrendsQuery: one number per interval (or one per range) per series, computed in SQL.
 
-Each series (and each compared period) is one SQL statement. Events are bucketed by joining
-them to a `buckets(idx, lo, hi)` table of UTC boundaries computed in Python for the team's
-timezone (DST, week start and `intervalCount` included), so the SQL needs no timezone support.
+Each series (and each compared period) is one SQL statement. Interval buckets are UTC boundaries
+computed in Python for the team's timezone (DST, week start and `intervalCount` included), so the
+SQL needs no timezone support: events are assigned to them by joining a `buckets(idx, lo, hi)`
+table (SQLite) or with the engine's bucket function (PostgreSQL's width_bucket).
 Breakdown values are ranked in SQL (top `breakdown_limit`, the rest summed into "other").
 Python only zero-fills and shapes the (few) aggregated rows into PostHog's result objects.
 """
@@ -82,7 +83,6 @@ class TrendsQueryRunner(QueryRunner):
             now=self.now,
             week_start_day=self.week_start_day,
             interval_count=1 if self.total_value else (self.query.intervalCount or 1),
-            exact=self.display == ChartDisplayType.BoldNumber,
             earliest=self._earliest_timestamp,
         )
 
@@ -473,7 +473,16 @@ class _SeriesSQL:
 
     @property
     def _uses_buckets(self) -> bool:
-        return self.time_series
+        """The buckets table is joined (join engines) or is the output of a weekly/monthly active window."""
+        return self.time_series and (self.context.engine.bucket_by_join or self.math in ACTIVE_WINDOWS)
+
+    def _bucket_index(self) -> exp.Expression:
+        if self.context.engine.bucket_by_join:
+            return exp.column("idx", table="b")
+        rows = self._bucket_rows()
+        index = self.context.engine.bucket_index(self.context.event_column("timestamp"), [lo for _, lo, _ in rows], self.context.params)
+        offset = rows[0][0]  # weekly/monthly actives number the look-back buckets from -N
+        return exp.Add(this=index, expression=exp.Literal.number(offset)) if offset else index
 
     def _cte(self, name: str, select: exp.Expression, columns: Optional[list[str]] = None) -> exp.Table:
         alias = exp.TableAlias(this=exp.to_identifier(name), columns=[exp.to_identifier(c) for c in columns or []] or None)
@@ -558,12 +567,15 @@ class _SeriesSQL:
             return self._time_conditions(date_to - timedelta(days=ACTIVE_WINDOWS[self.math]), date_to + ONE_MICROSECOND)
         return self._time_conditions(to_utc(self.date_range.filter_from()), to_utc(self.date_range.filter_to()) + ONE_MICROSECOND)
 
-    def _events_select(self, columns: list[exp.Expression], conditions: list[exp.Expression], *, source=None, bucketed=None) -> exp.Select:
-        bucketed = self.time_series if bucketed is None else bucketed
+    def _events_select(self, columns: list[exp.Expression], conditions: list[exp.Expression], *, source=None) -> exp.Select:
         events = source if source is not None else self.context.events_table()
-        if bucketed:
+        if self.time_series and self.context.engine.bucket_by_join:
             select = exp.select(*columns).from_(exp.to_table(BUCKETS).as_("b")).join(events, join_type="cross")
             conditions = conditions + self._bucket_conditions()
+        elif self.time_series:
+            rows = self._bucket_rows()
+            select = exp.select(*columns).from_(events)
+            conditions = conditions + self._time_conditions(rows[0][1], rows[-1][2])
         else:
             select = exp.select(*columns).from_(events)
             conditions = conditions + self._range_conditions()
@@ -571,9 +583,8 @@ class _SeriesSQL:
             select = select.join(self.context.person_table(), on=self.context.person_join_condition(), join_type="left")
         return select.where(and_all(conditions))
 
-    def _key_columns(self, breakdown_exprs: list[exp.Expression], *, bucketed: Optional[bool] = None) -> list[exp.Expression]:
-        bucketed = self.time_series if bucketed is None else bucketed
-        columns = [exp.alias_(exp.column("idx", table="b"), "idx")] if bucketed else []
+    def _key_columns(self, breakdown_exprs: list[exp.Expression]) -> list[exp.Expression]:
+        columns = [exp.alias_(self._bucket_index(), "idx")] if self.time_series else []
         columns += [exp.alias_(expr, f"bv{i}") for i, expr in enumerate(breakdown_exprs)]
         return columns
 
@@ -609,9 +620,7 @@ class _SeriesSQL:
         if math_type in ("total",):
             return exp.Count(this=exp.Star())
         if math_type in ("dau", "weekly_active", "monthly_active"):
-            person, distinct_id = context.actor_columns()
-            return exp.Add(this=exp.Count(this=exp.Distinct(expressions=[person])),
-                           expression=exp.Count(this=exp.Distinct(expressions=[distinct_id])))
+            return context.count_actors()
         if math_type == "unique_session":
             return exp.Count(this=exp.Distinct(expressions=[context.event_column("session_id")]))
         if math_type in ("sum", "avg", "min", "max"):
@@ -665,7 +674,7 @@ class _SeriesSQL:
     def _count_per_actor_select(self, breakdown_exprs) -> exp.Select:
         keys = self._key_columns(breakdown_exprs)
         per_actor = self._events_select([*keys, exp.alias_(exp.Count(this=exp.Star()), "value")], self._conditions())
-        per_actor = per_actor.group_by(*self._group_positions(len(keys)), *self.context.actor_columns())
+        per_actor = per_actor.group_by(*self._group_positions(len(keys)), *self.context.actor_key())
         source = self._cte("actor_counts", per_actor)
         names = self._key_names()
         aggregate = self.math.removesuffix("_count_per_actor")
@@ -680,9 +689,10 @@ class _SeriesSQL:
 
     def _active_users_select(self, breakdown_exprs) -> exp.Select:
         """Actors active in the window (d - N days, d] for each bucket d (N = 7 or 30)."""
-        person, distinct_id = self.context.actor_columns()
+        actor = self.context.actor_key()
+        actor_names = [f"actor{i}" for i in range(len(actor))]
         keys = self._key_columns(breakdown_exprs)
-        activity = self._events_select([*keys, exp.alias_(person, "actor_person"), exp.alias_(distinct_id, "actor_distinct_id")], self._conditions())
+        activity = self._events_select([*keys, *[exp.alias_(a, n) for a, n in zip(actor, actor_names)]], self._conditions())
         activity.set("distinct", exp.Distinct())
         activity_table = self._cte("activity", activity)
         steps = ACTIVE_WINDOWS[self.math] * (24 if self.date_range.interval == "hour" else 1)
@@ -692,8 +702,7 @@ class _SeriesSQL:
             exp.LTE(this=exp.column("idx", table="a"), expression=exp.column("idx", table="o")),
         )
         pairs = (
-            exp.select(exp.alias_(exp.column("idx", table="o"), "idx"), *[exp.column(n, table="a") for n in breakdown_names],
-                       exp.column("actor_person", table="a"), exp.column("actor_distinct_id", table="a"))
+            exp.select(exp.alias_(exp.column("idx", table="o"), "idx"), *[exp.column(n, table="a") for n in breakdown_names + actor_names])
             .from_(exp.to_table(BUCKETS).as_("o"))
             .join(activity_table.as_("a"), on=in_window, join_type="inner")
             .where(exp.GTE(this=exp.column("idx", table="o"), expression=exp.Literal.number(0)))
@@ -707,9 +716,8 @@ class _SeriesSQL:
     def _first_appearance_select(self, breakdown_exprs) -> exp.Select:
         """Cumulative unique users: each actor counts once, in the first bucket they appear in."""
         breakdown_columns = [exp.alias_(expr, f"bv{i}") for i, expr in enumerate(breakdown_exprs)]
-        person, distinct_id = self.context.actor_columns()
-        firsts = self._events_select([*breakdown_columns, exp.alias_(exp.Min(this=exp.column("idx", table="b")), "idx")], self._conditions())
-        firsts = firsts.group_by(*self._group_positions(len(breakdown_columns)), person, distinct_id)
+        firsts = self._events_select([*breakdown_columns, exp.alias_(exp.Min(this=self._bucket_index()), "idx")], self._conditions())
+        firsts = firsts.group_by(*self._group_positions(len(breakdown_columns)), *self.context.actor_key())
         table = self._cte("first_buckets", firsts)
         names = self._key_names()
         return exp.select(*[exp.column(n) for n in names], exp.alias_(exp.Count(this=exp.Star()), "value")).from_(table).group_by(
@@ -719,13 +727,12 @@ class _SeriesSQL:
         """Actors whose first matching event (ever) falls in the range / bucket."""
         inner_context = SQLContext(self.context.engine, self.context.team, self.context.params)
         outer_context = self.context
-        person, distinct_id = inner_context.actor_columns()
         self.context = inner_context
         matching = self.math == "first_matching_event_for_user"
         inner_conditions = self._conditions(filters=matching)
         self.context = outer_context
         order = exp.Order(expressions=[exp.Ordered(this=inner_context.event_column("timestamp")), exp.Ordered(this=inner_context.event_column("uuid"))])
-        rank = exp.Window(this=exp.RowNumber(), partition_by=[person, distinct_id], order=order)
+        rank = exp.Window(this=exp.RowNumber(), partition_by=inner_context.actor_key(), order=order)
         all_columns = exp.Column(this=exp.Star(), table=exp.to_identifier("e"))
         inner = exp.select(all_columns, exp.alias_(rank, "first_rank")).from_(inner_context.events_table())
         if inner_context.uses_person:

@@ -62,11 +62,12 @@ class SQLContext:
     def person_table(self) -> exp.Table:
         return exp.to_table(Person._meta.db_table).as_(PERSON_ALIAS)
 
-    def actor_columns(self) -> list[exp.Expression]:
-        """An actor is the event's person, or, for personless events, its distinct id."""
-        person = self.event_column("person")
-        distinct_id = exp.Case().when(exp.Is(this=person.copy(), expression=exp.null()), self.event_column("distinct_id"))
-        return [person, distinct_id]
+    def actor_key(self) -> list[exp.Expression]:
+        """GROUP BY these for one group per actor: the event's person, or a personless event's distinct id."""
+        return self.engine.actor_key(self.event_column("person"), self.event_column("distinct_id"))
+
+    def count_actors(self) -> exp.Expression:
+        return self.engine.count_actors(self.event_column("person"), self.event_column("distinct_id"))
 
     def team_filter(self) -> exp.Expression:
         return exp.EQ(this=self.event_column("team"), expression=self.param(self.team.id))

@@ -55,6 +55,9 @@ def case(whens: list[tuple[exp.Expression, exp.Expression]], default: Optional[e
 class Engine:
     vendor = ""
     dialect = ""
+    # How events are assigned to interval buckets: by joining a table of boundaries ("join"), or
+    # with a per-row function over the sorted boundaries (`bucket_index`).
+    bucket_by_join = True
 
     def __init__(self, connection=None):
         self.connection = connection or default_connection
@@ -103,8 +106,22 @@ class Engine:
         """Order text by code point, whatever the database collation (ClickHouse's order)."""
         return value
 
-    def greatest(self, *values: exp.Expression) -> exp.Expression:
-        return exp.Greatest(this=values[0], expressions=list(values[1:]))
+    def bucket_index(self, timestamp: exp.Expression, starts: list[datetime], params: Params) -> exp.Expression:
+        """0-based index of the bucket containing `timestamp`, given the sorted bucket starts."""
+        raise NotImplementedError
+
+    # Actors: an event's person, or for personless events its distinct id (never equal to a person).
+
+    def actor_key(self, person: exp.Expression, distinct_id: exp.Expression) -> list[exp.Expression]:
+        """Expressions to GROUP BY to get one group per actor."""
+        return [person, case([(exp.Is(this=person.copy(), expression=exp.null()), distinct_id)])]
+
+    def count_actors(self, person: exp.Expression, distinct_id: exp.Expression) -> exp.Expression:
+        personless = exp.Filter(
+            this=exp.Count(this=exp.Distinct(expressions=[distinct_id])),
+            expression=exp.Where(this=exp.Is(this=person.copy(), expression=exp.null())),
+        )
+        return exp.Add(this=exp.Count(this=exp.Distinct(expressions=[person])), expression=personless)
 
     # --- Rendering and execution -------------------------------------------------------------
 
@@ -134,6 +151,8 @@ class Engine:
             return exp.Literal.number(value)
         if isinstance(value, datetime):
             return exp.Literal.string(self.adapt(value) if isinstance(self.adapt(value), str) else value.isoformat())
+        if isinstance(value, (list, tuple)):
+            return exp.Array(expressions=[self._literal(item) for item in value])
         return exp.Literal.string(str(value))
 
     def execute(
@@ -181,6 +200,13 @@ class SQLiteEngine(Engine):
             return value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ")
         return value
 
+    def actor_key(self, person, distinct_id):
+        # One column: SQLite keeps the integer person id and the text distinct id apart.
+        return [exp.Coalesce(this=person, expressions=[distinct_id])]
+
+    def count_actors(self, person, distinct_id):
+        return exp.Count(this=exp.Distinct(expressions=[exp.Coalesce(this=person, expressions=[distinct_id])]))
+
     @staticmethod
     def _path(key: str) -> str:
         return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -190,16 +216,12 @@ class SQLiteEngine(Engine):
 
     def json_text(self, column, key, params):
         path = params.add(self._path(key))
-        kind = exp.Anonymous(this="json_type", expressions=[column, path])
         value = self._extract(column, path)
-        return case(
-            [
-                (exp.EQ(this=kind, expression=exp.Literal.string("text")), value),
-                (exp.In(this=kind, expressions=[exp.Literal.string("true"), exp.Literal.string("false")]), kind),
-                (exp.In(this=kind, expressions=[exp.Literal.string("integer"), exp.Literal.string("real")]), self.to_text(value)),
-                (exp.In(this=kind, expressions=[exp.Literal.string("object"), exp.Literal.string("array")]), value),
-            ]
-        )
+        kind = exp.Anonymous(this="json_type", expressions=[column.copy(), path.copy()])
+        node = exp.Case(this=kind)
+        for when, then in (("text", value), ("true", exp.Literal.string("true")), ("false", exp.Literal.string("false")), ("null", exp.null())):
+            node = node.when(exp.Literal.string(when), then)
+        return node.else_(self.to_text(value.copy()))
 
     def json_number(self, column, key, params):
         path = params.add(self._path(key))
@@ -257,13 +279,22 @@ class _SQLiteInterrupt:
 class PostgresEngine(Engine):
     vendor = "postgresql"
     dialect = "postgres"
+    bucket_by_join = False
+    # JIT compilation costs seconds on these plans and never pays back for one analytical query.
+    SESSION_SETTINGS = ("SET LOCAL jit = off",)
+
+    def bucket_index(self, timestamp, starts, params):
+        boundaries = exp.Cast(this=params.add([start.astimezone(timezone.utc) for start in starts]),
+                              to=exp.DataType.build("timestamptz[]", dialect="postgres"))
+        return exp.Sub(this=exp.Anonymous(this="width_bucket", expressions=[timestamp, boundaries]), expression=exp.Literal.number(1))
 
     def _escape_percent(self, sql: str) -> str:
         return re.sub(r"%(?!\(p\d+\)s)", "%%", sql)
 
     def _arrow(self, column, key, params, operator) -> exp.Expression:
         node = exp.JSONExtractScalar if operator == "->>" else exp.JSONExtract
-        return node(this=column, expression=params.add(key))
+        # Parenthesized: `->>` binds no tighter than `||`, so `event || properties ->> 'a'` would misparse.
+        return paren(node(this=column, expression=params.add(key)))
 
     def json_text(self, column, key, params):
         return self._arrow(column, key, params, "->>")
@@ -289,6 +320,8 @@ class PostgresEngine(Engine):
         sql, values = self.render(tree, params)
         with transaction.atomic(using=self.connection.alias):
             with self.connection.cursor() as cursor:
+                for setting in self.SESSION_SETTINGS:
+                    cursor.execute(setting)
                 if timeout:
                     cursor.execute(f"SET LOCAL statement_timeout = {int(timeout * 1000)}")
                 cursor.execute(sql, values)

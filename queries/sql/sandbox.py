@@ -695,7 +695,7 @@ class TimeSQL:
                                                      expression=exp.Literal.number(3)))
             return exp.Add(this=exp.Mul(this=year, expression=exp.Literal.number(12)), expression=month)
 
-        return _cast(paren(exp.Sub(this=index(end), expression=index(start))), "bigint")
+        return _cast(paren(exp.Sub(this=paren(index(end)), expression=paren(index(start)))), "bigint")
 
     def shift(self, value: exp.Expression, amount: exp.Expression, unit: str, is_date: bool) -> exp.Expression:
         if not self.pg:
@@ -1036,8 +1036,8 @@ class ExprCompiler:
         if not isinstance(amount, int) or isinstance(amount, bool):
             raise SandboxError("Interval amounts must be whole numbers.")
         if value.type == DATE:
-            if value.is_const:
-                return Value(self.time.date_constant(value.const), DATE, const=shift_date(value.const, amount, unit))
+            if value.is_const and unit in ("day", "week", "month", "quarter", "year"):
+                return self.date_const(shift_date(value.const, amount, unit))
             if unit not in ("day", "week", "month", "quarter", "year"):
                 value = Value(self.time.date_to_instant(value.sql), DATETIME)
             else:
@@ -1113,9 +1113,12 @@ class ExprCompiler:
         return self._match_result(condition, False, truth, value.aggregate)
 
     def _in(self, node: exp.In, truth) -> Value:
-        for key in ("unnest", "field", "is_global"):
+        for key in ("unnest", "is_global"):
             if node.args.get(key):
                 raise SandboxError(f"{_describe(node)} is not supported.")
+        field = node.args.get("field")
+        if field is not None and not isinstance(field, exp.Placeholder):
+            raise SandboxError(f"{_describe(node)} is not supported: use IN (a, b, ...), IN (SELECT ...) or IN {{placeholder}}.")
         left = self.compile(node.this)
         query = node.args.get("query")
         if query is not None:
@@ -1129,7 +1132,7 @@ class ExprCompiler:
             condition = exp.In(this=a, query=exp.Subquery(this=tree))
         else:
             items = []
-            for item in node.expressions:
+            for item in node.expressions or [field]:
                 value = self.compile(item)
                 items.extend(value.const if value.type == "list" else [value])
             if not items:

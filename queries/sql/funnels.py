@@ -1,0 +1,493 @@
+"""SQL for FunnelsQuery: each actor's progress through the funnel, computed with window functions.
+
+PostHog computes funnels per actor with a state machine over the actor's time-ordered events (its
+`aggregate_funnel` UDF). For ordered and strict funnels that machine has a closed form that SQL
+window functions evaluate, one pass per step:
+
+* every event matching step 0 starts an attempt, whose start is the event's time;
+* an event matching step k (k > 0) extends the attempt of the *last* event that took an attempt
+  to step k-1 before it (that attempt started last, so it has the most conversion window left),
+  when the event is within the conversion window of the attempt's start and no earlier event
+  already extended that same attempt to step k (that earlier event is the one that counts);
+* strict funnels also need every event between the two to match step k-1 (any other event of the
+  actor breaks the attempt), so they read all of the actor's events, not only step events;
+* an exclusion event between the two steps of a transition it covers blocks the attempt there.
+
+Attempt times are running maxima over the events before a row, so they never decrease along an
+actor's events; the first event at the furthest step therefore holds the smallest of each time.
+An actor's result is the furthest step reached and the conversion times of the first attempt that
+got there. The actor is dropped when every attempt at that step was later excluded, or when a
+blocked attempt got further than any clean one, as PostHog does.
+
+Unordered funnels count, for each event taken as the start of a window of the conversion window's
+length, how many steps have an event inside the window (windows cut by an exclusion are void).
+
+Events are ordered by `pos = microseconds * 32 + slot`: the slot puts exclusions before step events
+at the same instant and step events in step order (two events at the same time convert in funnel
+order, as in PostHog's UDF). Frames are RANGE frames on `pos`, so events at the very same `pos`
+never see each other, whatever order the database gives to ties.
+"""
+from dataclasses import dataclass, field
+from typing import Optional
+
+import sqlglot
+from sqlglot import exp
+
+from .context import SQLContext
+
+ORDER_SLOTS = 32
+MAX_STEPS = ORDER_SLOTS - 2
+MICROSECONDS = 1_000_000
+# Time to convert: automatic bin counts are ceil(cbrt(conversions)) clamped to [1, 60].
+MAX_AUTO_BINS = 60
+DEFAULT_BIN_WIDTH_SECONDS = 60
+
+
+@dataclass
+class Exclusion:
+    condition: exp.Expression
+    from_step: int
+    to_step: int
+
+
+@dataclass
+class FunnelPlan:
+    """What the SQL needs to know about a funnel, its filters already compiled to SQL conditions."""
+
+    context: SQLContext
+    where: exp.Expression
+    actor: tuple[exp.Expression, exp.Expression]
+    steps: list[exp.Expression]
+    window_us: int
+    order: str = "ordered"
+    exclusions: list[Exclusion] = field(default_factory=list)
+    breakdown: list[exp.Expression] = field(default_factory=list)
+    attribution: str = "first_touch"
+    attribution_step: int = 0
+    # Unordered funnels: steps with identical definitions share a group (each needs its own event).
+    step_groups: list[int] = field(default_factory=list)
+
+
+def epoch_microseconds(context: SQLContext, column: exp.Expression) -> exp.Expression:
+    """A timestamp column as integer microseconds since the epoch (exact on every engine)."""
+    bigint = exp.DataType.build("bigint")
+    if context.engine.vendor == "sqlite":
+        # Django stores SQLite datetimes as UTC text 'YYYY-MM-DD HH:MM:SS[.ffffff]'.
+        seconds = exp.Cast(this=exp.Anonymous(this="STRFTIME", expressions=[exp.Literal.string("%s"), column]), to=bigint)
+        fraction = exp.Anonymous(this="SUBSTR", expressions=[
+            exp.DPipe(this=column.copy(), expression=exp.Literal.string("000000")), exp.Literal.number(21), exp.Literal.number(6)])
+        return exp.Add(this=exp.Mul(this=seconds, expression=exp.Literal.number(MICROSECONDS)), expression=exp.Cast(this=fraction, to=bigint))
+    epoch = exp.Extract(this=exp.var("EPOCH"), expression=column)
+    return exp.Cast(this=exp.Mul(this=epoch, expression=exp.Literal.number(MICROSECONDS)), to=bigint)
+
+
+class _Text:
+    """SQL text with embedded sqlglot subtrees: `part()` names a subtree, `tree()` parses and splices."""
+
+    def __init__(self):
+        self.parts: dict[str, exp.Expression] = {}
+
+    def part(self, node: exp.Expression) -> str:
+        name = f"__part{len(self.parts)}"
+        self.parts[name] = node
+        return name
+
+    def tree(self, text: str) -> exp.Expression:
+        parsed = sqlglot.parse_one(text)
+        for node in parsed.find_all(exp.Div):
+            # Every division in these templates divides integers and means integer division.
+            node.set("typed", True)
+
+        def splice(node):
+            if isinstance(node, (exp.Column, exp.Table)) and not node.args.get("table") and node.name in self.parts:
+                return self.parts[node.name].copy()
+            return node
+
+        return parsed.transform(splice)
+
+
+def _flag(condition: str) -> str:
+    return f"CASE WHEN {condition} THEN 1 ELSE 0 END"
+
+
+def _any(conditions: list[str]) -> str:
+    return "(" + " OR ".join(conditions) + ")" if conditions else "(1 = 0)"
+
+
+def _list(items: list[str]) -> str:
+    return ", ".join(items)
+
+
+PRIOR = "RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING"
+LATER = "RANGE BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING"
+UP_TO_HERE = "RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
+WHOLE = "ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING"
+
+
+class FunnelSQL:
+    """Builds the one statement of a funnel visualisation, as a chain of CTEs."""
+
+    def __init__(self, plan: FunnelPlan, *, entrance_periods: Optional[list[tuple[int, int, int]]] = None,
+                 with_breakdown: bool = True):
+        self.plan = plan
+        self.text = _Text()
+        self.ctes: list[tuple[str, str]] = []
+        self.n = len(plan.steps)
+        self.w = plan.window_us
+        self.strict = plan.order == "strict"
+        self.unordered = plan.order == "unordered"
+        width = len(plan.breakdown) if with_breakdown else 0
+        self.bv = [f"bv{i}" for i in range(width)]
+        # Attempts run per actor, and per breakdown value when each value is a funnel of its own.
+        self.split = bool(self.bv) and plan.attribution in ("all_events", "step")
+        self.touch = bool(self.bv) and not self.split
+        self.periods = entrance_periods
+        self.keys = ["ap", "ad"] + (self.bv if self.split else []) + (["ebk"] if entrance_periods else [])
+        # Transition k (step k-1 -> k) is covered by the exclusions with from_step < k <= to_step.
+        covered = {k: [i for i, item in enumerate(plan.exclusions) if item.from_step < k <= item.to_step] for k in range(1, self.n)}
+        self.excluded = {k: ids for k, ids in covered.items() if ids}
+
+    # --- Statements --------------------------------------------------------------------------------
+
+    def steps(self, breakdown_limit: Optional[int], other: bool) -> exp.Expression:
+        """Rows (group..., step, actors, sum and count of conversion times > 0, median sum and count)."""
+        self._actors()
+        group = self._groups(breakdown_limit, other)
+        n = self.n
+        self._cte("step_numbers", "SELECT * FROM (VALUES " + _list([f"({k})" for k in range(n)]) + ") AS v", ["k"])
+        delay = ("CASE s.k " + " ".join(f"WHEN {k} THEN a.d{k}" for k in range(1, n)) + " END") if n > 1 else "NULL"
+        self._cte("reached", f"""
+            SELECT {_list([f'a.{c}' for c in group] + ['s.k'])}, {delay} AS d
+            FROM grouped AS a JOIN step_numbers AS s ON s.k <= a.r""")
+        g = _list(group + ["k"])
+        self._cte("delays", f"""
+            SELECT {g}, d, ROW_NUMBER() OVER (PARTITION BY {g} ORDER BY d) - 1 AS dn, COUNT(*) OVER (PARTITION BY {g}) AS dc
+            FROM reached WHERE d > 0""")
+        # The median of an even count is the mean of the two middle values (ClickHouse's quantile).
+        self._cte("medians", f"""
+            SELECT {g}, SUM(d) AS msum, COUNT(*) AS mcount FROM delays WHERE dn = (dc - 1) / 2 OR dn = dc / 2 GROUP BY {g}""")
+        same = " AND ".join(f"m.{c} = c.{c}" for c in group + ["k"])
+        columns = [f"c.{c}" for c in group] + ["c.k", "c.actors", "c.dsum", "c.dcount", "m.msum", "m.mcount"]
+        return self._statement(f"""
+            SELECT {_list(columns)}
+            FROM (SELECT {g}, COUNT(*) AS actors, SUM(CASE WHEN d > 0 THEN d END) AS dsum, COUNT(CASE WHEN d > 0 THEN 1 END) AS dcount
+                  FROM reached GROUP BY {g}) AS c
+            LEFT JOIN medians AS m ON {same}
+            ORDER BY {_list([f'c.{c}' for c in group] + ['c.k'])}""")
+
+    def time_to_convert(self, from_step: int, to_step: int, bin_count: Optional[int]) -> exp.Expression:
+        """Rows: first (bin -1) bin count, lowest second, bin width, conversions, total; then (bin, actors)."""
+        self._actors()
+        total = " + ".join(f"d{k}" for k in range(from_step + 1, to_step + 1))
+        self._cte("conversions", f"SELECT {total} AS tt FROM actors WHERE r >= {to_step}")
+        if bin_count is None:
+            self._cte("bin_sizes", "SELECT * FROM (VALUES " + _list([f"({b})" for b in range(1, MAX_AUTO_BINS + 1)]) + ") AS v", ["b"])
+            bins = f"(SELECT COALESCE(MIN(b), {MAX_AUTO_BINS}) FROM bin_sizes WHERE b * b * b >= (SELECT COUNT(*) FROM conversions))"
+        else:
+            bins = str(bin_count)
+        us = MICROSECONDS
+        self._cte("stats", f"""
+            SELECT {bins} AS bc, COALESCE(MIN(tt) / {us}, 0) AS lo, COALESCE((MAX(tt) + {us - 1}) / {us}, 0) AS hi,
+                   COUNT(*) AS c, SUM(tt) AS total
+            FROM conversions""")
+        self._cte("binning", f"""
+            SELECT bc, lo, c, total,
+                   CASE WHEN (hi - lo + bc - 1) / bc > 0 THEN (hi - lo + bc - 1) / bc ELSE {DEFAULT_BIN_WIDTH_SECONDS} END AS width
+            FROM stats""")
+        bin_of = f"(v.tt - b.lo * {us}) / (b.width * {us})"
+        return self._statement(f"""
+            SELECT -1 AS bin, bc AS actors, lo, width, c, total FROM binning
+            UNION ALL
+            SELECT {bin_of} AS bin, COUNT(*) AS actors, NULL, NULL, NULL, NULL
+            FROM conversions AS v CROSS JOIN binning AS b GROUP BY {bin_of}""")
+
+    def trends(self, from_step: int, to_step: int) -> exp.Expression:
+        """Rows (breakdown values..., entrance period, actors who reached from_step, actors who reached to_step)."""
+        self._actors()
+        out = _list(self.bv + ["ebk"])
+        return self._statement(f"""
+            SELECT {out}, SUM(CASE WHEN r >= {from_step} THEN 1 ELSE 0 END) AS reached_from,
+                   SUM(CASE WHEN r >= {to_step} THEN 1 ELSE 0 END) AS reached_to
+            FROM actors GROUP BY {out} ORDER BY {out}""")
+
+    # --- Plumbing ----------------------------------------------------------------------------------
+
+    def _cte(self, name: str, body: str, columns: Optional[list[str]] = None) -> None:
+        self.ctes.append((f"{name}({_list(columns)})" if columns else name, body))
+
+    def _statement(self, body: str) -> exp.Expression:
+        with_clause = ("WITH " + ",\n".join(f"{name} AS ({sql})" for name, sql in self.ctes) + "\n") if self.ctes else ""
+        return self.text.tree(with_clause + body)
+
+    def _over(self, frame: str, order: str = "pos", extra_keys: tuple[str, ...] = ()) -> str:
+        return f"OVER (PARTITION BY {_list(self.keys + list(extra_keys))} ORDER BY {order} {frame})"
+
+    # --- Events ------------------------------------------------------------------------------------
+
+    def _events(self) -> str:
+        """`ev`: one row per event: actor, time, pos, step and exclusion flags, breakdown values."""
+        plan, part = self.plan, self.text.part
+        context = plan.context
+        exclusions = len(plan.exclusions)
+        columns = [f"{part(plan.actor[0])} AS ap", f"{part(plan.actor[1])} AS ad",
+                   f"{part(epoch_microseconds(context, context.event_column('timestamp')))} AS t"]
+        columns += [f"{_flag(part(step))} AS s{k}" for k, step in enumerate(plan.steps)]
+        columns += [f"{_flag(part(item.condition))} AS xe{i}" for i, item in enumerate(plan.exclusions)]
+        columns += [f"{part(value)} AS bv{i}" for i, value in enumerate(plan.breakdown[: len(self.bv)])]
+        source = part(context.events_table())
+        if context.uses_person:
+            source += f" LEFT JOIN {part(context.person_table())} ON {part(context.person_join_condition())}"
+        self._cte("ev0", f"SELECT {_list(columns)} FROM {source} WHERE {part(plan.where)}")
+
+        slots = " ".join(f"WHEN s{k} = 1 THEN {k + 1}" for k in range(self.n))
+        any_exclusion = _any([f"xe{i} = 1" for i in range(exclusions)])
+        transitions = [f"{_flag(_any([f'xe{i} = 1' for i in ids]))} AS x{k}" for k, ids in self.excluded.items()]
+        relevant = _any([f"s{k} = 1" for k in range(self.n)] + [f"xe{i} = 1" for i in range(exclusions)])
+        self._cte("ev", f"""
+            SELECT {_list(['*', f'{self._slot_free_pos(slots, any_exclusion)} AS pos'] + transitions)}
+            FROM ev0{'' if self.strict else f' WHERE {relevant}'}""")
+        self.carried = ["ap", "ad", "t", "pos"] + [f"s{k}" for k in range(self.n)] + [f"xe{i}" for i in range(exclusions)]
+        self.carried += [f"x{k}" for k in self.excluded] + self.bv
+        source = "ev"
+        if self.touch:
+            source = self._touch_values(source)
+        if self.split:
+            source = self._split_by_value(source)
+        if self.periods:
+            source = self._split_by_entrance(source)
+        return source
+
+    def _slot_free_pos(self, slots: str, any_exclusion: str) -> str:
+        return f"t * {ORDER_SLOTS} + CASE {slots} WHEN {any_exclusion} THEN 0 ELSE {self.n + 1} END"
+
+    def _project(self, source: str, overrides: dict[str, str], extra: list[str], joins: str) -> str:
+        columns = [f"{overrides[c]} AS {c}" if c in overrides else f"e.{c}" for c in self.carried]
+        return f"SELECT {_list(columns + extra)} FROM {source} AS e {joins}"
+
+    def _touch_values(self, source: str) -> str:
+        """First/last touch: the actor's value is the one of its first/last event that has one."""
+        has_value = _any([f"{c} <> ''" for c in self.bv])
+        direction = "" if self.plan.attribution == "first_touch" else " DESC"
+        window = f"OVER (PARTITION BY ap, ad ORDER BY CASE WHEN {has_value} THEN 0 ELSE 1 END, pos{direction} {WHOLE})"
+        self._cte("ev_touch", "SELECT " + _list(["*"] + [f"FIRST_VALUE({c}) {window} AS t{c}" for c in self.bv]) + f" FROM {source}")
+        self.carried += [f"t{c}" for c in self.bv]
+        return "ev_touch"
+
+    def _split_by_value(self, source: str) -> str:
+        """A funnel per value: all_events keeps only that value's events; step attribution needs the
+        attribution step (unordered: the window's first event) to carry the value."""
+        same = " AND ".join(f"e.{c} = v.{c}" for c in self.bv)
+        if self.plan.attribution == "all_events":
+            self._cte("ev_values", f"SELECT *, 1 AS vm FROM {source}")
+        else:
+            step = self.plan.attribution_step
+            seen = _any([f"s{k} = 1" for k in range(self.n)]) if self.unordered else f"(s{step} = 1)"
+            self._cte("step_values", f"SELECT DISTINCT ap, ad, {_list(self.bv)} FROM {source} WHERE {seen}")
+            overrides = {c: f"v.{c}" for c in self.bv}
+            if not self.unordered:
+                overrides[f"s{step}"] = _flag(f"e.s{step} = 1 AND {same}")
+            self._cte("ev_values", self._project(source, overrides, [f"{_flag(same)} AS vm"],
+                                                 "JOIN step_values AS v ON v.ap = e.ap AND v.ad = e.ad"))
+        self.carried.append("vm")
+        return "ev_values"
+
+    def _split_by_entrance(self, source: str) -> str:
+        """Funnel trends: a funnel per actor and entrance period (the period of its step-0 event)."""
+        rows = _list([f"({idx}, {lo}, {hi})" for idx, lo, hi in self.periods])
+        self._cte("periods", f"SELECT * FROM (VALUES {rows}) AS v", ["idx", "lo", "hi"])
+        split = self.bv if self.split else []
+        keys = _list([f"e.{c}" for c in ["ap", "ad"] + split])
+        self._cte("entrances", f"""
+            SELECT DISTINCT {keys}, p.idx AS ebk, p.lo AS lo, p.hi AS hi
+            FROM {source} AS e JOIN periods AS p ON e.t >= p.lo AND e.t < p.hi WHERE e.s0 = 1""")
+        same = " AND ".join(f"n.{c} = e.{c}" for c in ["ap", "ad"] + split)
+        self._cte("ev_periods", self._project(
+            source, {"s0": _flag("e.s0 = 1 AND e.t >= n.lo AND e.t < n.hi")}, ["n.ebk AS ebk"],
+            f"JOIN entrances AS n ON {same} AND e.t >= n.lo AND e.t <= n.hi + {self.w}"))
+        return "ev_periods"
+
+    # --- Per actor ---------------------------------------------------------------------------------
+
+    def _actors(self) -> None:
+        """`actors`: keys, breakdown values, furthest step `r` (0-based) and conversion times d1..d(n-1)."""
+        source = self._events()
+        if self.unordered:
+            self._unordered_actors(source)
+        else:
+            self._ordered_actors(source)
+
+    def _value_columns(self) -> list[str]:
+        """Breakdown values of an actor row (aggregated per actor)."""
+        return [f"MAX(t{c}) AS {c}" for c in self.bv] if self.touch else []
+
+    def _candidate(self, k: int) -> str:
+        """A step-k event that extends the attempt of the last event at step k-1 before it."""
+        parts = [f"s{k} = 1", f"l{k} IS NOT NULL", f"t - st{k} <= {self.w}"]
+        if self.strict:
+            # Every event between the two must match step k-1; a step-k event right after an earlier
+            # one (no other event between) means the attempt already reached step k.
+            parts.append(f"(nn{k - 1} IS NULL OR nn{k - 1} < l{k})")
+            parts.append(f"NOT (m{k} IS NOT NULL AND m{k} > l{k} AND (nn{k} IS NULL OR nn{k} < m{k}))")
+        else:
+            parts.append(f"(m{k} IS NULL OR m{k} <= l{k})")
+        return "(" + " AND ".join(parts) + ")"
+
+    def _reached(self, k: int) -> str:
+        """This event took an attempt (not excluded) to step k."""
+        if k == 0:
+            return "(s0 = 1)"
+        if k in self.excluded:
+            return f"({self._candidate(k)} AND (xl{k} IS NULL OR xl{k} <= l{k}))"
+        return self._candidate(k)
+
+    def _blocked(self, k: int) -> str:
+        return f"({self._candidate(k)} AND xl{k} > l{k})"
+
+    @staticmethod
+    def _start(k: int) -> str:
+        return "t" if k == 0 else f"st{k}"
+
+    def _path(self, k: int, j: int) -> str:
+        """When the attempt of a row at step k reached step j (j <= k)."""
+        if j == k:
+            return "t"
+        return self._start(k) if j == 0 else f"p{k}_{j}"
+
+    def _ordered_actors(self, source: str) -> None:
+        n, prior = self.n, self._over(PRIOR)
+        for k in range(1, n):
+            reached = self._reached(k - 1)
+            columns = ["*"]
+            if k > 1:
+                columns.append(f"{_flag(reached)} AS e{k - 1}")
+                if k - 1 in self.excluded:
+                    columns.append(f"{_flag(self._blocked(k - 1))} AS b{k - 1}")
+            columns.append(f"MAX(CASE WHEN {reached} THEN pos END) {prior} AS l{k}")
+            columns.append(f"MAX(CASE WHEN {reached} THEN {self._start(k - 1)} END) {prior} AS st{k}")
+            columns += [f"MAX(CASE WHEN {reached} THEN {self._path(k - 1, j)} END) {prior} AS p{k}_{j}" for j in range(1, k)]
+            columns.append(f"MAX(CASE WHEN s{k} = 1 THEN pos END) {prior} AS m{k}")
+            if k in self.excluded:
+                columns.append(f"MAX(CASE WHEN x{k} = 1 THEN pos END) {prior} AS xl{k}")
+                columns.append(f"MIN(CASE WHEN x{k} = 1 THEN t END) {self._over(LATER)} AS nx{k - 1}")
+            if self.strict:
+                if k == 1:
+                    columns.append(f"MAX(CASE WHEN s0 = 0 THEN pos END) {prior} AS nn0")
+                columns.append(f"MAX(CASE WHEN s{k} = 0 THEN pos END) {prior} AS nn{k}")
+            self._cte(f"lv{k}", f"SELECT {_list(columns)} FROM {source}")
+            source = f"lv{k}"
+        last = n - 1
+        if last >= 1:
+            columns = ["*", f"{_flag(self._reached(last))} AS e{last}"]
+            if last in self.excluded:
+                columns.append(f"{_flag(self._blocked(last))} AS b{last}")
+            self._cte("progress", f"SELECT {_list(columns)} FROM {source}")
+            source = "progress"
+
+        reached = {0: "s0 = 1", **{k: f"e{k} = 1" for k in range(1, n)}}
+        # An attempt at its furthest step is excluded by an exclusion after it within its window.
+        ok = {k: (f"({reached[k]} AND NOT (nx{k} IS NOT NULL AND nx{k} - {self._start(k)} <= {self.w}))"
+                  if k + 1 in self.excluded else f"({reached[k]})") for k in range(n)}
+        levels = " ".join(f"WHEN {reached[k]} THEN {k}" for k in reversed(range(n)))
+        aggregates = [f"MAX(CASE {levels} ELSE -1 END) AS r"]
+        if self.excluded:
+            blocked = " ".join(f"WHEN b{k} = 1 THEN {k}" for k in reversed(sorted(self.excluded)))
+            aggregates.append(f"MAX(CASE {blocked} ELSE -1 END) AS b")
+            aggregates += [f"MAX({_flag(ok[k])}) AS ok{k}" for k in range(n)]
+        for k in range(1, n):
+            aggregates += [f"MIN(CASE WHEN {ok[k]} THEN {self._path(k, j)} END) AS q{k}_{j}" for j in range(k + 1)]
+        aggregates += self._value_columns()
+        self._cte("per_actor", f"SELECT {_list(self.keys)}, {_list(aggregates)} FROM {source} GROUP BY {_list(self.keys)}")
+
+        furthest = "r"
+        if self.excluded:
+            at_r = " ".join(f"WHEN {k} THEN ok{k}" for k in range(n))
+            furthest = f"CASE WHEN (CASE r {at_r} END) = 0 OR b > r THEN -1 ELSE r END"
+        delays = [f"CASE r {' '.join(f'WHEN {k} THEN q{k}_{i} - q{k}_{i - 1}' for k in range(i, n))} END AS d{i}" for i in range(1, n)]
+        self._finish("per_actor", furthest, delays)
+
+    def _finish(self, source: str, furthest: str, delays: list[str]) -> None:
+        values = [] if self.split else self.bv
+        self._cte("actors", f"SELECT * FROM (SELECT {_list(self.keys + values + [f'{furthest} AS r'] + delays)} FROM {source}) AS a WHERE r >= 0")
+
+    # --- Unordered ---------------------------------------------------------------------------------
+
+    def _unordered_actors(self, source: str) -> None:
+        n = self.n
+        members: dict[int, list[int]] = {}
+        for k, g in enumerate(self.plan.step_groups or range(n)):
+            members.setdefault(g, []).append(k)
+        excluded = bool(self.plan.exclusions)
+        columns = ["*"]
+        if excluded:
+            # An exclusion ends a segment: windows never reach across it.
+            flag = f"x{n - 1}"
+            columns.append(f"SUM(CASE WHEN {flag} = 1 THEN 1 ELSE 0 END) {self._over(UP_TO_HERE)} AS seg")
+            columns.append(f"MIN(CASE WHEN {flag} = 1 THEN t END) {self._over(LATER)} AS nx")
+        else:
+            columns.append("0 AS seg")
+        for g, steps in members.items():
+            # Identical steps need distinct events: the j-th next event of the group after a row.
+            for j in range(1, len(steps)):
+                columns.append(f"LEAD(t, {j}) OVER (PARTITION BY {_list(self.keys)}, s{steps[0]} ORDER BY pos) AS g{g}_{j}")
+        self._cte("un1", f"SELECT {_list(columns)} FROM {source}")
+
+        window = f"OVER (PARTITION BY {_list(self.keys)}, seg ORDER BY t RANGE BETWEEN CURRENT ROW AND {self.w} FOLLOWING)"
+        columns, covered = ["*"], []
+        for g, steps in members.items():
+            first = steps[0]
+            columns.append(f"COUNT(CASE WHEN s{first} = 1 THEN 1 END) {window} AS c{g}")
+            covered.append(f"(CASE WHEN c{g} > {len(steps)} THEN {len(steps)} ELSE c{g} END)")
+            columns.append(f"MIN(CASE WHEN s{first} = 1 THEN t END) {window} AS f{first}")
+            columns += [f"MIN(CASE WHEN s{first} = 1 THEN g{g}_{j} END) {window} AS f{k}" for j, k in enumerate(steps[1:], start=1)]
+        self._cte("un2", f"SELECT {_list(columns)} FROM un1")
+
+        total = " + ".join(covered)
+        anchor = _any([f"s{k} = 1" for k in range(n)])
+        if self.split and self.plan.attribution == "step":
+            anchor = f"({anchor} AND vm = 1)"
+        valid = f" AND (({total}) = {n} OR nx IS NULL OR nx > t + {self.w})" if excluded else ""
+        inside = [f"CASE WHEN f{k} IS NOT NULL AND f{k} <= t + {self.w} THEN f{k} END AS h{k}" for k in range(n)]
+        self._cte("un3", f"SELECT *, CASE WHEN {anchor}{valid} THEN {total} ELSE 0 END AS cov, {_list(inside)} FROM un2")
+        self._cte("un4", f"""
+            SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY {_list(self.keys)} ORDER BY cov DESC, pos) AS pick FROM un3) AS u
+            WHERE pick = 1""")
+        # Conversion times are the gaps between the covered steps' first events, in time order.
+        ranks = []
+        for k in range(n):
+            earlier = " + ".join(
+                f"CASE WHEN h{j} IS NOT NULL AND (h{j} < h{k} OR (h{j} = h{k} AND {j} < {k})) THEN 1 ELSE 0 END"
+                for j in range(n) if j != k) or "0"
+            ranks.append(f"CASE WHEN h{k} IS NOT NULL THEN {earlier} END AS o{k}")
+        self._cte("un5", f"SELECT *, {_list(ranks)} FROM un4")
+        ordered = [" + ".join(f"CASE WHEN o{k} = {i} THEN h{k} ELSE 0 END" for k in range(n)) + f" AS z{i}" for i in range(n)]
+        values = [f"t{c} AS {c}" for c in self.bv] if self.touch else []
+        self._cte("un6", f"SELECT {_list(self.keys + values + ['cov - 1 AS r'] + ordered)} FROM un5")
+        self._finish("un6", "r", [f"CASE WHEN r >= {i} THEN z{i} - z{i - 1} END AS d{i}" for i in range(1, n)])
+
+    # --- Groups: breakdown values, the top N and "other" -------------------------------------------
+
+    def _groups(self, limit: Optional[int], other: bool) -> list[str]:
+        """`grouped`: actors with their output group (a breakdown value, or the "other" bucket)."""
+        delays = [f"a.d{k}" for k in range(1, self.n)]
+        if not self.bv:
+            self._cte("grouped", "SELECT * FROM actors")
+            return []
+        bv = _list(self.bv)
+        counts = _list([f"SUM(CASE WHEN r >= {k} THEN 1 ELSE 0 END) AS c{k}" for k in range(self.n)])
+        self._cte("value_counts", f"SELECT {bv}, {counts} FROM actors GROUP BY {bv}")
+        order = _list([f"c{k} DESC" for k in reversed(range(self.n))] + [f"{self._binary(c)}" for c in self.bv])
+        self._cte("value_ranks", f"SELECT {bv}, ROW_NUMBER() OVER (ORDER BY {order}) AS rnk FROM value_counts")
+        same = " AND ".join(f"v.{c} = a.{c}" for c in self.bv)
+        kept = f"v.rnk <= {limit}" if limit else "1 = 1"
+        if other:
+            values = [f"CASE WHEN {kept} THEN a.{c} ELSE '' END AS {c}" for c in self.bv] + [f"CASE WHEN {kept} THEN 0 ELSE 1 END AS is_other"]
+            where = ""
+        else:
+            values = [f"a.{c} AS {c}" for c in self.bv] + ["0 AS is_other"]
+            where = f" WHERE {kept}"
+        self._cte("grouped", f"SELECT {_list(values + ['a.r AS r'] + delays)} FROM actors AS a JOIN value_ranks AS v ON {same}{where}")
+        return self.bv + ["is_other"]
+
+    def _binary(self, column: str) -> str:
+        """Order text by code point on every engine (ClickHouse's order)."""
+        return self.text.part(self.plan.context.engine.binary_order(exp.column(column)))
