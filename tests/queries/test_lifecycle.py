@@ -172,7 +172,7 @@ def test_invalid_queries_are_400(client, team, fields, detail):
 
 
 def test_query_count(client, team, activity, django_assert_max_num_queries):
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(10):
         run(client, team, lifecycle())
 
 

@@ -276,7 +276,7 @@ def test_bad_shapes_are_400(client, team):
 
 def test_cached_result_and_query_count(client, team, activity, django_assert_max_num_queries):
     first = run(client, team, retention())
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(10):
         response = client.post(f"/api/projects/{team.id}/query/", {"query": retention()}, format="json")
     assert response.status_code == 200
     assert response.json()["is_cached"] is True and matrix(response.json()) == matrix(first)

@@ -155,14 +155,13 @@ def test_subqueries_ctes_and_set_operations(client, team, people):
         ["purchase"], ["literal"]]  # ClickHouse: ORDER BY binds to the last SELECT of the UNION
     assert rows(client, team, "SELECT x FROM (SELECT event AS x FROM events UNION DISTINCT SELECT 'purchase') ORDER BY x") == [
         ["$pageview"], ["purchase"], ["signed up"]]
-    assert rows(client, team, """
-        SELECT distinct_id FROM events WHERE event = '$pageview'
-        EXCEPT SELECT distinct_id FROM events WHERE properties.$browser = 'Chrome'""") == [["alice-2"], ["carol"]] or True
     assert sorted(rows(client, team, """
         SELECT distinct_id FROM events WHERE event = '$pageview'
         EXCEPT SELECT distinct_id FROM events WHERE properties.$browser = 'Chrome'""")) == [["alice-2"], ["carol"]]
-    assert rows(client, team, "SELECT toFloat(properties.price) AS p FROM events WHERE p > 6 UNION ALL SELECT 1 ORDER BY 1") == [
-        [10.0], [20.0], [1.0]] or True
+    # Branches of different types: numbers stay numbers.
+    assert sorted(rows(client, team, "SELECT toFloat(properties.price) AS p FROM events WHERE p > 6 UNION ALL SELECT 1")) == [
+        [1.0], [10.0], [20.0]]
+    assert sorted(rows(client, team, "SELECT event FROM events WHERE event = 'purchase' UNION ALL SELECT 1")) == [["1"], ["purchase"]]
     assert rows(client, team, "SELECT max(timestamp) = (SELECT max(timestamp) FROM events) FROM events") == [[True]]
     assert rows(client, team, "SELECT count() FROM events WHERE EXISTS (SELECT 1 FROM persons WHERE properties.plan = 'free')") == [[7]]
 
@@ -215,7 +214,7 @@ def test_dates_and_times(client, team, people):
                toDayOfWeek(timestamp), dateDiff('day', timestamp, now()), dateDiff('minute', timestamp, now()),
                timestamp + INTERVAL 1 DAY, toDate(timestamp) - INTERVAL 1 MONTH, toString(timestamp)
         FROM events WHERE event = 'purchase'""") == [[
-        "2020-01-12", "2020-01-06", "2020-01-01", 8, 7, 3, 4 * 1440 + 240, "2020-01-13T08:00:00Z", "2019-12-12",
+        "2020-01-12", "2020-01-06", "2020-01-01", 8, 7, 3, 3 * 1440 + 240, "2020-01-13T08:00:00Z", "2019-12-12",
         "2020-01-12 08:00:00"]]
     assert rows(client, team, "SELECT count() FROM events WHERE timestamp > now() - INTERVAL 3 DAY") == [[2]]
     assert rows(client, team, "SELECT count() FROM events WHERE toDate(timestamp) = '2020-01-10'") == [[2]]
@@ -250,9 +249,6 @@ def test_daylight_saving_time_days(client):
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {make_key(make_member(team))}")
     # 8 March 2020: clocks went forward at 2:00 (UTC-5 -> UTC-4).
     events(team, ("a", "n", "2020-03-08 04:30"), ("b", "n", "2020-03-08 07:30"), ("c", "n", "2020-03-09 03:30"))
-    assert rows(api, team, "SELECT toStartOfDay(timestamp) AS d, count() FROM events GROUP BY d ORDER BY d") == [
-        ["2020-03-07T00:00:00-05:00", 1], ["2020-03-08T00:00:00-05:00", 1], ["2020-03-08T00:00:00-05:00", 0]][:2] + [
-        ["2020-03-08T00:00:00-05:00", 0]][:0] or True
     assert rows(api, team, "SELECT toDate(timestamp) AS d, count() FROM events GROUP BY d ORDER BY d") == [
         ["2020-03-07", 1], ["2020-03-08", 2]]
     assert rows(api, team, "SELECT toStartOfDay(timestamp) AS d, count() FROM events GROUP BY d ORDER BY d") == [
