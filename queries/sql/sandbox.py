@@ -1810,12 +1810,18 @@ class QueryCompiler:
 
         if group_sql or having_sql is not None or any(value.aggregate for _name, value in outputs):
             self._check_grouped(outputs, group_sql, order_sql, having_sql)
+        distinct_order = []
         if distinct is not None and order_sql:
-            selected = {value.sql.sql() for _name, value in outputs}
+            # PostgreSQL cannot ORDER BY `x COLLATE "C"` under DISTINCT: the distinct rows are ordered outside.
+            selected = [value.sql.sql() for _name, value in outputs]
             for item in order_sql:
                 inner = item.this.this if isinstance(item.this, exp.Collate) else item.this
                 if inner.sql() not in selected:
                     raise SandboxError("With SELECT DISTINCT, ORDER BY can only use the selected columns.")
+                index = selected.index(inner.sql())
+                column = _quoted(f"c{index}")
+                distinct_order.append(exp.Ordered(this=self.engine.binary_order(column) if outputs[index][1].type == STRING else column,
+                                                  desc=item.args.get("desc"), nulls_first=item.args.get("nulls_first")))
 
         tree = exp.Select(expressions=[exp.Alias(this=value.sql, alias=exp.to_identifier(f"c{index}", quoted=True))
                                        for index, (_name, value) in enumerate(outputs)])
@@ -1834,12 +1840,15 @@ class QueryCompiler:
             tree.set("group", exp.Group(expressions=group_sql))
         if having_sql is not None:
             tree.set("having", exp.Having(this=having_sql))
-        if order_sql:
+        columns = [OutputColumn(name, f"c{index}", Value(None, value.type)) for index, (name, value) in enumerate(outputs)]
+        if distinct_order:
+            tree = self.project(Compiled(tree, columns), [_quoted(column.sql_name) for column in columns])
+            tree.set("order", exp.Order(expressions=distinct_order))
+        elif order_sql:
             tree.set("order", exp.Order(expressions=order_sql))
         self._set_limit(tree, node)
         if with_:
             tree.set("with_", exp.With(expressions=with_))
-        columns = [OutputColumn(name, f"c{index}", Value(None, value.type)) for index, (name, value) in enumerate(outputs)]
         return Compiled(tree, columns)
 
     def _check_grouped(self, outputs, group_sql, order_sql, having_sql) -> None:
