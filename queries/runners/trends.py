@@ -437,7 +437,8 @@ def _formula_sort_key(item: dict):
     value = item.get("breakdown_value")
     values = value if isinstance(value, list) else [value]
     rank = -2 if BREAKDOWN_OTHER in values else -1 if BREAKDOWN_NULL in values else 0
-    total = item["aggregated_value"] if item.get("data") is None else sum(item.get("data") or [])
+    # As PostHog: a result built on a filler (missing first series) carries aggregated_value 0.
+    total = item.get("aggregated_value", sum(item.get("data") or []))
     return rank, total, item.get("count"), item.get("data") or [], repr(value)
 
 
