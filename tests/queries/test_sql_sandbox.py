@@ -90,7 +90,7 @@ def refused(detail: str) -> dict:
     ("CREATE TABLE x AS SELECT * FROM events", "Only SELECT queries are allowed, not `CREATE TABLE x AS SELECT * FROM events`."),
     ("ALTER TABLE events DROP COLUMN event", "Only SELECT queries are allowed, not `ALTER TABLE events DROP COLUMN event`."),
     ("TRUNCATE TABLE events", "Only SELECT queries are allowed, not `TRUNCATE TABLE events`."),
-    ("PRAGMA writable_schema = ON", "Only SELECT queries are allowed, not `PRAGMA writable_schema = ON`."),
+    ("PRAGMA table_info(events_event)", "Only SELECT queries are allowed, not `PRAGMA table_info(events_event)`."),
     ("ATTACH DATABASE '/tmp/x.db' AS x", "Only SELECT queries are allowed, not `ATTACH DATABASE '/tmp/x.db' AS x`."),
     ("SET statement_timeout = 0", "Only SELECT queries are allowed, not `SET statement_timeout = 0`."),
     ("VACUUM", "Only SELECT queries are allowed, not `VACUUM`."),
@@ -195,8 +195,8 @@ def test_every_table_read_is_filtered_on_the_team(team, query):
             continue
         assert name in allowed, name
         alias = table.alias
-        scope = table.find_ancestor(exp.Join) or table.find_ancestor(exp.Select)
-        condition = scope.args.get("on") if isinstance(scope, exp.Join) else scope.args["where"].this
+        joined = isinstance(table.parent, exp.Join)
+        condition = table.parent.args["on"] if joined else table.find_ancestor(exp.Select).args["where"].this
         filters_on_team = [
             node for node in condition.find_all(exp.EQ)
             if isinstance(node.this, exp.Column) and node.this.name == "team_id" and node.this.table == alias
@@ -246,5 +246,6 @@ def test_bad_query_nodes_are_400(client, team):
     assert response.json()["type"] == "invalid_request"
     response = client.post(f"/api/projects/{team.id}/query/", {"query": {"kind": "HogQLQuery"}}, format="json")
     assert response.status_code == 400
-    assert post(client, team, "SELECT", 400)["detail"].startswith("Syntax error in SQL query:")
+    assert post(client, team, "SELECT", 400) == refused("A SELECT needs at least one column.")
+    assert post(client, team, "SELECT event FROM events GROUP BY", 400) == refused("GROUP BY needs at least one expression.")
     assert post(client, team, "SELECT event FROM events WHERE", 400)["detail"].startswith("Syntax error in SQL query:")
