@@ -1240,8 +1240,7 @@ class ExprCompiler:
     # --- Functions ---
 
     def _call(self, node, truth) -> Value:
-        name = node.name if isinstance(node, exp.Anonymous) else str(node.this)
-        lowered = name.lower()
+        lowered = self._display_name(node).lower()
         if isinstance(node, exp.ParameterizedAgg):
             if lowered != "quantile" or len(node.expressions) != 1 or len(node.args.get("params") or []) != 1:
                 raise SandboxError(f"{_describe(node)} is not supported; use quantile(level)(expression).")
@@ -1253,6 +1252,10 @@ class ExprCompiler:
         if lowered == "match" and len(node.expressions) == 2:
             return self.regex(self.compile(node.expressions[0]), self.compile(node.expressions[1]), False, truth)
         return self.function(lowered, [self.compile(arg) for arg in node.expressions], node)
+
+    @staticmethod
+    def _display_name(node) -> str:
+        return node.name if isinstance(node, exp.Anonymous) else str(node.this)
 
     def aggregate(self, name: str, arguments: list, node, level=None) -> Value:
         if not self.allow_aggregates:
@@ -1436,7 +1439,7 @@ class ExprCompiler:
                 raise SandboxError(f"{_describe(node)}: lists and intervals are not valid arguments here.")
             typed = handler(self, args)
             return Value(typed.sql, typed.type)
-        raise SandboxError(f"Unsupported function: {name}(). SQL insights support a subset of HogQL functions "
+        raise SandboxError(f"Unsupported function: {self._display_name(node)}(). SQL insights support a subset of HogQL functions "
                            "(count, sum, avg, quantile, if, coalesce, toString, toDate, toStartOfDay, dateDiff...).")
 
     HANDLERS: dict = {}
@@ -1525,21 +1528,20 @@ class Scope:
         query = self.query
         sql_alias = query.name("t")
         if isinstance(node, exp.Table):
-            alias = self._alias(node)
-            if node.args.get("db") is not None or node.args.get("catalog") is not None:
-                raise SandboxError(f"Table {_describe(node)} is not allowed. {TABLES_HELP}")
             if not isinstance(node.this, exp.Identifier):
                 raise SandboxError(f"Table functions such as {_describe(node.this)} are not allowed. {TABLES_HELP}")
+            parts = [node.args.get(key) for key in ("catalog", "db", "this")]
+            name = ".".join(part.name for part in parts if part is not None)
+            if name not in self.ctes and name not in VIRTUAL_TABLES:
+                raise SandboxError(f"Table `{name}` is not allowed. {TABLES_HELP}")
+            alias = self._alias(node)
             query.check(node, {"this", "alias"})
-            name = node.this.name
             if name in self.ctes:
                 cte = self.ctes[name]
                 columns = [OutputColumn(column.name, column.sql_name, column.value) for column in cte.columns]
                 source = DerivedTable(query, sql_alias, columns, exp.to_table(cte.sql_name).as_(sql_alias))
-            elif name in VIRTUAL_TABLES:
-                source = VIRTUAL_TABLES[name](query, sql_alias)
             else:
-                raise SandboxError(f"Table {_describe(node)} is not allowed. {TABLES_HELP}")
+                source = VIRTUAL_TABLES[name](query, sql_alias)
             user_name = alias or name
         elif isinstance(node, exp.Subquery):
             query.check(node, {"this", "alias"})
@@ -1744,6 +1746,8 @@ class QueryCompiler:
 
     def select(self, node: exp.Select, ctes: dict) -> "Compiled":
         self.check(node, SELECT_CLAUSES)
+        if not node.expressions:
+            raise SandboxError("A SELECT needs at least one column.")
         ctes, with_ = self._ctes(node.args.get("with_"), ctes)
         scope = Scope(self, ctes)
         from_ = node.args.get("from_")
@@ -1788,6 +1792,8 @@ class QueryCompiler:
         group = node.args.get("group")
         if group is not None:
             self.check(group, {"expressions"})
+            if not group.expressions:
+                raise SandboxError("GROUP BY needs at least one expression.")
             compiler = ExprCompiler(self, scope, clause="GROUP BY", aggregates=False)
             for item in group.expressions:
                 value = self._positional(item, outputs) or compiler.compile(item)
