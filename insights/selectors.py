@@ -30,10 +30,28 @@ DESCRIPTION_WEIGHT = 0.5
 TRENDING_VIEWERS = 3
 
 
+# Plain lists (`to_attr`) rather than prefetched managers: no queryset is built per insight.
 RELATION_PREFETCHES = (
-    Prefetch("dashboard_tiles", queryset=DashboardTile.objects.only("id", "dashboard_id", "insight_id", "deleted")),
-    Prefetch("tagged_items", queryset=TaggedItem.objects.select_related("tag")),
+    Prefetch(
+        "dashboard_tiles",
+        queryset=DashboardTile.objects.only("id", "dashboard_id", "insight_id", "deleted"),
+        to_attr="prefetched_tiles",
+    ),
+    Prefetch("tagged_items", queryset=TaggedItem.objects.select_related("tag"), to_attr="prefetched_tagged_items"),
 )
+
+
+def live_tiles(insight: Insight) -> list[DashboardTile]:
+    tiles = getattr(insight, "prefetched_tiles", None)
+    return tiles if tiles is not None else list(DashboardTile.objects.filter(insight=insight))
+
+
+def tag_names(obj) -> list[str]:
+    """Tag names of an insight or dashboard."""
+    items = getattr(obj, "prefetched_tagged_items", None)
+    if items is None:
+        items = obj.tagged_items.all()  # prefetched with `tagged_items__tag` where it matters
+    return sorted(item.tag.name for item in items)
 
 
 def with_relations(queryset: QuerySet, *, basic: bool = False) -> QuerySet:
@@ -99,28 +117,30 @@ def my_last_viewed(*, team, user, limit: int = 5) -> list[Insight]:
 
 
 def trending_insights(*, team, days: int, limit: int, offset: int = 0) -> list[Insight]:
-    """Live insights of the project ranked by how many viewers saw them in the last `days` days."""
+    """Live insights of the project ranked by how many viewers saw them in the last `days` days
+    (then by last modification), with `view_count`, `last_viewed_at` and up to 3 `viewers`."""
     cutoff = timezone.now() - timedelta(days=days)
-    ranked = (
-        Insight.objects.filter(team__project_id=team.project_id)
-        .annotate(
-            view_count=Count("views", filter=Q(views__last_viewed_at__gte=cutoff)),
-            last_viewed_at=Max("views__last_viewed_at"),
-        )
-        .filter(view_count__gt=0)
-        .order_by("-view_count", "-last_modified_at", "-id")
+    # One grouped query over the window's views ranks the page. An insight's latest view is
+    # necessarily inside the window, so the window's maximum is its overall last_viewed_at.
+    ranking = list(
+        InsightViewed.objects.filter(last_viewed_at__gte=cutoff, insight__team__project_id=team.project_id, insight__deleted=False)
+        .values("insight_id", "insight__last_modified_at")
+        .annotate(view_count=Count("id"), latest=Max("last_viewed_at"))
+        .order_by("-view_count", "-insight__last_modified_at", "-insight_id")[offset : offset + limit]
     )
-    insights = list(with_relations(ranked)[offset : offset + limit])
+    by_id = with_relations(Insight.objects.all()).in_bulk([row["insight_id"] for row in ranking])
+    insights = []
+    for row in ranking:
+        insight = by_id[row["insight_id"]]
+        insight.view_count, insight.last_viewed_at, insight.viewers = row["view_count"], row["latest"], []
+        insights.append(insight)
     viewers = (
-        InsightViewed.objects.filter(team=team, insight_id__in=[i.id for i in insights], last_viewed_at__gte=cutoff, user__isnull=False)
+        InsightViewed.objects.filter(team=team, insight_id__in=list(by_id), last_viewed_at__gte=cutoff, user__isnull=False)
         .annotate(rank=Window(RowNumber(), partition_by=[F("insight_id")], order_by=[F("last_viewed_at").desc(), F("id").desc()]))
         .filter(rank__lte=TRENDING_VIEWERS)
         .select_related("user")
         .order_by("insight_id", "rank")
     )
-    by_insight: dict[int, list] = {}
     for view in viewers:
-        by_insight.setdefault(view.insight_id, []).append(view.user)
-    for insight in insights:
-        insight.viewers = by_insight.get(insight.id, [])
+        by_id[view.insight_id].viewers.append(view.user)
     return insights

@@ -1,4 +1,5 @@
 """Insight and dashboard serializers, in PostHog's field order."""
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import relations, serializers
@@ -8,6 +9,7 @@ from accounts.serializers import UserBasicSerializer
 from .models import Dashboard, DashboardTile, Insight
 from .query_validation import validate_query
 from .results import Refresh, insight_results
+from .selectors import live_tiles, tag_names
 
 RESTRICTION_EVERYONE_CAN_EDIT = 21
 RESTRICTION_ONLY_COLLABORATORS_CAN_EDIT = 37
@@ -17,6 +19,14 @@ RESTRICTION_LEVELS = [(21, "Everyone in the project can edit"), (37, "Only those
 PRIVILEGE_LEVELS = [(21, "Can view dashboard"), (37, "Can edit dashboard")]
 MAX_VIEWED_IDS = 2500
 MAX_TRENDING_LIMIT = 100
+
+
+def _datetime(value, tz=None) -> str | None:
+    """DRF's datetime format (ISO 8601, `Z` for UTC) in the current timezone, or `tz` if given."""
+    if value is None:
+        return None
+    text = value.astimezone(tz or timezone.get_current_timezone()).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 class DashboardTileBasicSerializer(serializers.ModelSerializer):
@@ -54,7 +64,7 @@ class _TileDashboardIds(relations.ManyRelatedField):
     """Writes dashboard ids; reads them from the insight's live tiles."""
 
     def get_attribute(self, instance):
-        return [tile.dashboard_id for tile in instance.dashboard_tiles.all()]
+        return [tile.dashboard_id for tile in live_tiles(instance)]
 
     def to_representation(self, value):
         return list(value)
@@ -66,7 +76,7 @@ class TagsField(serializers.ListField):
     child = serializers.CharField(max_length=255)
 
     def get_attribute(self, instance):
-        return sorted(item.tag.name for item in instance.tagged_items.all())
+        return tag_names(instance)
 
 
 @extend_schema_field(OpenApiTypes.INT)
@@ -92,7 +102,7 @@ class InsightBasicSerializer(serializers.ModelSerializer):
     filters = serializers.JSONField(read_only=True)
     query = QueryField(read_only=True)
     dashboards = serializers.SerializerMethodField()
-    dashboard_tiles = DashboardTileBasicSerializer(many=True, read_only=True)
+    dashboard_tiles = serializers.SerializerMethodField()
     last_refresh = serializers.SerializerMethodField()
     tags = TagsField(read_only=True)
     created_by = UserBasicSerializer(read_only=True)
@@ -129,7 +139,16 @@ class InsightBasicSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.ListField(child=serializers.IntegerField()))
     def get_dashboards(self, insight) -> list[int]:
-        return [tile.dashboard_id for tile in insight.dashboard_tiles.all()]
+        return [tile.dashboard_id for tile in live_tiles(insight)]
+
+    @extend_schema_field(
+        DashboardTileBasicSerializer(
+            many=True,
+            help_text="A dashboard tile ID and dashboard_id for each of the dashboards that this insight is displayed on.",
+        )
+    )
+    def get_dashboard_tiles(self, insight) -> list[dict]:
+        return [{"id": tile.id, "dashboard_id": tile.dashboard_id, "deleted": tile.deleted} for tile in live_tiles(insight)]
 
     @extend_schema_field(serializers.DateTimeField(allow_null=True))
     def get_last_refresh(self, insight):
@@ -142,23 +161,59 @@ class InsightBasicSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.DateTimeField(allow_null=True))
     def get_last_viewed_at(self, insight):
-        value = getattr(insight, "last_viewed_at", None)
-        return serializers.DateTimeField().to_representation(value) if value else None
+        return _datetime(getattr(insight, "last_viewed_at", None))
 
     @extend_schema_field(serializers.ChoiceField(choices=["exact", "similar"], allow_null=True))
     def get_search_match_type(self, insight) -> str | None:
         is_exact = getattr(insight, "_is_exact", None)
         return None if is_exact is None else ("exact" if is_exact else "similar")
 
+    # Lists of insights are the hot path: the representation is built directly (with the getters
+    # above) instead of through DRF's per-field machinery, which costs more than the queries.
+    # The declared fields still drive input validation and the OpenAPI schema.
+
+    def _user(self, user) -> dict | None:
+        if user is None:
+            return None
+        # One UserBasic serializer (building a ModelSerializer's fields is costly) and one
+        # representation per user, shared by every insight of the response.
+        users = self.context.setdefault("serialized_users", {})
+        if user.id not in users:
+            serializer = self.context.setdefault("user_serializer", UserBasicSerializer())
+            users[user.id] = serializer.to_representation(user)
+        return users[user.id]
+
+    @staticmethod
+    def _filters(insight) -> dict:
+        return {} if insight.query is not None else insight.filters
+
     def to_representation(self, insight):
-        data = super().to_representation(insight)
-        if insight.query is not None:
-            data["filters"] = {}
-        else:
-            data["filters"] = insight.filters
-        if getattr(insight, "_is_exact", None) is None:
-            # The key exists only in search results.
-            data.pop("search_match_type", None)
+        tz = timezone.get_current_timezone()
+        data = {
+            "id": insight.id,
+            "short_id": insight.short_id,
+            "name": insight.name,
+            "derived_name": insight.derived_name,
+            "filters": self._filters(insight),
+            "query": insight.query,
+            "dashboards": self.get_dashboards(insight),
+            "dashboard_tiles": self.get_dashboard_tiles(insight),
+            "description": insight.description,
+            "last_refresh": self.get_last_refresh(insight),
+            "refreshing": insight.refreshing,
+            "saved": insight.saved,
+            "tags": tag_names(insight),
+            "updated_at": _datetime(insight.updated_at, tz),
+            "created_by": self._user(insight.created_by),
+            "created_at": _datetime(insight.created_at, tz),
+            "last_modified_at": _datetime(insight.last_modified_at, tz),
+            "favorited": insight.favorited,
+            "user_access_level": self.get_user_access_level(insight),
+            "last_viewed_at": self.get_last_viewed_at(insight),
+        }
+        match_type = self.get_search_match_type(insight)
+        if match_type is not None:  # the key exists only in search results
+            data["search_match_type"] = match_type
         return data
 
 
@@ -189,6 +244,14 @@ class TrendingInsightSerializer(InsightBasicSerializer):
         fields = [*InsightBasicSerializer.Meta.fields, "view_count", "viewers", "last_modified_by"]
         read_only_fields = fields
 
+    def to_representation(self, insight):
+        return {
+            **super().to_representation(insight),
+            "view_count": insight.view_count,
+            "viewers": [self._user(user) for user in insight.viewers],
+            "last_modified_by": self._user(insight.last_modified_by),
+        }
+
 
 @extend_schema_serializer(exclude_fields=["filters", "saved"])
 class InsightSerializer(InsightBasicSerializer):
@@ -199,11 +262,6 @@ class InsightSerializer(InsightBasicSerializer):
         required=False,
         help_text="DEPRECATED. Will be removed in a future release. Use dashboard_tiles instead. "
         "A dashboard ID for each of the dashboards that this insight is displayed on.",
-    )
-    dashboard_tiles = DashboardTileBasicSerializer(
-        many=True,
-        read_only=True,
-        help_text="A dashboard tile ID and dashboard_id for each of the dashboards that this insight is displayed on.",
     )
     last_refresh = serializers.SerializerMethodField(
         help_text="The datetime this insight's results were generated. If added to one or more dashboards the "
@@ -366,13 +424,55 @@ class InsightSerializer(InsightBasicSerializer):
         return []
 
     def to_representation(self, insight):
-        data = super().to_representation(insight)
-        if insight.query is None and "insight" not in data["filters"]:
-            data["filters"] = {**data["filters"], "insight": "TRENDS"}
+        basic = super().to_representation(insight)
+        filters = basic["filters"]
+        if insight.query is None and "insight" not in filters:
+            filters = {**filters, "insight": "TRENDS"}  # legacy insights without a type are trends
+        data = {
+            "id": basic["id"],
+            "short_id": basic["short_id"],
+            "name": basic["name"],
+            "derived_name": basic["derived_name"],
+            "filters": filters,
+            "query": basic["query"],
+            "order": insight.order,
+            "deleted": insight.deleted,
+            "dashboards": basic["dashboards"],
+            "dashboard_tiles": basic["dashboard_tiles"],
+            "last_refresh": self.get_last_refresh(insight),
+            "cache_target_age": self.get_cache_target_age(insight),
+            "next_allowed_client_refresh": self.get_next_allowed_client_refresh(insight),
+            "result": self.get_result(insight),
+            "hasMore": self.get_hasMore(insight),
+            "columns": self.get_columns(insight),
+            "created_at": basic["created_at"],
+            "created_by": basic["created_by"],
+            "description": basic["description"],
+            "updated_at": basic["updated_at"],
+            "tags": basic["tags"],
+            "favorited": basic["favorited"],
+            "saved": basic["saved"],
+            "last_modified_at": basic["last_modified_at"],
+            "last_modified_by": self._user(insight.last_modified_by),
+            "is_sample": insight.is_sample,
+            "effective_restriction_level": self.get_effective_restriction_level(insight),
+            "effective_privilege_level": self.get_effective_privilege_level(insight),
+            "user_access_level": basic["user_access_level"],
+            "timezone": self.get_timezone(insight),
+            "is_cached": self.get_is_cached(insight),
+            "query_status": self.get_query_status(insight),
+            "hogql": self.get_hogql(insight),
+            "types": self.get_types(insight),
+            "resolved_date_range": self.get_resolved_date_range(insight),
+            "alerts": self.get_alerts(insight),
+            "last_viewed_at": basic["last_viewed_at"],
+        }
+        if "search_match_type" in basic:
+            data["search_match_type"] = basic["search_match_type"]
         data["filters_hash"] = self._results(insight)["filters_hash"]
         if self.context.get("hide_extra_details"):
             for key in ("created_by", "last_modified_by", "created_at", "last_modified_at"):
-                data.pop(key, None)
+                data.pop(key)
         return data
 
 

@@ -6,6 +6,7 @@ each new connection, so one ORM expression serves both.
 """
 import re
 import struct
+from functools import lru_cache
 
 from django.db.backends.signals import connection_created
 from django.db.models import FloatField, Func
@@ -31,18 +32,21 @@ def _float4(value: float) -> float:
     return struct.unpack("f", struct.pack("f", value))[0]
 
 
+@lru_cache(maxsize=65536)
 def _ratio(count: int, len1: int, len2: int) -> float:
     denominator = len1 + len2 - count
     return _float4(count / denominator) if denominator else 0.0
 
 
-def trigrams(text: str) -> list[str]:
+# A search evaluates the same texts (in SELECT and WHERE) and the same needle for every row.
+@lru_cache(maxsize=16384)
+def trigrams(text: str) -> tuple[str, ...]:
     """Trigrams of each lower-cased word padded with two spaces before and one after, in order."""
     result = []
     for word in _WORD.findall(text.lower()):
         padded = f"  {word} "
         result.extend(padded[i : i + 3] for i in range(len(padded) - 2))
-    return result
+    return tuple(result)
 
 
 def similarity(a: str | None, b: str | None) -> float | None:
@@ -59,10 +63,13 @@ def word_similarity(query: str | None, text: str | None) -> float | None:
     if query is None or text is None:
         return None
     wanted = set(trigrams(query))
+    text_trigrams = trigrams(text)
+    if wanted.isdisjoint(text_trigrams):
+        return 0.0
     ulen1 = len(wanted)
     # Number the distinct trigrams of the text; `found` marks those that occur in the query.
     ids: dict[str, int] = {}
-    positions = [ids.setdefault(t, len(ids)) for t in trigrams(text)]
+    positions = [ids.setdefault(t, len(ids)) for t in text_trigrams]
     found = [False] * len(ids)
     for trigram, index in ids.items():
         found[index] = trigram in wanted
