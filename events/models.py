@@ -9,7 +9,7 @@ from accounts.models import Team
 
 class Person(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+", db_index=False)  # (team, created_at) serves it
     # The timestamp of the person's earliest event (not the ingestion time), as in PostHog.
     created_at = models.DateTimeField(default=timezone.now)
     properties = models.JSONField(default=dict, blank=True)
@@ -21,18 +21,20 @@ class Person(models.Model):
 
 
 class PersonDistinctId(models.Model):
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+", db_index=False)  # rarely looked up alone
     person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="distinct_ids")
     distinct_id = models.CharField(max_length=400)
     version = models.BigIntegerField(default=0)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["team", "distinct_id"], name="unique_team_distinct_id")]
+        # distinct_id leads: lookups of a batch's ids probe the index whatever the planner believes
+        # about the team's size (a team-leading index invites whole-team scans on stale statistics).
+        constraints = [models.UniqueConstraint(fields=["distinct_id", "team"], name="unique_distinct_id_team")]
 
 
 class Event(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, editable=False)
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+", db_index=False)  # leads the indexes below
     event = models.CharField(max_length=400)
     distinct_id = models.CharField(max_length=400)
     properties = models.JSONField(default=dict, blank=True)
@@ -52,4 +54,4 @@ class Event(models.Model):
                 fields=["team", "distinct_id"], condition=models.Q(person__isnull=True), name="event_team_personless_did"
             ),
         ]
-        constraints = [models.UniqueConstraint(fields=["team", "uuid"], name="unique_team_event_uuid")]
+        constraints = [models.UniqueConstraint(fields=["uuid", "team"], name="unique_event_uuid_team")]

@@ -349,7 +349,11 @@ class _PersonResolver:
         states: dict[int, _PersonState] = {}
         for start in range(0, len(ordered), LOOKUP_CHUNK):
             rows = (
-                Person.objects.filter(team_id=self.team_id, distinct_ids__distinct_id__in=ordered[start : start + LOOKUP_CHUNK])
+                # By distinct id, then person id: index probes only (no team-wide condition a
+                # planner with stale statistics could turn into a scan of the team's persons).
+                Person.objects.filter(
+                    distinct_ids__distinct_id__in=ordered[start : start + LOOKUP_CHUNK], distinct_ids__team_id=self.team_id
+                )
                 .order_by("id")
                 .values_list("distinct_ids__distinct_id", "id", "uuid", "properties", "created_at", "is_identified", "version")
             )

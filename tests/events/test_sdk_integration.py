@@ -73,12 +73,12 @@ def server(database_url):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             try:
-                requests.get(f"{url}/api/", timeout=1)
+                requests.get(f"{url}/api/", timeout=5)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 assert process.poll() is None, process.stderr.read().decode()
                 assert time.monotonic() < deadline, "server did not start"
                 time.sleep(0.2)
