@@ -217,13 +217,17 @@ class InsightBasicSerializer(serializers.ModelSerializer):
         return data
 
 
-class InsightViewedRequestSerializer(serializers.Serializer):
+class InsightViewedSerializer(serializers.Serializer):
     insight_ids = serializers.ListField(
         child=serializers.IntegerField(min_value=1),
         allow_empty=False,
         max_length=MAX_VIEWED_IDS,
         help_text=f"Ids of insights the current user has just viewed. At most {MAX_VIEWED_IDS} per request.",
     )
+
+
+class InsightCancelSerializer(serializers.Serializer):
+    client_query_id = serializers.CharField(max_length=200, help_text="The id the client gave the query it wants cancelled.")
 
 
 class TrendingParamsSerializer(serializers.Serializer):

@@ -14,17 +14,22 @@ from activity.serializers import ActivityPageSerializer
 from activity.views import activity_page_response
 from core.mixins import TeamScopedViewSetMixin
 from core.openapi import AutoSchema
+from core.throttling import AI_THROTTLES
+from queries.api import cancel_query
 
-from .filters import DATE_FILTERS, INSIGHT_TYPE_CHOICES, filter_insights, order_insights, str_to_bool
 from . import openapi  # noqa: F401  (registers the serializer schema extension)
+from .analysis import InsightAnalysisSerializer, analyze_insight
+from .filters import DATE_FILTERS, INSIGHT_TYPE_CHOICES, filter_insights, order_insights, str_to_bool
+from .llm import ensure_ai_allowed
 from .models import Dashboard, DashboardTile, Insight
 from .results import EXECUTION_MODES, DashboardContext, Refresh, insight_results, parse_refresh
 from .selectors import my_last_viewed, trending_insights, with_last_viewed_at, with_relations
 from .serializers import (
     DashboardSerializer,
     InsightBasicSerializer,
+    InsightCancelSerializer,
     InsightSerializer,
-    InsightViewedRequestSerializer,
+    InsightViewedSerializer,
     TrendingInsightSerializer,
     TrendingPageSerializer,
     TrendingParamsSerializer,
@@ -38,6 +43,7 @@ from .services import (
     update_insight,
 )
 
+from .suggestions import InsightSuggestionSerializer, SuggestionsRequestSerializer, suggest_for_insight
 MAX_DATABASE_ID = 2**63 - 1
 
 REFRESH_PARAMETER = OpenApiParameter(
@@ -52,12 +58,6 @@ REFRESH_PARAMETER = OpenApiParameter(
         "calculates synchronously even if fresh results are cached; `force_async` starts a background calculation "
         "even if fresh results are cached. `true`/`1`/`yes` mean `force_blocking`, `false`/`0`/`no` the default."
     ),
-)
-PROJECT_ID_PARAMETER = OpenApiParameter(
-    "project_id",
-    OpenApiTypes.STR,
-    OpenApiParameter.PATH,
-    description="Project ID of the project you're trying to access. To find the ID of the project, make a call to /api/projects/.",
 )
 ID_PARAMETER = OpenApiParameter(
     "id",
@@ -166,7 +166,6 @@ def _json_object_param(params, key: str) -> dict | None:
         responses={405: OpenApiResponse(description="Insights cannot be deleted; PATCH `{\"deleted\": true}` instead.")},
     ),
 )
-@extend_schema(parameters=[PROJECT_ID_PARAMETER])
 class InsightViewSet(TeamScopedViewSetMixin, viewsets.ModelViewSet):
     """Saved insights of a project. Soft delete with `PATCH {"deleted": true}`; `DELETE` is refused."""
 
@@ -286,14 +285,23 @@ class InsightViewSet(TeamScopedViewSetMixin, viewsets.ModelViewSet):
         """The change history of every insight of this environment, newest first."""
         return activity_page_response(request, scope=INSIGHT_SCOPE, team_id=self.team.id)
 
-    @extend_schema(request=InsightViewedRequestSerializer, responses={201: OpenApiResponse(description="Views recorded.")})
+    @extend_schema(request=InsightViewedSerializer, responses={201: OpenApiResponse(description="Views recorded.")})
     @action(methods=["POST"], detail=False, required_scopes=["insight:read"])
     def viewed(self, request, *args, **kwargs):
         """Record that the current user has just viewed these insights. Ids of other projects or of
         deleted insights are silently dropped."""
-        serializer = InsightViewedRequestSerializer(data=request.data)
+        serializer = InsightViewedSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         record_insight_views(team=self.team, user=request.user, insight_ids=serializer.validated_data["insight_ids"])
+        return Response(status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=InsightCancelSerializer, responses={201: OpenApiResponse(description="Query cancelled.")})
+    @action(methods=["POST"], detail=False)
+    def cancel(self, request, *args, **kwargs):
+        """Cancel the running calculation started with this `client_query_id`."""
+        serializer = InsightCancelSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        cancel_query(self.team, serializer.validated_data["client_query_id"])
         return Response(status=status.HTTP_201_CREATED)
 
     @extend_schema(responses={200: InsightBasicSerializer(many=True)}, filters=False)
@@ -321,8 +329,30 @@ class InsightViewSet(TeamScopedViewSetMixin, viewsets.ModelViewSet):
         results = TrendingInsightSerializer(insights, many=True, context=self.get_serializer_context()).data
         return Response({"count": len(results), "next": None, "previous": None, "results": results})
 
+    @extend_schema(parameters=[ID_PARAMETER], responses={200: InsightAnalysisSerializer})
+    @action(methods=["GET"], detail=True, throttle_classes=AI_THROTTLES)
+    def analyze(self, request, *args, **kwargs):
+        """A short plain-text analysis of the insight's cached result (never computes it). Written by the
+        configured LLM when there is one, which the organization must approve; else computed on the server."""
+        ensure_ai_allowed(self.team.organization)
+        return Response({"result": analyze_insight(self.get_object(), self.team, request.user)})
 
-@extend_schema(parameters=[PROJECT_ID_PARAMETER])
+    @extend_schema(methods=["GET"], parameters=[ID_PARAMETER], responses={200: InsightSuggestionSerializer(many=True)})
+    @extend_schema(methods=["POST"], parameters=[ID_PARAMETER], request=SuggestionsRequestSerializer,
+                   responses={200: InsightSuggestionSerializer(many=True)})
+    @action(methods=["GET", "POST"], detail=True, throttle_classes=AI_THROTTLES, pagination_class=None)
+    def suggestions(self, request, *args, **kwargs):
+        """Follow-up insights, each with a runnable `targetQuery`. POST `{"context": "<previous analysis>"}`
+        to steer the configured LLM's extra suggestions."""
+        ensure_ai_allowed(self.team.organization)
+        context = None
+        if request.method == "POST":
+            body = SuggestionsRequestSerializer(data=request.data)
+            body.is_valid(raise_exception=True)
+            context = body.validated_data.get("context")
+        return Response(suggest_for_insight(self.get_object(), self.team, request.user, context=context))
+
+
 class DashboardViewSet(
     TeamScopedViewSetMixin,
     mixins.ListModelMixin,

@@ -228,3 +228,18 @@ def test_trending_query_count_does_not_grow(client, base, team, django_assert_ma
         response = client.get(f"{base}trending/", {"limit": 100})
     assert response.json()["count"] == 30
     assert all(len(row["viewers"]) == 3 for row in response.json()["results"])
+
+
+# -- cancel ------------------------------------------------------------------------------------
+
+
+def test_cancel(unscoped_client, client, base):
+    response = unscoped_client.post(f"{base}cancel/", {"client_query_id": "abc-123"}, format="json")
+    assert response.status_code == 201
+    assert response.content == b""
+    missing = unscoped_client.post(f"{base}cancel/", {}, format="json")
+    assert missing.json() == error("validation_error", "required", "This field is required.", "client_query_id")
+    # No scope maps to it: scoped keys are refused, as in PostHog.
+    refused = client.post(f"{base}cancel/", {"client_query_id": "abc-123"}, format="json")
+    assert refused.status_code == 403
+    assert refused.json()["detail"] == "This action does not support Personal API Key access"
