@@ -30,6 +30,8 @@ class Organization(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     members_can_use_personal_api_keys = models.BooleanField(default=True)
     allow_publicly_shared_resources = models.BooleanField(default=True)
+    # Whether insight data may be sent to the configured LLM provider (insights/llm.py).
+    is_ai_data_processing_approved = models.BooleanField(default=False)
 
     def __str__(self):
         return self.name

@@ -31,3 +31,19 @@ class BurstRateThrottle(PersonalApiKeyRateThrottle):
 
 class SustainedRateThrottle(PersonalApiKeyRateThrottle):
     scope = "sustained"
+
+
+class AIBurstRateThrottle(PersonalApiKeyRateThrottle):
+    scope = "llm_analytics_summarization_burst"
+
+
+class AISustainedRateThrottle(PersonalApiKeyRateThrottle):
+    scope = "llm_analytics_summarization_sustained"
+
+
+class AIDailyRateThrottle(PersonalApiKeyRateThrottle):
+    scope = "llm_analytics_summarization_daily"
+
+
+# Replace the default throttles on endpoints that may call an LLM (insight analyze, suggestions).
+AI_THROTTLES = [AIBurstRateThrottle, AISustainedRateThrottle, AIDailyRateThrottle]

@@ -182,8 +182,19 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "burst": os.environ.get("API_BURST_RATE", "240/minute"),
         "sustained": os.environ.get("API_SUSTAINED_RATE", "1200/hour"),
+        # Insight analyze and suggestions (PostHog's AI endpoint throttles).
+        "llm_analytics_summarization_burst": "50/minute",
+        "llm_analytics_summarization_sustained": "200/hour",
+        "llm_analytics_summarization_daily": "500/day",
     },
 }
+
+# Optional OpenAI-compatible chat endpoint for insight analysis and suggestions (insights/llm.py),
+# used when all three are set, e.g. LLM_API_BASE=https://api.openai.com/v1.
+LLM_API_BASE = os.environ.get("LLM_API_BASE", "")
+LLM_API_KEY = os.environ.get("LLM_API_KEY", "")
+LLM_MODEL = os.environ.get("LLM_MODEL", "")
+LLM_TIMEOUT_SECONDS = float(os.environ.get("LLM_TIMEOUT_SECONDS", "30"))
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "PostHog-compatible Insights API",
