@@ -148,3 +148,12 @@ def test_unsupported_breakdowns_are_400(run_query, team, breakdown_filter, detai
     response = run_query(query)
     assert response.status_code == 400
     assert response.json()["detail"] == detail
+
+
+def test_values_are_compared_and_shown_as_text(team, trends):
+    values = [True, False, 5, 1.5, "5", "x"]
+    events(team, *[("$pageview", "u", "2020-01-01 12:00", {"v": value}) for value in values])
+    results = trends(**breakdown("v"), **RANGE)
+    assert summary(results) == [("5", [2, 0]), ("1.5", [1, 0]), ("false", [1, 0]), ("true", [1, 0]), ("x", [1, 0])]
+    [true_only] = trends(properties=[{"key": "v", "value": "true", "operator": "exact", "type": "event"}], **RANGE)
+    assert true_only["data"] == [1, 0]
