@@ -2,7 +2,7 @@
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
-from rest_framework import relations, serializers
+from rest_framework import serializers
 
 from accounts.serializers import UserBasicSerializer
 
@@ -60,16 +60,6 @@ class FiltersField(serializers.JSONField):
         return data
 
 
-class _TileDashboardIds(relations.ManyRelatedField):
-    """Writes dashboard ids; reads them from the insight's live tiles."""
-
-    def get_attribute(self, instance):
-        return [tile.dashboard_id for tile in live_tiles(instance)]
-
-    def to_representation(self, value):
-        return list(value)
-
-
 class TagsField(serializers.ListField):
     """Tag names, read from the prefetched tagged items."""
 
@@ -81,11 +71,7 @@ class TagsField(serializers.ListField):
 
 @extend_schema_field(OpenApiTypes.INT)
 class DashboardIdsField(serializers.PrimaryKeyRelatedField):
-    @classmethod
-    def many_init(cls, *args, **kwargs):
-        list_kwargs = {"child_relation": cls(*args, **kwargs)}
-        list_kwargs.update({key: value for key, value in kwargs.items() if key in relations.MANY_RELATION_KWARGS})
-        return _TileDashboardIds(**list_kwargs)
+    """Dashboard ids to put the insight on (read back from its live tiles)."""
 
     def get_queryset(self):
         team = self.context.get("team")
