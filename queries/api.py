@@ -35,8 +35,8 @@ resolve_refresh(value) -> str
 from typing import Any
 
 from . import execution, jobs
-from .execution import UnsupportedQuery, resolve_refresh  # noqa: F401
-from .runners.base import QueryTimeout  # noqa: F401
+from .execution import resolve_refresh  # noqa: F401
+from .runners.base import QueryTimeout, UnsupportedQuery  # noqa: F401
 
 
 def validate_query(query: Any) -> None:

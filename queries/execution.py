@@ -2,11 +2,11 @@
 from typing import Any, Optional
 
 from pydantic import ValidationError as PydanticValidationError
-from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework.exceptions import ParseError
 
 from . import cache, clock, jobs
 from .runners import RUNNERS
-from .runners.base import QueryRunner, response_value
+from .runners.base import QueryRunner, UnsupportedQuery, response_value
 from .schema import WRAPPER_KINDS, QuerySchemaRoot
 
 FORCE_CACHE = "force_cache"
@@ -18,10 +18,6 @@ LAZY_ASYNC = "lazy_async"
 ASYNC_EXCEPT_ON_CACHE_MISS = "async_except_on_cache_miss"
 MODES = (FORCE_CACHE, BLOCKING, FORCE_BLOCKING, ASYNC, FORCE_ASYNC, LAZY_ASYNC, ASYNC_EXCEPT_ON_CACHE_MISS)
 TRUE_VALUES = {"true", "1", "yes", ""}
-
-
-class UnsupportedQuery(ValidationError):
-    """A valid query of a kind (or with a feature) this server cannot compute (400)."""
 
 
 def resolve_refresh(value: Any) -> str:

@@ -20,6 +20,10 @@ from ..sql.engine import Engine, Params, get_engine
 CACHE_VERSION = 1
 
 
+class UnsupportedQuery(ValidationError):
+    """A valid query of a kind, or with a feature, this server cannot compute (400)."""
+
+
 class QueryTimeout(APIException):
     status_code = 504
     default_code = "timeout"

@@ -12,7 +12,6 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any, Optional
 
 from django.db.models import Min
@@ -28,7 +27,7 @@ from ..sql.engine import Params, case, paren
 from ..sql.hogql import STRING, compile_expression
 from ..sql.properties import and_all, properties_condition, test_account_filters
 from . import formula as formulas
-from .base import QueryRunner, register, response_value
+from .base import QueryRunner, UnsupportedQuery, register, response_value
 
 BREAKDOWN_OTHER = "$$_posthog_breakdown_other_$$"
 BREAKDOWN_NULL = "$$_posthog_breakdown_null_$$"
@@ -56,10 +55,6 @@ class BreakdownSpec:
     type: str
     property: str
     normalize_url: bool = False
-
-
-def _unsupported(message: str) -> ValidationError:
-    return ValidationError(message)
 
 
 @register
@@ -106,55 +101,55 @@ class TrendsQueryRunner(QueryRunner):
         if breakdown_filter is None:
             return []
         if breakdown_filter.breakdown_histogram_bin_count is not None:
-            raise _unsupported("Histogram breakdowns are not supported.")
+            raise UnsupportedQuery("Histogram breakdowns are not supported.")
         if breakdown_filter.breakdowns:
             specs = []
             for item in breakdown_filter.breakdowns:
                 if item.histogram_bin_count is not None:
-                    raise _unsupported("Histogram breakdowns are not supported.")
+                    raise UnsupportedQuery("Histogram breakdowns are not supported.")
                 specs.append(BreakdownSpec(item.type or "event", str(item.property), bool(item.normalize_url)))
         elif breakdown_filter.breakdown is not None:
             value = breakdown_filter.breakdown
             if isinstance(value, list):
                 if len(value) != 1:
-                    raise _unsupported("A breakdown of several values needs `breakdowns` (one entry per property).")
+                    raise UnsupportedQuery("A breakdown of several values needs `breakdowns` (one entry per property).")
                 value = value[0]
             specs = [BreakdownSpec(breakdown_filter.breakdown_type or "event", str(value), bool(breakdown_filter.breakdown_normalize_url))]
         else:
             return []
         for spec in specs:
             if spec.type not in ("event", "person", "event_metadata", "hogql"):
-                raise _unsupported(f"Breakdowns of type '{spec.type}' are not supported.")
+                raise UnsupportedQuery(f"Breakdowns of type '{spec.type}' are not supported.")
             if spec.type == "event_metadata" and (spec.property not in EVENT_FIELDS or spec.property == "properties"):
-                raise _unsupported(f"Unknown event metadata field: {spec.property!r}")
+                raise UnsupportedQuery(f"Unknown event metadata field: {spec.property!r}")
         return specs
 
     def _validate(self) -> None:
         if self.display in UNSUPPORTED_DISPLAYS:
-            raise _unsupported(f"The {self.display.value} display is not supported.")
+            raise UnsupportedQuery(f"The {self.display.value} display is not supported.")
         if self.query.aggregation_group_type_index is not None:
-            raise _unsupported("Group aggregation (aggregation_group_type_index) is not supported.")
+            raise UnsupportedQuery("Group aggregation (aggregation_group_type_index) is not supported.")
         if not self.query.series:
-            raise _unsupported("A TrendsQuery needs at least one series.")
+            raise UnsupportedQuery("A TrendsQuery needs at least one series.")
         for series in self.query.series:
             if not isinstance(series, EventsNode):
-                raise _unsupported(f"{series.kind} series are not supported; use EventsNode.")
+                raise UnsupportedQuery(f"{series.kind} series are not supported; use EventsNode.")
             math_type = series.math or "total"
             if math_type == "unique_group" or series.math_group_type_index is not None:
-                raise _unsupported("Group math (unique_group) is not supported.")
+                raise UnsupportedQuery("Group math (unique_group) is not supported.")
             if math_type in PROPERTY_MATHS:
                 if not series.math_property:
-                    raise _unsupported(f"Math '{math_type}' needs a math_property.")
+                    raise UnsupportedQuery(f"Math '{math_type}' needs a math_property.")
                 if series.math_property == "$session_duration":
-                    raise _unsupported("Math on $session_duration is not supported.")
+                    raise UnsupportedQuery("Math on $session_duration is not supported.")
             if math_type == "hogql" and not series.math_hogql:
-                raise _unsupported("Math 'hogql' needs a math_hogql expression.")
+                raise UnsupportedQuery("Math 'hogql' needs a math_hogql expression.")
             if math_type in ACTIVE_WINDOWS and not self.total_value:
                 interval = self.query.interval.value if self.query.interval else "day"
                 if interval not in ("day", "hour"):
-                    raise _unsupported(f"Math '{math_type}' needs an hour or day interval.")
+                    raise UnsupportedQuery(f"Math '{math_type}' needs an hour or day interval.")
                 if (self.query.intervalCount or 1) > 1:
-                    raise _unsupported(f"Math '{math_type}' does not support intervalCount.")
+                    raise UnsupportedQuery(f"Math '{math_type}' does not support intervalCount.")
 
     def _earliest_timestamp(self) -> Optional[datetime]:
         events = Event.objects.filter(team_id=self.team.id, timestamp__gt=EARLIEST_TIMESTAMP)
@@ -246,7 +241,7 @@ class TrendsQueryRunner(QueryRunner):
 
         objects = []
         for breakdown_value, value in grouped:
-            item = (self._total_value_object(series, index, value, integer) if self.total_value
+            item = (self._total_value_object(series, index, value) if self.total_value
                     else self._time_series_object(series, index, value, date_range))
             if compare_label:
                 item["compare"] = True
@@ -348,7 +343,7 @@ class TrendsQueryRunner(QueryRunner):
             "action": self._action(series, index),
         }
 
-    def _total_value_object(self, series: EventsNode, index: int, value: Any, integer: bool) -> dict:
+    def _total_value_object(self, series: EventsNode, index: int, value: Any) -> dict:
         return {
             "data": [],
             "days": [],
@@ -632,7 +627,7 @@ class _SeriesSQL:
             if not typed.sql.find(exp.AggFunc):
                 raise ValidationError("math_hogql must be an aggregation, such as count() or sum(toFloat(properties.price)).")
             return typed.sql
-        raise ValidationError(f"Math '{math_type}' is not supported.")
+        raise UnsupportedQuery(f"Math '{math_type}' is not supported.")
 
     def _property_value(self) -> exp.Expression:
         series, context = self.series, self.context

@@ -4,7 +4,7 @@ from rest_framework.test import APIClient
 
 from queries import execute_query
 from tests.conftest import error
-from tests.factories import make_key, make_member, make_team
+from tests.factories import make_key, make_team
 from tests.queries.events import events
 
 pytestmark = pytest.mark.django_db
