@@ -1,10 +1,13 @@
 """The query engine: query schema, runners, SQL per database, result cache, refresh modes, async jobs.
 
 Public API (see queries.api): validate_query, execute_query, cancel_query, get_query_status,
-resolve_refresh, UnsupportedQuery, QueryTimeout. They are importable from `queries` directly;
+resolve_refresh, apply_dashboard_filters, UnsupportedQuery, QueryTimeout. They are importable from `queries` directly;
 the import is lazy so that loading the app does not load its models early.
 """
-_PUBLIC = {"validate_query", "execute_query", "cancel_query", "get_query_status", "resolve_refresh", "UnsupportedQuery", "QueryTimeout"}
+_PUBLIC = {
+    "validate_query", "execute_query", "cancel_query", "get_query_status", "resolve_refresh", "apply_dashboard_filters",
+    "UnsupportedQuery", "QueryTimeout",
+}
 
 
 def __getattr__(name):

@@ -31,11 +31,16 @@ get_query_status(team, query_id) -> dict
 resolve_refresh(value) -> str
     Client `refresh` value -> mode name (true/1/yes/'' -> force_blocking; else force_cache
     unless it names a mode).
+
+apply_dashboard_filters(query, filters) -> dict
+    The query (wrapper nodes included) with dashboard filters applied, as PostHog does for
+    `filters_override` and dashboard tiles: `date_from`/`date_to` replace the date range,
+    `properties` are ANDed to the query's own, `breakdown_filter` replaces its breakdown.
 """
 from typing import Any
 
 from . import execution, jobs
-from .execution import resolve_refresh  # noqa: F401
+from .execution import apply_dashboard_filters, resolve_refresh  # noqa: F401
 from .runners.base import QueryTimeout, UnsupportedQuery  # noqa: F401
 
 

@@ -1,4 +1,5 @@
 """The seven refresh modes (PostHog's ExecutionMode) over any runner, the cache and async jobs."""
+import copy
 from typing import Any, Optional
 
 from pydantic import ValidationError as PydanticValidationError
@@ -43,6 +44,34 @@ def parse_query(query: Any):
 def source_of(query: dict) -> dict:
     """The node a runner computes: wrapper nodes (InsightVizNode, DataVisualizationNode...) hold it in `source`."""
     return query["source"] if query.get("kind") in WRAPPER_KINDS else query
+
+
+def apply_dashboard_filters(query: dict, filters: Optional[dict]) -> dict:
+    """The query with dashboard filters applied (PostHog's `filters_override`): the date range
+    replaces the query's, properties are ANDed to its own, a breakdown filter replaces its own."""
+    if not filters:
+        return query
+    if query.get("kind") in WRAPPER_KINDS and isinstance(query.get("source"), dict):
+        return {**query, "source": apply_dashboard_filters(query["source"], filters)}
+    query = copy.deepcopy(query)
+    target = query.setdefault("filters", {}) if query.get("kind") == "HogQLQuery" else query
+    properties = filters.get("properties")
+    if properties:
+        own = target.get("properties")
+        if query.get("kind") == "HogQLQuery":
+            target["properties"] = [*(own or []), *properties]
+        elif own:
+            own_group = own if isinstance(own, dict) else {"type": "AND", "values": own}
+            target["properties"] = {"type": "AND", "values": [own_group, {"type": "AND", "values": properties}]}
+        else:
+            target["properties"] = properties
+    if filters.get("date_from") or filters.get("date_to"):
+        target["dateRange"] = {**(target.get("dateRange") or {}), "date_from": filters.get("date_from"), "date_to": filters.get("date_to")}
+        if filters.get("date_from") == "all" and isinstance(query.get("compareFilter"), dict):
+            query["compareFilter"]["compare"] = False
+    if filters.get("breakdown_filter") and "series" in query:
+        query["breakdownFilter"] = filters["breakdown_filter"]
+    return query
 
 
 def build_runner(team, query: dict) -> QueryRunner:

@@ -38,9 +38,8 @@ class QueryViewSet(TeamScopedViewSetMixin, viewsets.ViewSet):
             mode = execution.ASYNC
         if mode == execution.FORCE_CACHE:
             mode = execution.BLOCKING
-        result = execution.execute(
-            self.team, request.data["query"], mode, user=request.user, query_id=query_request.client_query_id,
-        )
+        query = execution.apply_dashboard_filters(request.data["query"], query_request.filters_override)
+        result = execution.execute(self.team, query, mode, user=request.user, query_id=query_request.client_query_id)
         query_status = result.get("query_status")
         running = bool(query_status) and query_status.get("complete") is False
         return Response(result, status=status.HTTP_202_ACCEPTED if running else status.HTTP_200_OK)

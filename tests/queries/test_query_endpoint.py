@@ -187,3 +187,17 @@ def test_openapi_operations(client):
     assert paths["/api/projects/{project_id}/query/{query_id}/"]["delete"]["operationId"] == "query_destroy"
     assert paths["/api/environments/{project_id}/query/"]["post"]["operationId"] == "environments_query_create"
     assert paths["/api/projects/{project_id}/query/"]["post"]["security"][0] == {"PersonalAPIKeyAuth": ["query:read"]}
+
+
+def test_filters_override_applies_dashboard_filters(client, team):
+    events(
+        team,
+        ("$pageview", "a", "2020-01-01 10:00", {"$browser": "Chrome"}),
+        ("$pageview", "a", "2020-01-03 10:00", {"$browser": "Chrome"}),
+        ("$pageview", "a", "2020-01-03 11:00", {"$browser": "Safari"}),
+    )
+    query = {**QUERY, "properties": [{"key": "$browser", "operator": "is_set", "type": "event"}]}
+    override = {"date_from": "2020-01-02", "date_to": "2020-01-03", "properties": [{"key": "$browser", "value": "Chrome", "type": "event"}]}
+    body = client.post(f"/api/projects/{team.id}/query/", {"query": query, "filters_override": override}, format="json").json()
+    assert body["results"][0]["days"] == ["2020-01-02", "2020-01-03"]
+    assert body["results"][0]["data"] == [0, 1]
