@@ -271,12 +271,8 @@ class _VirtualTable(Source):
         select = select.where(self.team_condition("s"))
         return exp.Subquery(this=select, alias=exp.TableAlias(this=exp.to_identifier(self.sql_alias)))
 
-    def _property(self, column: exp.Column, chain: list[str], node: exp.Expression) -> Value:
-        if len(chain) > 1:
-            raise SandboxError(f"Nested property access is not supported: {_describe(node)}. Use one key, e.g. properties.$browser.")
-        engine, params = self.compiler.engine, self.compiler.params
-        return Value(engine.json_text(column, chain[0], params), STRING,
-                     number=engine.json_number(column.copy(), chain[0], params))
+    def _property(self, column: exp.Expression, chain: list[str], node: exp.Expression) -> Value:
+        return self.compiler.json_property(column, chain)
 
 
 EVENT_STAR = ["uuid", "event", "properties", "timestamp", "distinct_id", "created_at", "$session_id", "person_id"]
@@ -403,9 +399,8 @@ class DerivedTable(Source):
         sql = _quoted(column.sql_name, self.sql_alias)
         if len(chain) == 1:
             return Value(sql, column.value.type)
-        if column.value.type == JSON and len(chain) == 2:
-            engine, params = self.compiler.engine, self.compiler.params
-            return Value(engine.json_text(sql, chain[1], params), STRING, number=engine.json_number(sql.copy(), chain[1], params))
+        if column.value.type == JSON:
+            return self.compiler.json_property(sql, chain[1:])
         raise SandboxError(f"Unknown field {_describe(node)}.")
 
     def table_expression(self):
@@ -777,6 +772,8 @@ class ExprCompiler:
     # --- Entry points ---
 
     def compile(self, node: exp.Expression, truth: bool = False) -> Value:
+        if node is None:
+            raise SandboxError("Syntax error in SQL query: an expression is missing.")
         handler = self.HANDLERS.get(type(node))
         if handler is None:
             raise SandboxError(f"{_describe(node)} is not supported in SQL insights.")
@@ -2019,6 +2016,21 @@ class QueryCompiler:
             return exp.WithinGroup(this=exp.PercentileCont(this=exp.Literal.number(level)),
                                    expression=exp.Order(expressions=[exp.Ordered(this=number)]))
         return _fn("hogql_quantile", exp.Literal.number(level), number)
+
+    def json_property(self, column: exp.Expression, keys: list[str]) -> Value:
+        """`properties.a` or, nested, `properties.a.b`: a value inside a JSON object, as text (and as a number)."""
+        for key in keys[:-1]:
+            column = self._json_object(column, key)
+        return Value(self.engine.json_text(column, keys[-1], self.params), STRING,
+                     number=self.engine.json_number(column.copy(), keys[-1], self.params))
+
+    def _json_object(self, column: exp.Expression, key: str) -> exp.Expression:
+        """The JSON object under `key`, else NULL (so that a deeper key of a non-object reads as NULL)."""
+        if self.engine.vendor == "postgresql":
+            return exp.JSONExtract(this=column, expression=self.params.add(key))
+        path = self.params.add('$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"')
+        is_object = exp.EQ(this=_fn("json_type", column, path), expression=_string("object"))
+        return case([(is_object, _fn("json_extract", column.copy(), path.copy()))])
 
     def text_as_json(self, sql: exp.Expression) -> exp.Expression:
         return _cast(sql, "jsonb") if self.engine.vendor == "postgresql" else sql

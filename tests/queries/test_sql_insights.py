@@ -28,7 +28,7 @@ def people(team):
         ("$pageview", "alice-2", "2020-01-10 12:00", {"$browser": "Safari", "price": "20"}),
         ("signed up", "alice", "2020-01-10 12:30", {"plan": "pro"}),
         ("$pageview", "bob", "2020-01-11 23:30", {"$browser": "Chrome", "price": 5.5}),
-        ("purchase", "bob", "2020-01-12 08:00", {"price": 2.5, "paid": True}),
+        ("purchase", "bob", "2020-01-12 08:00", {"price": 2.5, "paid": True, "cart": {"items": 2, "coupon": {"code": "X"}}}),
         ("$pageview", "carol", "2020-01-14 09:00", {"$browser": "Firefox"}),
         ("$pageview", "erin", "2020-01-14 10:00", {"$browser": "Chrome"}),
         personless=("erin",),
@@ -74,6 +74,9 @@ def test_properties_and_person_properties(client, team, people):
     body = sql(client, team, "SELECT properties['$browser'] AS browser, `properties`.`price` FROM events WHERE event = 'purchase'")
     assert body["results"] == [[None, "2.5"]]
     assert body["columns"] == ["browser", "price"]
+    # Nested keys; a key under a value that is not an object is NULL.
+    assert rows(client, team, "SELECT properties.cart.items, properties['cart']['coupon']['code'], properties.price.x, "
+                              "properties.cart.items + 1 FROM events WHERE event = 'purchase'") == [["2", "X", None, 3.0]]
 
 
 def test_null_semantics_of_comparisons(client, team, people):
@@ -186,7 +189,8 @@ def test_select_star(client, team, people):
     assert [kind for _name, kind in body["types"]] == [
         "String", "String", "String", "DateTime64(6, 'UTC')", "String", "DateTime64(6, 'UTC')", "String", "UUID"]
     row = body["results"][0]
-    assert row[1:5] == ["purchase", '{"paid": true, "price": 2.5}', "2020-01-12T08:00:00Z", "bob"]
+    assert row[1:5] == ["purchase", '{"cart": {"coupon": {"code": "X"}, "items": 2}, "paid": true, "price": 2.5}',
+                        "2020-01-12T08:00:00Z", "bob"]
     assert row[6:] == ["", str(people["bob"].uuid)]
     assert len(row[0]) == 36 and row[0].count("-") == 4
     assert sql(client, team, "SELECT p.* FROM persons AS p LIMIT 1")["columns"] == ["id", "created_at", "properties", "is_identified"]
