@@ -115,6 +115,40 @@ def send_all(port: int, bodies: list[bytes], concurrency: int) -> list[float]:
     return latencies
 
 
+def cpu_seconds(pids) -> float:
+    """User + system CPU of these processes so far (0 for any that is gone or not readable)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def server_pids(server: subprocess.Popen) -> list[int]:
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children")
+    return [server.pid] + [int(pid) for pid in children.read_text().split()] if children.exists() else [server.pid]
+
+
+def database_backend_pids(env) -> list[int]:
+    """PostgreSQL backends serving the bench database (same machine only)."""
+    code = (
+        "from django.db import connection\n"
+        "with connection.cursor() as c:\n"
+        "    c.execute('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()')\n"
+        "    print(' '.join(str(r[0]) for r in c.fetchall()))"
+    )
+    return [int(pid) for pid in manage(env, "shell", "--no-imports", "-c", code).split()]
+
+
+def analyze(env) -> None:
+    """Refresh planner statistics, as autovacuum does on a production server (it is off here)."""
+    code = "from django.db import connection\nconnection.cursor().execute('ANALYZE events_event, events_person, events_persondistinctid')"
+    manage(env, "shell", "--no-imports", "-c", code)
+
+
 def wait_for(port: int, process: subprocess.Popen) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -158,26 +192,37 @@ def main() -> None:
         cwd=ROOT,
         env=env,
     )
+    postgres = database_url.startswith("postgres")
     try:
         wait_for(port, server)
-        warmup = build_batches(token, 20 * args.batch_size, args.batch_size, args.distinct_ids, seed=1)
+        # Warm-up: every user of the pool sends once, so the timed run sees returning users.
+        warmup = build_batches(token, max(args.distinct_ids, 20 * args.batch_size), args.batch_size, args.distinct_ids, seed=1)
         send_all(port, warmup, args.concurrency)
+        if postgres:
+            analyze(env)
         bodies = build_batches(token, args.events, args.batch_size, args.distinct_ids, seed=2)
+        watched = server_pids(server) + (database_backend_pids(env) if postgres else [])
+        cpu_before, load_before = cpu_seconds(watched), os.getloadavg()[0]
         started = time.perf_counter()
         latencies = send_all(port, bodies, args.concurrency)
         elapsed = time.perf_counter() - started
+        watched += [pid for pid in (database_backend_pids(env) if postgres else []) if pid not in watched]
+        cpu_used, load_after = cpu_seconds(watched) - cpu_before, os.getloadavg()[0]
     finally:
         server.terminate()
         server.wait(timeout=30)
 
     stored = int(manage(env, "shell", "--no-imports", "-c", f"from events.models import Event; print(Event.objects.filter(team_id={team_id}).count())"))
-    expected = args.events + len(warmup) * args.batch_size
-    vendor = "postgresql" if database_url.startswith("postgres") else "sqlite"
+    expected = args.events + sum(len(json.loads(body)["batch"]) for body in warmup)
+    vendor = "postgresql" if postgres else "sqlite"
     latencies.sort()
     print(f"database: {vendor}; server: gunicorn --workers {args.workers} --threads {args.threads}; client connections: {args.concurrency}")
     print(f"sent {args.events} events in {len(bodies)} batches of {args.batch_size} in {elapsed:.2f}s")
     print(f"throughput: {args.events / elapsed:,.0f} events/s")
     print(f"batch latency: p50 {statistics.median(latencies) * 1000:.1f} ms, p95 {latencies[int(len(latencies) * 0.95)] * 1000:.1f} ms")
+    print(f"server CPU (gunicorn{' + postgres backends' if postgres else ''}): {cpu_used / args.events * 1e6:.0f} us per event "
+          f"-> at most {args.events / cpu_used * (os.cpu_count() or 1):,.0f} events/s if {os.cpu_count()} cores served only this")
+    print(f"machine load average: {load_before:.1f} before, {load_after:.1f} after ({os.cpu_count()} cores)")
     print(f"stored: {stored} of {expected} events sent (warm-up included)")
     if stored != expected:
         sys.exit("some events were not stored")

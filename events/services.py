@@ -5,6 +5,7 @@ request), then resolves all distinct ids of the request with a handful of querie
 property updates and merges in memory in arrival order, writes the person changes, and inserts the
 events with one bulk insert. Retried events (same uuid) are ignored by the unique (team, uuid).
 """
+import hashlib
 import json
 import math
 import uuid
@@ -33,10 +34,11 @@ ILLEGAL_MERGE_IDS_CASE_INSENSITIVE = frozenset(
     {"anonymous", "guest", "distinctid", "distinct_id", "id", "not_authenticated", "email", "undefined", "true", "false"}
 )
 ILLEGAL_MERGE_IDS = frozenset({"[object Object]", "NaN", "None", "none", "null", "0", "undefined"})
-# Person uuids derive from the team and the first distinct id, so two concurrent requests that
-# create the same person insert the same row (the second insert is ignored).
+# Person uuids derive from the team and the distinct id that created the person (as PostHog
+# derives them), so a retried request or the demo data produce the same uuid for the same person.
 PERSON_UUID_NAMESPACE = uuid.UUID("4c1e5a52-7f0e-4c43-9d8e-1b5f0a6b2d11")
 LOOKUP_CHUNK = 5000
+ADVISORY_LOCK_NAMESPACE = 0x45564E54  # "EVNT": the first key of the distinct-id advisory locks
 WRITE_ATTEMPTS = 3
 
 
@@ -193,12 +195,41 @@ class ConcurrentPersonChange(Exception):
 
 def _write(team_id: int, captured: list[CapturedEvent], now: datetime, *, lock_persons: bool, skip_stored_uuids: bool) -> None:
     resolver = _PersonResolver(team_id)
-    resolver.load(_distinct_ids_involved(captured), lock=lock_persons)
+    distinct_ids = _distinct_ids_involved(captured)
+    postgres = connection.vendor == "postgresql"
+    if lock_persons and postgres:
+        _lock_distinct_ids(team_id, distinct_ids)
+    resolver.load(distinct_ids, lock=lock_persons)
+    unknown = distinct_ids - resolver.stored_distinct_ids
+    if unknown and postgres and not lock_persons:
+        # Requests that may create persons for the same new ids take turns (one global lock
+        # order, taken before any write: no deadlock); then read what the previous one created.
+        _lock_distinct_ids(team_id, unknown)
+        resolver.load(unknown, lock=False)
     for event in captured:
         if event.process_person:
             resolver.apply(event)
     person_ids = resolver.persist()
     _insert_events(team_id, captured, person_ids, now, skip_stored_uuids=skip_stored_uuids)
+
+
+def _lock_distinct_ids(team_id: int, distinct_ids: set[str]) -> None:
+    """Transaction-scoped advisory locks on distinct ids, taken in one global order.
+
+    Without them two requests creating the same persons insert unique-index entries (person
+    uuid, distinct id) in different orders and deadlock. SQLite runs one writer at a time.
+    """
+    keys = sorted({_lock_key(team_id, distinct_id) for distinct_id in distinct_ids})
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, key) FROM unnest(%s::integer[]) WITH ORDINALITY AS keys(key, n) ORDER BY n",
+            [ADVISORY_LOCK_NAMESPACE, keys],
+        )
+
+
+def _lock_key(team_id: int, distinct_id: str) -> int:
+    digest = hashlib.blake2b(f"{team_id}:{distinct_id}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 EVENT_COLUMNS = ("uuid", "team_id", "event", "distinct_id", "properties", "timestamp", "person_id", "session_id", "created_at")
@@ -341,12 +372,13 @@ class _PersonResolver:
         self.team_id = team_id
         self.by_distinct_id: dict[str, _PersonState] = {}
         self.stored_distinct_ids: set[str] = set()
+        self.stored_persons: dict[int, _PersonState] = {}
         self.merged_away: list[_PersonState] = []  # stored persons merged into another person
 
     def load(self, distinct_ids: set[str], *, lock: bool) -> None:
         """One query per LOOKUP_CHUNK ids: the persons of the ids (locked on request, where supported)."""
         ordered = sorted(distinct_ids)
-        states: dict[int, _PersonState] = {}
+        states = self.stored_persons
         for start in range(0, len(ordered), LOOKUP_CHUNK):
             rows = (
                 # By distinct id, then person id: index probes only (no team-wide condition a
@@ -359,7 +391,8 @@ class _PersonResolver:
             )
             if lock and connection.features.has_select_for_update_of:
                 # Concurrent requests touching the same persons serialize here, in person-id order.
-                rows = rows.select_for_update(of=("self",))
+                # NO KEY: events and distinct ids of other requests may still reference the rows.
+                rows = rows.select_for_update(of=("self",), no_key=True)
             for distinct_id, pk, uuid_, properties, created_at, is_identified, version in rows:
                 state = states.get(pk)
                 if state is None:
@@ -431,10 +464,14 @@ class _PersonResolver:
             self.merged_away.append(source)
 
     def persist(self) -> dict[str, int]:
-        """Write the person changes; returns the person id of every distinct id that has one."""
+        """Write the person changes; returns the person id of every distinct id that has one.
+
+        No other request can link the same new distinct ids meanwhile (PostgreSQL: advisory
+        locks; SQLite: one writer), so plain inserts suffice: a unique violation means that
+        assumption broke, and the request is run again.
+        """
         live = {id(s): s for s in (state.resolved() for state in self.by_distinct_id.values())}.values()
-        created = [s for s in live if s.is_new]
-        self._insert_persons(created)
+        self._insert_persons([s for s in live if s.is_new])
         updated = [s for s in live if not s.is_new and s.changed]
         if updated:
             _update_persons(updated)
@@ -443,45 +480,21 @@ class _PersonResolver:
         person_ids = {distinct_id: state.resolved().pk for distinct_id, state in self.by_distinct_id.items()}
         new_links = {d: pk for d, pk in person_ids.items() if d not in self.stored_distinct_ids}
         if new_links:
-            person_ids.update(self._link_distinct_ids(new_links, created))
+            self._link_distinct_ids(new_links)
         return person_ids
 
     def _insert_persons(self, created: list[_PersonState]) -> None:
         if not created:
             return
-        Person.objects.bulk_create(
+        ordered = sorted(created, key=lambda s: s.uuid)
+        persons = Person.objects.bulk_create(
             [
-                Person(
-                    uuid=s.uuid,
-                    team_id=self.team_id,
-                    properties=s.properties,
-                    created_at=s.created_at,
-                    is_identified=s.is_identified,
-                    version=0,
-                )
-                for s in created
-            ],
-            ignore_conflicts=True,
+                Person(uuid=s.uuid, team_id=self.team_id, properties=s.properties, created_at=s.created_at, is_identified=s.is_identified)
+                for s in ordered
+            ]
         )
-        rows = {
-            row.uuid: row
-            for row in Person.objects.filter(uuid__in=[s.uuid for s in created]).only(
-                "uuid", "properties", "created_at", "is_identified", "version"
-            )
-        }
-        conflicts = []
-        for state in created:
-            row = rows[state.uuid]
-            state.pk = row.pk
-            if (row.properties, row.created_at, row.is_identified) != (state.properties, state.created_at, state.is_identified):
-                # A concurrent request created the same person first: add this request's changes.
-                state.properties = {**row.properties, **state.properties}
-                state.created_at = min(row.created_at, state.created_at)
-                state.is_identified = state.is_identified or row.is_identified
-                state.version = row.version
-                conflicts.append(state)
-        if conflicts:
-            _update_persons(conflicts)
+        for state, person in zip(ordered, persons):
+            state.pk = person.pk
 
     def _repoint_merged(self) -> None:
         """Distinct ids and events of persons merged away now belong to the surviving person."""
@@ -504,27 +517,16 @@ class _PersonResolver:
             if cursor.rowcount != len(self.merged_away):
                 raise ConcurrentPersonChange()
 
-    def _link_distinct_ids(self, new_links: dict[str, int], created: list[_PersonState]) -> dict[str, int]:
+    def _link_distinct_ids(self, new_links: dict[str, int]) -> None:
         PersonDistinctId.objects.bulk_create(
-            [PersonDistinctId(team_id=self.team_id, distinct_id=d, person_id=pk) for d, pk in sorted(new_links.items())],
-            ignore_conflicts=True,
+            [PersonDistinctId(team_id=self.team_id, distinct_id=d, person_id=pk) for d, pk in sorted(new_links.items())]
         )
-        # A concurrent request may have linked an id first: its link wins.
-        winners = dict(
-            PersonDistinctId.objects.filter(team_id=self.team_id, distinct_id__in=list(new_links)).values_list(
-                "distinct_id", "person_id"
-            )
-        )
-        orphans = {s.pk for s in created} - set(winners.values())
-        if orphans:
-            Person.objects.filter(pk__in=orphans, distinct_ids__isnull=True).delete()
         # Personless events sent before these ids had a person now belong to it.
         Event.objects.filter(team_id=self.team_id, person__isnull=True, distinct_id__in=list(new_links)).update(
             person_id=Subquery(
                 PersonDistinctId.objects.filter(team_id=self.team_id, distinct_id=OuterRef("distinct_id")).values("person_id")[:1]
             )
         )
-        return winners
 
 
 def _update_persons(states: list[_PersonState]) -> None:
