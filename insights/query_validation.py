@@ -47,6 +47,16 @@ def validate_query(query: dict) -> None:
         raise QueryValidationError(f"kind: unsupported query kind '{kind}'")
 
 
+def wrap_for_saving(query: dict) -> dict:
+    """MCP clients may send a bare HogQL or insight query; saved insights hold wrapper nodes."""
+    kind = query.get("kind")
+    if kind == "HogQLQuery":
+        return {"kind": "DataVisualizationNode", "source": query}
+    if kind in INSIGHT_QUERY_KINDS:
+        return {"kind": "InsightVizNode", "source": query}
+    return query
+
+
 def _kind(node, path: str) -> str:
     if not isinstance(node, dict):
         raise QueryValidationError(f"{path}: must be an object")

@@ -7,7 +7,7 @@ from rest_framework import serializers
 from accounts.serializers import UserBasicSerializer
 
 from .models import Dashboard, DashboardTile, Insight
-from .query_validation import validate_query
+from .query_validation import validate_query, wrap_for_saving
 from .results import Refresh, insight_results
 from .selectors import live_tiles, tag_names
 
@@ -324,6 +324,15 @@ class InsightSerializer(InsightBasicSerializer):
             "search_match_type",
         ]
         read_only_fields = ["id", "short_id", "created_at", "created_by", "last_modified_at", "last_modified_by", "updated_at", "is_sample"]
+
+    def validate(self, attrs):
+        if self.context.get("is_mcp"):
+            # PostHog's MCP tools: a query is required to create, and bare queries get wrapped.
+            if self.instance is None and "query" not in attrs:
+                raise serializers.ValidationError({"query": ["This field is required."]}, code="required")
+            if attrs.get("query"):
+                attrs["query"] = wrap_for_saving(attrs["query"])
+        return attrs
 
     # -- results: one computation per page, shared through the context ------------------------
 

@@ -212,9 +212,15 @@ class InsightViewSet(TeamScopedViewSetMixin, viewsets.ModelViewSet):
             value = self.request.data.get("refresh")
         return parse_refresh(value)
 
-    def _render(self, insight: Insight, refresh: Refresh, **context) -> dict:
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        context["is_mcp"] = self.request.headers.get("X-PostHog-Client") == "mcp"
+        return context
+
+    def _render(self, insight: Insight, refresh: Refresh) -> dict:
+        """The insight as written, re-read with the relations the serializer needs."""
         fresh = with_last_viewed_at(with_relations(Insight.objects_including_soft_deleted.filter(pk=insight.pk))).get()
-        return InsightSerializer(fresh, context={**self.get_serializer_context(), "refresh": refresh, **context}).data
+        return InsightSerializer(fresh, context={**self.get_serializer_context(), "refresh": refresh}).data
 
     def list(self, request, *args, **kwargs):
         refresh = self._refresh()

@@ -485,3 +485,22 @@ def test_retrieve_as_csv(client, base, team):
     values = dict(zip(header.split(","), row.split(",")))
     assert values["name"] == "single" and values["id"] == str(insight.id)
     assert "query.source.series.0.event" in values
+
+
+# -- PostHog's MCP tools -----------------------------------------------------------------------
+
+
+def test_mcp_clients_must_send_a_query_and_get_bare_queries_wrapped(client, base, team):
+    mcp = {"HTTP_X_POSTHOG_CLIENT": "mcp"}
+    missing = client.post(base, {"name": "x"}, format="json", **mcp)
+    assert missing.status_code == 400
+    assert missing.json() == error("validation_error", "required", "This field is required.", "query")
+    hogql = {"kind": "HogQLQuery", "query": "select 1"}
+    body = client.post(base, {"name": "x", "query": hogql}, format="json", **mcp).json()
+    assert body["query"] == {"kind": "DataVisualizationNode", "source": hogql}
+    trends = TRENDS_QUERY["source"]
+    patched = client.patch(f"{base}{body['id']}/", {"query": trends}, format="json", **mcp).json()
+    assert patched["query"] == {"kind": "InsightVizNode", "source": trends}
+    assert client.patch(f"{base}{body['id']}/", {"name": "renamed"}, format="json", **mcp).status_code == 200
+    # Other clients store what they send.
+    assert client.post(base, {"name": "x", "query": hogql}, format="json").json()["query"] == hogql
