@@ -1007,7 +1007,7 @@ class ExprCompiler:
             if cls not in (exp.Add, exp.Sub) or left.type == INTERVAL or right.type != INTERVAL:
                 raise SandboxError("Intervals can only be added to or subtracted from a Date or DateTime.")
             amount, unit = right.const
-            return self.shift(left, -amount if cls is exp.Sub else amount, unit)
+            return self.shift(left, self._negate(amount) if cls is exp.Sub else amount, unit)
         a, b = self._number(left), self._number(right)
         integer = left.type in (INTEGER, BOOL) and right.type in (INTEGER, BOOL)
         aggregate = left.aggregate or right.aggregate
@@ -1021,29 +1021,35 @@ class ExprCompiler:
                          INTEGER if integer else NUMBER, aggregate=aggregate)
         return Value(paren(cls(this=a, expression=b)), INTEGER if integer else NUMBER, aggregate=aggregate)
 
-    def shift(self, value: Value, amount: Any, unit: str) -> Value:
+    def _negate(self, amount: Any) -> Any:
+        """-amount, for an interval amount: a whole number or a numeric Value."""
         if isinstance(amount, Value):
-            if amount.is_const:
-                amount = amount.const
-            else:
-                sql = _cast(self._number(amount), "bigint")
-                if value.type == DATE:
-                    return Value(self.time.shift(value.sql, sql, unit, True), DATE)
-                return Value(self.time.shift(self._datetime(value), sql, unit, False), DATETIME)
-        if not isinstance(amount, int) or isinstance(amount, bool):
+            if amount.is_const and isinstance(amount.const, int):
+                return self.const(-amount.const)
+            return Value(paren(exp.Neg(this=self._number(amount))), INTEGER)
+        return -amount
+
+    def shift(self, value: Value, amount: Any, unit: str) -> Value:
+        """value + INTERVAL amount unit (amount: a whole number, or a numeric Value computed per row)."""
+        if isinstance(amount, Value) and amount.is_const:
+            amount = amount.const
+        if not isinstance(amount, Value) and (not isinstance(amount, int) or isinstance(amount, bool)):
             raise SandboxError("Interval amounts must be whole numbers.")
-        if value.type == DATE:
-            if value.is_const and unit in ("day", "week", "month", "quarter", "year"):
-                return self.date_const(shift_date(value.const, amount, unit))
-            if unit not in ("day", "week", "month", "quarter", "year"):
-                value = Value(self.time.date_to_instant(value.sql), DATETIME)
-            else:
-                return Value(self.time.shift(value.sql, exp.Literal.number(amount), unit, True), DATE)
-        if value.type == STRING and value.is_const:
-            value = self.datetime_const(self._parse_datetime(value.const))
-        if value.type == DATETIME and value.is_const:
-            return self.datetime_const(shift_datetime(value.const, amount, unit, self.query.tz))
-        return Value(self.time.shift(self._datetime(value), exp.Literal.number(amount), unit, False), DATETIME)
+        amount_sql = _cast(self._number(amount), "bigint") if isinstance(amount, Value) else exp.Literal.number(amount)
+        if value.type == DATE and unit in ("second", "minute", "hour"):
+            value = Value(self.time.date_to_instant(value.sql), DATETIME)
+        try:
+            if value.type == DATE:
+                if value.is_const and isinstance(amount, int):
+                    return self.date_const(shift_date(value.const, amount, unit))
+                return Value(self.time.shift(value.sql, amount_sql, unit, True), DATE)
+            if value.type == STRING and value.is_const:
+                value = self.datetime_const(self._parse_datetime(value.const))
+            if value.type == DATETIME and value.is_const and isinstance(amount, int):
+                return self.datetime_const(shift_datetime(value.const, amount, unit, self.query.tz))
+        except (OverflowError, ValueError):
+            raise SandboxError("The date is out of range.") from None
+        return Value(self.time.shift(self._datetime(value), amount_sql, unit, False), DATETIME)
 
     def datetime_const(self, value: datetime) -> Value:
         return Value(self.time.constant(value), DATETIME, const=value)
@@ -1195,16 +1201,17 @@ class ExprCompiler:
         return self.function(function, [self.compile(node.this)], node)
 
     def _interval(self, node: exp.Interval, truth) -> Value:
+        """INTERVAL 7 DAY, INTERVAL '7' DAY, INTERVAL '7 day'."""
         amount, unit = node.this, node.args.get("unit")
-        if unit is None and isinstance(amount, exp.Literal) and amount.is_string:
-            parts = amount.this.split()
-            if len(parts) == 2:
-                amount, unit = exp.Literal.number(parts[0]) if re.fullmatch(r"-?[0-9]+", parts[0]) else amount, exp.var(parts[1])
+        if unit is None and isinstance(amount, exp.Literal) and amount.is_string and len(amount.this.split()) == 2:
+            number, unit_text = amount.this.split()
+            amount, unit = exp.Literal.string(number), exp.var(unit_text)
         unit_name = INTERVAL_UNITS.get(unit.name.lower()) if unit is not None else None
         if unit_name is None:
             raise SandboxError(f"Unsupported interval {_describe(node)}: use INTERVAL <n> SECOND|MINUTE|HOUR|DAY|WEEK|MONTH|QUARTER|YEAR.")
-        value = self.compile(exp.Literal.number(amount.this) if isinstance(amount, exp.Literal) and re.fullmatch(r"-?[0-9]+", str(amount.this)) else amount)
-        return self.interval(value, unit_name)
+        if isinstance(amount, exp.Literal) and re.fullmatch(r"-?[0-9]+", str(amount.this)):
+            return self.interval(self.const(int(amount.this)), unit_name)
+        return self.interval(self.compile(amount), unit_name)
 
     def interval(self, amount: Value, unit: str) -> Value:
         if not amount.is_const and amount.type in NUMERIC:
@@ -1389,19 +1396,12 @@ class ExprCompiler:
         if name in ("dateadd", "date_add", "datesub", "date_sub"):
             self._arity(name, args, 3)
             unit = self._unit(args[0], node)
-            amount = args[1]
-            if name in ("datesub", "date_sub"):
-                amount = self.const(-amount.const) if amount.is_const and amount.type == INTEGER else Value(
-                    paren(exp.Neg(this=self._number(amount))), INTEGER)
+            amount = self._negate(args[1]) if name in ("datesub", "date_sub") else args[1]
             return self.shift(args[2], amount, unit)
         if name in SHIFT_FUNCTIONS:
             self._arity(name, args, 2)
             unit, sign = SHIFT_FUNCTIONS[name]
-            amount = args[1]
-            if sign < 0:
-                amount = self.const(-amount.const) if amount.is_const and amount.type == INTEGER else Value(
-                    paren(exp.Neg(this=self._number(amount))), INTEGER)
-            return self.shift(args[0], amount, unit)
+            return self.shift(args[0], self._negate(args[1]) if sign < 0 else args[1], unit)
         if name in INTERVAL_FUNCTIONS:
             self._arity(name, args, 1)
             return self.interval(args[0], INTERVAL_FUNCTIONS[name])

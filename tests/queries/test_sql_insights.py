@@ -363,3 +363,14 @@ def test_query_count_is_bounded(client, team, people, django_assert_max_num_quer
     with django_assert_max_num_queries(12):
         body = sql(client, team, "SELECT person_id, count() FROM events GROUP BY person_id ORDER BY 2 DESC")
     assert len(body["results"]) == 4
+
+
+def test_interval_arithmetic_edges(client, team, people):
+    assert rows(client, team, """
+        SELECT toDate('2020-01-31') + INTERVAL 1 MONTH, toDate('2020-01-31') + INTERVAL 36 HOUR, now() - INTERVAL '2 day',
+               dateSub('day', 1, today()), subtractHours(now(), 2), today() - toIntervalDay(toInt('3'))""") == [[
+        "2020-02-29", "2020-02-01T12:00:00Z", "2020-01-13T12:00:00Z", "2020-01-14", "2020-01-15T10:00:00Z", "2020-01-12"]]
+    assert rows(client, team, """
+        SELECT timestamp - toIntervalDay(toInt(properties.price)), toDate(timestamp) - toIntervalMonth(toInt(properties.price))
+        FROM events WHERE event = 'purchase'""") == [["2020-01-10T08:00:00Z", "2019-11-12"]]
+    assert sql(client, team, "SELECT now() + INTERVAL 999999999 YEAR", 400)["detail"] == "The date is out of range."
