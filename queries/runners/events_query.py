@@ -71,7 +71,7 @@ class EventsQueryRunner(QueryRunner):
         )
         body = run_sandboxed(self, compiled)
         kinds = compiled.value_types
-        body["results"] = [self._row(row, layout, kinds) for row in body["results"]]
+        body["results"] = [[self._cell(row, kind, indexes) for kind, indexes in layout] for row in body["results"]]
         body["columns"] = list(query.select)
         body["types"] = [STAR_TYPE if kind == "*" else PERSON_TYPE if kind == "person" else clickhouse_type(kinds[indexes[0]], self.tz)
                          for kind, indexes in layout]
@@ -146,10 +146,7 @@ class EventsQueryRunner(QueryRunner):
 
     # --- Results ---
 
-    def _row(self, row: list, layout: list[tuple[str, list[int]]], kinds: list[str]) -> list:
-        return [self._cell(row, kind, indexes, kinds) for kind, indexes in layout]
-
-    def _cell(self, row: list, kind: str, indexes: list[int], kinds: list[str]) -> Any:
+    def _cell(self, row: list, kind: str, indexes: list[int]) -> Any:
         if kind == "column":
             return row[indexes[0]]
         values = dict(zip(STAR_FIELDS if kind == "*" else PERSON_FIELDS, (row[index] for index in indexes)))
