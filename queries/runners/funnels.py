@@ -25,9 +25,9 @@ from ..schema import (
     FunnelsQuery,
 )
 from ..sql.context import EVENT_FIELDS, SQLContext
-from ..sql.engine import Params, case
+from ..sql.engine import Params, case, paren
 from ..sql.funnels import MICROSECONDS, Exclusion, FunnelPlan, FunnelSQL
-from ..sql.hogql import STRING, compile_expression
+from ..sql.hogql import BOOL, STRING, compile_expression
 from ..sql.properties import and_all, properties_condition, test_account_filters
 from .base import QueryRunner, register, response_value
 
@@ -321,8 +321,7 @@ class FunnelsQueryRunner(QueryRunner):
         """(ap, ad): the person, or for personless events 0 and the distinct id; or a HogQL value."""
         expression = self.filter.funnelAggregateByHogQL
         if expression and expression.strip() not in ("person_id", "person.id"):
-            typed = compile_expression(expression, context)
-            value = typed.sql if typed.type == STRING else context.engine.to_text(typed.sql)
+            value = _as_text(compile_expression(expression, context), context)
             where.append(exp.Not(this=exp.Is(this=value.copy(), expression=exp.null())))
             where.append(exp.NEQ(this=value.copy(), expression=exp.Literal.string("")))
             return value, exp.Literal.string("")
@@ -350,8 +349,7 @@ class FunnelsQueryRunner(QueryRunner):
         elif kind == "event_metadata":
             value = context.engine.to_text(context.event_column(EVENT_FIELDS[prop]))
         else:
-            typed = compile_expression(prop, context)
-            value = typed.sql if typed.type == STRING else context.engine.to_text(typed.sql)
+            value = _as_text(compile_expression(prop, context), context)
         value = exp.Coalesce(this=value, expressions=[exp.Literal.string("")])
         if normalize and kind == "event":
             trimmed = exp.Anonymous(this="RTRIM", expressions=[value, exp.Literal.string("/?#")])
@@ -374,6 +372,15 @@ def _matches_all_of(exclusion: FunnelExclusionEventsNode, step: EventsNode) -> b
         return False
     step_filters = [p.model_dump(mode="json", exclude_none=True) for p in step.properties or []]
     return all(p.model_dump(mode="json", exclude_none=True) in step_filters for p in exclusion.properties or [])
+
+
+def _as_text(typed, context: SQLContext) -> exp.Expression:
+    """A HogQL value as ClickHouse's toString shows it (booleans as 'true'/'false')."""
+    if typed.type == STRING:
+        return typed.sql
+    if typed.type == BOOL:
+        return case([(paren(typed.sql), exp.Literal.string("true")), (exp.Not(this=paren(typed.sql.copy())), exp.Literal.string("false"))])
+    return context.engine.to_text(typed.sql)
 
 
 def _seconds(total: Any, count: Any) -> Optional[float]:

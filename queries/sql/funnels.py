@@ -27,6 +27,7 @@ at the same instant and step events in step order (two events at the same time c
 order, as in PostHog's UDF). Frames are RANGE frames on `pos`, so events at the very same `pos`
 never see each other, whatever order the database gives to ties.
 """
+import sqlite3
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -73,9 +74,11 @@ def epoch_microseconds(context: SQLContext, column: exp.Expression) -> exp.Expre
     bigint = exp.DataType.build("bigint")
     if context.engine.vendor == "sqlite":
         # Django stores SQLite datetimes as UTC text 'YYYY-MM-DD HH:MM:SS[.ffffff]'.
-        seconds = exp.Cast(this=exp.Anonymous(this="STRFTIME", expressions=[exp.Literal.string("%s"), column]), to=bigint)
-        fraction = exp.Anonymous(this="SUBSTR", expressions=[
-            exp.DPipe(this=column.copy(), expression=exp.Literal.string("000000")), exp.Literal.number(21), exp.Literal.number(6)])
+        if sqlite3.sqlite_version_info >= (3, 38):
+            seconds = exp.Anonymous(this="UNIXEPOCH", expressions=[column])
+        else:
+            seconds = exp.Cast(this=exp.Anonymous(this="STRFTIME", expressions=[exp.Literal.string("%s"), column]), to=bigint)
+        fraction = exp.Anonymous(this="SUBSTR", expressions=[column.copy(), exp.Literal.number(21), exp.Literal.number(6)])
         return exp.Add(this=exp.Mul(this=seconds, expression=exp.Literal.number(MICROSECONDS)), expression=exp.Cast(this=fraction, to=bigint))
     epoch = exp.Extract(this=exp.var("EPOCH"), expression=column)
     return exp.Cast(this=exp.Mul(this=epoch, expression=exp.Literal.number(MICROSECONDS)), to=bigint)
@@ -316,10 +319,6 @@ class FunnelSQL:
         else:
             self._ordered_actors(source)
 
-    def _value_columns(self) -> list[str]:
-        """Breakdown values of an actor row (aggregated per actor)."""
-        return [f"MAX(t{c}) AS {c}" for c in self.bv] if self.touch else []
-
     def _candidate(self, k: int) -> str:
         """A step-k event that extends the attempt of the last event at step k-1 before it."""
         parts = [f"s{k} = 1", f"l{k} IS NOT NULL", f"t - st{k} <= {self.w}"]
@@ -355,13 +354,13 @@ class FunnelSQL:
 
     def _ordered_actors(self, source: str) -> None:
         n, prior = self.n, self._over(PRIOR)
+        # After step 1, only the events that can take an attempt further matter (not for strict
+        # funnels, where every event can break an attempt): the later passes read far fewer rows.
+        reduce = not self.strict and n > 1
+        everything = None
         for k in range(1, n):
-            reached = self._reached(k - 1)
+            reached = "(s0 = 1)" if k == 1 else f"(e{k - 1} = 1)"
             columns = ["*"]
-            if k > 1:
-                columns.append(f"{_flag(reached)} AS e{k - 1}")
-                if k - 1 in self.excluded:
-                    columns.append(f"{_flag(self._blocked(k - 1))} AS b{k - 1}")
             columns.append(f"MAX(CASE WHEN {reached} THEN pos END) {prior} AS l{k}")
             columns.append(f"MAX(CASE WHEN {reached} THEN {self._start(k - 1)} END) {prior} AS st{k}")
             columns += [f"MAX(CASE WHEN {reached} THEN {self._path(k - 1, j)} END) {prior} AS p{k}_{j}" for j in range(1, k)]
@@ -374,29 +373,51 @@ class FunnelSQL:
                     columns.append(f"MAX(CASE WHEN s0 = 0 THEN pos END) {prior} AS nn0")
                 columns.append(f"MAX(CASE WHEN s{k} = 0 THEN pos END) {prior} AS nn{k}")
             self._cte(f"lv{k}", f"SELECT {_list(columns)} FROM {source}")
-            source = f"lv{k}"
-        last = n - 1
-        if last >= 1:
-            columns = ["*", f"{_flag(self._reached(last))} AS e{last}"]
-            if last in self.excluded:
-                columns.append(f"{_flag(self._blocked(last))} AS b{last}")
-            self._cte("progress", f"SELECT {_list(columns)} FROM {source}")
-            source = "progress"
+            flags = [f"{_flag(self._reached(k))} AS e{k}"]
+            if k in self.excluded:
+                flags.append(f"{_flag(self._blocked(k))} AS b{k}")
+            self._cte(f"st{k}_rows", f"SELECT {_list(['*'] + flags)} FROM lv{k}")
+            source = f"st{k}_rows"
+            if k == 1 and reduce:
+                everything = source
+                later = [f"s{j} = 1" for j in range(2, n)] + [f"x{j} = 1" for j in self.excluded if j >= 2]
+                self._cte("onward", f"SELECT * FROM {source} WHERE {_any(['e1 = 1'] + later)}")
+                source = "onward"
 
         reached = {0: "s0 = 1", **{k: f"e{k} = 1" for k in range(1, n)}}
-        # An attempt at its furthest step is excluded by an exclusion after it within its window.
+        # An attempt at its furthest step is excluded by an exclusion after it, within its window.
         ok = {k: (f"({reached[k]} AND NOT (nx{k} IS NOT NULL AND nx{k} - {self._start(k)} <= {self.w}))"
                   if k + 1 in self.excluded else f"({reached[k]})") for k in range(n)}
-        levels = " ".join(f"WHEN {reached[k]} THEN {k}" for k in reversed(range(n)))
-        aggregates = [f"MAX(CASE {levels} ELSE -1 END) AS r"]
+
+        def row_columns(levels: range, blocked: list[int], touch: bool) -> list[str]:
+            """Per-event inputs of the per-actor aggregation; NULL for what this row set does not know."""
+            cases = " ".join(f"WHEN {reached[k]} THEN {k}" for k in reversed(levels))
+            columns = [f"CASE {cases} ELSE -1 END AS lvl"]
+            if self.excluded:
+                cases = " ".join(f"WHEN b{k} = 1 THEN {k}" for k in reversed(blocked))
+                columns.append(f"CASE {cases} ELSE -1 END AS blk" if blocked else "-1 AS blk")
+                columns += [f"{_flag(ok[k]) if k in levels else 0} AS ok{k}" for k in range(n)]
+            for k in range(1, n):
+                columns += [f"CASE WHEN {ok[k]} THEN {self._path(k, j)} END AS q{k}_{j}" if k in levels else f"NULL AS q{k}_{j}"
+                            for j in range(k + 1)]
+            columns += [f"t{c} AS t{c}" if touch else f"NULL AS t{c}" for c in self.bv if self.touch]
+            return columns
+
+        blocked = sorted(self.excluded)
+        keys = _list(self.keys)
+        if everything:
+            first = f"SELECT {keys}, {_list(row_columns(range(1), blocked[:1] if 1 in self.excluded else [], True))} FROM {everything}"
+            rest = f"SELECT {keys}, {_list(row_columns(range(1, n), [k for k in blocked if k >= 2], False))} FROM {source}"
+            self._cte("actor_rows", f"{first} UNION ALL {rest}")
+        else:
+            self._cte("actor_rows", f"SELECT {keys}, {_list(row_columns(range(n), blocked, True))} FROM {source}")
+        aggregates = ["MAX(lvl) AS r"]
         if self.excluded:
-            blocked = " ".join(f"WHEN b{k} = 1 THEN {k}" for k in reversed(sorted(self.excluded)))
-            aggregates.append(f"MAX(CASE {blocked} ELSE -1 END) AS b")
-            aggregates += [f"MAX({_flag(ok[k])}) AS ok{k}" for k in range(n)]
-        for k in range(1, n):
-            aggregates += [f"MIN(CASE WHEN {ok[k]} THEN {self._path(k, j)} END) AS q{k}_{j}" for j in range(k + 1)]
-        aggregates += self._value_columns()
-        self._cte("per_actor", f"SELECT {_list(self.keys)}, {_list(aggregates)} FROM {source} GROUP BY {_list(self.keys)}")
+            aggregates.append("MAX(blk) AS b")
+            aggregates += [f"MAX(ok{k}) AS ok{k}" for k in range(n)]
+        aggregates += [f"MIN(q{k}_{j}) AS q{k}_{j}" for k in range(1, n) for j in range(k + 1)]
+        aggregates += [f"MAX(t{c}) AS {c}" for c in self.bv if self.touch]
+        self._cte("per_actor", f"SELECT {keys}, {_list(aggregates)} FROM actor_rows GROUP BY {keys}")
 
         furthest = "r"
         if self.excluded:

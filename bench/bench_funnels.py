@@ -1,0 +1,219 @@
+"""Funnels engine vs hand-written SQL on the same 1,000,000 demo events, in the same run.
+
+    .venv/bin/python bench/bench_funnels.py                      # a fresh SQLite file
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench .venv/bin/python bench/bench_funnels.py
+
+Seeds a team with events/demo_data.py (visitors browse in sessions, some sign up, some buy; a
+visitor's anonymous and user ids are one person), then times:
+  (a) POST /api/projects/:id/query/ with refresh=force_blocking: a 3-step ordered funnel
+      `$pageview` -> `signed up` -> `purchase` with a 14-day conversion window over `-30d`
+      (the full API path, in process), and
+  (b) one hand-written SQL statement computing the same step counts and conversion times
+      (average and median) on the same database, with the same semantics as PostHog's funnel UDF
+      (each step extends the latest attempt that reached the previous one),
+checks that both give the same numbers, and prints the median times and their ratio.
+"""
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+STEPS = ["$pageview", "signed up", "purchase"]
+WINDOW_DAYS = 14
+
+
+def setup_django(database_url: str | None) -> str:
+    if database_url:
+        os.environ["DATABASE_URL"] = database_url
+    else:
+        path = Path(tempfile.mkdtemp(prefix="bench-funnels-")) / "bench.sqlite3"
+        os.environ["DATABASE_URL"] = f"sqlite:///{path}"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "insights_api.settings")
+    os.environ.setdefault("DEBUG", "true")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    return os.environ["DATABASE_URL"]
+
+
+def hand_written(team_id: int, date_from: datetime, date_to: datetime) -> tuple[str, list]:
+    """Counts, conversion time sums/counts and medians per step, in one statement."""
+    from django.db import connection
+
+    if connection.vendor == "sqlite":
+        epoch = ("CAST(strftime('%%s', timestamp) AS INTEGER) * 1000000"
+                 " + CAST(substr(timestamp || '000000', 21, 6) AS INTEGER)")
+        bounds = [date_from.replace(tzinfo=None).isoformat(" "), date_to.replace(tzinfo=None).isoformat(" ")]
+    else:
+        epoch = "CAST(EXTRACT(EPOCH FROM timestamp) * 1000000 AS BIGINT)"
+        bounds = [date_from, date_to]
+    window = WINDOW_DAYS * 86_400_000_000
+    frame = "PARTITION BY pid ORDER BY pos RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING"
+    sql = f"""
+    WITH ev AS (
+        SELECT person_id AS pid, {epoch} AS t,
+               CASE WHEN event = %s THEN 1 ELSE 0 END AS pv,
+               CASE WHEN event = %s THEN 1 ELSE 0 END AS su
+        FROM events_event
+        WHERE team_id = %s AND timestamp >= %s AND timestamp <= %s AND event IN (%s, %s, %s)
+    ), ordered AS (
+        SELECT *, t * 4 + CASE WHEN pv = 1 THEN 1 WHEN su = 1 THEN 2 ELSE 3 END AS pos FROM ev
+    ), signups AS (
+        -- a sign-up extends the attempt of the latest pageview before it, once per attempt
+        SELECT pid, t, pos, pv, su,
+               MAX(CASE WHEN pv = 1 THEN pos END) OVER ({frame}) AS pv_pos,
+               MAX(CASE WHEN pv = 1 THEN t END) OVER ({frame}) AS start_t,
+               MAX(CASE WHEN su = 1 THEN pos END) OVER ({frame}) AS su_pos
+        FROM ordered
+    ), step1 AS (
+        SELECT pid, t, pos, pv, su, start_t,
+               CASE WHEN su = 1 AND start_t IS NOT NULL AND t - start_t <= {window}
+                         AND (su_pos IS NULL OR su_pos <= pv_pos) THEN 1 ELSE 0 END AS ok
+        FROM signups
+    ), purchases AS (
+        -- a purchase extends the attempt of the latest counted sign-up before it
+        SELECT pid, t, pv, su, ok, start_t,
+               MAX(CASE WHEN ok = 1 THEN pos END) OVER ({frame}) AS su1_pos,
+               MAX(CASE WHEN ok = 1 THEN start_t END) OVER ({frame}) AS start2,
+               MAX(CASE WHEN ok = 1 THEN t END) OVER ({frame}) AS su1_t,
+               MAX(CASE WHEN pv = 0 AND su = 0 THEN pos END) OVER ({frame}) AS pu_pos
+        FROM (SELECT * FROM step1 WHERE ok = 1 OR (pv = 0 AND su = 0)) AS reduced
+    ), step2 AS (
+        SELECT pid, start2, su1_t, t
+        FROM purchases
+        WHERE pv = 0 AND su = 0 AND su1_pos IS NOT NULL AND t - start2 <= {window}
+              AND (pu_pos IS NULL OR pu_pos <= su1_pos)
+    ), people AS (
+        -- attempt times only grow along a person's events: the first attempt holds the smallest of each
+        SELECT pid, MAX(pv) AS r0, MAX(ok) AS r1,
+               MIN(CASE WHEN ok = 1 THEN t END) - MIN(CASE WHEN ok = 1 THEN start_t END) AS d1
+        FROM step1 GROUP BY pid
+    ), people2 AS (
+        SELECT pid, MIN(su1_t) - MIN(start2) AS d1, MIN(t) - MIN(su1_t) AS d2 FROM step2 GROUP BY pid
+    ), funnel AS (
+        SELECT p.pid, CASE WHEN q.pid IS NOT NULL THEN 2 WHEN p.r1 = 1 THEN 1 ELSE 0 END AS r,
+               CASE WHEN q.pid IS NOT NULL THEN q.d1 ELSE p.d1 END AS d1, q.d2 AS d2
+        FROM people AS p LEFT JOIN people2 AS q ON q.pid = p.pid WHERE p.r0 = 1
+    ), times AS (
+        SELECT 1 AS k, d1 AS d FROM funnel WHERE r >= 1 AND d1 > 0
+        UNION ALL SELECT 2, d2 FROM funnel WHERE r >= 2 AND d2 > 0
+    ), ranked AS (
+        SELECT k, d, ROW_NUMBER() OVER (PARTITION BY k ORDER BY d) - 1 AS rn, COUNT(*) OVER (PARTITION BY k) AS c FROM times
+    )
+    SELECT 0 AS k, COUNT(*), NULL, NULL, NULL, NULL FROM funnel
+    UNION ALL SELECT 1, SUM(CASE WHEN r >= 1 THEN 1 ELSE 0 END), NULL, NULL, NULL, NULL FROM funnel
+    UNION ALL SELECT 2, SUM(CASE WHEN r >= 2 THEN 1 ELSE 0 END), NULL, NULL, NULL, NULL FROM funnel
+    UNION ALL SELECT k + 10, NULL, SUM(d), COUNT(*), NULL, NULL FROM times GROUP BY k
+    UNION ALL SELECT k + 20, NULL, NULL, NULL, SUM(d), COUNT(*) FROM ranked WHERE rn = (c - 1) / 2 OR rn = c / 2 GROUP BY k
+    """
+    return sql, [STEPS[0], STEPS[1], team_id, *bounds, *STEPS]
+
+
+def run_hand_written(sql: str, params: list) -> list[dict]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    counts = {k: int(n or 0) for k, n, *_ in rows if k < 10}
+    sums = {k - 10: (s, c) for k, _, s, c, _, _ in rows if 10 <= k < 20}
+    medians = {k - 20: (s, c) for k, _, _, _, s, c in rows if k >= 20}
+
+    def seconds(pair):
+        return float(pair[0]) / pair[1] / 1_000_000 if pair and pair[1] else None
+
+    return [{"count": counts[k], "average_conversion_time": None if k == 0 else seconds(sums.get(k)),
+             "median_conversion_time": None if k == 0 else seconds(medians.get(k))} for k in range(3)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--team", type=int, help="reuse the events of an existing team instead of seeding a new one")
+    args = parser.parse_args()
+
+    database = setup_django(os.environ.get("DATABASE_URL"))
+    from django.db import connection
+    from rest_framework.test import APIClient
+
+    from accounts.models import Organization, OrganizationMembership, Team, User
+    from accounts.services import create_personal_api_key, create_project_with_team
+    from events.demo_data import generate_demo_data
+
+    print(f"database: {connection.vendor} ({database.split('@')[-1]})")
+    if args.team:
+        team = Team.objects.select_related("organization").get(id=args.team)
+        organization = team.organization
+    else:
+        organization = Organization.objects.create(name=f"Bench {uuid.uuid4().hex[:6]}")
+        team = create_project_with_team(organization, name="Bench funnels")
+    user = User.objects.create_user(email=f"bench-{uuid.uuid4().hex[:8]}@example.com", password="x")
+    OrganizationMembership.objects.create(organization=organization, user=user)
+    _, key = create_personal_api_key(user, label="bench", scopes=["*"])
+
+    if not args.team:
+        started = time.perf_counter()
+        summary = generate_demo_data(team, events=args.events, days=args.days, seed=args.seed)
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+        counts = ", ".join(f"{name}: {count:,}" for name, count in sorted(summary.event_counts.items()))
+        print(f"seeded team {team.id}: {summary.events:,} events ({counts}), {summary.persons:,} persons "
+              f"in {time.perf_counter() - started:.1f}s")
+
+    query = {
+        "kind": "FunnelsQuery",
+        "series": [{"kind": "EventsNode", "event": name} for name in STEPS],
+        "dateRange": {"date_from": f"-{args.days}d"},
+        "funnelsFilter": {"funnelWindowInterval": WINDOW_DAYS, "funnelWindowIntervalUnit": "day", "funnelOrderType": "ordered"},
+    }
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+
+    def api_call() -> dict:
+        response = client.post(f"/api/projects/{team.id}/query/", {"query": query, "refresh": "force_blocking"}, format="json")
+        assert response.status_code == 200, response.content[:500]
+        return response.json()
+
+    result = api_call()  # warm-up (and connection, caches)
+    resolved = result["resolved_date_range"]
+    date_from = datetime.fromisoformat(resolved["date_from"].replace("Z", "+00:00"))
+    date_to = datetime.fromisoformat(resolved["date_to"].replace("Z", "+00:00"))
+    sql, params = hand_written(team.id, date_from, date_to)
+    expected = run_hand_written(sql, params)
+
+    ours = [{key: step[key] for key in ("count", "average_conversion_time", "median_conversion_time")} for step in result["results"]]
+    if ours != expected:
+        sys.exit(f"MISMATCH between the API and the hand-written SQL:\n  api:  {ours}\n  hand: {expected}")
+    print("results agree: " + " -> ".join(f"{step['count']:,}" for step in ours)
+          + f" (conversion {ours[1]['average_conversion_time']:.0f}s, {ours[2]['average_conversion_time']:.0f}s on average)")
+
+    api_times, sql_times = [], []
+    for _ in range(args.repeat):
+        t = time.perf_counter()
+        api_call()
+        api_times.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        run_hand_written(sql, params)
+        sql_times.append(time.perf_counter() - t)
+    api_median, sql_median = statistics.median(api_times), statistics.median(sql_times)
+    print(f"(a) API, force_blocking:  median {api_median * 1000:8.1f} ms  (runs: {', '.join(f'{t * 1000:.0f}' for t in api_times)})")
+    print(f"(b) hand-written SQL:     median {sql_median * 1000:8.1f} ms  (runs: {', '.join(f'{t * 1000:.0f}' for t in sql_times)})")
+    print(f"ratio (a)/(b): {api_median / sql_median:.2f}  (target <= 1.5)")
+
+
+if __name__ == "__main__":
+    main()
