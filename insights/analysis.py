@@ -297,7 +297,8 @@ def _direction(values: list[float], unit: str, per_text: str) -> str:
     if abs(relative) < STABLE_CHANGE:
         return f"Stable: both halves average about {num(after)}{unit}{per_text}."
     word = "Rising" if relative > 0 else "Falling"
-    return f"{word}: the second half averages {num(after)}{unit}{per_text}, {change(after, before)} on the first half ({num(before)}{unit})."
+    return (f"{word}: the second half averages {num(after)}{unit}{per_text}, "
+            f"{change(after, before)} on the first half ({num(before)}{unit}).")
 
 
 # --- Trends ---------------------------------------------------------------------------------------
@@ -621,7 +622,8 @@ def _describe_lifecycle(source: dict, response: dict) -> list[str]:
     by_status = {item.get("status"): item for item in response["results"] or []}
     if not by_status:
         return ["No activity in this period."]
-    totals = {status: abs(sum(float(v or 0) for v in by_status[status].get("data") or [])) for status in LIFECYCLE_STATUSES if status in by_status}
+    totals = {status: abs(sum(float(value or 0) for value in by_status[status].get("data") or []))
+              for status in LIFECYCLE_STATUSES if status in by_status}
     if not any(totals.values()):
         return ["No activity in this period."]
     facts = ["Over the period: " + ", ".join(f"{num(totals[s])} {s}" for s in LIFECYCLE_STATUSES if s in totals) + "."]
@@ -725,7 +727,8 @@ def _describe_table(source: dict, response: dict) -> list[str]:
     numeric = [i for i in range(width) if all(_is_number(row[i]) or row[i] is None for row in rows if i < len(row))
                and any(_is_number(row[i]) for row in rows if i < len(row))]
     label_column = next((i for i in range(width) if i not in numeric), None)
-    labels = [str(row[label_column]) if label_column is not None and label_column < len(row) else f"row {n + 1}" for n, row in enumerate(rows)]
+    labels = [str(row[label_column]) if label_column is not None and label_column < len(row) else f"row {n + 1}"
+              for n, row in enumerate(rows)]
     temporal = label_column is not None and _is_temporal(response, label_column)
     for index in numeric[:3]:
         values = [row[index] if index < len(row) and row[index] is not None else 0 for row in rows]

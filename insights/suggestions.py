@@ -217,8 +217,9 @@ def _trends(team, source: dict, response: Optional[dict]) -> list[dict]:
             steps.append(node)
     steps = steps[:MAX_FUNNEL_STEPS]
     if len(steps) >= 2:
-        funnel = {"kind": "FunnelsQuery", "series": [_event_node(n["event"], properties=n.get("properties"), custom_name=n.get("custom_name"))
-                                                     for n in steps], **_common(source)}
+        funnel_series = [_event_node(node["event"], properties=node.get("properties"), custom_name=node.get("custom_name"))
+                         for node in steps]
+        funnel = {"kind": "FunnelsQuery", "series": funnel_series, **_common(source)}
         suggestions.append(_suggestion(
             "Funnel: " + " → ".join(_display(node) for node in steps),
             "How many people go on from one of these events to the next, and how long it takes them.",
@@ -251,7 +252,8 @@ def _funnels(team, source: dict, response: Optional[dict]) -> list[dict]:
         suggestions.append(_suggestion(
             f"{scope} by {key}",
             f"Break down {why} by {key} ({distinct} values on recent events) to see which segments convert worst.",
-            {**copy.deepcopy(base), "funnelsFilter": dict(funnels_filter), "breakdownFilter": {"breakdown": key, "breakdown_type": "event"}},
+            {**copy.deepcopy(base), "funnelsFilter": dict(funnels_filter),
+             "breakdownFilter": {"breakdown": key, "breakdown_type": "event"}},
         ))
     if viz != "trends":
         suggestions.append(_suggestion(

@@ -333,5 +333,6 @@ def test_ai_throttles(api, team, user, settings):
 
 def test_default_ai_rates_are_posthogs(settings):
     rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
-    assert [rates[f"llm_analytics_summarization_{name}"] for name in ("burst", "sustained", "daily")] == ["50/minute", "200/hour", "500/day"]
+    names = ("burst", "sustained", "daily")
+    assert [rates[f"llm_analytics_summarization_{name}"] for name in names] == ["50/minute", "200/hour", "500/day"]
 

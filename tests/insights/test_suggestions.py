@@ -90,7 +90,8 @@ def test_retention_suggests_stickiness_and_lifecycle_of_the_returning_entity(api
     stickiness, lifecycle = (item["targetQuery"]["source"] for item in items)
     expected_series = [{"kind": "EventsNode", "event": "$pageview", "name": "$pageview"}]
     # A weekly retention looks at days per week, as PostHog.
-    assert stickiness == {"kind": "StickinessQuery", "series": expected_series, "interval": "day", "stickinessFilter": {}, "dateRange": DATES}
+    assert stickiness == {"kind": "StickinessQuery", "series": expected_series, "interval": "day", "stickinessFilter": {},
+                          "dateRange": DATES}
     assert lifecycle == {"kind": "LifecycleQuery", "series": expected_series, "interval": "day", "lifecycleFilter": {}, "dateRange": DATES}
     assert_runnable(team, items)
     body = execute_query(team, items[0]["targetQuery"], refresh="force_cache")
@@ -217,7 +218,8 @@ def test_access(team, user, data):
         for method in ("get", "post"):
             response = getattr(bearer(make_key(user, scopes=scopes)), method)(url, format="json")
             assert response.status_code == 403
-            assert response.json() == error("authentication_error", "permission_denied", "This action does not support Personal API Key access")
+            assert response.json() == error(
+                "authentication_error", "permission_denied", "This action does not support Personal API Key access")
     session = APIClient()
     session.force_login(user)
     assert len(session.get(f"/api/environments/{team.id}/insights/{insight.short_id}/suggestions/").json()) == 2
@@ -252,7 +254,8 @@ def llm_item(title, source, **extra) -> dict:
 
 
 GOOD_1 = llm_item("Signups per week", {"kind": "TrendsQuery", "series": series("signed up"), "interval": "week"})
-GOOD_2 = llm_item("Page views as a bar chart", {"kind": "TrendsQuery", "series": series("$pageview"), "trendsFilter": {"display": "ActionsBar"}})
+GOOD_2 = llm_item("Page views as a bar chart",
+                  {"kind": "TrendsQuery", "series": series("$pageview"), "trendsFilter": {"display": "ActionsBar"}})
 GOOD_3 = llm_item("Paths after signing up", {"kind": "PathsQuery", "pathsFilter": {"startPoint": "signed up"}})
 GOOD_4 = llm_item("One too many", {"kind": "TrendsQuery", "series": series("paid")})
 
@@ -285,7 +288,8 @@ def test_llm_suggestions_follow_the_deterministic_ones(api, team, data, llm):
 
 
 def test_llm_prompt_has_no_filter_values(api, team, data, llm):
-    query = viz({**TRENDS["source"], "properties": [{"key": "email", "value": "ceo@secret.example", "operator": "is_not", "type": "person"}]})
+    email_filter = {"key": "email", "value": "ceo@secret.example", "operator": "is_not", "type": "person"}
+    query = viz({**TRENDS["source"], "properties": [email_filter]})
     insight = make_insight(team, query=query)
     execute_query(team, query, refresh="blocking")
     llm.reply = ("answer", "[]")
