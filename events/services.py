@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone as dt_timezone
 
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import BigIntegerField, Case, F, OuterRef, Subquery, Value, When
+from django.db.models import BigIntegerField, Case, F, Value, When
 from django.db.models.constants import OnConflict
 from django.utils import timezone
 
@@ -38,6 +38,7 @@ ILLEGAL_MERGE_IDS = frozenset({"[object Object]", "NaN", "None", "none", "null",
 # derives them), so a retried request or the demo data produce the same uuid for the same person.
 PERSON_UUID_NAMESPACE = uuid.UUID("4c1e5a52-7f0e-4c43-9d8e-1b5f0a6b2d11")
 LOOKUP_CHUNK = 5000
+LINK_CHUNK = 300  # 3 parameters a link: within SQLite's parameter limit
 ADVISORY_LOCK_NAMESPACE = 0x45564E54  # "EVNT": the first key of the distinct-id advisory locks
 WRITE_ATTEMPTS = 3
 
@@ -311,19 +312,31 @@ def _is_illegal_merge_id(distinct_id: str) -> bool:
 class _PersonState:
     """A person as this request sees it: loaded from the database or created by the request."""
 
-    __slots__ = ("pk", "uuid", "properties", "created_at", "is_identified", "version", "is_new", "merged_into", "changed")
+    __slots__ = ("pk", "uuid", "_properties", "_stored_properties", "created_at", "is_identified", "version", "is_new", "merged_into", "changed")
     # `version` is the stored version: writes succeed only while the row still has it.
 
-    def __init__(self, *, pk, uuid_, properties, created_at, is_identified, version, is_new):
+    def __init__(self, *, pk, uuid_, created_at, is_identified, version, is_new, properties=None, stored_properties=None):
         self.pk = pk
         self.uuid = uuid_
-        self.properties = properties
+        self._properties = properties
+        self._stored_properties = stored_properties  # JSON text, decoded only if the request needs it
         self.created_at = created_at
         self.is_identified = is_identified
         self.version = version
         self.is_new = is_new
         self.merged_into: _PersonState | None = None
         self.changed = False
+
+    @property
+    def properties(self) -> dict:
+        if self._properties is None:
+            decoded = json.loads(self._stored_properties) if self._stored_properties else {}
+            self._properties = decoded if isinstance(decoded, dict) else {}
+        return self._properties
+
+    @properties.setter
+    def properties(self, value: dict) -> None:
+        self._properties = value
 
     def resolved(self) -> "_PersonState":
         person = self
@@ -344,20 +357,20 @@ class _PersonState:
 
     def update_properties(self, properties: dict) -> None:
         """$set_once, then $set, then $unset, as PostHog applies them."""
+        set_once, to_set, to_unset = properties.get("$set_once"), properties.get("$set"), properties.get("$unset")
+        if not (set_once or to_set or to_unset):
+            return
         props = self.properties
-        set_once = properties.get("$set_once")
         if isinstance(set_once, dict):
             for key, value in set_once.items():
                 if key not in props:
                     props[key] = value
                     self.changed = True
-        to_set = properties.get("$set")
         if isinstance(to_set, dict):
             for key, value in to_set.items():
                 if key not in props or props[key] != value:
                     props[key] = value
                     self.changed = True
-        to_unset = properties.get("$unset")
         if isinstance(to_unset, dict):
             to_unset = list(to_unset)
         if isinstance(to_unset, list):
@@ -376,37 +389,48 @@ class _PersonResolver:
         self.merged_away: list[_PersonState] = []  # stored persons merged into another person
 
     def load(self, distinct_ids: set[str], *, lock: bool) -> None:
-        """One query per LOOKUP_CHUNK ids: the persons of the ids (locked on request, where supported)."""
+        """The persons of the ids: one query per LOOKUP_CHUNK ids, locked on request.
+
+        Plain SQL: this runs for every request, and Django's query building and row conversion
+        cost more than the lookup. By distinct id first, then person id: index probes only, with
+        no team-wide condition a planner with stale statistics could turn into a scan.
+        """
+        ops = connection.ops
+        postgres = connection.vendor == "postgresql"
+        sql = (
+            f"SELECT d.distinct_id, p.id, p.properties, p.created_at, p.is_identified, p.version "
+            f"FROM {ops.quote_name(PersonDistinctId._meta.db_table)} d JOIN {ops.quote_name(Person._meta.db_table)} p ON p.id = d.person_id "
+            f"WHERE d.distinct_id {{ids}} AND d.team_id = %s ORDER BY p.id"
+        )
+        if lock and connection.features.has_select_for_update_of:
+            # Concurrent requests touching the same persons serialize here, in person-id order.
+            # NO KEY: events and distinct ids of other requests may still reference the rows.
+            sql += " FOR NO KEY UPDATE OF p"
         ordered = sorted(distinct_ids)
         states = self.stored_persons
-        for start in range(0, len(ordered), LOOKUP_CHUNK):
-            rows = (
-                # By distinct id, then person id: index probes only (no team-wide condition a
-                # planner with stale statistics could turn into a scan of the team's persons).
-                Person.objects.filter(
-                    distinct_ids__distinct_id__in=ordered[start : start + LOOKUP_CHUNK], distinct_ids__team_id=self.team_id
-                )
-                .order_by("id")
-                .values_list("distinct_ids__distinct_id", "id", "uuid", "properties", "created_at", "is_identified", "version")
-            )
-            if lock and connection.features.has_select_for_update_of:
-                # Concurrent requests touching the same persons serialize here, in person-id order.
-                # NO KEY: events and distinct ids of other requests may still reference the rows.
-                rows = rows.select_for_update(of=("self",), no_key=True)
-            for distinct_id, pk, uuid_, properties, created_at, is_identified, version in rows:
-                state = states.get(pk)
-                if state is None:
-                    state = states[pk] = _PersonState(
-                        pk=pk,
-                        uuid_=uuid_,
-                        properties=properties if isinstance(properties, dict) else {},
-                        created_at=created_at,
-                        is_identified=is_identified,
-                        version=version,
-                        is_new=False,
-                    )
-                self.by_distinct_id[distinct_id] = state
-                self.stored_distinct_ids.add(distinct_id)
+        with connection.cursor() as cursor:
+            for start in range(0, len(ordered), LOOKUP_CHUNK):
+                chunk = ordered[start : start + LOOKUP_CHUNK]
+                if postgres:  # one array parameter: the same statement text whatever the count
+                    cursor.execute(sql.format(ids="= ANY(%s)"), [chunk, self.team_id])
+                else:
+                    cursor.execute(sql.format(ids=f"IN ({', '.join(['%s'] * len(chunk))})"), [*chunk, self.team_id])
+                for distinct_id, pk, properties, created_at, is_identified, version in cursor.fetchall():
+                    state = states.get(pk)
+                    if state is None:
+                        if not isinstance(created_at, datetime) or created_at.tzinfo is None:  # SQLite: naive UTC
+                            created_at = ops.convert_datetimefield_value(created_at, None, connection)
+                        state = states[pk] = _PersonState(
+                            pk=pk,
+                            uuid_=None,  # stored persons are never inserted again
+                            stored_properties=properties,
+                            created_at=created_at,
+                            is_identified=bool(is_identified),
+                            version=version,
+                            is_new=False,
+                        )
+                    self.by_distinct_id[distinct_id] = state
+                    self.stored_distinct_ids.add(distinct_id)
 
     def find(self, distinct_id: str) -> _PersonState | None:
         state = self.by_distinct_id.get(distinct_id)
@@ -518,15 +542,23 @@ class _PersonResolver:
                 raise ConcurrentPersonChange()
 
     def _link_distinct_ids(self, new_links: dict[str, int]) -> None:
-        PersonDistinctId.objects.bulk_create(
-            [PersonDistinctId(team_id=self.team_id, distinct_id=d, person_id=pk) for d, pk in sorted(new_links.items())]
-        )
-        # Personless events sent before these ids had a person now belong to it.
-        Event.objects.filter(team_id=self.team_id, person__isnull=True, distinct_id__in=list(new_links)).update(
-            person_id=Subquery(
-                PersonDistinctId.objects.filter(team_id=self.team_id, distinct_id=OuterRef("distinct_id")).values("person_id")[:1]
-            )
-        )
+        ops = connection.ops
+        ordered = sorted(new_links.items())
+        with connection.cursor() as cursor:
+            for start in range(0, len(ordered), LINK_CHUNK):
+                links = ordered[start : start + LINK_CHUNK]
+                cursor.execute(
+                    f"INSERT INTO {ops.quote_name(PersonDistinctId._meta.db_table)} (team_id, distinct_id, person_id, version) "
+                    f"VALUES {', '.join(['(%s, %s, %s, 0)'] * len(links))}",
+                    [value for distinct_id, pk in links for value in (self.team_id, distinct_id, pk)],
+                )
+                # Personless events sent before these ids had a person now belong to it.
+                cursor.execute(
+                    f"UPDATE {ops.quote_name(Event._meta.db_table)} SET person_id = CASE distinct_id "
+                    f"{' '.join(['WHEN %s THEN %s'] * len(links))} END "
+                    f"WHERE team_id = %s AND person_id IS NULL AND distinct_id IN ({', '.join(['%s'] * len(links))})",
+                    [value for link in links for value in link] + [self.team_id] + [distinct_id for distinct_id, _ in links],
+                )
 
 
 def _update_persons(states: list[_PersonState]) -> None:

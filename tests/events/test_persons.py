@@ -294,3 +294,14 @@ def test_parallel_requests_lose_no_update_and_no_event(team):
     assert Person.objects.filter(team=team).count() == 5 + 4 * 8
     for u in range(5):
         assert person_of(team, f"user-{u}").properties == {f"client-{n}": 7 for n in range(4)}
+
+
+def test_a_large_batch_of_new_users(team):
+    # more ids than one statement may carry on SQLite: the writes are split, still one transaction
+    batch = [message("$pageview", f"user-{i}", {"$set": {"n": i}}) for i in range(1500)]
+    batch += [message("$identify", f"user-{i}", {"$anon_distinct_id": f"anon-{i}"}) for i in range(0, 1500, 3)]
+    ingest(team, *batch)
+    assert Event.objects.filter(team=team).count() == 2000
+    assert Person.objects.filter(team=team).count() == 1500
+    assert PersonDistinctId.objects.filter(team=team).count() == 2000
+    assert person_of(team, "anon-300").properties == {"n": 300}
