@@ -127,7 +127,7 @@ def analyze_insight(insight, team, user) -> str:
     except APIException as error:
         return f"This insight's query cannot be analyzed: {_detail_text(error)}"
     text = deterministic_analysis(query, response)
-    if response is None or not llm.is_configured():
+    if text in (NO_RESULTS, NO_FACTS) or not llm.is_configured():
         return text
     return llm.complete_or_none(analysis_messages(insight, query, text)) or text
 
