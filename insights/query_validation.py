@@ -5,6 +5,8 @@ fields each kind cannot do without. It is the place to plug in the query engine'
 """
 from rest_framework.exceptions import ParseError
 
+from queries import api as queries_api
+
 INSIGHT_QUERY_KINDS = frozenset(
     {"TrendsQuery", "FunnelsQuery", "RetentionQuery", "PathsQuery", "StickinessQuery", "LifecycleQuery"}
 )
@@ -45,6 +47,8 @@ def validate_query(query: dict) -> None:
         _validate_insight_query(query, "query")
     else:
         raise QueryValidationError(f"kind: unsupported query kind '{kind}'")
+    # The full schema of the query engine (field types, enums, nested filters).
+    queries_api.validate_query(query)
 
 
 def wrap_for_saving(query: dict) -> dict:

@@ -8,6 +8,7 @@ from accounts.serializers import UserBasicSerializer
 
 from .models import Dashboard, DashboardTile, Insight
 from .query_validation import validate_query, wrap_for_saving
+from . import signals
 from .results import Refresh, insight_results
 from .selectors import live_tiles, tag_names
 
@@ -419,8 +420,13 @@ class InsightSerializer(InsightBasicSerializer):
 
     @extend_schema_field(serializers.ListField(child=serializers.DictField()))
     def get_alerts(self, insight) -> list:
-        # Filled in by the alerts app.
-        return []
+        alerts = self.context.get("alerts")
+        if alerts is None or insight.id not in alerts:
+            # One lookup for the whole page: the list view's instances share this context.
+            instances = self.parent.instance if self.parent is not None and self.parent.instance is not None else [insight]
+            ids = [i.id for i in instances] + [insight.id]
+            alerts = self.context["alerts"] = {**dict.fromkeys(ids, []), **signals.alerts_for(ids)}
+        return alerts.get(insight.id, [])
 
     def to_representation(self, insight):
         basic = super().to_representation(insight)

@@ -6,6 +6,7 @@ from rest_framework.exceptions import ValidationError
 from accounts.models import Team, User
 from activity.services import change, changes_between, log_activity, snapshot
 
+from . import signals
 from .models import Dashboard, DashboardTile, Insight, InsightViewed, Tag, TaggedItem
 
 INSIGHT_SCOPE = "Insight"
@@ -100,6 +101,11 @@ def update_insight(insight: Insight, *, team: Team, user: User, data: dict, dash
     insight.save()
     if tags is not None:
         set_tags(insight, tags)
+
+    if data.get("deleted"):
+        signals.insight_soft_deleted.send(sender=Insight, insight=insight)
+    elif "query" in data or "filters" in data:
+        signals.insight_query_changed.send(sender=Insight, insight=insight)
 
     changes = changes_between(INSIGHT_SCOPE, before, _insight_state(insight))
     if dashboard_change:
