@@ -859,7 +859,7 @@ class ExprCompiler:
         kinds = {left.type, right.type}
         if UNKNOWN in kinds or (left.type == right.type and left.type != JSON):
             return left.sql, right.sql
-        if kinds <= {NUMBER, INTEGER, BOOL} or (kinds & set(NUMERIC) and kinds <= {NUMBER, INTEGER, STRING, BOOL}):
+        if kinds & set(NUMERIC) and (kinds <= {NUMBER, INTEGER, STRING, BOOL} or kinds <= {NUMBER, INTEGER, DATETIME}):
             return self._number(left), self._number(right)
         if DATETIME in kinds and kinds <= {DATETIME, DATE, STRING}:
             return self._datetime(left), self._datetime(right)

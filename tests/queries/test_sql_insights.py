@@ -221,6 +221,7 @@ def test_dates_and_times(client, team, people):
         "2020-01-12", "2020-01-06", "2020-01-01", 8, 7, 3, 3 * 1440 + 240, "2020-01-13T08:00:00Z", "2019-12-12",
         "2020-01-12 08:00:00"]]
     assert rows(client, team, "SELECT count() FROM events WHERE timestamp > now() - INTERVAL 3 DAY") == [[2]]
+    assert rows(client, team, "SELECT count() FROM events WHERE timestamp > 1578960000") == [[2]]  # 2020-01-14 00:00 UTC
     assert rows(client, team, "SELECT count() FROM events WHERE toDate(timestamp) = '2020-01-10'") == [[2]]
     assert rows(client, team, "SELECT count() FROM events WHERE timestamp >= toStartOfDay(now() - INTERVAL 1 DAY)") == [[2]]
 
