@@ -24,6 +24,7 @@ migrate: $(VENV)/.installed
 run: migrate
 	$(PY) manage.py collectstatic --no-input --verbosity 0
 	$(PY) manage.py bootstrap --email demo@example.com --password demo-password --organization "Demo" --new-api-key --scopes '*' --banner "http://$(HOST):$(PORT)"
+	$(PY) manage.py generate_demo_data --if-empty --events 20000 --days 30 --seed 42
 	exec $(VENV)/bin/gunicorn insights_api.wsgi:application --bind $(HOST):$(PORT) --workers $(WORKERS) --threads 4 --access-logfile -
 
 test: $(VENV)/.installed-dev

@@ -16,8 +16,8 @@ from django.utils import timezone
 
 from accounts.models import Team
 
-from .models import Event, Person, PersonDistinctId
-from .services import person_uuid_for
+from .models import Person, PersonDistinctId
+from .services import CapturedEvent, insert_events, person_uuid_for
 
 CHUNK_EVENTS = 5000
 HOST = "shop.example.com"
@@ -58,7 +58,7 @@ NEXT_PAGES = {
     "/docs/getting-started": [("/docs/api", 2), ("/signup", 1), ("/docs", 1)],
     "/docs/api": [("/docs", 1), ("/signup", 1)],
     "/signup": [("/pricing", 1), ("/", 1)],
-    "/app": [("/app/projects", 4), ("/app/settings", 1), ("/app/billing", 1)],
+    "/app": [("/app/projects", 4), ("/app/settings", 1), ("/app/billing", 2)],
     "/app/projects": [("/app", 2), ("/app/projects/new", 2), ("/app/settings", 1)],
     "/app/projects/new": [("/app/projects", 1)],
     "/app/settings": [("/app", 1), ("/app/billing", 1)],
@@ -130,7 +130,7 @@ class _Generator:
             "$geoip_country_name": country_name,
         }
         will_sign_up = rng.random() < 0.3
-        will_buy = will_sign_up and rng.random() < 0.45
+        will_buy = will_sign_up and rng.random() < 0.6
         distinct_id, user_id = anon_id, None
         events: list[tuple[str, str, dict, datetime, str]] = []
         moment = first_seen
@@ -252,24 +252,13 @@ def _insert(generator: _Generator, stories: list[tuple[dict, list, list[str]]], 
         ],
         batch_size=2000,
     )
-    rows = []
-    now = timezone.now()
-    for person, (_, person_events, _) in zip(persons, stories):
+    events, person_ids = [], {}
+    for person, (_, person_events, ids) in zip(persons, stories):
+        person_ids.update(dict.fromkeys(ids, person.pk))
         for name, distinct_id, properties, timestamp, session_id in person_events:
-            rows.append(
-                Event(
-                    uuid=generator.uuid(),
-                    team=team,
-                    event=name,
-                    distinct_id=distinct_id,
-                    properties=properties,
-                    timestamp=timestamp,
-                    person=person,
-                    session_id=session_id,
-                    created_at=now,
-                )
-            )
+            events.append(CapturedEvent(generator.uuid(), name, distinct_id, properties, timestamp, session_id, process_person=True))
             summary.event_counts[name] = summary.event_counts.get(name, 0) + 1
-    Event.objects.bulk_create(rows, batch_size=2000)
-    summary.events += len(rows)
+    # The ingestion write path (COPY on PostgreSQL): far faster than model instances.
+    insert_events(team.id, events, person_ids, timezone.now())
+    summary.events += len(events)
     summary.persons += len(persons)

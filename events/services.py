@@ -211,7 +211,7 @@ def _write(team_id: int, captured: list[CapturedEvent], now: datetime, *, lock_p
         if event.process_person:
             resolver.apply(event)
     person_ids = resolver.persist()
-    _insert_events(team_id, captured, person_ids, now, skip_stored_uuids=skip_stored_uuids)
+    insert_events(team_id, captured, person_ids, now, skip_stored_uuids=skip_stored_uuids)
 
 
 def _lock_distinct_ids(team_id: int, distinct_ids: set[str]) -> None:
@@ -236,8 +236,8 @@ def _lock_key(team_id: int, distinct_id: str) -> int:
 EVENT_COLUMNS = ("uuid", "team_id", "event", "distinct_id", "properties", "timestamp", "person_id", "session_id", "created_at")
 
 
-def _insert_events(
-    team_id: int, captured: list[CapturedEvent], person_ids: dict[str, int], now: datetime, *, skip_stored_uuids: bool
+def insert_events(
+    team_id: int, captured: list[CapturedEvent], person_ids: dict[str, int], now: datetime, *, skip_stored_uuids: bool = False
 ) -> None:
     """Insert the request's events, skipping any already stored (same team and uuid).
 
