@@ -3,7 +3,7 @@
 `ingest_batch` validates every event before it touches the database (a bad event rejects the whole
 request), then resolves all distinct ids of the request with a handful of queries, applies person
 property updates and merges in memory in arrival order, writes the person changes, and inserts the
-events with one bulk insert. Retried events (same uuid) are ignored by the unique (team, uuid).
+events with one bulk insert. Retried events (same uuid) are stored once: unique (uuid, team).
 """
 import hashlib
 import json
@@ -196,12 +196,13 @@ class ConcurrentPersonChange(Exception):
 
 def _write(team_id: int, captured: list[CapturedEvent], now: datetime, *, lock_persons: bool, skip_stored_uuids: bool) -> None:
     resolver = _PersonResolver(team_id)
-    distinct_ids = _distinct_ids_involved(captured)
+    with_persons = _distinct_ids_with_persons(captured)
     postgres = connection.vendor == "postgresql"
     if lock_persons and postgres:
-        _lock_distinct_ids(team_id, distinct_ids)
-    resolver.load(distinct_ids, lock=lock_persons)
-    unknown = distinct_ids - resolver.stored_distinct_ids
+        _lock_distinct_ids(team_id, with_persons)
+    # Personless events' ids too: they take the person an id already has.
+    resolver.load(with_persons | {e.distinct_id for e in captured}, lock=lock_persons)
+    unknown = with_persons - resolver.stored_distinct_ids
     if unknown and postgres and not lock_persons:
         # Requests that may create persons for the same new ids take turns (one global lock
         # order, taken before any write: no deadlock); then read what the previous one created.
@@ -296,11 +297,14 @@ def _merge_source_id(event: CapturedEvent) -> tuple[str, bool] | None:
     return str(other)[:MAX_DISTINCT_ID_LENGTH], dangerous
 
 
-def _distinct_ids_involved(captured: list[CapturedEvent]) -> set[str]:
-    ids = {e.distinct_id for e in captured}
+def _distinct_ids_with_persons(captured: list[CapturedEvent]) -> set[str]:
+    """The ids this request may create or change persons for (personless events change none)."""
+    ids = set()
     for event in captured:
-        if event.process_person and (source := _merge_source_id(event)):
-            ids.add(source[0])
+        if event.process_person:
+            ids.add(event.distinct_id)
+            if source := _merge_source_id(event):
+                ids.add(source[0])
     return ids
 
 
