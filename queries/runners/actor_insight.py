@@ -1,9 +1,25 @@
-"""Freshness rules shared by the retention, lifecycle, stickiness and paths runners."""
+"""Freshness rules and date-range errors shared by the retention, lifecycle, stickiness and paths runners."""
 import math
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Optional
 
+from rest_framework.exceptions import ValidationError
+
 from .base import QueryRunner
+
+
+@contextmanager
+def date_range_errors():
+    """Relative dates pushed past year 1 or 9999 (`-10000000d`) are a client error, not a crash."""
+    try:
+        yield
+    except OverflowError as error:
+        raise ValidationError(f"The date range is out of bounds: {error}.") from None
+    except ValueError as error:
+        if "out of range" not in str(error):
+            raise
+        raise ValidationError(f"The date range is out of bounds: {error}.") from None
 
 
 class ActorInsightRunner(QueryRunner):

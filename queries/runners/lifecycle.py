@@ -21,7 +21,7 @@ from ..sql.context import SQLContext
 from ..sql.engine import Params, case
 from ..sql.intervals import interval_index
 from ..sql.properties import properties_condition
-from .actor_insight import ActorInsightRunner
+from .actor_insight import ActorInsightRunner, date_range_errors
 from .base import register, response_value
 
 STATUSES = ("new", "returning", "resurrecting", "dormant")
@@ -43,10 +43,14 @@ class LifecycleQueryRunner(ActorInsightRunner):
         # With `explicitDate` the range is used as given (QueryDateRange.explicit).
         self.date_range = QueryDateRange(query.dateRange, tz=self.tz, interval=self.interval_name, now=self.now,
                                          week_start_day=self.week_start_day, earliest=self._earliest)
-        self.periods = self.date_range.bucket_starts()
-        if self.date_range.explicit:
-            # Exact ranges keep only the periods that start inside them.
-            self.periods = [start for start in self.periods if self.date_range.date_from() <= start <= self.date_range.date_to()]
+        with date_range_errors():
+            self.periods = self.date_range.bucket_starts()
+            if self.date_range.explicit:
+                # Exact ranges keep only the periods that start inside them.
+                self.periods = [start for start in self.periods if self.date_range.date_from() <= start <= self.date_range.date_to()]
+            # Events from one interval before the first period decide the first period's statuses.
+            self.boundaries = ([add_intervals(self.periods[0], self.interval_name, -1), *self.periods,
+                                add_intervals(self.periods[-1], self.interval_name, 1)] if self.periods else [])
 
     def _earliest(self) -> Optional[datetime]:
         events = Event.objects.filter(team_id=self.team.id)
@@ -100,8 +104,7 @@ class LifecycleQueryRunner(ActorInsightRunner):
 
     def _statement(self, context: SQLContext) -> exp.Select:
         """Rows (interval index, status, persons); index 0 is the interval before the first period."""
-        interval = self.interval_name
-        boundaries = [add_intervals(self.periods[0], interval, -1), *self.periods, add_intervals(self.periods[-1], interval, 1)]
+        boundaries = self.boundaries
         ts = context.event_column("timestamp")
         person = context.event_column("person")
         conditions = query_conditions(self.query, self.team, context)

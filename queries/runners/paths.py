@@ -22,7 +22,7 @@ from ..sql.context import SQLContext
 from ..sql.engine import Params, case, paren
 from ..sql.hogql import STRING, compile_expression
 from ..sql.paths import epoch_microseconds, regexp_replace
-from .actor_insight import ActorInsightRunner
+from .actor_insight import ActorInsightRunner, date_range_errors
 from .base import register, response_value
 
 DEFAULT_STEP_LIMIT = 5
@@ -56,12 +56,16 @@ class PathsQueryRunner(ActorInsightRunner):
         # Wildcard groupings: '*' matches anything, the rest literally; the first match names the item.
         self.groupings = [(grouping, re.escape(grouping).replace("\\*", ".*")) for grouping in self.paths_filter.pathGroupings or []]
         self.date_range = QueryDateRange(query.dateRange, tz=self.tz, interval="day", now=self.now, week_start_day=self.week_start_day)
+        with date_range_errors():
+            # Events from the start of date_from's day up to date_to.
+            self.start = start_of_interval(self.date_range.date_from(), "day", self.week_start_day)
+            self.end = self.date_range.date_to()
 
     def range_start(self) -> datetime:
         return self.date_range.date_from()
 
     def range_end(self) -> datetime:
-        return self.date_range.date_to()
+        return self.end
 
     # --- Calculation ---------------------------------------------------------------------------
 
@@ -141,10 +145,10 @@ class PathsQueryRunner(ActorInsightRunner):
     def _statement(self, context: SQLContext) -> exp.Select:
         """Rows (source, target, paths with the edge, summed microseconds between the two steps)."""
         ts = context.event_column("timestamp")
-        start = to_utc(start_of_interval(self.date_range.date_from(), "day", self.week_start_day))
+        start = to_utc(self.start)
         conditions = query_conditions(self.query, self.team, context)
         conditions += [exp.GTE(this=ts, expression=context.engine.timestamp(start, context.params)),
-                       exp.LTE(this=ts.copy(), expression=context.engine.timestamp(to_utc(self.date_range.date_to()), context.params))]
+                       exp.LTE(this=ts.copy(), expression=context.engine.timestamp(to_utc(self.end), context.params))]
         event_types = self._event_type_condition(context)
         if event_types is not None:
             conditions.append(event_types)

@@ -25,7 +25,7 @@ from ..sql.actors import (
 from ..sql.context import SQLContext
 from ..sql.engine import Params, case
 from ..sql.intervals import interval_index
-from .actor_insight import ActorInsightRunner
+from .actor_insight import ActorInsightRunner, date_range_errors
 from .base import register, response_value
 
 DEFAULT_ENTITY = RetentionEntity(id="$pageview", type="events")
@@ -54,7 +54,8 @@ class RetentionQueryRunner(ActorInsightRunner):
         self.returning = retention.returningEntity or DEFAULT_ENTITY
         self.breakdown = self._breakdown()
         self._validate()
-        self.starts, self.end = self._intervals()
+        with date_range_errors():
+            self.starts, self.end = self._intervals()
 
     # --- Setup ---------------------------------------------------------------------------------
 
@@ -63,6 +64,8 @@ class RetentionQueryRunner(ActorInsightRunner):
         retention = self.query.retentionFilter
         if self.total_intervals < 1:
             raise ValidationError("totalIntervals must be at least 1.")
+        if self.total_intervals > MAX_CELLS:
+            raise ValidationError(f"totalIntervals must be at most {MAX_CELLS}.")
         if self.minimum_occurrences < 1:
             raise ValidationError("minimumOccurrences must be at least 1.")
         if retention.timeWindowMode == "24_hour_windows":
@@ -236,8 +239,8 @@ class RetentionQueryRunner(ActorInsightRunner):
             ).group_by(*group_all)
             ctes = [
                 ("activity", activity),
-                ("cohort_starts", self._select_key("activity", context).where(exp.EQ(this=exp.column("is_start"), expression=exp.Literal.number(1)))),
-                ("cohort_returns", self._select_key("activity", context).where(
+                ("cohort_starts", self._select_key("activity").where(exp.EQ(this=exp.column("is_start"), expression=exp.Literal.number(1)))),
+                ("cohort_returns", self._select_key("activity").where(
                     exp.GTE(this=exp.column("return_count"), expression=context.param(self.minimum_occurrences)))),
             ]
         else:
@@ -248,7 +251,7 @@ class RetentionQueryRunner(ActorInsightRunner):
             )
             ctes = [
                 ("firsts", self._firsts(context, key, filters)),
-                ("cohort_starts", self._select_key("firsts", context, index=interval_index(first_ts.copy(), boundaries, context, checked=False))
+                ("cohort_starts", self._select_key("firsts", index=interval_index(first_ts.copy(), boundaries, context, checked=False))
                  .where(first_in_range)),
                 ("cohort_returns", events_select(context, [*key, index.copy()], [*filters, *in_range, returning]).group_by(*group_all)
                  .having(exp.GTE(this=exp.Count(this=exp.Star()), expression=context.param(self.minimum_occurrences)))),
@@ -267,7 +270,7 @@ class RetentionQueryRunner(ActorInsightRunner):
     def _key_names(self) -> list[str]:
         return [*ACTOR_COLUMNS, *(["breakdown_value"] if self.breakdown else [])]
 
-    def _select_key(self, table: str, context: SQLContext, index: Optional[exp.Expression] = None) -> exp.Select:
+    def _select_key(self, table: str, index: Optional[exp.Expression] = None) -> exp.Select:
         columns = [exp.column(name) for name in self._key_names()]
         columns.append(exp.alias_(index, "idx") if index is not None else exp.column("idx"))
         return exp.select(*columns).from_(table)

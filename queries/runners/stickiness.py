@@ -17,7 +17,7 @@ from ..sql.context import SQLContext
 from ..sql.engine import Params
 from ..sql.hogql import compile_expression
 from ..sql.intervals import interval_index
-from .actor_insight import ActorInsightRunner
+from .actor_insight import ActorInsightRunner, date_range_errors
 from .base import register, response_value
 
 MAX_INTERVAL_COUNT = 365
@@ -37,6 +37,8 @@ class StickinessQueryRunner(ActorInsightRunner):
         self.interval_name = query.interval.value if query.interval else "day"
         self.date_range = QueryDateRange(query.dateRange, tz=self.tz, interval=self.interval_name, now=self.now,
                                          week_start_day=self.week_start_day)
+        with date_range_errors():
+            self.periods = self._periods()
         stickiness_filter = query.stickinessFilter
         self.cumulative = bool(stickiness_filter and stickiness_filter.computedAs == "cumulative")
         self.criteria = stickiness_filter.stickinessCriteria if stickiness_filter else None
@@ -69,16 +71,20 @@ class StickinessQueryRunner(ActorInsightRunner):
 
     # --- Calculation ---------------------------------------------------------------------------
 
-    def calculate(self) -> dict:
+    def _periods(self) -> list[tuple[QueryDateRange, Optional[str], list[datetime]]]:
+        """(date range, compare label, interval starts) of the current and, when comparing, previous period."""
         periods: list[tuple[QueryDateRange, Optional[str]]] = [(self.date_range, None)]
         compare = self.query.compareFilter
         if compare and compare.compare:
             previous = compare_to_period(self.date_range, compare.compare_to) if compare.compare_to else previous_period(self.date_range)
             periods = [(self.date_range, "current"), (previous, "previous")]
+        return [(date_range, label, date_range.bucket_starts()) for date_range, label in periods]
+
+    def calculate(self) -> dict:
         results = []
         for index, series in enumerate(self.series):
-            for date_range, compare_label in periods:
-                results.append(self._series_result(series, index, date_range, compare_label))
+            for date_range, compare_label, starts in self.periods:
+                results.append(self._series_result(series, index, date_range, compare_label, starts))
         return {
             "results": results,
             "hogql": ";\n\n".join(self.executed_sql),
@@ -87,14 +93,17 @@ class StickinessQueryRunner(ActorInsightRunner):
             "resolved_date_range": response_value(self.date_range.resolved()),
         }
 
-    def _series_result(self, series: EventsNode, index: int, date_range: QueryDateRange, compare_label: Optional[str]) -> dict:
-        count = len(date_range.bucket_starts())
+    def _series_result(self, series: EventsNode, index: int, date_range: QueryDateRange, compare_label: Optional[str],
+                       starts: list[datetime]) -> dict:
+        count = len(starts)
         if self.query.intervalCount:
             count = -(-count // self.query.intervalCount)
         counts: dict[int, int] = {}
         if count:
             context = SQLContext(self.engine, self.team, Params())
-            rows = self.run_sql(self._statement(series, date_range, context), context.params)
+            with date_range_errors():
+                statement = self._statement(series, date_range, starts, context)
+            rows = self.run_sql(statement, context.params)
             counts = {int(intervals): int(actors) for intervals, actors in rows}
         days = list(range(1, max([count, *counts]) + 1))
         data = [counts.get(day, 0) for day in days]
@@ -118,7 +127,7 @@ class StickinessQueryRunner(ActorInsightRunner):
 
     # --- SQL -----------------------------------------------------------------------------------
 
-    def _boundaries(self, date_range: QueryDateRange) -> list[datetime]:
+    def _boundaries(self, date_range: QueryDateRange, starts: list[datetime]) -> list[datetime]:
         """Interval boundaries covering the event filter [filter_from, date_to].
 
         Calendar intervals by default; with `intervalCount` k, blocks of k intervals counted back
@@ -126,7 +135,6 @@ class StickinessQueryRunner(ActorInsightRunner):
         """
         interval = self.interval_name
         if not self.query.intervalCount:
-            starts = date_range.bucket_starts()
             return [*starts, add_intervals(starts[-1], interval, 1)]
         date_to, lower = date_range.date_to(), date_range.filter_from()
         boundaries = [date_to + ONE_MICROSECOND]
@@ -134,7 +142,7 @@ class StickinessQueryRunner(ActorInsightRunner):
             boundaries.insert(0, add_intervals(date_to, interval, -len(boundaries) * self.query.intervalCount) + ONE_MICROSECOND)
         return boundaries
 
-    def _statement(self, series: EventsNode, date_range: QueryDateRange, context: SQLContext) -> exp.Select:
+    def _statement(self, series: EventsNode, date_range: QueryDateRange, starts: list[datetime], context: SQLContext) -> exp.Select:
         """Rows (number of active intervals, actors)."""
         ts = context.event_column("timestamp")
         conditions = query_conditions(self.query, self.team, context)
@@ -145,7 +153,7 @@ class StickinessQueryRunner(ActorInsightRunner):
         ]
         actor = [compile_expression(series.math_hogql, context).sql] if series.math == "hogql" else actor_key(context)
         keys = [exp.alias_(column, f"actor_{position}") for position, column in enumerate(actor)]
-        index = exp.alias_(interval_index(ts.copy(), self._boundaries(date_range), context, checked=False), "idx")
+        index = exp.alias_(interval_index(ts.copy(), self._boundaries(date_range, starts), context, checked=False), "idx")
         active = events_select(context, [*keys, index], [c for c in conditions if c is not None])
         active = active.group_by(*[exp.Literal.number(position + 1) for position in range(len(keys) + 1)])
         if self.criteria is not None:

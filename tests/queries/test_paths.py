@@ -253,6 +253,11 @@ def test_saved_insight_result(client, team, site):
     response = client.get(f"/api/projects/{team.id}/insights/{created.json()['id']}/?refresh=blocking")
     assert response.status_code == 200
     body = response.json()
-    if body["result"] is None and body["filters_hash"] is None:
-        pytest.xfail("insights/results.py does not call queries.execute_query yet")
+    assert body["is_cached"] is False and body["filters_hash"].startswith("cache_")
     assert edges({"results": body["result"]})[0] == ("1_/", "2_/pricing", 2)
+
+
+@pytest.mark.parametrize("date_range", [{"date_from": "-10000000d"}, {"date_to": "-99999999y"}])
+def test_dates_out_of_bounds_are_400(client, team, date_range):
+    body = run(client, team, {**paths(), "dateRange": date_range}, status=400)
+    assert body["type"] == "validation_error" and body["detail"].startswith("The date range is out of bounds: ")

@@ -253,6 +253,7 @@ def test_empty_range_and_date_from_after_date_to(client, team):
         ({"targetEntity": {"id": 3, "type": "actions"}}, "targetEntity: actions are not supported; use an event."),
         ({"returningEntity": {"id": 3, "kind": "ActionsNode"}}, "returningEntity: actions are not supported; use an event."),
         ({"totalIntervals": -1}, "totalIntervals must be at least 1."),
+        ({"totalIntervals": 10**9}, "totalIntervals must be at most 250000."),
         ({"minimumOccurrences": -1}, "minimumOccurrences must be at least 1."),
         ({"timeWindowMode": "24_hour_windows"}, "The 24_hour_windows time window mode is not supported."),
         ({"period": "Hour", "totalIntervals": 500},
@@ -289,6 +290,11 @@ def test_saved_insight_result(client, team, activity):
     response = client.get(f"/api/projects/{team.id}/insights/{created.json()['id']}/?refresh=blocking")
     assert response.status_code == 200
     body = response.json()
-    if body["result"] is None and body["filters_hash"] is None:
-        pytest.xfail("insights/results.py does not call queries.execute_query yet")
+    assert body["is_cached"] is False and body["filters_hash"].startswith("cache_")
     assert [[cell["count"] for cell in row["values"]] for row in body["result"]] == [[3, 1, 1, 1], [2, 1, 1, 0], [3, 1, 0, 0], [2, 0, 0, 0]]
+
+
+@pytest.mark.parametrize("date_range", [{"date_from": "-10000000d"}, {"date_to": "-99999999y"}])
+def test_dates_out_of_bounds_are_400(client, team, date_range):
+    body = run(client, team, {**retention(), "dateRange": date_range}, status=400)
+    assert body["type"] == "validation_error" and body["detail"].startswith("The date range is out of bounds: ")
