@@ -12,10 +12,19 @@ from rest_framework_csv.renderers import CSVRenderer
 
 from activity.serializers import ActivityPageSerializer
 from activity.views import activity_page_response
+from accounts.authentication import PersonalAPIKeyAuthentication
+from core.coalescing import QueryCoalescingMixin
 from core.mixins import TeamScopedViewSetMixin
 from core.openapi import AutoSchema
 from core.throttling import AI_THROTTLES
 from queries.api import cancel_query
+from sharing.authentication import (
+    SHARING_AUTHENTICATION_CLASSES,
+    SharingTokenPermission,
+    is_sharing_request,
+    shared_execution_mode,
+    shared_insight_ids,
+)
 
 from . import openapi  # noqa: F401  (registers the serializer schema extension)
 from .analysis import InsightAnalysisSerializer, analyze_insight
@@ -166,8 +175,11 @@ def _json_object_param(params, key: str) -> dict | None:
         responses={405: OpenApiResponse(description="Insights cannot be deleted; PATCH `{\"deleted\": true}` instead.")},
     ),
 )
-class InsightViewSet(TeamScopedViewSetMixin, viewsets.ModelViewSet):
-    """Saved insights of a project. Soft delete with `PATCH {"deleted": true}`; `DELETE` is refused."""
+class InsightViewSet(QueryCoalescingMixin, TeamScopedViewSetMixin, viewsets.ModelViewSet):
+    """Saved insights of a project. Soft delete with `PATCH {"deleted": true}`; `DELETE` is refused.
+
+    Viewers of a shared insight read it (list and retrieve only) with its share token.
+    """
 
     scope_object = "insight"
     required_scopes: list[str] | None = None  # set per extra action
@@ -178,6 +190,21 @@ class InsightViewSet(TeamScopedViewSetMixin, viewsets.ModelViewSet):
     parser_classes = [JSONParser]
     filter_backends: list = []  # insights/filters.py reads the list parameters
     schema = InsightSchema()
+
+    sharing_enabled_actions = ["list", "retrieve"]
+
+    def get_authenticators(self):
+        # Share tokens first, as in PostHog, so a share JWT is never mistaken for a personal key.
+        return [cls() for cls in SHARING_AUTHENTICATION_CLASSES] + super().get_authenticators()
+
+    def get_authenticate_header(self, request):
+        # Missing or bad credentials stay a 401 with a Bearer challenge (PostHog answers 403 here).
+        return PersonalAPIKeyAuthentication().authenticate_header(request)
+
+    def get_permissions(self):
+        if is_sharing_request(self.request):
+            return [SharingTokenPermission()]  # instead of key scopes and team membership
+        return super().get_permissions()
 
     def _is_basic(self) -> bool:
         return self.action in ("list", "retrieve") and str_to_bool(self.request.query_params.get("basic", "0"))
@@ -191,6 +218,9 @@ class InsightViewSet(TeamScopedViewSetMixin, viewsets.ModelViewSet):
         # PATCH {"deleted": false} must reach a soft-deleted insight to restore it.
         if not (isinstance(data, dict) and data.get("deleted") is False):
             queryset = queryset.filter(deleted=False)
+        shared_ids = shared_insight_ids(self.request)
+        if shared_ids is not None:
+            queryset = queryset.filter(id__in=shared_ids)
         return with_last_viewed_at(with_relations(queryset, basic=self._is_basic()))
 
     def get_object(self):
@@ -210,11 +240,16 @@ class InsightViewSet(TeamScopedViewSetMixin, viewsets.ModelViewSet):
         value = self.request.query_params.get("refresh")
         if value is None and isinstance(self.request.data, dict):
             value = self.request.data.get("refresh")
-        return parse_refresh(value)
+        refresh = parse_refresh(value)
+        if is_sharing_request(self.request):  # a viewer of a share never forces a recomputation
+            return Refresh(shared_execution_mode(refresh.mode), refresh.requested)
+        return refresh
 
     def get_serializer_context(self):
         context = super().get_serializer_context()
         context["is_mcp"] = self.request.headers.get("X-PostHog-Client") == "mcp"
+        if is_sharing_request(self.request):
+            context["is_shared"] = True
         return context
 
     def _render(self, insight: Insight, refresh: Refresh) -> dict:
@@ -234,7 +269,8 @@ class InsightViewSet(TeamScopedViewSetMixin, viewsets.ModelViewSet):
     def retrieve(self, request, *args, **kwargs):
         refresh = self._refresh()
         insight = self.get_object()
-        params = request.query_params
+        # Dashboard context and overrides are the editor's tools; share viewers see the insight as saved.
+        params = {} if is_sharing_request(request) else request.query_params
         tile = None
         if "from_dashboard" in params:
             dashboard_id = params["from_dashboard"]

@@ -4,6 +4,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import status, viewsets
 from rest_framework.response import Response
 
+from core.coalescing import QueryCoalescingMixin
 from core.mixins import TeamScopedViewSetMixin
 
 from . import api, execution
@@ -16,7 +17,7 @@ from .serializers import (
 )
 
 
-class QueryViewSet(TeamScopedViewSetMixin, viewsets.ViewSet):
+class QueryViewSet(QueryCoalescingMixin, TeamScopedViewSetMixin, viewsets.ViewSet):
     scope_object = "query"
     # PostHog treats every action of this endpoint, POST and DELETE included, as a read.
     required_scopes = ["query:read"]

@@ -1,41 +1,9 @@
 """Read-only API access for viewers of a shared insight (PostHog's sharing authenticators).
 
-Integration note for the insights viewset (insights/views.py InsightViewSet). Add exactly this
-(tests/sharing/insights_urls.py applies the same additions to a subclass and tests them):
-
-    from sharing.authentication import (
-        SHARING_AUTHENTICATION_CLASSES, SharingTokenPermission, is_sharing_request, shared_insight_ids,
-        shared_execution_mode,
-    )
-
-    class InsightViewSet(...):
-        sharing_enabled_actions = ["list", "retrieve"]
-
-        def get_authenticators(self):
-            # Sharing first, as in PostHog. The first authenticator sends no WWW-Authenticate
-            # header, so unauthenticated /insights/ requests answer 403 instead of 401 (spec §10.5).
-            return [cls() for cls in SHARING_AUTHENTICATION_CLASSES] + super().get_authenticators()
-
-        def get_permissions(self):
-            if is_sharing_request(self.request):
-                return [SharingTokenPermission()]  # instead of IsAuthenticated, scopes and membership
-            return super().get_permissions()
-
-        def get_serializer_context(self):
-            context = super().get_serializer_context()
-            if is_sharing_request(self.request):
-                context["is_shared"] = True
-            return context
-
-    and, at the end of `get_queryset`:
-
-            ids = shared_insight_ids(self.request)
-            if ids is not None:
-                queryset = queryset.filter(id__in=ids)
-
-    and, when `is_sharing_request(request)`: ignore `filters_override`, `variables_override` and
-    `from_dashboard` in retrieve, and pass the execution mode through `shared_execution_mode(mode)`
-    (so a viewer never forces a recomputation).
+The insights viewset (insights/views.py) puts SHARING_AUTHENTICATION_CLASSES first, uses
+SharingTokenPermission for sharing requests (list and retrieve only), restricts its queryset to
+`shared_insight_ids(request)`, ignores dashboard context and overrides for share viewers, and
+passes their refresh mode through `shared_execution_mode`.
 
 A sharing request is anonymous (`request.user` is AnonymousUser) and `request.auth` is the
 SharingConfiguration, so personal-API-key scopes and throttles do not apply to it.
