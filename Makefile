@@ -21,9 +21,14 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 migrate: $(VENV)/.installed
 	$(PY) manage.py migrate --no-input
 
+DEMO := --email demo@example.com --password demo-password --organization "Demo"
+
 run: migrate
 	$(PY) manage.py collectstatic --no-input --verbosity 0
-	$(PY) manage.py bootstrap --email demo@example.com --password demo-password --organization "Demo" --new-api-key --scopes '*' --banner "http://$(HOST):$(PORT)"
+	$(PY) manage.py bootstrap $(DEMO) > /dev/null
+	$(PY) manage.py generate_demo_data --events 20000 --days 60 --seed 1 --if-empty
+	$(PY) manage.py create_example_insights
+	$(PY) manage.py bootstrap $(DEMO) --new-api-key --scopes '*' --banner "http://$(HOST):$(PORT)"
 	$(PY) manage.py generate_demo_data --if-empty --events 20000 --days 30 --seed 42
 	exec $(VENV)/bin/gunicorn insights_api.wsgi:application --bind $(HOST):$(PORT) --workers $(WORKERS) --threads 4 --access-logfile -
 

@@ -60,6 +60,12 @@ def test_make_run_from_fresh_clone(tmp_path):
         project = re.search(r"Project id:\s+(\d+)", output).group(1)
         me = requests.get(f"http://127.0.0.1:{port}/api/projects/{project}/", headers={"Authorization": f"Bearer {key}"}, timeout=10)
         assert me.status_code == 200
+        # The demo data and example insights give results at once.
+        insights = requests.get(
+            f"http://127.0.0.1:{port}/api/projects/{project}/insights/?refresh=blocking", headers={"Authorization": f"Bearer {key}"}, timeout=120
+        ).json()
+        assert insights["count"] >= 7
+        assert all(item["result"] for item in insights["results"]), [item["name"] for item in insights["results"] if not item["result"]]
         swagger = requests.get(f"http://127.0.0.1:{port}/api/schema/swagger-ui/", timeout=10)
         assert swagger.status_code == 200
         # Several gunicorn workers write to the embedded database at once without "database is locked".

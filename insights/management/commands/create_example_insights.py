@@ -1,0 +1,108 @@
+"""Example insights over the demo data, so a new installation shows results at once."""
+from django.core.management.base import BaseCommand, CommandError
+
+from accounts.models import OrganizationMembership, Team
+from insights.models import Insight
+from insights.services import create_insight
+
+
+def _viz(source: dict) -> dict:
+    return {"kind": "InsightVizNode", "source": source}
+
+
+EXAMPLES = [
+    (
+        "Daily pageviews by browser",
+        _viz({
+            "kind": "TrendsQuery",
+            "series": [{"kind": "EventsNode", "event": "$pageview", "math": "total"}],
+            "interval": "day",
+            "dateRange": {"date_from": "-30d"},
+            "breakdownFilter": {"breakdown": "$browser", "breakdown_type": "event"},
+        }),
+    ),
+    (
+        "Weekly active users",
+        _viz({
+            "kind": "TrendsQuery",
+            "series": [{"kind": "EventsNode", "event": "$pageview", "math": "dau"}],
+            "interval": "week",
+            "dateRange": {"date_from": "-90d"},
+        }),
+    ),
+    (
+        "Revenue (last 30 days)",
+        _viz({
+            "kind": "TrendsQuery",
+            "series": [{"kind": "EventsNode", "event": "purchase", "math": "sum", "math_property": "revenue"}],
+            "dateRange": {"date_from": "-30d"},
+            "trendsFilter": {"display": "BoldNumber"},
+        }),
+    ),
+    (
+        "Sign-up to purchase funnel",
+        _viz({
+            "kind": "FunnelsQuery",
+            "series": [
+                {"kind": "EventsNode", "event": "$pageview"},
+                {"kind": "EventsNode", "event": "signed up"},
+                {"kind": "EventsNode", "event": "purchase"},
+            ],
+            "dateRange": {"date_from": "-30d"},
+            "funnelsFilter": {"funnelWindowInterval": 14, "funnelWindowIntervalUnit": "day"},
+        }),
+    ),
+    (
+        "Weekly retention",
+        _viz({
+            "kind": "RetentionQuery",
+            "dateRange": {"date_from": "-8w"},
+            "retentionFilter": {
+                "period": "Week",
+                "totalIntervals": 8,
+                "targetEntity": {"id": "$pageview", "type": "events"},
+                "returningEntity": {"id": "$pageview", "type": "events"},
+            },
+        }),
+    ),
+    (
+        "User lifecycle",
+        _viz({
+            "kind": "LifecycleQuery",
+            "series": [{"kind": "EventsNode", "event": "$pageview"}],
+            "interval": "week",
+            "dateRange": {"date_from": "-8w"},
+        }),
+    ),
+    (
+        "Top pages (SQL)",
+        {
+            "kind": "DataVisualizationNode",
+            "source": {
+                "kind": "HogQLQuery",
+                "query": "SELECT properties.$pathname AS page, count() AS views FROM events WHERE event = '$pageview' GROUP BY page ORDER BY views DESC LIMIT 10",
+            },
+        },
+    ),
+]
+
+
+class Command(BaseCommand):
+    help = "Create example insights for a team (skips the ones it already has)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--team", type=int, help="team id; default: the first team")
+
+    def handle(self, *args, **options):
+        team = Team.objects.filter(id=options["team"]).first() if options["team"] else Team.objects.order_by("id").first()
+        if team is None:
+            raise CommandError("No such team.")
+        owner = OrganizationMembership.objects.filter(organization=team.organization).order_by("level", "joined_at").select_related("user").last()
+        existing = set(Insight.objects.filter(team=team).values_list("name", flat=True))
+        created = 0
+        for name, query in EXAMPLES:
+            if name in existing:
+                continue
+            create_insight(team=team, user=owner.user if owner else None, data={"name": name, "query": query}, dashboards=None, tags=["example"])
+            created += 1
+        self.stdout.write(f"{created} example insight(s) created for team {team.id}.")
