@@ -47,10 +47,12 @@ def test_single_event_list_and_form_bodies(team):
     data = base64.b64encode(json.dumps(message("d", "d1")).encode()).decode()
     form = urlencode({"data": data, "api_key": team.api_token})
     assert post_raw("/capture/", form, content_type="application/x-www-form-urlencoded").status_code == 200
+    # multipart form (old server-side libraries), data= as JSON
+    assert Client().post("/capture/", {"data": json.dumps([message("f", "d1")]), "api_key": team.api_token}).status_code == 200
     # image-beacon fallback: GET /e/?data=<json>
     get_data = quote(json.dumps(message("e", "d1", {"token": team.api_token})))
     assert APIClient().get(f"/e/?data={get_data}").status_code == 200
-    assert sorted(e.event for e in stored(team)) == ["a", "b", "c", "d", "e"]
+    assert sorted(e.event for e in stored(team)) == ["a", "b", "c", "d", "e", "f"]
 
 
 @pytest.mark.parametrize(
