@@ -175,6 +175,7 @@ class Value(Typed):
     const: Any = _NO_CONST
     number: Optional[exp.Expression] = None  # a cheaper numeric form (JSON numbers)
     aggregate: bool = False
+    not_null: bool = False  # a NOT NULL column: its NULLS FIRST/LAST is free, so ORDER BY can follow an index
 
     @property
     def is_const(self) -> bool:
@@ -310,9 +311,9 @@ class EventsTable(_VirtualTable):
         head, rest = chain[0], chain[1:]
         simple = {"uuid": STRING, "event": STRING, "distinct_id": STRING, "timestamp": DATETIME, "created_at": DATETIME}
         if head in simple and not rest:
-            return Value(self.field(head), simple[head])
+            return Value(self.field(head), simple[head], not_null=True)
         if head == "$session_id" and not rest:
-            return Value(self.field("session_id"), STRING)
+            return Value(self.field("session_id"), STRING, not_null=True)
         if head == "$window_id" and not rest:
             return self._property(self.field("properties"), ["$window_id"], node)
         if head == "person_id" and not rest:
@@ -343,11 +344,11 @@ class PersonsTable(_VirtualTable):
     def resolve(self, chain, node):
         head, rest = chain[0], chain[1:]
         if head == "id" and not rest:
-            return Value(self.column("f_id", lambda: self.base("id")), PERSON)
+            return Value(self.column("f_id", lambda: self.base("id")), PERSON, not_null=True)
         if head == "created_at" and not rest:
-            return Value(self.column("f_created_at", lambda: self.base("created_at")), DATETIME)
+            return Value(self.column("f_created_at", lambda: self.base("created_at")), DATETIME, not_null=True)
         if head == "is_identified" and not rest:
-            return Value(self.column("f_is_identified", lambda: self.base("is_identified")), BOOL)
+            return Value(self.column("f_is_identified", lambda: self.base("is_identified")), BOOL, not_null=True)
         if head == "properties":
             column = self.column("f_properties", lambda: self.base("properties"))
             return self._property(column, rest, node) if rest else Value(column, JSON)
@@ -398,7 +399,7 @@ class DerivedTable(Source):
             raise SandboxError(f"Unknown field {_describe(node)}.")
         sql = _quoted(column.sql_name, self.sql_alias)
         if len(chain) == 1:
-            return Value(sql, column.value.type)
+            return Value(sql, column.value.type, not_null=column.value.not_null)
         if column.value.type == JSON:
             return self.compiler.json_property(sql, chain[1:])
         raise SandboxError(f"Unknown field {_describe(node)}.")
@@ -1809,7 +1810,9 @@ class QueryCompiler:
                 self.check(item, {"this", "desc", "nulls_first"})
                 value = self._positional(item.this, outputs) or compiler.compile(item.this)
                 sql = self.engine.binary_order(value.sql.copy()) if value.type == STRING else value.sql.copy()
-                order_sql.append(exp.Ordered(this=sql, desc=bool(item.args.get("desc")), nulls_first=bool(item.args.get("nulls_first"))))
+                desc = bool(item.args.get("desc"))
+                nulls_first = self._natural_nulls_first(desc) if value.not_null else bool(item.args.get("nulls_first"))
+                order_sql.append(exp.Ordered(this=sql, desc=desc, nulls_first=nulls_first))
 
         if group_sql or having_sql is not None or any(value.aggregate for _name, value in outputs):
             self._check_grouped(outputs, group_sql, order_sql, having_sql)
@@ -1843,7 +1846,8 @@ class QueryCompiler:
             tree.set("group", exp.Group(expressions=group_sql))
         if having_sql is not None:
             tree.set("having", exp.Having(this=having_sql))
-        columns = [OutputColumn(name, f"c{index}", Value(None, value.type)) for index, (name, value) in enumerate(outputs)]
+        columns = [OutputColumn(name, f"c{index}", Value(None, value.type, not_null=value.not_null))
+                   for index, (name, value) in enumerate(outputs)]
         if distinct_order:
             tree = self.project(Compiled(tree, columns), [_quoted(column.sql_name) for column in columns])
             tree.set("order", exp.Order(expressions=distinct_order))
@@ -1853,6 +1857,10 @@ class QueryCompiler:
         if with_:
             tree.set("with_", exp.With(expressions=with_))
         return Compiled(tree, columns)
+
+    def _natural_nulls_first(self, desc: bool) -> bool:
+        """The engine's own NULL placement, which an index scan yields (PostgreSQL: NULLs largest; SQLite: smallest)."""
+        return desc if self.engine.vendor == "postgresql" else not desc
 
     def _check_grouped(self, outputs, group_sql, order_sql, having_sql) -> None:
         """In an aggregating SELECT, columns outside aggregate functions must be grouped on.
