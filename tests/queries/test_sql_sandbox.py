@@ -248,3 +248,15 @@ def test_bad_query_nodes_are_400(client, team):
     assert post(client, team, "SELECT", 400) == refused("A SELECT needs at least one column.")
     assert post(client, team, "SELECT event FROM events GROUP BY", 400) == refused("GROUP BY needs at least one expression.")
     assert post(client, team, "SELECT event FROM events WHERE", 400)["detail"].startswith("Syntax error in SQL query:")
+
+
+def test_ordering_by_a_not_null_column_leaves_null_placement_to_the_engine(team):
+    """`ORDER BY timestamp DESC` must be servable by the (team, timestamp) index: no NULLS FIRST/LAST clause."""
+    engine = get_engine()
+    for query in ("SELECT event FROM events ORDER BY timestamp DESC LIMIT 10", "SELECT event FROM events ORDER BY timestamp"):
+        compiled = compile_query(query, team, engine, now=ts("2020-01-15 12:00"), tz=clock.team_timezone(team))
+        assert "NULLS" not in compiled.tree.sql(dialect=engine.dialect)
+    compiled = compile_query("SELECT event FROM events ORDER BY properties.x DESC", team, engine, now=ts("2020-01-15 12:00"),
+                             tz=clock.team_timezone(team))
+    rendered = compiled.tree.sql(dialect=engine.dialect)
+    assert ("NULLS LAST" in rendered) == (engine.vendor == "postgresql")  # ClickHouse puts NULLs last
