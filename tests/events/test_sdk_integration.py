@@ -89,7 +89,9 @@ def server(database_url):
 
 
 def test_events_sent_by_posthog_python_are_stored_with_their_persons(server, database_url):
-    account = json.loads(manage(database_url, "bootstrap", "--email", "sdk@example.com", "--password", "pw-123456", "--json"))
+    account = json.loads(
+        manage(database_url, "bootstrap", "--email", "sdk@example.com", "--password", "pw-123456", "--new-api-key", "--json")
+    )
     token = account["api_token"]
 
     client = Posthog(token, host=server, sync_mode=True)
@@ -139,6 +141,25 @@ def test_events_sent_by_posthog_python_are_stored_with_their_persons(server, dat
     purchase = next(e for e in events if e["event"] == "purchase")
     assert purchase["properties"]["revenue"] == 49.5
     assert near(purchase["timestamp"], T0 + timedelta(minutes=4))
+
+    # and the query engine counts them: pageviews per day, and the one identified user
+    trend = {
+        "kind": "TrendsQuery",
+        "series": [{"kind": "EventsNode", "event": "$pageview", "math": "total"}, {"kind": "EventsNode", "event": None, "math": "dau"}],
+        "dateRange": {"date_from": "2024-02-20", "date_to": "2024-03-05"},
+        "interval": "day",
+    }
+    response = requests.post(
+        f"{server}/api/projects/{account['project_id']}/query/",
+        json={"query": trend, "refresh": "blocking"},
+        headers={"Authorization": f"Bearer {account['personal_api_key']}"},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    pageviews, users = response.json()["results"]
+    assert pageviews["count"] == 2 and sum(pageviews["data"]) == 2
+    # per day: ada on Feb 26 (backfill) and Mar 1, plus the personless reader on Mar 1
+    assert max(users["data"]) == 2 and sum(users["data"]) == 3
 
 
 def near(stored: str, expected: datetime) -> bool:
