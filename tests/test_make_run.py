@@ -46,7 +46,7 @@ def test_make_run_from_fresh_clone(tmp_path):
             if match:
                 key = match.group(1)
                 try:
-                    response = requests.get(f"http://127.0.0.1:{port}/api/schema/", headers={"Authorization": f"Bearer {key}"}, timeout=5)
+                    response = requests.get(f"http://127.0.0.1:{port}/api/schema/", headers={"Authorization": f"Bearer {key}"}, timeout=120)
                     break
                 except requests.ConnectionError:
                     pass
