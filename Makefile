@@ -29,7 +29,6 @@ run: migrate
 	$(PY) manage.py generate_demo_data --events 20000 --days 60 --seed 1 --if-empty
 	$(PY) manage.py create_example_insights
 	$(PY) manage.py bootstrap $(DEMO) --new-api-key --scopes '*' --banner "http://$(HOST):$(PORT)"
-	$(PY) manage.py generate_demo_data --if-empty --events 20000 --days 30 --seed 42
 	exec $(VENV)/bin/gunicorn insights_api.wsgi:application --bind $(HOST):$(PORT) --workers $(WORKERS) --threads 4 --access-logfile -
 
 test: $(VENV)/.installed-dev
