@@ -6,6 +6,7 @@ import pytest
 import requests
 from django.db import connections
 from posthog import Posthog
+from posthog import request as posthog_request
 
 from queries import execute_query
 from tests.factories import make_key
@@ -20,19 +21,25 @@ QUERY = {
 }
 
 
-def test_sdk_events_in_a_trends_result(live_server, team, user, monkeypatch):
-    # The server's request threads must not keep connections open, or the test database cannot be dropped.
+@pytest.fixture
+def live_url(live_server, monkeypatch):
+    # The server's request threads must not keep database connections open (the test database could
+    # not be dropped), nor HTTP keep-alive connections past the test (they outlive the server).
     monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
-    sdk = Posthog(team.api_token, host=live_server.url, sync_mode=True)
+    yield live_server.url
+    posthog_request._get_session().close()
+
+
+def test_sdk_events_in_a_trends_result(live_url, team, user):
+    sdk = Posthog(team.api_token, host=live_url, sync_mode=True)
     sdk.capture("$pageview", distinct_id="u1", properties={"$browser": "Chrome"}, timestamp=T0)
     sdk.capture("$pageview", distinct_id="u1", properties={"$browser": "Chrome"}, timestamp=T0 + timedelta(minutes=5))
     sdk.capture("$pageview", distinct_id="u2", properties={"$browser": "Safari"}, timestamp=T0 + timedelta(days=1))
     sdk.capture("signed_up", distinct_id="u2", timestamp=T0 + timedelta(days=1))
 
-    api = requests.Session()
-    api.headers["Authorization"] = f"Bearer {make_key(user)}"
-    url = f"{live_server.url}/api/projects/{team.id}/query/"
-    response = api.post(url, json={"query": QUERY, "refresh": "blocking"}, timeout=30)
+    url = f"{live_url}/api/projects/{team.id}/query/"
+    headers = {"Authorization": f"Bearer {make_key(user)}", "Connection": "close"}
+    response = requests.post(url, json={"query": QUERY, "refresh": "blocking"}, headers=headers, timeout=30)
     assert response.status_code == 200
     body = response.json()
     assert set(body) == {
