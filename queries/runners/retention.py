@@ -8,7 +8,7 @@ of the same actor and counts actors per (cohort, intervals later). Python only l
 cells out as PostHog's matrix and ranks breakdown values.
 """
 from datetime import datetime
-from typing import Optional
+from typing import Callable, Optional
 
 from django.db.models import Min
 from rest_framework.exceptions import ValidationError
@@ -19,7 +19,7 @@ from events.models import Event
 from ..dates import QueryDateRange, add_intervals, start_of_interval
 from ..schema import RetentionEntity, RetentionQuery
 from ..sql.actors import (
-    ACTOR_COLUMNS, actor_join, actor_key_aliased, entity_condition, events_select, query_conditions,
+    ACTOR_COLUMNS, actor_join, actor_key, actor_key_aliased, entity_condition, events_select, query_conditions,
     reject_group_aggregation, with_ctes,
 )
 from ..sql.context import SQLContext
@@ -219,6 +219,8 @@ class RetentionQueryRunner(ActorInsightRunner):
         key = actor_key_aliased(context)
         if self.breakdown:
             key.append(exp.alias_(self._breakdown_value(context), "breakdown_value"))
+        # GROUP BY the raw actor key, then the breakdown value and the interval by position.
+        group = [*actor_key(context), *[exp.Literal.number(i + 1) for i in range(len(ACTOR_COLUMNS), len(key) + 1)]]
         names = [self._event_name(self.target), self._event_name(self.returning)]
         filters = query_conditions(self.query, self.team, context)
         if None not in names:
@@ -227,8 +229,11 @@ class RetentionQueryRunner(ActorInsightRunner):
                     exp.LT(this=ts.copy(), expression=context.engine.timestamp(boundaries[-1], context.params))]
         index = exp.alias_(interval_index(ts.copy(), boundaries, context, checked=False), "idx")
         returning = self._entity_condition(self.returning, context)
-        group_all = [exp.Literal.number(i + 1) for i in range(len(key) + 1)]
 
+        if self.retention_type == RECURRING and self._same_entities() and self.minimum_occurrences == 1:
+            # Every active interval both starts a cohort and counts as a return.
+            activity = events_select(context, [*key, index], [*filters, *in_range, returning]).group_by(*group)
+            return with_ctes(self._counts(context, ("activity", None), ("activity", None)), [("activity", activity)])
         if self.retention_type == RECURRING:
             target = self._entity_condition(self.target, context)
             starting = exp.Max(this=case([(target, exp.Literal.number(1))], exp.Literal.number(0)))
@@ -236,27 +241,33 @@ class RetentionQueryRunner(ActorInsightRunner):
             activity = events_select(
                 context, [*key, index, exp.alias_(starting, "is_start"), exp.alias_(returns, "return_count")],
                 [*filters, *in_range, exp.or_(target.copy(), returning.copy())],
-            ).group_by(*group_all)
-            ctes = [
-                ("activity", activity),
-                ("cohort_starts", self._select_key("activity").where(exp.EQ(this=exp.column("is_start"), expression=exp.Literal.number(1)))),
-                ("cohort_returns", self._select_key("activity").where(
-                    exp.GTE(this=exp.column("return_count"), expression=context.param(self.minimum_occurrences)))),
-            ]
-        else:
-            first_ts = exp.column("first_ts")
-            first_in_range = exp.and_(
-                exp.GTE(this=first_ts, expression=context.engine.timestamp(boundaries[0], context.params)),
-                exp.LT(this=first_ts.copy(), expression=context.engine.timestamp(boundaries[-1], context.params)),
+            ).group_by(*group)
+            minimum = context.param(self.minimum_occurrences)
+            counts = self._counts(
+                context,
+                ("activity", lambda alias: exp.EQ(this=exp.column("is_start", table=alias), expression=exp.Literal.number(1))),
+                ("activity", lambda alias: exp.GTE(this=exp.column("return_count", table=alias), expression=minimum.copy())),
             )
-            ctes = [
-                ("firsts", self._firsts(context, key, filters)),
-                ("cohort_starts", self._select_key("firsts", index=interval_index(first_ts.copy(), boundaries, context, checked=False))
-                 .where(first_in_range)),
-                ("cohort_returns", events_select(context, [*key, index.copy()], [*filters, *in_range, returning]).group_by(*group_all)
-                 .having(exp.GTE(this=exp.Count(this=exp.Star()), expression=context.param(self.minimum_occurrences)))),
-            ]
-        return with_ctes(self._counts(context), ctes)
+            return with_ctes(counts, [("activity", activity)])
+        first_ts = exp.column("first_ts")
+        first_in_range = exp.and_(
+            exp.GTE(this=first_ts, expression=context.engine.timestamp(boundaries[0], context.params)),
+            exp.LT(this=first_ts.copy(), expression=context.engine.timestamp(boundaries[-1], context.params)),
+        )
+        ctes = [
+            ("firsts", self._firsts(context, key, group[:len(key)], filters)),
+            ("cohort_starts", self._select_key("firsts", index=interval_index(first_ts.copy(), boundaries, context, checked=False))
+             .where(first_in_range)),
+            ("cohort_returns", events_select(context, [*key, index.copy()], [*filters, *in_range, returning]).group_by(*group)
+             .having(exp.GTE(this=exp.Count(this=exp.Star()), expression=context.param(self.minimum_occurrences)))),
+        ]
+        return with_ctes(self._counts(context, ("cohort_starts", None), ("cohort_returns", None)), ctes)
+
+    def _same_entities(self) -> bool:
+        def identity(entity: RetentionEntity):
+            return self._event_name(entity), [prop.model_dump() for prop in entity.properties or []]
+
+        return identity(self.target) == identity(self.returning)
 
     def _entity_condition(self, entity: RetentionEntity, context: SQLContext) -> exp.Expression:
         condition = entity_condition(self._event_name(entity), entity.properties, context)
@@ -275,10 +286,10 @@ class RetentionQueryRunner(ActorInsightRunner):
         columns.append(exp.alias_(index, "idx") if index is not None else exp.column("idx"))
         return exp.select(*columns).from_(table)
 
-    def _firsts(self, context: SQLContext, key: list[exp.Expression], filters: list[exp.Expression]) -> exp.Select:
+    def _firsts(self, context: SQLContext, key: list[exp.Expression], group: list[exp.Expression],
+                filters: list[exp.Expression]) -> exp.Select:
         """Per actor, the time of the first target event ever (no date range) that defines its cohort."""
         ts = context.event_column("timestamp")
-        group = [exp.Literal.number(i + 1) for i in range(len(key))]
         target = self._entity_condition(self.target, context)
         if self.retention_type == FIRST_TIME:
             return events_select(context, [*key, exp.alias_(exp.Min(this=ts), "first_ts")], [*filters, target]).group_by(*group)
@@ -289,9 +300,13 @@ class RetentionQueryRunner(ActorInsightRunner):
         return (events_select(context, [*key, exp.alias_(first_any, "first_ts")], [*filters, name_only]).group_by(*group)
                 .having(exp.EQ(this=first_any.copy(), expression=first_matching)))
 
-    def _counts(self, context: SQLContext) -> exp.Select:
-        """Cohort sizes (offset 0) and, per later interval, the cohort's actors who returned then."""
+    def _counts(self, context: SQLContext, starts: tuple[str, Optional[Callable]], returns: tuple[str, Optional[Callable]]) -> exp.Select:
+        """Cohort sizes (offset 0) and, per later interval, the cohort's actors who returned then.
+
+        `starts` and `returns` are (table, condition on a table alias or None) of (actor key, idx) rows.
+        """
         names = self._key_names()
+        (starts_table, starts_where), (returns_table, returns_where) = starts, returns
         breakdown = [exp.column("breakdown_value", table="s")] if self.breakdown else []
         offset = exp.Sub(this=exp.column("idx", table="r"), expression=exp.column("idx", table="s"))
         in_window = exp.and_(
@@ -303,10 +318,15 @@ class RetentionQueryRunner(ActorInsightRunner):
         )
         sizes = (exp.select(*[c.copy() for c in breakdown], exp.alias_(exp.column("idx", table="s"), "cohort"),
                             exp.alias_(exp.Literal.number(0), "offset_k"), exp.alias_(exp.Count(this=exp.Star()), "actors"))
-                 .from_(exp.to_table("cohort_starts").as_("s")))
+                 .from_(exp.to_table(starts_table).as_("s")))
+        if starts_where:
+            sizes = sizes.where(starts_where("s"))
         sizes = sizes.group_by(*[exp.Literal.number(i + 1) for i in range(len(breakdown) + 1)])
         pairs = exp.select(*[c.copy() for c in breakdown], exp.alias_(exp.column("idx", table="s"), "cohort"))
-        pairs = pairs.from_(exp.to_table("cohort_starts").as_("s")).join(exp.to_table("cohort_returns").as_("r"), on=in_window, join_type="inner")
+        pairs = pairs.from_(exp.to_table(starts_table).as_("s")).join(exp.to_table(returns_table).as_("r"), on=in_window, join_type="inner")
+        conditions = [where(alias) for where, alias in ((starts_where, "s"), (returns_where, "r")) if where]
+        if conditions:
+            pairs = pairs.where(exp.and_(*conditions))
         if self.query.retentionFilter.cumulative:
             # Each (actor, cohort) once, at the furthest interval it returned in.
             furthest = pairs.select(exp.alias_(exp.Max(this=offset), "offset_k")).group_by(

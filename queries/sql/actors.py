@@ -1,9 +1,10 @@
 """Pieces shared by the actor-based insights (retention, lifecycle, stickiness, paths).
 
 An actor is the event's person; a personless event (no person row) counts as the actor of its
-distinct id, as PostHog gives such events a person id derived from the distinct id. The actor
-is keyed by two never-NULL columns so that joins and GROUP BYs on it stay plain equalities
-(hash joins on PostgreSQL, automatic indexes on SQLite).
+distinct id, as PostHog gives such events a person id derived from the distinct id. Queries GROUP
+BY the raw key (`actor_key`: the person id first, so PostgreSQL can read events in its index
+order) and select it as two never-NULL columns (`actor_key_aliased`), so that joins on it stay
+plain equalities (hash or merge joins on PostgreSQL, automatic indexes on SQLite).
 """
 from typing import Any, Optional
 
@@ -18,16 +19,16 @@ ACTOR_COLUMNS = ("actor_person", "actor_distinct_id")
 
 
 def actor_key(context: SQLContext) -> list[exp.Expression]:
-    """[person id or 0, '' or the distinct id of a personless event]."""
+    """[person id, the distinct id of a personless event]: one NULL in each row, for GROUP BY."""
     person = context.event_column("person")
-    return [
-        exp.Coalesce(this=person, expressions=[exp.Literal.number(0)]),
-        exp.Case().when(exp.Is(this=person.copy(), expression=exp.null()), context.event_column("distinct_id")).else_(exp.Literal.string("")),
-    ]
+    return [person, exp.Case().when(exp.Is(this=person.copy(), expression=exp.null()), context.event_column("distinct_id"))]
 
 
 def actor_key_aliased(context: SQLContext) -> list[exp.Expression]:
-    return [exp.alias_(expr, name) for expr, name in zip(actor_key(context), ACTOR_COLUMNS)]
+    """The actor key as never-NULL columns `actor_person` (0 when personless) and `actor_distinct_id` ('' for persons)."""
+    person, distinct_id = actor_key(context)
+    return [exp.alias_(exp.Coalesce(this=person, expressions=[exp.Literal.number(0)]), ACTOR_COLUMNS[0]),
+            exp.alias_(exp.Coalesce(this=distinct_id, expressions=[exp.Literal.string("")]), ACTOR_COLUMNS[1])]
 
 
 def actor_join(left: str, right: str) -> exp.Expression:

@@ -21,6 +21,9 @@ def interval_index(value: exp.Expression, boundaries: list[datetime], context: S
     """
     if len(boundaries) < 2:
         raise ValueError("interval_index needs at least one interval")
+    if not checked and not context.engine.bucket_by_join:
+        # The engine has a native function for it (PostgreSQL's width_bucket).
+        return context.engine.bucket_index(value, boundaries[:-1], context.params)
     params = [context.engine.timestamp(boundary, context.params) for boundary in boundaries]
 
     def node(low: int, high: int) -> exp.Expression:
