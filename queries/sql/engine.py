@@ -132,15 +132,32 @@ class Engine:
     def _escape_percent(self, sql: str) -> str:
         return sql.replace("%", "%%")
 
+    READABLE_LIST_ITEMS = 6
+
     def readable(self, tree: exp.Expression, params: Params) -> str:
-        """The query with its parameters inlined, pretty-printed (the `hogql` field of responses)."""
+        """The query with its parameters inlined, pretty-printed (the `hogql` field of responses).
+
+        Long lists (bucket boundaries of minute intervals...) keep their first and last items
+        around a comment saying how many were left out, so responses stay small.
+        """
+        keep = self.READABLE_LIST_ITEMS // 2
 
         def inline(node):
             if isinstance(node, exp.Placeholder) and node.name in params.values:
                 return self._literal(params.values[node.name])
             return node
 
-        return tree.transform(inline).sql(dialect=self.dialect, pretty=True)
+        def shorten(node):
+            if isinstance(node, (exp.Values, exp.Array)) and len(node.expressions) > self.READABLE_LIST_ITEMS:
+                items = node.expressions
+                head = [item.copy() for item in items[:keep]]
+                head[-1].add_comments([f"... {len(items) - 2 * keep} more ..."])
+                shortened = node.copy()
+                shortened.set("expressions", head + [item.copy() for item in items[-keep:]])
+                return shortened
+            return node
+
+        return tree.transform(inline).transform(shorten).sql(dialect=self.dialect, pretty=True)
 
     def _literal(self, value: Any) -> exp.Expression:
         if value is None:
