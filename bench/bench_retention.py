@@ -79,9 +79,14 @@ def hand_written(team, date_from: datetime, date_to: datetime) -> tuple[str, lis
 
 
 def run_hand_written(sql: str, params: list) -> dict:
-    from django.db import connection
+    from django.db import connection, transaction
 
-    with connection.cursor() as cursor:
+    from queries.sql.engine import get_engine
+
+    # Same session settings as the engine's queries (PostgreSQL: JIT off), so the SQL is compared.
+    with transaction.atomic(), connection.cursor() as cursor:
+        for setting in getattr(get_engine(), "SESSION_SETTINGS", ()):
+            cursor.execute(setting)
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     return {(str(week)[:10], int(offset)): count for week, offset, count in rows}
