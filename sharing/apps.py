@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class SharingConfig(AppConfig):
     name = "sharing"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from . import openapi  # noqa: F401  (registers the schema extensions)
