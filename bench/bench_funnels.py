@@ -95,23 +95,26 @@ def hand_written(team_id: int, date_from: datetime, date_to: datetime) -> tuple[
         WHERE pv = 0 AND su = 0 AND su1_pos IS NOT NULL AND t - start2 <= {window}
               AND (pu_pos IS NULL OR pu_pos <= su1_pos)
     ), people AS (
-        -- attempt times only grow along a person's events: the first attempt holds the smallest of each
-        SELECT pid, MAX(pv) AS r0, MAX(ok) AS r1,
-               MIN(CASE WHEN ok = 1 THEN t END) - MIN(CASE WHEN ok = 1 THEN start_t END) AS d1
-        FROM step1 GROUP BY pid
-    ), people2 AS (
-        SELECT pid, MIN(su1_t) - MIN(start2) AS d1, MIN(t) - MIN(su1_t) AS d2 FROM step2 GROUP BY pid
+        -- One row per person: attempt times only grow along a person's events, so the first
+        -- attempt that reached a step holds the smallest of each of its times.
+        SELECT pid, MAX(r) AS r, MIN(a0) AS a0, MIN(a1) AS a1, MIN(b0) AS b0, MIN(b1) AS b1, MIN(b2) AS b2
+        FROM (SELECT pid, CASE WHEN ok = 1 THEN 1 WHEN pv = 1 THEN 0 ELSE -1 END AS r,
+                     CASE WHEN ok = 1 THEN start_t END AS a0, CASE WHEN ok = 1 THEN t END AS a1,
+                     CAST(NULL AS BIGINT) AS b0, CAST(NULL AS BIGINT) AS b1, CAST(NULL AS BIGINT) AS b2
+              FROM step1
+              UNION ALL
+              SELECT pid, 2, NULL, NULL, start2, su1_t, t FROM step2) AS x
+        GROUP BY pid
     ), funnel AS (
-        SELECT p.pid, CASE WHEN q.pid IS NOT NULL THEN 2 WHEN p.r1 = 1 THEN 1 ELSE 0 END AS r,
-               CASE WHEN q.pid IS NOT NULL THEN q.d1 ELSE p.d1 END AS d1, q.d2 AS d2
-        FROM people AS p LEFT JOIN people2 AS q ON q.pid = p.pid WHERE p.r0 = 1
+        SELECT r, CASE WHEN r = 2 THEN b1 - b0 ELSE a1 - a0 END AS d1, b2 - b1 AS d2 FROM people WHERE r >= 0
     ), times AS (
         SELECT 1 AS k, d1 AS d FROM funnel WHERE r >= 1 AND d1 > 0
         UNION ALL SELECT 2, d2 FROM funnel WHERE r >= 2 AND d2 > 0
     ), ranked AS (
         SELECT k, d, ROW_NUMBER() OVER (PARTITION BY k ORDER BY d) - 1 AS rn, COUNT(*) OVER (PARTITION BY k) AS c FROM times
     )
-    SELECT 0 AS k, COUNT(*), NULL, NULL, NULL, NULL FROM funnel
+    SELECT 0 AS k, COUNT(*) AS actors, CAST(NULL AS BIGINT) AS dsum, CAST(NULL AS BIGINT) AS dcount,
+           CAST(NULL AS BIGINT) AS msum, CAST(NULL AS BIGINT) AS mcount FROM funnel
     UNION ALL SELECT 1, SUM(CASE WHEN r >= 1 THEN 1 ELSE 0 END), NULL, NULL, NULL, NULL FROM funnel
     UNION ALL SELECT 2, SUM(CASE WHEN r >= 2 THEN 1 ELSE 0 END), NULL, NULL, NULL, NULL FROM funnel
     UNION ALL SELECT k + 10, NULL, SUM(d), COUNT(*), NULL, NULL FROM times GROUP BY k
@@ -124,6 +127,8 @@ def run_hand_written(sql: str, params: list) -> list[dict]:
     from django.db import connection
 
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET jit = off")  # as the engine does for its statements
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     counts = {k: int(n or 0) for k, n, *_ in rows if k < 10}

@@ -296,6 +296,8 @@ class FunnelsQueryRunner(QueryRunner):
         names = {node.event for node in [*query.series, *exclusions]}
         if self.order != "strict" and None not in names:
             where.append(exp.In(this=context.event_column("event"), expressions=[context.param(name) for name in sorted(names)]))
+        # Without per-step filters, the event names alone select the funnel's events (better estimates).
+        selects_steps = self.order != "strict" and not any(node.properties for node in [*query.series, *exclusions])
         where.append(properties_condition(query.properties, context))
         if query.filterTestAccounts:
             where.append(properties_condition(test_account_filters(self.team), context))
@@ -315,20 +317,24 @@ class FunnelsQueryRunner(QueryRunner):
             attribution=attribution,
             attribution_step=ff.breakdownAttributionValue or 0,
             step_groups=self._step_groups(),
+            where_selects_steps=selects_steps,
         )
 
-    def _actor(self, context: SQLContext, where: list) -> tuple[exp.Expression, exp.Expression]:
-        """(ap, ad): the person, or for personless events 0 and the distinct id; or a HogQL value."""
+    def _actor(self, context: SQLContext, where: list) -> list[exp.Expression]:
+        """The actor: the person, or for personless events the distinct id; or a HogQL value."""
         expression = self.filter.funnelAggregateByHogQL
         if expression and expression.strip() not in ("person_id", "person.id"):
             value = _as_text(compile_expression(expression, context), context)
             where.append(exp.Not(this=exp.Is(this=value.copy(), expression=exp.null())))
             where.append(exp.NEQ(this=value.copy(), expression=exp.Literal.string("")))
-            return value, exp.Literal.string("")
-        person = context.event_column("person")
+            return [value]
+        person, distinct_id = context.event_column("person"), context.event_column("distinct_id")
+        if context.engine.vendor == "sqlite":
+            # One column: SQLite keeps the integer person id and the text distinct id apart.
+            return [exp.Coalesce(this=person, expressions=[distinct_id])]
         missing = exp.Is(this=person.copy(), expression=exp.null())
-        return (exp.Coalesce(this=person, expressions=[exp.Literal.number(0)]),
-                case([(missing, context.event_column("distinct_id"))], exp.Literal.string("")))
+        return [exp.Coalesce(this=person, expressions=[exp.Literal.number(0)]),
+                case([(missing, distinct_id)], exp.Literal.string(""))]
 
     @staticmethod
     def _entity(node: EventsNode, context: SQLContext) -> exp.Expression:

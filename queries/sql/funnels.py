@@ -57,7 +57,7 @@ class FunnelPlan:
 
     context: SQLContext
     where: exp.Expression
-    actor: tuple[exp.Expression, exp.Expression]
+    actor: list[exp.Expression]  # one or two columns that together identify an actor (never NULL)
     steps: list[exp.Expression]
     window_us: int
     order: str = "ordered"
@@ -67,6 +67,8 @@ class FunnelPlan:
     attribution_step: int = 0
     # Unordered funnels: steps with identical definitions share a group (each needs its own event).
     step_groups: list[int] = field(default_factory=list)
+    # `where` already keeps only events that match a step or an exclusion (no second filter needed).
+    where_selects_steps: bool = False
 
 
 def epoch_microseconds(context: SQLContext, column: exp.Expression) -> exp.Expression:
@@ -121,6 +123,15 @@ def _list(items: list[str]) -> str:
     return ", ".join(items)
 
 
+def _aggregated(columns: list[str]) -> list[str]:
+    """Per-actor pre-aggregation of `expr AS name` columns, with the function the final grouping uses."""
+    result = []
+    for column in columns:
+        expression, name = column.rsplit(" AS ", 1)
+        result.append(f"{'MIN' if name.startswith('q') else 'MAX'}({expression}) AS {name}")
+    return result
+
+
 PRIOR = "RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING"
 LATER = "RANGE BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING"
 UP_TO_HERE = "RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
@@ -145,7 +156,8 @@ class FunnelSQL:
         self.split = bool(self.bv) and plan.attribution in ("all_events", "step")
         self.touch = bool(self.bv) and not self.split
         self.periods = entrance_periods
-        self.keys = ["ap", "ad"] + (self.bv if self.split else []) + (["ebk"] if entrance_periods else [])
+        self.actor = [f"a{i}" for i in range(len(plan.actor))]
+        self.keys = self.actor + (self.bv if self.split else []) + (["ebk"] if entrance_periods else [])
         # Transition k (step k-1 -> k) is covered by the exclusions with from_step < k <= to_step.
         covered = {k: [i for i, item in enumerate(plan.exclusions) if item.from_step < k <= item.to_step] for k in range(1, self.n)}
         self.excluded = {k: ids for k, ids in covered.items() if ids}
@@ -215,11 +227,13 @@ class FunnelSQL:
 
     # --- Plumbing ----------------------------------------------------------------------------------
 
-    def _cte(self, name: str, body: str, columns: Optional[list[str]] = None) -> None:
-        self.ctes.append((f"{name}({_list(columns)})" if columns else name, body))
+    def _cte(self, name: str, body: str, columns: Optional[list[str]] = None, *, inline: bool = False) -> None:
+        """`inline`: read twice, but cheaper to compute twice than to store (and store unsorted)."""
+        head = f"{name}({_list(columns)})" if columns else name
+        self.ctes.append((head + (" AS NOT MATERIALIZED" if inline else " AS"), body))
 
     def _statement(self, body: str) -> exp.Expression:
-        with_clause = ("WITH " + ",\n".join(f"{name} AS ({sql})" for name, sql in self.ctes) + "\n") if self.ctes else ""
+        with_clause = ("WITH " + ",\n".join(f"{head} ({sql})" for head, sql in self.ctes) + "\n") if self.ctes else ""
         return self.text.tree(with_clause + body)
 
     def _over(self, frame: str, order: str = "pos", extra_keys: tuple[str, ...] = ()) -> str:
@@ -232,8 +246,8 @@ class FunnelSQL:
         plan, part = self.plan, self.text.part
         context = plan.context
         exclusions = len(plan.exclusions)
-        columns = [f"{part(plan.actor[0])} AS ap", f"{part(plan.actor[1])} AS ad",
-                   f"{part(epoch_microseconds(context, context.event_column('timestamp')))} AS t"]
+        columns = [f"{part(value)} AS {name}" for name, value in zip(self.actor, plan.actor)]
+        columns.append(f"{part(epoch_microseconds(context, context.event_column('timestamp')))} AS t")
         columns += [f"{_flag(part(step))} AS s{k}" for k, step in enumerate(plan.steps)]
         columns += [f"{_flag(part(item.condition))} AS xe{i}" for i, item in enumerate(plan.exclusions)]
         columns += [f"{part(value)} AS bv{i}" for i, value in enumerate(plan.breakdown[: len(self.bv)])]
@@ -242,15 +256,18 @@ class FunnelSQL:
             source += f" LEFT JOIN {part(context.person_table())} ON {part(context.person_join_condition())}"
         self._cte("ev0", f"SELECT {_list(columns)} FROM {source} WHERE {part(plan.where)}")
 
+        # Only what the later passes read is carried on, so that sorts move narrow rows.
+        self.carried = self.actor + ["t", "pos"] + [f"s{k}" for k in range(self.n)] + [f"x{k}" for k in self.excluded] + self.bv
         slots = " ".join(f"WHEN s{k} = 1 THEN {k + 1}" for k in range(self.n))
         any_exclusion = _any([f"xe{i} = 1" for i in range(exclusions)])
-        transitions = [f"{_flag(_any([f'xe{i} = 1' for i in ids]))} AS x{k}" for k, ids in self.excluded.items()]
+        computed = {
+            "pos": f"t * {ORDER_SLOTS} + CASE {slots} WHEN {any_exclusion} THEN 0 ELSE {self.n + 1} END",
+            **{f"x{k}": _flag(_any([f"xe{i} = 1" for i in ids])) for k, ids in self.excluded.items()},
+        }
         relevant = _any([f"s{k} = 1" for k in range(self.n)] + [f"xe{i} = 1" for i in range(exclusions)])
         self._cte("ev", f"""
-            SELECT {_list(['*', f'{self._slot_free_pos(slots, any_exclusion)} AS pos'] + transitions)}
-            FROM ev0{'' if self.strict else f' WHERE {relevant}'}""")
-        self.carried = ["ap", "ad", "t", "pos"] + [f"s{k}" for k in range(self.n)] + [f"xe{i}" for i in range(exclusions)]
-        self.carried += [f"x{k}" for k in self.excluded] + self.bv
+            SELECT {_list([f"{computed[c]} AS {c}" if c in computed else c for c in self.carried])}
+            FROM ev0{'' if self.strict or plan.where_selects_steps else f' WHERE {relevant}'}""", inline=True)
         source = "ev"
         if self.touch:
             source = self._touch_values(source)
@@ -260,9 +277,6 @@ class FunnelSQL:
             source = self._split_by_entrance(source)
         return source
 
-    def _slot_free_pos(self, slots: str, any_exclusion: str) -> str:
-        return f"t * {ORDER_SLOTS} + CASE {slots} WHEN {any_exclusion} THEN 0 ELSE {self.n + 1} END"
-
     def _project(self, source: str, overrides: dict[str, str], extra: list[str], joins: str) -> str:
         columns = [f"{overrides[c]} AS {c}" if c in overrides else f"e.{c}" for c in self.carried]
         return f"SELECT {_list(columns + extra)} FROM {source} AS e {joins}"
@@ -271,8 +285,10 @@ class FunnelSQL:
         """First/last touch: the actor's value is the one of its first/last event that has one."""
         has_value = _any([f"{c} <> ''" for c in self.bv])
         direction = "" if self.plan.attribution == "first_touch" else " DESC"
-        window = f"OVER (PARTITION BY ap, ad ORDER BY CASE WHEN {has_value} THEN 0 ELSE 1 END, pos{direction} {WHOLE})"
-        self._cte("ev_touch", "SELECT " + _list(["*"] + [f"FIRST_VALUE({c}) {window} AS t{c}" for c in self.bv]) + f" FROM {source}")
+        window = f"OVER (PARTITION BY {_list(self.actor)} ORDER BY CASE WHEN {has_value} THEN 0 ELSE 1 END, pos{direction} {WHOLE})"
+        # The actor's value replaces each event's own from here on.
+        self.carried = [c for c in self.carried if c not in self.bv]
+        self._cte("ev_touch", "SELECT " + _list(self.carried + [f"FIRST_VALUE({c}) {window} AS t{c}" for c in self.bv]) + f" FROM {source}")
         self.carried += [f"t{c}" for c in self.bv]
         return "ev_touch"
 
@@ -285,12 +301,12 @@ class FunnelSQL:
         else:
             step = self.plan.attribution_step
             seen = _any([f"s{k} = 1" for k in range(self.n)]) if self.unordered else f"(s{step} = 1)"
-            self._cte("step_values", f"SELECT DISTINCT ap, ad, {_list(self.bv)} FROM {source} WHERE {seen}")
+            self._cte("step_values", f"SELECT DISTINCT {_list(self.actor + self.bv)} FROM {source} WHERE {seen}")
             overrides = {c: f"v.{c}" for c in self.bv}
             if not self.unordered:
                 overrides[f"s{step}"] = _flag(f"e.s{step} = 1 AND {same}")
             self._cte("ev_values", self._project(source, overrides, [f"{_flag(same)} AS vm"],
-                                                 "JOIN step_values AS v ON v.ap = e.ap AND v.ad = e.ad"))
+                                                 "JOIN step_values AS v ON " + " AND ".join(f"v.{c} = e.{c}" for c in self.actor)))
         self.carried.append("vm")
         return "ev_values"
 
@@ -299,11 +315,11 @@ class FunnelSQL:
         rows = _list([f"({idx}, {lo}, {hi})" for idx, lo, hi in self.periods])
         self._cte("periods", f"SELECT * FROM (VALUES {rows}) AS v", ["idx", "lo", "hi"])
         split = self.bv if self.split else []
-        keys = _list([f"e.{c}" for c in ["ap", "ad"] + split])
+        keys = _list([f"e.{c}" for c in self.actor + split])
         self._cte("entrances", f"""
             SELECT DISTINCT {keys}, p.idx AS ebk, p.lo AS lo, p.hi AS hi
             FROM {source} AS e JOIN periods AS p ON e.t >= p.lo AND e.t < p.hi WHERE e.s0 = 1""")
-        same = " AND ".join(f"n.{c} = e.{c}" for c in ["ap", "ad"] + split)
+        same = " AND ".join(f"n.{c} = e.{c}" for c in self.actor + split)
         self._cte("ev_periods", self._project(
             source, {"s0": _flag("e.s0 = 1 AND e.t >= n.lo AND e.t < n.hi")}, ["n.ebk AS ebk"],
             f"JOIN entrances AS n ON {same} AND e.t >= n.lo AND e.t <= n.hi + {self.w}"))
@@ -319,59 +335,74 @@ class FunnelSQL:
         else:
             self._ordered_actors(source)
 
+    # Per step k >= 1, a pass over the actor's events in order finds the last event before each row
+    # that reached step k-1. Non-strict funnels fold "and no step-k event since" into the same
+    # aggregate: c{k} is 2 * pos + 1 for the last event that reached step k-1 and 2 * pos for a later
+    # step-k event, so c{k} is odd exactly when the row extends a fresh attempt (then pos = c{k} / 2,
+    # and time = pos / 32 = c{k} / 64). Strict funnels keep the positions apart (l, m, nn).
+
+    def _last(self, k: int) -> str:
+        """pos of the last event before this row that reached step k-1."""
+        return f"l{k}" if self.strict else f"(c{k} / 2)"
+
     def _candidate(self, k: int) -> str:
         """A step-k event that extends the attempt of the last event at step k-1 before it."""
-        parts = [f"s{k} = 1", f"l{k} IS NOT NULL", f"t - st{k} <= {self.w}"]
-        if self.strict:
-            # Every event between the two must match step k-1; a step-k event right after an earlier
-            # one (no other event between) means the attempt already reached step k.
-            parts.append(f"(nn{k - 1} IS NULL OR nn{k - 1} < l{k})")
-            parts.append(f"NOT (m{k} IS NOT NULL AND m{k} > l{k} AND (nn{k} IS NULL OR nn{k} < m{k}))")
-        else:
-            parts.append(f"(m{k} IS NULL OR m{k} <= l{k})")
-        return "(" + " AND ".join(parts) + ")"
+        if not self.strict:
+            return f"(s{k} = 1 AND c{k} % 2 = 1 AND t - {self._start(k)} <= {self.w})"
+        # Every event between the two must match step k-1; a step-k event right after an earlier
+        # one (no other event between) means the attempt already reached step k.
+        return (f"(s{k} = 1 AND l{k} IS NOT NULL AND t - st{k} <= {self.w} AND (nn{k - 1} IS NULL OR nn{k - 1} < l{k})"
+                f" AND NOT (m{k} IS NOT NULL AND m{k} > l{k} AND (nn{k} IS NULL OR nn{k} < m{k})))")
 
     def _reached(self, k: int) -> str:
         """This event took an attempt (not excluded) to step k."""
         if k == 0:
             return "(s0 = 1)"
         if k in self.excluded:
-            return f"({self._candidate(k)} AND (xl{k} IS NULL OR xl{k} <= l{k}))"
+            return f"({self._candidate(k)} AND (xl{k} IS NULL OR xl{k} <= {self._last(k)}))"
         return self._candidate(k)
 
     def _blocked(self, k: int) -> str:
-        return f"({self._candidate(k)} AND xl{k} > l{k})"
+        return f"({self._candidate(k)} AND xl{k} > {self._last(k)})"
 
-    @staticmethod
-    def _start(k: int) -> str:
-        return "t" if k == 0 else f"st{k}"
+    def _start(self, k: int) -> str:
+        """When the attempt of a row at step k started."""
+        if k == 0:
+            return "t"
+        return f"(c{k} / {2 * ORDER_SLOTS})" if k == 1 and not self.strict else f"st{k}"
 
     def _path(self, k: int, j: int) -> str:
         """When the attempt of a row at step k reached step j (j <= k)."""
         if j == k:
             return "t"
-        return self._start(k) if j == 0 else f"p{k}_{j}"
+        if j == 0:
+            return self._start(k)
+        return f"(c{k} / {2 * ORDER_SLOTS})" if j == k - 1 and not self.strict else f"p{k}_{j}"
 
     def _ordered_actors(self, source: str) -> None:
         n, prior = self.n, self._over(PRIOR)
         # After step 1, only the events that can take an attempt further matter (not for strict
         # funnels, where every event can break an attempt): the later passes read far fewer rows.
         reduce = not self.strict and n > 1
-        everything = None
+        everything, first_source = None, source
         for k in range(1, n):
             reached = "(s0 = 1)" if k == 1 else f"(e{k - 1} = 1)"
             columns = ["*"]
-            columns.append(f"MAX(CASE WHEN {reached} THEN pos END) {prior} AS l{k}")
-            columns.append(f"MAX(CASE WHEN {reached} THEN {self._start(k - 1)} END) {prior} AS st{k}")
-            columns += [f"MAX(CASE WHEN {reached} THEN {self._path(k - 1, j)} END) {prior} AS p{k}_{j}" for j in range(1, k)]
-            columns.append(f"MAX(CASE WHEN s{k} = 1 THEN pos END) {prior} AS m{k}")
-            if k in self.excluded:
-                columns.append(f"MAX(CASE WHEN x{k} = 1 THEN pos END) {prior} AS xl{k}")
-                columns.append(f"MIN(CASE WHEN x{k} = 1 THEN t END) {self._over(LATER)} AS nx{k - 1}")
             if self.strict:
+                columns.append(f"MAX(CASE WHEN {reached} THEN pos END) {prior} AS l{k}")
+                columns.append(f"MAX(CASE WHEN s{k} = 1 THEN pos END) {prior} AS m{k}")
                 if k == 1:
                     columns.append(f"MAX(CASE WHEN s0 = 0 THEN pos END) {prior} AS nn0")
                 columns.append(f"MAX(CASE WHEN s{k} = 0 THEN pos END) {prior} AS nn{k}")
+            else:
+                columns.append(f"MAX(CASE WHEN {reached} THEN 2 * pos + 1 WHEN s{k} = 1 THEN 2 * pos END) {prior} AS c{k}")
+            if self.strict or k > 1:
+                columns.append(f"MAX(CASE WHEN {reached} THEN {self._start(k - 1)} END) {prior} AS st{k}")
+            last_stored = k if self.strict else k - 1
+            columns += [f"MAX(CASE WHEN {reached} THEN {self._path(k - 1, j)} END) {prior} AS p{k}_{j}" for j in range(1, last_stored)]
+            if k in self.excluded:
+                columns.append(f"MAX(CASE WHEN x{k} = 1 THEN pos END) {prior} AS xl{k}")
+                columns.append(f"MIN(CASE WHEN x{k} = 1 THEN t END) {self._over(LATER)} AS nx{k - 1}")
             self._cte(f"lv{k}", f"SELECT {_list(columns)} FROM {source}")
             flags = [f"{_flag(self._reached(k))} AS e{k}"]
             if k in self.excluded:
@@ -398,15 +429,19 @@ class FunnelSQL:
                 columns.append(f"CASE {cases} ELSE -1 END AS blk" if blocked else "-1 AS blk")
                 columns += [f"{_flag(ok[k]) if k in levels else 0} AS ok{k}" for k in range(n)]
             for k in range(1, n):
-                columns += [f"CASE WHEN {ok[k]} THEN {self._path(k, j)} END AS q{k}_{j}" if k in levels else f"NULL AS q{k}_{j}"
+                columns += [f"CASE WHEN {ok[k]} THEN {self._path(k, j)} END AS q{k}_{j}" if k in levels else f"CAST(NULL AS BIGINT) AS q{k}_{j}"
                             for j in range(k + 1)]
-            columns += [f"t{c} AS t{c}" if touch else f"NULL AS t{c}" for c in self.bv if self.touch]
+            columns += [f"t{c} AS t{c}" if touch else f"CAST(NULL AS TEXT) AS t{c}" for c in self.bv if self.touch]
             return columns
 
         blocked = sorted(self.excluded)
         keys = _list(self.keys)
         if everything:
-            first = f"SELECT {keys}, {_list(row_columns(range(1), blocked[:1] if 1 in self.excluded else [], True))} FROM {everything}"
+            # Without an exclusion on step 0 -> 1, the actors at step 0 come straight from the events;
+            # either way they are aggregated first, so the final grouping reads one row per actor.
+            start = everything if 1 in self.excluded else f"{first_source} WHERE s0 = 1"
+            first_columns = row_columns(range(1), blocked[:1] if 1 in self.excluded else [], True)
+            first = f"SELECT {keys}, {_list(_aggregated(first_columns))} FROM {start} GROUP BY {keys}"
             rest = f"SELECT {keys}, {_list(row_columns(range(1, n), [k for k in blocked if k >= 2], False))} FROM {source}"
             self._cte("actor_rows", f"{first} UNION ALL {rest}")
         else:

@@ -163,3 +163,16 @@ def test_numbers_and_booleans_are_shown_as_text(client, team):
     )
     query = funnel("a", "a", breakdownFilter={"breakdown": ["flag", "n"], "breakdown_type": "event"})
     assert sorted(v for v, _, _ in by_value(run(client, team, query))) == [["false", "2"], ["true", "1.5"]]
+
+
+def test_unordered_funnel_breakdown(client, team):
+    events(
+        team,
+        ("b", "p1", "2021-05-02 10:00", {"$browser": "Chrome"}), ("a", "p1", "2021-05-02 11:00", {"$browser": "Safari"}),
+        ("a", "p2", "2021-05-02 10:00", {"$browser": "Firefox"}),
+    )
+    query = funnel("a", "b", breakdownFilter={"breakdown": "$browser", "breakdown_type": "event"})
+    query["funnelsFilter"]["funnelOrderType"] = "unordered"
+    assert by_value(run(client, team, query)) == [(["Chrome"], [1, 1], [None, 3600.0]), (["Firefox"], [1, 0], [None, None])]
+    query["funnelsFilter"]["breakdownAttributionType"] = "all_events"
+    assert [(v, c) for v, c, _ in by_value(run(client, team, query))] == [(["Chrome"], [1, 0]), (["Firefox"], [1, 0]), (["Safari"], [1, 0])]

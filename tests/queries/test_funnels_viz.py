@@ -188,6 +188,9 @@ def test_saved_funnel_insight_result(client, team):
     response = client.get(f"/api/projects/{team.id}/insights/{created.json()['id']}/?refresh=blocking")
     assert response.status_code == 200
     body = response.json()
-    if body["result"] is None and body["filters_hash"] is None:
-        pytest.xfail("insights/results.py does not call queries.execute_query yet")
+    assert body["is_cached"] is False and body["filters_hash"].startswith("cache_")
     assert [step["count"] for step in body["result"]] == [2, 1]
+    assert body["result"][1]["average_conversion_time"] == 3600.0
+    # The insights list derives the kind from the query: FUNNELS.
+    listed = client.get(f"/api/projects/{team.id}/insights/?insight=FUNNELS")
+    assert [item["id"] for item in listed.json()["results"]] == [created.json()["id"]]
