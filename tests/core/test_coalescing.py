@@ -217,7 +217,7 @@ def two_servers(settings):
         for port in ports:
             for _ in range(100):
                 try:
-                    requests.get(f"http://127.0.0.1:{port}/api/schema/", timeout=1)
+                    requests.get(f"http://127.0.0.1:{port}/api/users/@me/", timeout=30)  # a cheap 401 once it is up
                     break
                 except requests.ConnectionError:
                     time.sleep(0.2)
