@@ -4,7 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 HOST ?= 127.0.0.1
-WORKERS ?= 2
+# One process on the embedded default: its cache, async jobs and query coalescing are in-process.
+WORKERS ?= 1
+THREADS ?= 8
 
 .PHONY: run test bench migrate clean
 
@@ -29,7 +31,7 @@ run: migrate
 	$(PY) manage.py generate_demo_data --events 20000 --days 60 --seed 1 --if-empty
 	$(PY) manage.py create_example_insights
 	$(PY) manage.py bootstrap $(DEMO) --new-api-key --scopes '*' --banner "http://$(HOST):$(PORT)"
-	exec $(VENV)/bin/gunicorn insights_api.wsgi:application --bind $(HOST):$(PORT) --workers $(WORKERS) --threads 4 --access-logfile -
+	exec $(VENV)/bin/gunicorn insights_api.wsgi:application --bind $(HOST):$(PORT) --workers $(WORKERS) --threads $(THREADS) --access-logfile -
 
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest $(PYTEST_ARGS)

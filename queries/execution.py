@@ -3,7 +3,7 @@ import copy
 from typing import Any, Optional
 
 from pydantic import ValidationError as PydanticValidationError
-from rest_framework.exceptions import ParseError
+from rest_framework.exceptions import ParseError, ValidationError
 
 from . import cache, clock, jobs
 from .runners import RUNNERS
@@ -111,7 +111,17 @@ def compute(team, query: dict, *, cancel_check=None, timeout: Optional[float] = 
     return compute_response(runner, runner.cache_key())
 
 
-def execute(team, query: dict, mode: str, *, user=None, query_id=None, insight_id=None, dashboard_id=None) -> dict:
+def execute(team, query: dict, mode: str, **kwargs) -> dict:
+    try:
+        return _execute(team, query, mode, **kwargs)
+    except (OverflowError, ValueError) as error:
+        # Date arithmetic past year 1 or 9999 (e.g. "-10000000d") is the client's input, not our bug.
+        if isinstance(error, ValueError) and "out of range" not in str(error):
+            raise
+        raise ValidationError("The date range is outside the supported range of dates (years 1 to 9999).") from error
+
+
+def _execute(team, query: dict, mode: str, *, user=None, query_id=None, insight_id=None, dashboard_id=None) -> dict:
     runner = build_runner(team, query)
     cache_key = runner.cache_key()
     job_id = query_id or cache_key
