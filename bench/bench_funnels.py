@@ -52,8 +52,10 @@ def hand_written(team_id: int, date_from: datetime, date_to: datetime) -> tuple[
     from django.db import connection
 
     if connection.vendor == "sqlite":
-        epoch = ("CAST(strftime('%%s', timestamp) AS INTEGER) * 1000000"
-                 " + CAST(substr(timestamp || '000000', 21, 6) AS INTEGER)")
+        import sqlite3
+
+        seconds = "unixepoch(timestamp)" if sqlite3.sqlite_version_info >= (3, 38) else "CAST(strftime('%%s', timestamp) AS INTEGER)"
+        epoch = f"{seconds} * 1000000 + CAST(substr(timestamp, 21, 6) AS INTEGER)"
         bounds = [date_from.replace(tzinfo=None).isoformat(" "), date_to.replace(tzinfo=None).isoformat(" ")]
     else:
         epoch = "CAST(EXTRACT(EPOCH FROM timestamp) * 1000000 AS BIGINT)"
@@ -70,30 +72,25 @@ def hand_written(team_id: int, date_from: datetime, date_to: datetime) -> tuple[
     ), ordered AS (
         SELECT *, t * 4 + CASE WHEN pv = 1 THEN 1 WHEN su = 1 THEN 2 ELSE 3 END AS pos FROM ev
     ), signups AS (
-        -- a sign-up extends the attempt of the latest pageview before it, once per attempt
+        -- A sign-up extends the attempt of the latest pageview before it unless a sign-up came
+        -- since: one running MAX tells both (odd: a pageview was last, at pos = code / 2).
         SELECT pid, t, pos, pv, su,
-               MAX(CASE WHEN pv = 1 THEN pos END) OVER ({frame}) AS pv_pos,
-               MAX(CASE WHEN pv = 1 THEN t END) OVER ({frame}) AS start_t,
-               MAX(CASE WHEN su = 1 THEN pos END) OVER ({frame}) AS su_pos
+               MAX(CASE WHEN pv = 1 THEN 2 * pos + 1 WHEN su = 1 THEN 2 * pos END) OVER ({frame}) AS code
         FROM ordered
     ), step1 AS (
-        SELECT pid, t, pos, pv, su, start_t,
-               CASE WHEN su = 1 AND start_t IS NOT NULL AND t - start_t <= {window}
-                         AND (su_pos IS NULL OR su_pos <= pv_pos) THEN 1 ELSE 0 END AS ok
+        SELECT pid, t, pos, pv, su, code / 8 AS start_t,
+               CASE WHEN su = 1 AND code %% 2 = 1 AND t - code / 8 <= {window} THEN 1 ELSE 0 END AS ok
         FROM signups
     ), purchases AS (
-        -- a purchase extends the attempt of the latest counted sign-up before it
-        SELECT pid, t, pv, su, ok, start_t,
-               MAX(CASE WHEN ok = 1 THEN pos END) OVER ({frame}) AS su1_pos,
-               MAX(CASE WHEN ok = 1 THEN start_t END) OVER ({frame}) AS start2,
-               MAX(CASE WHEN ok = 1 THEN t END) OVER ({frame}) AS su1_t,
-               MAX(CASE WHEN pv = 0 AND su = 0 THEN pos END) OVER ({frame}) AS pu_pos
+        -- a purchase extends the attempt of the latest counted sign-up before it, the same way
+        SELECT pid, t, pv, su,
+               MAX(CASE WHEN ok = 1 THEN 2 * pos + 1 WHEN pv = 0 AND su = 0 THEN 2 * pos END) OVER ({frame}) AS code2,
+               MAX(CASE WHEN ok = 1 THEN start_t END) OVER ({frame}) AS start2
         FROM (SELECT * FROM step1 WHERE ok = 1 OR (pv = 0 AND su = 0)) AS reduced
     ), step2 AS (
-        SELECT pid, start2, su1_t, t
+        SELECT pid, start2, code2 / 8 AS su1_t, t
         FROM purchases
-        WHERE pv = 0 AND su = 0 AND su1_pos IS NOT NULL AND t - start2 <= {window}
-              AND (pu_pos IS NULL OR pu_pos <= su1_pos)
+        WHERE pv = 0 AND su = 0 AND code2 %% 2 = 1 AND t - start2 <= {window}
     ), people AS (
         -- One row per person: attempt times only grow along a person's events, so the first
         -- attempt that reached a step holds the smallest of each of its times.
@@ -149,6 +146,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--team", type=int, help="reuse the events of an existing team instead of seeding a new one")
+    parser.add_argument("--keep", action="store_true", help="keep the seeded events (reuse them with --team)")
     args = parser.parse_args()
 
     database = setup_django(os.environ.get("DATABASE_URL"))
@@ -218,6 +216,30 @@ def main() -> None:
     print(f"(a) API, force_blocking:  median {api_median * 1000:8.1f} ms  (runs: {', '.join(f'{t * 1000:.0f}' for t in api_times)})")
     print(f"(b) hand-written SQL:     median {sql_median * 1000:8.1f} ms  (runs: {', '.join(f'{t * 1000:.0f}' for t in sql_times)})")
     print(f"ratio (a)/(b): {api_median / sql_median:.2f}  (target <= 1.5)")
+
+    # Other shapes of the same funnel, API only (no baseline): one timed run each after a warm-up.
+    variants = {
+        "breakdown by $browser": {"breakdownFilter": {"breakdown": "$browser", "breakdown_type": "event"}},
+        "strict order": {"funnelsFilter": {**query["funnelsFilter"], "funnelOrderType": "strict"}},
+        "unordered": {"funnelsFilter": {**query["funnelsFilter"], "funnelOrderType": "unordered"}},
+        "time to convert": {"funnelsFilter": {**query["funnelsFilter"], "funnelVizType": "time_to_convert"}},
+        "trends (daily)": {"funnelsFilter": {**query["funnelsFilter"], "funnelVizType": "trends"}},
+    }
+    base = dict(query)
+    for label, fields in variants.items():
+        query = {**base, **fields}
+        api_call()
+        t = time.perf_counter()
+        api_call()
+        print(f"    {label:<24} {(time.perf_counter() - t) * 1000:8.1f} ms")
+
+    if not args.team and not args.keep:
+        from events.models import Event, Person, PersonDistinctId
+
+        for model in (Event, PersonDistinctId, Person):
+            model.objects.filter(team=team).delete()
+    elif not args.team:
+        print(f"kept the events: --team {team.id}")
 
 
 if __name__ == "__main__":

@@ -7,17 +7,18 @@ window functions evaluate, one pass per step:
 * every event matching step 0 starts an attempt, whose start is the event's time;
 * an event matching step k (k > 0) extends the attempt of the *last* event that took an attempt
   to step k-1 before it (that attempt started last, so it has the most conversion window left),
-  when the event is within the conversion window of the attempt's start and no earlier event
+  when the event is within the conversion window of the attempt's start and no event since
   already extended that same attempt to step k (that earlier event is the one that counts);
 * strict funnels also need every event between the two to match step k-1 (any other event of the
   actor breaks the attempt), so they read all of the actor's events, not only step events;
 * an exclusion event between the two steps of a transition it covers blocks the attempt there.
 
 Attempt times are running maxima over the events before a row, so they never decrease along an
-actor's events; the first event at the furthest step therefore holds the smallest of each time.
-An actor's result is the furthest step reached and the conversion times of the first attempt that
-got there. The actor is dropped when every attempt at that step was later excluded, or when a
-blocked attempt got further than any clean one, as PostHog does.
+actor's events: the first event at the furthest step holds the smallest of each time, and one
+MIN per time gives the conversion times of the first attempt that got there. An actor is dropped
+when every attempt at its furthest step was later excluded, or when a blocked attempt got further
+than any clean one, as PostHog does. Only step 1's pass reads every event; later passes read the
+events that reached step 1 or can serve a later step, which are few.
 
 Unordered funnels count, for each event taken as the start of a window of the conversion window's
 length, how many steps have an event inside the window (windows cut by an exclusion are void).
@@ -37,7 +38,6 @@ from sqlglot import exp
 from .context import SQLContext
 
 ORDER_SLOTS = 32
-MAX_STEPS = ORDER_SLOTS - 2
 MICROSECONDS = 1_000_000
 # Time to convert: automatic bin counts are ceil(cbrt(conversions)) clamped to [1, 60].
 MAX_AUTO_BINS = 60
@@ -121,15 +121,6 @@ def _any(conditions: list[str]) -> str:
 
 def _list(items: list[str]) -> str:
     return ", ".join(items)
-
-
-def _aggregated(columns: list[str]) -> list[str]:
-    """Per-actor pre-aggregation of `expr AS name` columns, with the function the final grouping uses."""
-    result = []
-    for column in columns:
-        expression, name = column.rsplit(" AS ", 1)
-        result.append(f"{'MIN' if name.startswith('q') else 'MAX'}({expression}) AS {name}")
-    return result
 
 
 PRIOR = "RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING"
@@ -311,19 +302,39 @@ class FunnelSQL:
         return "ev_values"
 
     def _split_by_entrance(self, source: str) -> str:
-        """Funnel trends: a funnel per actor and entrance period (the period of its step-0 event)."""
+        """Funnel trends: a funnel per actor and entrance period (the period of its step-0 event).
+
+        An event belongs to the funnel of each period whose attempts it can serve: a step-0 event to
+        its own period's, any other step or exclusion event to every earlier period's within the
+        conversion window. Strict funnels also need the events that break attempts: all of them."""
         rows = _list([f"({idx}, {lo}, {hi})" for idx, lo, hi in self.periods])
         self._cte("periods", f"SELECT * FROM (VALUES {rows}) AS v", ["idx", "lo", "hi"])
         split = self.bv if self.split else []
         keys = _list([f"e.{c}" for c in self.actor + split])
-        self._cte("entrances", f"""
-            SELECT DISTINCT {keys}, p.idx AS ebk, p.lo AS lo, p.hi AS hi
-            FROM {source} AS e JOIN periods AS p ON e.t >= p.lo AND e.t < p.hi WHERE e.s0 = 1""")
+        first, last = self.periods[0], self.periods[-1]
+        self._cte("ev_entered", f"""
+            SELECT *, CASE WHEN s0 = 1 AND t >= {first[1]} AND t < {last[2]} THEN {self._period_of(0, len(self.periods) - 1)} END AS pk
+            FROM {source}""")
+        self._cte("entrances", f"SELECT DISTINCT {keys}, p.idx AS ebk, p.lo AS lo, p.hi AS hi FROM ev_entered AS e JOIN periods AS p ON p.idx = e.pk")
         same = " AND ".join(f"n.{c} = e.{c}" for c in self.actor + split)
-        self._cte("ev_periods", self._project(
-            source, {"s0": _flag("e.s0 = 1 AND e.t >= n.lo AND e.t < n.hi")}, ["n.ebk AS ebk"],
-            f"JOIN entrances AS n ON {same} AND e.t >= n.lo AND e.t <= n.hi + {self.w}"))
+        window = f"e.t >= n.lo AND e.t <= n.hi + {self.w}"
+        if self.strict:
+            self._cte("ev_periods", self._project(
+                "ev_entered", {"s0": _flag("e.s0 = 1 AND e.pk = n.ebk")}, ["n.ebk AS ebk"], f"JOIN entrances AS n ON {same} AND {window}"))
+            return "ev_periods"
+        others = _any([f"e.s{k} = 1" for k in range(1, self.n)] + [f"e.x{k} = 1" for k in self.excluded])
+        own = self._project("ev_entered", {}, ["e.pk AS ebk"], "WHERE e.pk IS NOT NULL")
+        later = self._project("ev_entered", {"s0": "0"}, ["n.ebk AS ebk"],
+                              f"JOIN entrances AS n ON {same} AND {window} WHERE {others} AND (e.pk IS NULL OR e.pk <> n.ebk)")
+        self._cte("ev_periods", f"{own} UNION ALL {later}")
         return "ev_periods"
+
+    def _period_of(self, low: int, high: int) -> str:
+        """The index of the period holding `t`: a binary search over the (contiguous) periods."""
+        if low == high:
+            return str(self.periods[low][0])
+        middle = (low + high + 1) // 2
+        return f"CASE WHEN t < {self.periods[middle][1]} THEN {self._period_of(low, middle - 1)} ELSE {self._period_of(middle, high)} END"
 
     # --- Per actor ---------------------------------------------------------------------------------
 
@@ -420,19 +431,27 @@ class FunnelSQL:
         ok = {k: (f"({reached[k]} AND NOT (nx{k} IS NOT NULL AND nx{k} - {self._start(k)} <= {self.w}))"
                   if k + 1 in self.excluded else f"({reached[k]})") for k in range(n)}
 
-        def row_columns(levels: range, blocked: list[int], touch: bool) -> list[str]:
-            """Per-event inputs of the per-actor aggregation; NULL for what this row set does not know."""
+        def row_columns(levels: range, blocked: list[int], touch: bool) -> list[tuple[str, str, str]]:
+            """(aggregate, expression, name) per input of the per-actor grouping; typed NULL for what
+            this row set does not know."""
             cases = " ".join(f"WHEN {reached[k]} THEN {k}" for k in reversed(levels))
-            columns = [f"CASE {cases} ELSE -1 END AS lvl"]
+            columns = [("MAX", f"CASE {cases} ELSE -1 END", "lvl")]
             if self.excluded:
                 cases = " ".join(f"WHEN b{k} = 1 THEN {k}" for k in reversed(blocked))
-                columns.append(f"CASE {cases} ELSE -1 END AS blk" if blocked else "-1 AS blk")
-                columns += [f"{_flag(ok[k]) if k in levels else 0} AS ok{k}" for k in range(n)]
+                columns.append(("MAX", f"CASE {cases} ELSE -1 END" if blocked else "-1", "blk"))
+                columns += [("MAX", _flag(ok[k]) if k in levels else "0", f"ok{k}") for k in range(n)]
             for k in range(1, n):
-                columns += [f"CASE WHEN {ok[k]} THEN {self._path(k, j)} END AS q{k}_{j}" if k in levels else f"CAST(NULL AS BIGINT) AS q{k}_{j}"
-                            for j in range(k + 1)]
-            columns += [f"t{c} AS t{c}" if touch else f"CAST(NULL AS TEXT) AS t{c}" for c in self.bv if self.touch]
+                columns += [("MIN", f"CASE WHEN {ok[k]} THEN {self._path(k, j)} END" if k in levels else "CAST(NULL AS BIGINT)",
+                             f"q{k}_{j}") for j in range(k + 1)]
+            if self.touch:
+                columns += [("MAX", f"t{c}" if touch else "CAST(NULL AS TEXT)", f"t{c}") for c in self.bv]
             return columns
+
+        def plain(columns) -> str:
+            return _list([f"{expression} AS {name}" for _, expression, name in columns])
+
+        def grouped(columns) -> str:
+            return _list([f"{aggregate}({expression}) AS {name}" for aggregate, expression, name in columns])
 
         blocked = sorted(self.excluded)
         keys = _list(self.keys)
@@ -440,18 +459,14 @@ class FunnelSQL:
             # Without an exclusion on step 0 -> 1, the actors at step 0 come straight from the events;
             # either way they are aggregated first, so the final grouping reads one row per actor.
             start = everything if 1 in self.excluded else f"{first_source} WHERE s0 = 1"
-            first_columns = row_columns(range(1), blocked[:1] if 1 in self.excluded else [], True)
-            first = f"SELECT {keys}, {_list(_aggregated(first_columns))} FROM {start} GROUP BY {keys}"
-            rest = f"SELECT {keys}, {_list(row_columns(range(1, n), [k for k in blocked if k >= 2], False))} FROM {source}"
+            first = f"SELECT {keys}, {grouped(row_columns(range(1), blocked[:1] if 1 in self.excluded else [], True))} FROM {start} GROUP BY {keys}"
+            rest = f"SELECT {keys}, {plain(row_columns(range(1, n), [k for k in blocked if k >= 2], False))} FROM {source}"
             self._cte("actor_rows", f"{first} UNION ALL {rest}")
         else:
-            self._cte("actor_rows", f"SELECT {keys}, {_list(row_columns(range(n), blocked, True))} FROM {source}")
-        aggregates = ["MAX(lvl) AS r"]
-        if self.excluded:
-            aggregates.append("MAX(blk) AS b")
-            aggregates += [f"MAX(ok{k}) AS ok{k}" for k in range(n)]
-        aggregates += [f"MIN(q{k}_{j}) AS q{k}_{j}" for k in range(1, n) for j in range(k + 1)]
-        aggregates += [f"MAX(t{c}) AS {c}" for c in self.bv if self.touch]
+            self._cte("actor_rows", f"SELECT {keys}, {plain(row_columns(range(n), blocked, True))} FROM {source}")
+        columns = row_columns(range(n), blocked, True)
+        renamed = {"lvl": "r", "blk": "b", **{f"t{c}": c for c in self.bv}}
+        aggregates = [f"{aggregate}({name}) AS {renamed.get(name, name)}" for aggregate, _, name in columns]
         self._cte("per_actor", f"SELECT {keys}, {_list(aggregates)} FROM actor_rows GROUP BY {keys}")
 
         furthest = "r"

@@ -382,3 +382,23 @@ def test_query_count(client, team, movie_journeys, django_assert_max_num_queries
     # API key, key use, team, membership, then the one funnel statement (and, on PostgreSQL, its settings).
     with django_assert_max_num_queries(10):
         run(client, team, funnel("sign up", "play movie", "buy"))
+
+
+def test_all_time_and_a_month_window(client, team):
+    events(
+        team,
+        ("a", "p1", "2020-01-01 10:00"), ("b", "p1", "2020-02-01 09:00"),  # 31 days minus an hour
+        ("a", "p2", "2020-03-01 10:00"), ("b", "p2", "2020-04-01 11:00"),  # 31 days and an hour
+    )
+    body = run(client, team, funnel("a", "b", date_from="all", date_to=None, funnelsFilter={"funnelWindowIntervalUnit": "month", "funnelWindowInterval": 1}))
+    assert counts(body) == [2, 1]
+    assert body["resolved_date_range"]["date_from"] == "2020-01-01T10:00:00Z"
+
+
+@pytest.mark.parametrize("date_from, minutes", [("-6d", 3), ("-7d", 15), ("-30d", 15)])
+def test_refresh_frequency(client, team, date_from, minutes):
+    from datetime import datetime, timedelta
+
+    body = run(client, team, funnel("a", "b", date_from=date_from, date_to=None))
+    last, allowed = (datetime.fromisoformat(body[key].replace("Z", "+00:00")) for key in ("last_refresh", "next_allowed_client_refresh"))
+    assert allowed - last == timedelta(minutes=minutes)
