@@ -227,8 +227,8 @@ class FunnelSQL:
         with_clause = ("WITH " + ",\n".join(f"{head} ({sql})" for head, sql in self.ctes) + "\n") if self.ctes else ""
         return self.text.tree(with_clause + body)
 
-    def _over(self, frame: str, order: str = "pos", extra_keys: tuple[str, ...] = ()) -> str:
-        return f"OVER (PARTITION BY {_list(self.keys + list(extra_keys))} ORDER BY {order} {frame})"
+    def _over(self, frame: str) -> str:
+        return f"OVER (PARTITION BY {_list(self.keys)} ORDER BY pos {frame})"
 
     # --- Events ------------------------------------------------------------------------------------
 
