@@ -15,9 +15,7 @@ checks that both give the same numbers, and prints the median times and their ra
 """
 import argparse
 import os
-import statistics
 import sys
-import tempfile
 import time
 import uuid
 from datetime import datetime
@@ -26,25 +24,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import _common  # noqa: E402  (bench/ is the script directory)
+
 STEPS = ["$pageview", "signed up", "purchase"]
 WINDOW_DAYS = 14
 
 
 def setup_django(database_url: str | None) -> str:
-    if database_url:
-        os.environ["DATABASE_URL"] = database_url
-    else:
-        path = Path(tempfile.mkdtemp(prefix="bench-funnels-")) / "bench.sqlite3"
-        os.environ["DATABASE_URL"] = f"sqlite:///{path}"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "insights_api.settings")
-    os.environ.setdefault("DEBUG", "true")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    return os.environ["DATABASE_URL"]
+    return _common.setup_django(database_url, "funnels")
 
 
 def hand_written(team_id: int, date_from: datetime, date_to: datetime) -> tuple[str, list]:
@@ -204,18 +191,7 @@ def main() -> None:
     print("results agree: " + " -> ".join(f"{step['count']:,}" for step in ours)
           + f" (conversion {ours[1]['average_conversion_time']:.0f}s, {ours[2]['average_conversion_time']:.0f}s on average)")
 
-    api_times, sql_times = [], []
-    for _ in range(args.repeat):
-        t = time.perf_counter()
-        api_call()
-        api_times.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        run_hand_written(sql, params)
-        sql_times.append(time.perf_counter() - t)
-    api_median, sql_median = statistics.median(api_times), statistics.median(sql_times)
-    print(f"(a) API, force_blocking:  median {api_median * 1000:8.1f} ms  (runs: {', '.join(f'{t * 1000:.0f}' for t in api_times)})")
-    print(f"(b) hand-written SQL:     median {sql_median * 1000:8.1f} ms  (runs: {', '.join(f'{t * 1000:.0f}' for t in sql_times)})")
-    print(f"ratio (a)/(b): {api_median / sql_median:.2f}  (target <= 1.5)")
+    _common.compare_timings(api_call, lambda: run_hand_written(sql, params), args.repeat)
 
     # Other shapes of the same funnel, API only (no baseline): one timed run each after a warm-up.
     variants = {

@@ -14,7 +14,6 @@ size) is reused by the next run on the same database (`--db-file` keeps a SQLite
 """
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -24,6 +23,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import _common  # noqa: E402  (bench/ is the script directory)
 
 WEEKS = 8
 
@@ -179,18 +180,7 @@ def main() -> None:
         print(f"results agree: {len(result['results'])} weekly cohorts from {first_week}, "
               f"{sum(row['values'][0]['count'] for row in result['results']):,} cohort members")
 
-        api_times, sql_times = [], []
-        for _ in range(args.repeat):
-            t = time.perf_counter()
-            api_call()
-            api_times.append(time.perf_counter() - t)
-            t = time.perf_counter()
-            run_hand_written(sql, params)
-            sql_times.append(time.perf_counter() - t)
-        api_median, sql_median = statistics.median(api_times), statistics.median(sql_times)
-        print(f"(a) API, force_blocking:  median {api_median * 1000:8.1f} ms  (runs: {', '.join(f'{t * 1000:.0f}' for t in api_times)})")
-        print(f"(b) hand-written SQL:     median {sql_median * 1000:8.1f} ms  (runs: {', '.join(f'{t * 1000:.0f}' for t in sql_times)})")
-        print(f"ratio (a)/(b): {api_median / sql_median:.2f}  (target <= 1.5)")
+        _common.compare_timings(api_call, lambda: run_hand_written(sql, params), args.repeat)
     finally:
         user.delete()
         if not args.keep:

@@ -14,9 +14,7 @@ import argparse
 import json
 import os
 import random
-import statistics
 import sys
-import tempfile
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -25,26 +23,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import _common  # noqa: E402  (bench/ is the script directory)
+
 BROWSERS = ["Chrome", "Safari", "Firefox", "Microsoft Edge", "Opera", "Samsung Internet", "Brave", "Vivaldi"]
 OTHER_EVENTS = ["signed_up", "purchase", "$autocapture", "$pageleave"]
 NULL = "$$_posthog_breakdown_null_$$"
 
 
 def setup_django(database_url: str | None) -> str:
-    if database_url:
-        os.environ["DATABASE_URL"] = database_url
-    else:
-        path = Path(tempfile.mkdtemp(prefix="bench-trends-")) / "bench.sqlite3"
-        os.environ["DATABASE_URL"] = f"sqlite:///{path}"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "insights_api.settings")
-    os.environ.setdefault("DEBUG", "true")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    return os.environ["DATABASE_URL"]
+    return _common.setup_django(database_url, "trends")
 
 
 def seed(team, events: int, persons: int, days: int, seed_value: int) -> None:
@@ -235,18 +222,7 @@ def measure(team, key: str, args) -> None:
         sys.exit(f"MISMATCH between the API and the hand-written SQL: {len(ours)} vs {len(expected)} cells")
     print(f"results agree: {len(result['results'])} series, {sum(ours.values()):,} person-days")
 
-    api_times, sql_times = [], []
-    for _ in range(args.repeat):
-        t = time.perf_counter()
-        api_call()
-        api_times.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        run_hand_written(sql, params)
-        sql_times.append(time.perf_counter() - t)
-    api_median, sql_median = statistics.median(api_times), statistics.median(sql_times)
-    print(f"(a) API, force_blocking:  median {api_median * 1000:8.1f} ms  (runs: {', '.join(f'{t * 1000:.0f}' for t in api_times)})")
-    print(f"(b) hand-written SQL:     median {sql_median * 1000:8.1f} ms  (runs: {', '.join(f'{t * 1000:.0f}' for t in sql_times)})")
-    print(f"ratio (a)/(b): {api_median / sql_median:.2f}  (target <= 1.5)")
+    _common.compare_timings(api_call, lambda: run_hand_written(sql, params), args.repeat)
 
 
 if __name__ == "__main__":

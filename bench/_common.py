@@ -1,0 +1,40 @@
+"""Shared pieces of the engine benchmarks: Django set-up and the alternating API-vs-SQL timing."""
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+
+def setup_django(database_url: str | None, prefix: str) -> str:
+    """Configure Django on `database_url`, or a fresh SQLite file, and migrate it."""
+    if database_url:
+        os.environ["DATABASE_URL"] = database_url
+    else:
+        path = Path(tempfile.mkdtemp(prefix=f"bench-{prefix}-")) / "bench.sqlite3"
+        os.environ["DATABASE_URL"] = f"sqlite:///{path}"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "insights_api.settings")
+    os.environ.setdefault("DEBUG", "true")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    return os.environ["DATABASE_URL"]
+
+
+def compare_timings(api_call, hand_written_call, repeat: int, target: float = 1.5) -> None:
+    """Alternate (a) the API and (b) the hand-written SQL `repeat` times; print medians and ratio."""
+    api_times, sql_times = [], []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        api_call()
+        api_times.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        hand_written_call()
+        sql_times.append(time.perf_counter() - t)
+    api_median, sql_median = statistics.median(api_times), statistics.median(sql_times)
+    print(f"(a) API, force_blocking:  median {api_median * 1000:8.1f} ms  (runs: {', '.join(f'{t * 1000:.0f}' for t in api_times)})")
+    print(f"(b) hand-written SQL:     median {sql_median * 1000:8.1f} ms  (runs: {', '.join(f'{t * 1000:.0f}' for t in sql_times)})")
+    print(f"ratio (a)/(b): {api_median / sql_median:.2f}  (target <= {target})")
