@@ -36,8 +36,8 @@ class SharedInsightAccess:
         """The insights a sharing request may see, or None when the request is not a sharing one."""
         return None
 
-    def execution_mode(self, mode: str) -> str:
-        """The execution mode a share viewer gets when asking for `mode`."""
+    def execution_mode(self, mode):
+        """The execution mode (queries.ExecutionMode) a share viewer gets when asking for `mode`."""
         return mode
 
 

@@ -122,7 +122,7 @@ def compute(team, query: dict, *, cancel_check=None, timeout: Optional[float] = 
     return compute_response(runner, runner.cache_key())
 
 
-def execute(team, query: dict, mode: str, **kwargs) -> dict:
+def execute(team, query: dict, mode: ExecutionMode, **kwargs) -> dict:
     try:
         return _execute(team, query, mode, **kwargs)
     except (OverflowError, ValueError) as error:
@@ -132,7 +132,7 @@ def execute(team, query: dict, mode: str, **kwargs) -> dict:
         raise ValidationError("The date range is outside the supported range of dates (years 1 to 9999).") from error
 
 
-def _execute(team, query: dict, mode: str, *, user=None, query_id=None, insight_id=None, dashboard_id=None) -> dict:
+def _execute(team, query: dict, mode: ExecutionMode, *, user=None, query_id=None, insight_id=None, dashboard_id=None) -> dict:
     runner = build_runner(team, query)
     cache_key = runner.cache_key()
     job_id = query_id or cache_key

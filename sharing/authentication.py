@@ -131,5 +131,5 @@ class ShareTokenAccess(SharedInsightAccess):
     def insight_ids(self, request) -> set[int] | None:
         return shared_insight_ids(request)
 
-    def execution_mode(self, mode: str) -> str:
+    def execution_mode(self, mode):
         return shared_execution_mode(mode)
