@@ -201,3 +201,19 @@ def test_filters_override_applies_dashboard_filters(client, team):
     body = client.post(f"/api/projects/{team.id}/query/", {"query": query, "filters_override": override}, format="json").json()
     assert body["results"][0]["days"] == ["2020-01-02", "2020-01-03"]
     assert body["results"][0]["data"] == [0, 1]
+
+
+def test_variables_override_sets_the_variables_the_sql_declares(client, team):
+    query = {"kind": "HogQLQuery", "query": "select {variables.n} + 1",
+             "variables": {"v1": {"variableId": "v1", "code_name": "n", "value": 1}}}
+    url = f"/api/projects/{team.id}/query/"
+    assert client.post(url, {"query": query}, format="json").json()["results"] == [[2]]
+    body = client.post(url, {"query": query, "variables_override": {"v1": {"value": 41}, "other": {"value": 0}}}, format="json").json()
+    assert body["results"] == [[42]]
+    assert client.post(url, {"query": query, "variables_override": {"v1": {"isNull": True}}}, format="json").json()["results"] == [[None]]
+
+
+def test_a_malformed_filters_override_is_400(client, team):
+    response = client.post(f"/api/projects/{team.id}/query/", {"query": QUERY, "filters_override": {"properties": "x"}}, format="json")
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("Invalid dashboard filters: properties")

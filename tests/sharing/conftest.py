@@ -4,7 +4,7 @@ import pytest
 from django.db.models import Max
 from django.utils import timezone
 
-import queries
+import queries.api
 from accounts.models import Project, Team
 from insights.models import Insight
 
@@ -46,7 +46,8 @@ def fast_password_hasher(settings):
 
 
 class FakeEngine:
-    """Stands in for queries.execute_query: answers every query with `response` and records calls."""
+    """Stands in for the query engine (queries.api.execute_query, which insights.results calls):
+    answers every query with `response` and records calls."""
 
     def __init__(self):
         self.response = TRENDS_RESPONSE
@@ -60,7 +61,7 @@ class FakeEngine:
 @pytest.fixture
 def engine(monkeypatch):
     fake = FakeEngine()
-    monkeypatch.setattr(queries, "execute_query", fake, raising=False)
+    monkeypatch.setattr(queries.api, "execute_query", fake)
     return fake
 
 
