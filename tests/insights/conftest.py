@@ -2,13 +2,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from insights.models import Dashboard, DashboardTile, Insight, InsightViewed
-from insights.services import set_tags
-from tests.factories import make_key
+from tests.factories import TRENDS_QUERY, DashboardFactory, DashboardTileFactory, InsightFactory, make_key
 
-TRENDS_QUERY = {
-    "kind": "InsightVizNode",
-    "source": {"kind": "TrendsQuery", "series": [{"kind": "EventsNode", "event": "$pageview", "math": "total"}]},
-}
 SQL_QUERY = {"kind": "DataVisualizationNode", "source": {"kind": "HogQLQuery", "query": "select count() from events"}}
 
 FULL_KEYS = [
@@ -28,23 +23,16 @@ USER_BASIC_KEYS = [
 ]
 
 
-def make_insight(team, *, tags=None, **fields) -> Insight:
-    fields.setdefault("name", "An insight")
-    if "query" not in fields and "filters" not in fields:
-        fields["query"] = TRENDS_QUERY
-    insight = Insight.objects_including_soft_deleted.create(team=team, **fields)
-    if tags:
-        set_tags(insight, tags)
-    return insight
+def make_insight(team, **fields) -> Insight:
+    return InsightFactory(team=team, **fields)
 
 
 def make_dashboard(team, **fields) -> Dashboard:
-    fields.setdefault("name", "A dashboard")
-    return Dashboard.objects.create(team=team, **fields)
+    return DashboardFactory(team=team, **fields)
 
 
 def put_on(insight, dashboard, **fields) -> DashboardTile:
-    return DashboardTile.objects_including_soft_deleted.create(insight=insight, dashboard=dashboard, **fields)
+    return DashboardTileFactory(insight=insight, dashboard=dashboard, **fields)
 
 
 def view(insight, user, at, team=None) -> InsightViewed:
