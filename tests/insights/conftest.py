@@ -1,8 +1,8 @@
 import pytest
-from rest_framework.test import APIClient
 
 from insights.models import Dashboard, DashboardTile, Insight, InsightViewed
-from tests.factories import TRENDS_QUERY, DashboardFactory, DashboardTileFactory, InsightFactory, make_key
+from tests.factories import TRENDS_QUERY  # noqa: F401  (re-exported to the insights tests)
+from tests.factories import DashboardFactory, DashboardTileFactory, InsightFactory
 
 SQL_QUERY = {"kind": "DataVisualizationNode", "source": {"kind": "HogQLQuery", "query": "select count() from events"}}
 
@@ -39,12 +39,6 @@ def view(insight, user, at, team=None) -> InsightViewed:
     return InsightViewed.objects.create(team=team or insight.team, user=user, insight=insight, last_viewed_at=at)
 
 
-def bearer(key) -> APIClient:
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
-    return api
-
-
 def ids(response) -> list[int]:
     return [row["id"] for row in response.json()["results"]]
 
@@ -61,6 +55,6 @@ def base(team):
 
 
 @pytest.fixture
-def unscoped_client(user):
+def unscoped_client(api_client):
     """A legacy personal API key without scopes: allowed everywhere, like a session."""
-    return bearer(make_key(user, scopes=None))
+    return api_client(None)
