@@ -1,5 +1,4 @@
 import pytest
-from rest_framework.test import APIClient
 
 import queries
 from alerts.models import AlertConfiguration
@@ -72,12 +71,6 @@ def make_alert(team, insight, users=(), *, condition="absolute_value", **fields)
 def _fast_password_hashing(settings):
     # Every test makes users; the default hasher costs most of a second per user on a busy machine.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-def bearer(key) -> APIClient:
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
-    return api
 
 
 @pytest.fixture
