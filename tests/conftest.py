@@ -4,6 +4,9 @@ from rest_framework.test import APIClient
 
 from .factories import make_key, make_member, make_team
 
+# The shared scope battery asserts outside test modules: have pytest explain its failures too.
+pytest.register_assert_rewrite("tests.scopes")
+
 
 @pytest.fixture(autouse=True)
 def _clear_cache(settings):
