@@ -1,8 +1,9 @@
 """factory-boy factories for the models tests build directly, and the few helpers around them.
 
 Teams go through `create_project_with_team` (a team and its project share one id), so
-`TeamFactory` and everything hanging off a team get a real project. Objects that belong to an
-insight (tiles, shares, thresholds, alerts) take the insight's team unless given one.
+`TeamFactory` and everything hanging off a team get a real project. Shares, thresholds and
+alerts take their insight's team (pass `insight__team=team` to place a new insight); a tile's
+new insight goes on its dashboard's team.
 """
 import copy
 

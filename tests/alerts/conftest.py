@@ -3,7 +3,8 @@ import pytest
 import queries
 from alerts.models import AlertConfiguration
 from insights.models import Insight
-from tests.factories import AlertConfigurationFactory, InsightFactory, make_environment  # noqa: F401  (re-exported)
+from tests.factories import AlertConfigurationFactory, InsightFactory
+from tests.factories import make_environment  # noqa: F401  (re-exported to the alerts tests)
 
 TRENDS_QUERY = {
     "kind": "InsightVizNode",

@@ -5,7 +5,8 @@ from django.utils import timezone
 
 import queries
 from insights.models import Insight
-from tests.factories import InsightFactory, make_environment  # noqa: F401  (re-exported)
+from tests.factories import InsightFactory
+from tests.factories import make_environment  # noqa: F401  (re-exported to the sharing tests)
 
 TRENDS_QUERY = {
     "kind": "InsightVizNode",
