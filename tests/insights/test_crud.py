@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from insights.models import DashboardTile, Insight, InsightViewed
 from tests.conftest import error
-from tests.factories import make_key, make_member, make_team
+from tests.factories import make_member, make_team
 
 from .conftest import (
     BASIC_KEYS,
@@ -15,7 +15,6 @@ from .conftest import (
     SQL_QUERY,
     TRENDS_QUERY,
     USER_BASIC_KEYS,
-    bearer,
     make_dashboard,
     make_insight,
     put_on,
@@ -456,9 +455,9 @@ def test_delete_is_405_with_empty_body(client, base, team):
     assert Insight.objects.filter(pk=insight.pk).exists()
 
 
-def test_delete_checks_credentials_first(anon_client, team, user, base):
+def test_delete_checks_credentials_first(anon_client, team, user, base, api_client):
     assert anon_client.delete(f"{base}1/").status_code == 401
-    read_only = bearer(make_key(user, scopes=["insight:read"])).delete(f"{base}1/")
+    read_only = api_client(["insight:read"]).delete(f"{base}1/")
     assert read_only.status_code == 403
     assert read_only.json() == error("authentication_error", "permission_denied", "API key missing required scope 'insight:write'")
 

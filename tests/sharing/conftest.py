@@ -1,12 +1,12 @@
 import datetime as dt
 
 import pytest
-from django.db.models import Max
 from django.utils import timezone
 
 import queries.api
-from accounts.models import Project, Team
 from insights.models import Insight
+from tests.factories import InsightFactory
+from tests.factories import make_environment  # noqa: F401  (re-exported to the sharing tests)
 
 TRENDS_QUERY = {
     "kind": "InsightVizNode",
@@ -84,15 +84,9 @@ def clock(monkeypatch):
     return frozen
 
 
-def make_environment(team, name="Staging"):
-    """A second environment of the team's project (ids are assigned explicitly, as accounts does)."""
-    next_id = max(Team.objects.aggregate(m=Max("id"))["m"], Project.objects.aggregate(m=Max("id"))["m"]) + 1
-    return Team.objects.create(id=next_id, organization=team.organization, project=team.project, name=name)
-
-
-def make_insight(team, user=None, **fields):
+def make_insight(team, user=None, **fields) -> Insight:
     defaults = {"name": "Weekly pageviews", "description": "Pageviews per day", "query": TRENDS_QUERY}
-    return Insight.objects.create(team=team, created_by=user, **{**defaults, **fields})
+    return InsightFactory(team=team, created_by=user, **{**defaults, **fields})
 
 
 @pytest.fixture
