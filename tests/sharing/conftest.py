@@ -1,6 +1,7 @@
 import datetime as dt
 
 import pytest
+from django.urls import get_resolver
 from django.utils import timezone
 
 import queries.api
@@ -58,11 +59,20 @@ class FakeEngine:
         return self.response
 
 
-@pytest.fixture
-def engine(monkeypatch):
-    fake = FakeEngine()
+def replace_query_engine(monkeypatch, fake):
+    """Installs `fake` as queries.api.execute_query for one test.
+
+    The URLconf is loaded first: modules it imports that bind `execute_query` by name would
+    otherwise keep the fake for the rest of the session if their first import fell in this test.
+    """
+    get_resolver().url_patterns
     monkeypatch.setattr(queries.api, "execute_query", fake)
     return fake
+
+
+@pytest.fixture
+def engine(monkeypatch):
+    return replace_query_engine(monkeypatch, FakeEngine())
 
 
 class Clock:

@@ -7,10 +7,9 @@ import pytest
 from django.test import Client
 from PIL import Image
 
-import queries.api
 from sharing import throttling
 
-from .conftest import TRENDS_RESPONSE, sharing_url
+from .conftest import TRENDS_RESPONSE, replace_query_engine, sharing_url
 
 pytestmark = pytest.mark.django_db
 
@@ -47,10 +46,7 @@ def page(client, team, insight):
 
 @pytest.fixture
 def use(monkeypatch):
-    def install(engine):
-        monkeypatch.setattr(queries.api, "execute_query", engine)
-        return engine
-    return install
+    return lambda engine: replace_query_engine(monkeypatch, engine)
 
 
 def polls(html: str) -> bool:
