@@ -329,12 +329,7 @@ class FunnelsQueryRunner(QueryRunner):
             where.append(exp.NEQ(this=value.copy(), expression=exp.Literal.string("")))
             return [value]
         person, distinct_id = context.event_column("person"), context.event_column("distinct_id")
-        if context.engine.vendor == "sqlite":
-            # One column: SQLite keeps the integer person id and the text distinct id apart.
-            return [exp.Coalesce(this=person, expressions=[distinct_id])]
-        missing = exp.Is(this=person.copy(), expression=exp.null())
-        return [exp.Coalesce(this=person, expressions=[exp.Literal.number(0)]),
-                case([(missing, distinct_id)], exp.Literal.string(""))]
+        return context.engine.actor_columns(person, distinct_id)
 
     @staticmethod
     def _entity(node: EventsNode, context: SQLContext) -> exp.Expression:

@@ -9,13 +9,12 @@ from datetime import timedelta
 from typing import Optional
 
 from ..schema import HogQLQuery
-from ..sql.sandbox import clickhouse_type, compile_query, format_rows, prepare_connection
+from ..sql.sandbox import clickhouse_type, compile_query, format_rows
 from .base import QueryRunner, register
 
 
 def run_sandboxed(runner: QueryRunner, compiled) -> dict:
     """Run a compiled sandbox query; the response fields shared by HogQLQuery and EventsQuery."""
-    prepare_connection(runner.engine)
     rows = runner.run_sql(compiled.tree, compiled.params)
     has_more = compiled.paginated and len(rows) > compiled.limit
     if compiled.paginated:

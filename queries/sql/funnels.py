@@ -28,7 +28,6 @@ at the same instant and step events in step order (two events at the same time c
 order, as in PostHog's UDF). Frames are RANGE frames on `pos`, so events at the very same `pos`
 never see each other, whatever order the database gives to ties.
 """
-import sqlite3
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -69,21 +68,6 @@ class FunnelPlan:
     step_groups: list[int] = field(default_factory=list)
     # `where` already keeps only events that match a step or an exclusion (no second filter needed).
     where_selects_steps: bool = False
-
-
-def epoch_microseconds(context: SQLContext, column: exp.Expression) -> exp.Expression:
-    """A timestamp column as integer microseconds since the epoch (exact on every engine)."""
-    bigint = exp.DataType.build("bigint")
-    if context.engine.vendor == "sqlite":
-        # Django stores SQLite datetimes as UTC text 'YYYY-MM-DD HH:MM:SS[.ffffff]'.
-        if sqlite3.sqlite_version_info >= (3, 38):
-            seconds = exp.Anonymous(this="UNIXEPOCH", expressions=[column])
-        else:
-            seconds = exp.Cast(this=exp.Anonymous(this="STRFTIME", expressions=[exp.Literal.string("%s"), column]), to=bigint)
-        fraction = exp.Anonymous(this="SUBSTR", expressions=[column.copy(), exp.Literal.number(21), exp.Literal.number(6)])
-        return exp.Add(this=exp.Mul(this=seconds, expression=exp.Literal.number(MICROSECONDS)), expression=exp.Cast(this=fraction, to=bigint))
-    epoch = exp.Extract(this=exp.var("EPOCH"), expression=column)
-    return exp.Cast(this=exp.Mul(this=epoch, expression=exp.Literal.number(MICROSECONDS)), to=bigint)
 
 
 class _Text:
@@ -238,7 +222,7 @@ class FunnelSQL:
         context = plan.context
         exclusions = len(plan.exclusions)
         columns = [f"{part(value)} AS {name}" for name, value in zip(self.actor, plan.actor)]
-        columns.append(f"{part(epoch_microseconds(context, context.event_column('timestamp')))} AS t")
+        columns.append(f"{part(context.engine.epoch_microseconds(context.event_column('timestamp')))} AS t")
         columns += [f"{_flag(part(step))} AS s{k}" for k, step in enumerate(plan.steps)]
         columns += [f"{_flag(part(item.condition))} AS xe{i}" for i, item in enumerate(plan.exclusions)]
         columns += [f"{part(value)} AS bv{i}" for i, value in enumerate(plan.breakdown[: len(self.bv)])]

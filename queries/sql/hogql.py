@@ -16,6 +16,7 @@ from sqlglot import exp
 
 from .context import EVENT_FIELDS, SQLContext
 from .engine import case, is_not_false, is_true, paren
+from .regex import regex_problem
 
 STRING, NUMBER, BOOL, DATETIME, UNKNOWN = "string", "number", "bool", "datetime", "unknown"
 
@@ -310,6 +311,10 @@ class Compiler:
 
     def _binop(self, node: Node) -> Typed:
         op = node.value
+        if op in ("=~", "!~") and node.args[1].kind == "const" and isinstance(node.args[1].value, str):
+            problem = regex_problem(node.args[1].value)
+            if problem:
+                raise HogQLError(f"Invalid regular expression {node.args[1].value!r}: {problem}")
         left, right = (self.compile(arg) for arg in node.args)
         if op in ("AND", "OR"):
             cls = exp.And if op == "AND" else exp.Or
@@ -436,10 +441,7 @@ def _coalesce(compiler: Compiler, args: list[Typed]) -> Typed:
 def _round(compiler: Compiler, args: list[Typed]) -> Typed:
     value = compiler._number(args[0])
     digits = args[1].sql if len(args) > 1 else exp.Literal.number(0)
-    if compiler.engine.vendor == "postgresql":
-        rounded = exp.Round(this=exp.Cast(this=value, to=exp.DataType.build("decimal")), decimals=digits)
-        return Typed(exp.Cast(this=rounded, to=exp.DataType.build("double")), NUMBER)
-    return Typed(exp.Round(this=value, decimals=digits), NUMBER)
+    return Typed(compiler.engine.round(value, digits), NUMBER)
 
 
 def _substring(compiler: Compiler, args: list[Typed]) -> Typed:

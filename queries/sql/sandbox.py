@@ -25,7 +25,6 @@ from typing import Any, Callable, Optional
 from zoneinfo import ZoneInfo
 
 import sqlglot
-from dateutil.relativedelta import relativedelta
 from sqlglot import exp
 from sqlglot.dialects.clickhouse import ClickHouse
 from sqlglot.errors import SqlglotError
@@ -35,10 +34,11 @@ from sqlglot.tokens import TokenType
 
 from events.models import Event, Person, PersonDistinctId
 
-from ..dates import QueryDateRange, parse_absolute, start_of_interval
+from ..dates import QueryDateRange, parse_absolute, shift_date, shift_datetime, start_of_interval
 from .context import SQLContext
 from .engine import Engine, Params, case, is_not_false, is_true, paren
 from .hogql import BOOL, DATETIME, FUNCTIONS, NUMBER, STRING, UNKNOWN, HogQLError, Typed
+from .regex import regex_problem
 from .properties import and_all, properties_condition, test_account_filters
 
 DEFAULT_LIMIT = 100
@@ -428,99 +428,6 @@ TRUNC_UNITS = ("second", "minute", "hour", "day", "week", "month", "quarter", "y
 INTERVAL_UNITS = {unit: unit for unit in TRUNC_UNITS} | {f"{unit}s": unit for unit in TRUNC_UNITS}
 
 
-def shift_datetime(value: datetime, amount: int, unit: str, tz: ZoneInfo) -> datetime:
-    """`value + INTERVAL amount unit`: sub-day units in absolute time, longer ones on the team's wall clock."""
-    if unit in ("second", "minute", "hour"):
-        return value + timedelta(**{f"{unit}s": amount})
-    local = value.astimezone(tz).replace(tzinfo=None)
-    delta = relativedelta(months=3 * amount) if unit == "quarter" else relativedelta(**{f"{unit}s": amount})
-    return (local + delta).replace(tzinfo=tz).astimezone(timezone.utc)
-
-
-def shift_date(value: date, amount: int, unit: str) -> date:
-    if unit not in ("day", "week", "month", "quarter", "year"):
-        raise SandboxError(f"Cannot add {unit}s to a Date.")
-    delta = relativedelta(months=3 * amount) if unit == "quarter" else relativedelta(**{f"{unit}s": amount})
-    return value + delta
-
-
-def _sqlite_datetime(text: Optional[str]) -> Optional[datetime]:
-    if text is None:
-        return None
-    try:
-        return datetime.fromisoformat(str(text)).replace(tzinfo=timezone.utc)
-    except ValueError:
-        return None
-
-
-def _sqlite_text(value: datetime) -> str:
-    return value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ")
-
-
-def _sqlite_to_local(text, tz_name):
-    value = _sqlite_datetime(text)
-    return None if value is None else value.astimezone(ZoneInfo(tz_name)).replace(tzinfo=None).isoformat(" ")
-
-
-def _sqlite_from_local(text, tz_name):
-    if text is None:
-        return None
-    try:
-        local = datetime.fromisoformat(str(text))
-    except ValueError:
-        return None
-    return _sqlite_text(local.replace(tzinfo=ZoneInfo(tz_name)))
-
-
-def _sqlite_shift(text, amount, unit, tz_name, is_date):
-    if text is None or amount is None:
-        return None
-    try:
-        if is_date:
-            return shift_date(date.fromisoformat(str(text)[:10]), int(amount), unit).isoformat()
-        value = _sqlite_datetime(text)
-        return None if value is None else _sqlite_text(shift_datetime(value, int(amount), unit, ZoneInfo(tz_name)))
-    except (ValueError, OverflowError, SandboxError):
-        return None
-
-
-class _SQLiteQuantile:
-    """quantile(p)(x) on SQLite: linear interpolation, as PostgreSQL's percentile_cont."""
-
-    def __init__(self):
-        self.values: list[float] = []
-        self.level: Optional[float] = None
-
-    def step(self, level, value):
-        self.level = level
-        if value is not None:
-            try:
-                self.values.append(float(value))
-            except (TypeError, ValueError):
-                pass
-
-    def finalize(self):
-        if not self.values or self.level is None:
-            return None
-        self.values.sort()
-        position = self.level * (len(self.values) - 1)
-        lower = int(position)
-        upper = min(lower + 1, len(self.values) - 1)
-        return self.values[lower] + (self.values[upper] - self.values[lower]) * (position - lower)
-
-
-def prepare_connection(engine: Engine) -> None:
-    """SQLite has no time zones and no percentiles: register the few functions the compiler emits."""
-    if engine.vendor != "sqlite":
-        return
-    engine.connection.ensure_connection()
-    raw = engine.connection.connection
-    raw.create_function("hogql_to_local", 2, _sqlite_to_local, deterministic=True)
-    raw.create_function("hogql_from_local", 2, _sqlite_from_local, deterministic=True)
-    raw.create_function("hogql_shift", 5, _sqlite_shift, deterministic=True)
-    raw.create_aggregate("hogql_quantile", 2, _SQLiteQuantile)
-
-
 def _fn(name: str, *args: exp.Expression) -> exp.Anonymous:
     return exp.Anonymous(this=name, expressions=list(args))
 
@@ -539,11 +446,6 @@ def _cast(value: exp.Expression, to: str) -> exp.Cast:
     return exp.Cast(this=value, to=exp.DataType.build(to))
 
 
-_SQLITE_TRUNC = {
-    "second": "%Y-%m-%d %H:%M:%S", "minute": "%Y-%m-%d %H:%M:00", "hour": "%Y-%m-%d %H:00:00", "day": "%Y-%m-%d 00:00:00",
-}
-_PART_FORMATS = {"year": "%Y", "month": "%m", "day": "%d", "hour": "%H", "minute": "%M", "second": "%S"}
-_PART_PG = {"year": "YEAR", "month": "MONTH", "day": "DAY", "hour": "HOUR", "minute": "MINUTE", "second": "SECOND"}
 DATE_TIME_PARTS = {
     "toyear": "year", "tomonth": "month", "todayofmonth": "day", "tohour": "hour", "tominute": "minute",
     "tosecond": "second", "todayofweek": "dayofweek", "toquarter": "quarter",
@@ -556,126 +458,57 @@ TRUNC_FUNCTIONS = {
 
 
 class TimeSQL:
-    """Date/time expressions in the team's timezone for one engine (UTC instants in, UTC instants out)."""
+    """Date/time expressions in the team's timezone (UTC instants in, UTC instants out), built from
+    the engine's time methods."""
 
     def __init__(self, engine: Engine, params: Params, tz: ZoneInfo):
         self.engine = engine
         self.params = params
         self.tz = tz
-        self.pg = engine.vendor == "postgresql"
-        self.utc = str(tz) in ("UTC", "Etc/UTC")
-
-    def zone(self) -> exp.Expression:
-        return self.params.add(str(self.tz))
 
     def local(self, instant: exp.Expression) -> exp.Expression:
-        """The wall-clock time in the team timezone (PostgreSQL: timestamp; SQLite: ISO text)."""
-        if self.pg:
-            return exp.AtTimeZone(this=paren(instant), zone=self.zone())
-        return instant if self.utc else _fn("hogql_to_local", instant, self.zone())
+        """The wall-clock time in the team timezone."""
+        return self.engine.to_local_time(instant, self.tz, self.params)
 
     def instant(self, local: exp.Expression) -> exp.Expression:
-        if self.pg:
-            return exp.AtTimeZone(this=paren(local), zone=self.zone())
-        return local if self.utc else _fn("hogql_from_local", local, self.zone())
+        return self.engine.from_local_time(local, self.tz, self.params)
 
     def constant(self, value: datetime) -> exp.Expression:
         return self.engine.timestamp(value, self.params)
 
     def date_constant(self, value: date) -> exp.Expression:
-        if self.pg:
-            return _cast(self.params.add(value.isoformat()), "date")
-        return self.params.add(value.isoformat())
+        return self.engine.date_literal(value, self.params)
 
     def trunc(self, unit: str, instant: exp.Expression, week_start: int) -> exp.Expression:
-        local = self.local(instant)
-        if self.pg:
-            if unit == "week" and week_start == 0:
-                shifted = exp.Add(this=local, expression=exp.Interval(this=_string("1 day")))
-                truncated = exp.Sub(this=_fn("DATE_TRUNC", _string("week"), shifted), expression=exp.Interval(this=_string("1 day")))
-            else:
-                truncated = _fn("DATE_TRUNC", _string(unit), local)
-            return self.instant(truncated)
-        if unit in _SQLITE_TRUNC:
-            truncated = _fn("strftime", _string(_SQLITE_TRUNC[unit]), local)
-        elif unit == "week":
-            # The last <week start day> on or before the date: step back 6 days, then forward to that weekday.
-            day = _fn("date", local, _string("-6 days"), _string(f"weekday {1 if week_start == 1 else 0}"))
-            truncated = exp.DPipe(this=day, expression=_string(" 00:00:00"))
-        elif unit == "month":
-            truncated = _fn("datetime", local, _string("start of month"))
-        elif unit == "year":
-            truncated = _fn("datetime", local, _string("start of year"))
-        else:  # quarter
-            months_back = exp.Mod(this=paren(exp.Sub(this=_cast(_fn("strftime", _string("%m"), local), "integer"),
-                                                     expression=exp.Literal.number(1))), expression=exp.Literal.number(3))
-            modifier = exp.DPipe(this=_string("-"), expression=exp.DPipe(this=_cast(months_back, "text"), expression=_string(" months")))
-            truncated = _fn("datetime", local, _string("start of month"), modifier)
-        return self.instant(truncated)
+        return self.instant(self.engine.truncate_local_time(unit, self.local(instant), week_start))
 
     def to_date(self, instant: exp.Expression) -> exp.Expression:
-        local = self.local(instant)
-        return _cast(local, "date") if self.pg else _fn("date", local)
+        return self.engine.local_date(self.local(instant))
 
     def date_to_instant(self, value: exp.Expression) -> exp.Expression:
-        if self.pg:
-            return self.instant(_cast(value, "timestamp"))
-        return self.instant(exp.DPipe(this=value, expression=_string(" 00:00:00")))
+        return self.instant(self.engine.date_local_time(value))
 
     def part(self, unit: str, instant: exp.Expression) -> exp.Expression:
-        local = self.local(instant)
-        if unit == "dayofweek":  # Monday = 1 ... Sunday = 7
-            if self.pg:
-                return _cast(exp.Extract(this=exp.var("ISODOW"), expression=local), "bigint")
-            weekday = _cast(_fn("strftime", _string("%w"), local), "integer")
-            return exp.Add(this=paren(exp.Mod(this=paren(exp.Add(this=weekday, expression=exp.Literal.number(6))),
-                                              expression=exp.Literal.number(7))), expression=exp.Literal.number(1))
         if unit == "quarter":
             month = self.part("month", instant)
             return exp.Add(this=_idiv(this=paren(exp.Sub(this=month, expression=exp.Literal.number(1))),
-                                           expression=exp.Literal.number(3)), expression=exp.Literal.number(1))
-        if self.pg:
-            extracted = exp.Extract(this=exp.var(_PART_PG[unit]), expression=local)
-            return _cast(_fn("FLOOR", extracted) if unit == "second" else extracted, "bigint")
-        return _cast(_fn("strftime", _string(_PART_FORMATS[unit]), local), "integer")
+                                      expression=exp.Literal.number(3)), expression=exp.Literal.number(1))
+        return self.engine.local_time_part(unit, self.local(instant))
 
     def date_part(self, unit: str, value: exp.Expression) -> exp.Expression:
         """year/month/day... of a DATE value."""
-        if self.pg:
-            return _cast(exp.Extract(this=exp.var(_PART_PG.get(unit, "ISODOW")), expression=value), "bigint")
-        if unit == "dayofweek":
-            weekday = _cast(_fn("strftime", _string("%w"), value), "integer")
-            return exp.Add(this=paren(exp.Mod(this=paren(exp.Add(this=weekday, expression=exp.Literal.number(6))),
-                                              expression=exp.Literal.number(7))), expression=exp.Literal.number(1))
-        return _cast(_fn("strftime", _string(_PART_FORMATS[unit]), value), "integer")
+        return self.engine.date_part(unit, value)
 
     def epoch(self, instant: exp.Expression) -> exp.Expression:
         """Seconds since 1970 (with fractions)."""
-        if self.pg:
-            return _cast(exp.Extract(this=exp.var("EPOCH"), expression=instant), "double")
-        return exp.Mul(this=paren(exp.Sub(this=_fn("julianday", instant), expression=exp.Literal.number(2440587.5))),
-                       expression=exp.Literal.number(86400.0))
-
-    def _local_seconds(self, instant: exp.Expression) -> exp.Expression:
-        """Whole seconds of the wall-clock time since 1970 (boundaries of minutes, hours, days in the team timezone)."""
-        local = self.local(instant)
-        if self.pg:
-            return _cast(_fn("FLOOR", exp.Extract(this=exp.var("EPOCH"), expression=local)), "bigint")
-        return _cast(_fn("strftime", _string("%s"), local), "integer")
+        return self.engine.epoch_seconds(instant)
 
     def date_diff(self, unit: str, start: exp.Expression, end: exp.Expression) -> exp.Expression:
         """ClickHouse dateDiff: the number of `unit` boundaries crossed from start to end."""
-
-        def floor_div(value, divisor):
-            if self.pg:
-                return _fn("FLOOR", exp.Div(this=_cast(value, "double"), expression=exp.Literal.number(divisor)))
-            # SQLite integer division truncates toward zero; shift negatives to floor.
-            return _idiv(this=paren(exp.Sub(this=value, expression=case(
-                [(exp.LT(this=value.copy(), expression=exp.Literal.number(0)), exp.Literal.number(divisor - 1))],
-                exp.Literal.number(0)))), expression=exp.Literal.number(divisor))
+        floor_div = self.engine.floor_divide
 
         def index(instant):
-            seconds = self._local_seconds(instant)
+            seconds = self.engine.local_epoch_seconds(self.local(instant))
             if unit == "second":
                 return seconds
             if unit in ("minute", "hour", "day"):
@@ -688,28 +521,17 @@ class TimeSQL:
             if unit == "quarter":
                 return exp.Add(this=exp.Mul(this=year, expression=exp.Literal.number(4)),
                                expression=_idiv(this=paren(exp.Sub(this=month, expression=exp.Literal.number(1))),
-                                                     expression=exp.Literal.number(3)))
+                                                expression=exp.Literal.number(3)))
             return exp.Add(this=exp.Mul(this=year, expression=exp.Literal.number(12)), expression=month)
 
         return _cast(paren(exp.Sub(this=paren(index(end)), expression=paren(index(start)))), "bigint")
 
     def shift(self, value: exp.Expression, amount: exp.Expression, unit: str, is_date: bool) -> exp.Expression:
-        if not self.pg:
-            return _fn("hogql_shift", value, amount, _string(unit), self.zone(), exp.Literal.number(1 if is_date else 0))
-        step = exp.Mul(this=amount, expression=exp.Interval(this=_string(f"{3 if unit == 'quarter' else 1} "
-                                                                       f"{'month' if unit == 'quarter' else unit}")))
-        if is_date:
-            return _cast(exp.Add(this=value, expression=step), "date")
-        if unit in ("second", "minute", "hour"):
-            return exp.Add(this=value, expression=step)
-        return self.instant(exp.Add(this=self.local(value), expression=step))
+        return self.engine.shift_time(value, amount, unit, is_date=is_date, tz=self.tz, params=self.params)
 
     def text(self, instant: exp.Expression) -> exp.Expression:
         """'YYYY-MM-DD HH:MM:SS' on the team's wall clock (ClickHouse toString of a DateTime)."""
-        local = self.local(instant)
-        if self.pg:
-            return _fn("TO_CHAR", local, _string("YYYY-MM-DD HH24:MI:SS"))
-        return _fn("strftime", _string("%Y-%m-%d %H:%M:%S"), local)
+        return self.engine.local_time_text(self.local(instant))
 
 
 # --- Expressions --------------------------------------------------------------------------------
@@ -731,26 +553,6 @@ CAST_TYPES = {
     "DATE": "todate", "DATE32": "todate", "DATETIME": "todatetime", "DATETIME64": "todatetime", "TIMESTAMP": "todatetime",
 }
 MAX_INTEGER = 2**63 - 1
-
-
-def _like_to_glob(pattern: str) -> str:
-    """A LIKE pattern (backslash escapes) as a GLOB pattern: SQLite's only case-sensitive matcher."""
-    out, escaped = [], False
-    for char in pattern:
-        if escaped:
-            out.append(f"[{char}]" if char in "*?[" else char)
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == "%":
-            out.append("*")
-        elif char == "_":
-            out.append("?")
-        elif char in "*?[":
-            out.append(f"[{char}]")
-        else:
-            out.append(char)
-    return "".join(out)
 
 
 class ExprCompiler:
@@ -800,16 +602,13 @@ class ExprCompiler:
         if kind == INTEGER:
             return _cast(sql, "text")
         if kind == NUMBER:
-            if self.engine.vendor == "postgresql":
-                return _cast(_cast(sql, "double"), "text")
-            integral = exp.EQ(this=sql, expression=_cast(sql.copy(), "integer"))
-            return case([(integral, _cast(_cast(sql.copy(), "integer"), "text"))], _cast(sql.copy(), "text"))
+            return self.engine.number_text(sql)
         if kind == BOOL:
             return case([(sql, _string("true"))], _string("false"))
         if kind == DATETIME:
             return self.time.text(sql)
         if kind == DATE or kind == JSON:
-            return _cast(sql, "text") if self.engine.vendor == "postgresql" else sql
+            return self.engine.stored_text(sql)
         if kind == PERSON:
             return self.query.person_uuid_text(sql)
         if kind == UNKNOWN:
@@ -1016,9 +815,8 @@ class ExprCompiler:
             divided = exp.Div(this=_cast(a, "double"), expression=exp.Nullif(this=b, expression=exp.Literal.number(0)), typed=True)
             return Value(paren(divided), NUMBER, aggregate=aggregate)
         if cls is exp.Mod:
-            if not integer and self.engine.vendor == "postgresql":
-                a, b = _cast(a, "decimal"), _cast(b, "decimal")
-            return Value(paren(exp.Mod(this=a, expression=exp.Nullif(this=b, expression=exp.Literal.number(0)))),
+            remainder = self.engine.modulo(a, exp.Nullif(this=b, expression=exp.Literal.number(0)), integer=integer)
+            return Value(paren(remainder),
                          INTEGER if integer else NUMBER, aggregate=aggregate)
         return Value(paren(cls(this=a, expression=b)), INTEGER if integer else NUMBER, aggregate=aggregate)
 
@@ -1082,14 +880,9 @@ class ExprCompiler:
         text, pattern_text = self._text(value), self._text(pattern)
         if isinstance(node, exp.ILike):
             condition = self.engine.icontains(text, pattern_text)
-        elif self.engine.vendor == "sqlite":
-            # SQLite's LIKE ignores ASCII case; GLOB is case-sensitive like LIKE elsewhere.
-            if pattern.is_const and isinstance(pattern.const, str):
-                condition = exp.Glob(this=text, expression=self.param(_like_to_glob(pattern.const)))
-            else:
-                condition = exp.Like(this=text, expression=exp.Escape(this=pattern_text, expression=_string("\\")))
         else:
-            condition = exp.Like(this=text, expression=pattern_text)
+            literal = pattern.const if pattern.is_const and isinstance(pattern.const, str) else None
+            condition = self.engine.like(text, pattern_text, literal, self.query.params)
         return self._match_result(condition, bool(node.args.get("negate")), truth, value.aggregate)
 
     def _match_result(self, condition, negate: bool, truth: bool, aggregate: bool) -> Value:
@@ -1104,10 +897,9 @@ class ExprCompiler:
     def regex(self, value: Value, pattern: Value, insensitive: bool, truth: bool) -> Value:
         if pattern.is_const:
             text = str(pattern.const)
-            try:
-                re.compile(text)
-            except re.error as error:
-                raise SandboxError(f"Invalid regular expression {text!r}: {error}") from None
+            problem = regex_problem(text)
+            if problem:
+                raise SandboxError(f"Invalid regular expression {text!r}: {problem}")
             pattern_sql = self.param(f"(?i){text}" if insensitive else text)
         else:
             pattern_sql = self._text(pattern)
@@ -1356,9 +1148,7 @@ class ExprCompiler:
                 return self.datetime_const(datetime.combine(value.const, datetime.min.time(), tz))
             if value.type in NUMERIC:
                 seconds = self._number(value)
-                sql = (_fn("TO_TIMESTAMP", seconds) if self.engine.vendor == "postgresql"
-                       else _fn("datetime", seconds, _string("unixepoch")))
-                return Value(sql, DATETIME)
+                return Value(self.engine.from_epoch_seconds(seconds), DATETIME)
             return Value(self._datetime(value), DATETIME, const=value.const if value.type == DATETIME else _NO_CONST)
         if name in TRUNC_FUNCTIONS:
             unit = TRUNC_FUNCTIONS[name]
@@ -1408,10 +1198,7 @@ class ExprCompiler:
             return self.interval(args[0], INTERVAL_FUNCTIONS[name])
         if name in ("toint", "toint64", "toint32", "touint64", "touint32", "tointornull"):
             self._arity(name, args, 1)
-            number = self._number(args[0])
-            if self.engine.vendor == "postgresql":
-                number = _fn("TRUNC", _cast(number, "double"))
-            return Value(_cast(number, "bigint"), INTEGER)
+            return Value(self.engine.truncate_to_integer(self._number(args[0])), INTEGER)
         if name == "length":
             self._arity(name, args, 1)
             return Value(exp.Length(this=self._text(args[0])), INTEGER)
@@ -1425,7 +1212,7 @@ class ExprCompiler:
                 return Value(self.engine.json_text(column, key.const, self.query.params), STRING)
             number = self.engine.json_number(column, key.const, self.query.params)
             if name == "jsonextractint":
-                return Value(_cast(_fn("TRUNC", number) if self.engine.vendor == "postgresql" else number, "bigint"), INTEGER)
+                return Value(self.engine.truncate_to_integer(number), INTEGER)
             return Value(number, NUMBER)
         if name == "concat":
             return self._concat_values(args)
@@ -1860,7 +1647,7 @@ class QueryCompiler:
 
     def _natural_nulls_first(self, desc: bool) -> bool:
         """The engine's own NULL placement, which an index scan yields (PostgreSQL: NULLs largest; SQLite: smallest)."""
-        return desc if self.engine.vendor == "postgresql" else not desc
+        return self.engine.natural_nulls_first(desc)
 
     def _check_grouped(self, outputs, group_sql, order_sql, having_sql) -> None:
         """In an aggregating SELECT, columns outside aggregate functions must be grouped on.
@@ -1989,14 +1776,7 @@ class QueryCompiler:
 
     def uuid_text(self, column: exp.Expression) -> exp.Expression:
         """A UUID column as canonical text (SQLite stores Django UUIDs as 32 hex digits)."""
-        if self.engine.vendor == "postgresql":
-            return _cast(column, "text")
-        parts = [exp.Substring(this=column.copy(), start=exp.Literal.number(start), length=exp.Literal.number(length))
-                 for start, length in ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12))]
-        text = parts[0]
-        for part in parts[1:]:
-            text = exp.DPipe(this=exp.DPipe(this=text, expression=_string("-")), expression=part)
-        return exp.Lower(this=text)
+        return self.engine.uuid_text(column)
 
     def _person_lookup(self, selected, condition_for) -> exp.Subquery:
         alias = self.name("u")
@@ -2015,15 +1795,12 @@ class QueryCompiler:
             value = uuid.UUID(str(text))
         except ValueError:
             return exp.null()
-        param = self.params.add(value.hex if self.engine.vendor == "sqlite" else str(value))
+        param = self.params.add(self.engine.uuid_value(value))
         return self._person_lookup(lambda alias: _db_column(Person, "id", alias),
                                    lambda alias: exp.EQ(this=_db_column(Person, "uuid", alias), expression=param))
 
     def quantile(self, level: float, number: exp.Expression) -> exp.Expression:
-        if self.engine.vendor == "postgresql":
-            return exp.WithinGroup(this=exp.PercentileCont(this=exp.Literal.number(level)),
-                                   expression=exp.Order(expressions=[exp.Ordered(this=number)]))
-        return _fn("hogql_quantile", exp.Literal.number(level), number)
+        return self.engine.quantile(level, number)
 
     def json_property(self, column: exp.Expression, keys: list[str]) -> Value:
         """`properties.a` or, nested, `properties.a.b`: a value inside a JSON object, as text (and as a number)."""
@@ -2034,14 +1811,10 @@ class QueryCompiler:
 
     def _json_object(self, column: exp.Expression, key: str) -> exp.Expression:
         """The JSON object under `key`, else NULL (so that a deeper key of a non-object reads as NULL)."""
-        if self.engine.vendor == "postgresql":
-            return exp.JSONExtract(this=column, expression=self.params.add(key))
-        path = self.params.add('$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"')
-        is_object = exp.EQ(this=_fn("json_type", column, path), expression=_string("object"))
-        return case([(is_object, _fn("json_extract", column.copy(), path.copy()))])
+        return self.engine.json_object(column, key, self.params)
 
     def text_as_json(self, sql: exp.Expression) -> exp.Expression:
-        return _cast(sql, "jsonb") if self.engine.vendor == "postgresql" else sql
+        return self.engine.text_as_json(sql)
 
 
 def compile_query(source: Any, team, engine: Engine, *, now: datetime, tz: ZoneInfo, filters=None, variables=None,
@@ -2081,11 +1854,19 @@ def format_rows(rows: list[tuple], kinds: list[str], team, tz: ZoneInfo) -> list
     return [[_format(value, kind, tz, persons) for value, kind in zip(row, kinds)] for row in rows]
 
 
+def _utc_text(text: str) -> Optional[datetime]:
+    """A timestamp an engine returned as text (naive UTC 'YYYY-MM-DD HH:MM:SS')."""
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+
+
 def _format(value: Any, kind: str, tz: ZoneInfo, persons: dict) -> Any:
     if value is None:
         return None
     if kind == DATETIME:
-        moment = value if isinstance(value, datetime) else _sqlite_datetime(value) if isinstance(value, str) else None
+        moment = value if isinstance(value, datetime) else _utc_text(value) if isinstance(value, str) else None
         if moment is None:
             return str(value)
         moment = (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(tz)
