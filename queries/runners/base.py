@@ -93,9 +93,11 @@ class QueryRunner:
 
     def run_sql(self, tree, params: Params) -> list[tuple]:
         """Run one generated query; failures become clear API errors, never a 500."""
-        self.executed_sql.append(self.engine.readable(tree, params))
         try:
+            self.executed_sql.append(self.engine.readable(tree, params))
             return self.engine.execute(tree, params, timeout=self.timeout, cancel_check=self.cancel_check)
+        except RecursionError:
+            raise ValidationError("The query is nested too deeply.") from None
         except DatabaseError as error:
             if self.cancel_check and self.cancel_check():
                 raise QueryCancelled() from error

@@ -38,8 +38,9 @@ from ..dates import QueryDateRange, parse_absolute, shift_date, shift_datetime, 
 from .context import SQLContext
 from .engine import Engine, Params, case, is_not_false, is_true, paren
 from .hogql import BOOL, DATETIME, FUNCTIONS, NUMBER, STRING, UNKNOWN, HogQLError, Typed
-from .regex import regex_problem
+from .limits import MAX_EXPRESSION_DEPTH, ExpressionTooComplex, bracket_depth, check_text, shorten
 from .properties import and_all, properties_condition, test_account_filters
+from .regex import regex_problem
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 50_000
@@ -116,6 +117,8 @@ def parse_select(sql: Any) -> exp.Expression:
     """The one SELECT (or UNION of SELECTs) of a HogQL query, or SandboxError."""
     if not isinstance(sql, str) or not sql.strip():
         raise SandboxError("The query is empty.")
+    if bracket_depth(sql) > MAX_EXPRESSION_DEPTH:
+        raise SandboxError("The query is nested too deeply.")
     try:
         statements = [statement for statement in sqlglot.parse(sql, dialect=HogQLDialect) if statement is not None]
     except SqlglotError as error:
@@ -135,9 +138,14 @@ def parse_expression(sql: str) -> exp.Expression:
     if not isinstance(sql, str) or not sql.strip():
         raise SandboxError("An empty expression is not allowed.")
     try:
+        check_text(sql, f"The expression {shorten(sql)!r}")
         expressions = [node for node in sqlglot.parse(f"SELECT {sql}", dialect=HogQLDialect) if node is not None]
+    except ExpressionTooComplex as error:
+        raise SandboxError(str(error)) from None
     except SqlglotError as error:
         raise SandboxError(f"Syntax error in expression {sql!r}: {_first_line(error)}") from None
+    except RecursionError:
+        raise SandboxError(f"The expression {shorten(sql)!r} is nested too deeply.") from None
     select = expressions[0] if len(expressions) == 1 else None
     if not isinstance(select, exp.Select) or len(select.expressions) != 1 or set(_set_args(select)) != {"expressions"}:
         raise SandboxError(f"Not a single expression: {sql!r}")
@@ -687,7 +695,7 @@ class ExprCompiler:
         try:
             number = int(text) if re.fullmatch(r"[0-9]+", text) else float(text)
         except ValueError:
-            raise SandboxError(f"Invalid number: {node.this}") from None
+            raise SandboxError(f"Invalid number: {shorten(str(node.this))}") from None
         return self.const(number)
 
     def const(self, value: Any) -> Value:
@@ -698,7 +706,7 @@ class ExprCompiler:
             return Value(exp.true() if value else exp.false(), BOOL, const=value)
         if isinstance(value, int):
             if abs(value) > MAX_INTEGER:
-                raise SandboxError(f"Integer out of range: {value}")
+                raise SandboxError(f"Integer out of range: {shorten(str(value))}")
             return Value(exp.Literal.number(value), INTEGER, const=value)
         if isinstance(value, float):
             if value != value or value in (float("inf"), float("-inf")):
