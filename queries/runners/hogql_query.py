@@ -5,7 +5,6 @@ The response follows PostHog's HogQLQueryResponse: `results` (rows), `columns`, 
 has no LIMIT of its own, `hasMore`, `limit` and `offset` (100 rows by default, one more is fetched
 to know whether there are more).
 """
-from datetime import timedelta
 from typing import Optional
 
 from ..schema import HogQLQuery
@@ -40,9 +39,6 @@ class HogQLQueryRunner(QueryRunner):
     def staleness_interval(self) -> Optional[str]:
         # PostHog caches SQL like a `day` interval query: 6 h target age, 12 h lazy.
         return "day"
-
-    def refresh_frequency(self) -> timedelta:
-        return timedelta(minutes=1)
 
     def calculate(self) -> dict:
         query: HogQLQuery = self.query

@@ -14,11 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
-from django.db.models import Min
 from rest_framework.exceptions import ValidationError
 from sqlglot import exp
-
-from events.models import Event
 
 from ..dates import ONE_MICROSECOND, QueryDateRange, compare_to_period, previous_period, to_utc
 from ..schema import ChartDisplayType, EventsNode, TrendsFormulaNode, TrendsQuery
@@ -152,11 +149,7 @@ class TrendsQueryRunner(QueryRunner):
                     raise UnsupportedQuery(f"Math '{math_type}' does not support intervalCount.")
 
     def _earliest_timestamp(self) -> Optional[datetime]:
-        events = Event.objects.filter(team_id=self.team.id, timestamp__gt=EARLIEST_TIMESTAMP)
-        names = [series.event for series in self.query.series]
-        if None not in names:
-            events = events.filter(event__in=names)
-        return events.aggregate(earliest=Min("timestamp"))["earliest"]
+        return self.earliest_event([series.event for series in self.query.series], after=EARLIEST_TIMESTAMP)
 
     @property
     def breakdown_limit(self) -> int:
@@ -171,19 +164,13 @@ class TrendsQueryRunner(QueryRunner):
 
     # --- Freshness -----------------------------------------------------------------------------
 
-    def staleness_interval(self) -> Optional[str]:
-        return self.date_range.interval
-
-    def staleness_date_to(self) -> Optional[datetime]:
-        return self.date_range.date_to()
+    def covered_range(self) -> Optional[tuple[datetime, datetime, str]]:
+        return self.date_range.date_from(), self.date_range.date_to(), self.date_range.interval
 
     def refresh_frequency(self) -> timedelta:
         if self.date_range.interval == "minute":
             return timedelta(minutes=1)
-        days = math.ceil((self.date_range.date_to() - self.date_range.date_from()).total_seconds() / 86400)
-        if self.date_range.interval == "hour" or days <= 7:
-            return timedelta(minutes=3)
-        return timedelta(minutes=15)
+        return super().refresh_frequency()
 
     # --- Calculation ---------------------------------------------------------------------------
 
