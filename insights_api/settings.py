@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "insights",
     "sharing",
     "alerts",
+    "insight_variables",
 ]
 
 MIDDLEWARE = [
