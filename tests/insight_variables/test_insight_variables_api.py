@@ -203,3 +203,13 @@ def test_another_teams_saved_variable_is_not_used(client, team, browsers):
     make_member(other)
     foreign = InsightVariable.objects.create(team=other, name="Browser", code_name="browser", type="String", default_value="Chrome")
     assert run(client, team, sql(foreign)) == [[0]]  # no saved variable of this team: the entry's own (absent) value
+
+
+def test_relative_date_variables_become_absolute_dates(client, team):
+    import re
+
+    variable = InsightVariable.objects.create(team=team, name="Since", code_name="since", type="Date", default_value="-7d")
+    query = {"kind": "HogQLQuery", "query": "select {variables.since}",
+             "variables": {str(variable.id): {"variableId": str(variable.id), "code_name": "since"}}}
+    [[value]] = run(client, team, query)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", value)
