@@ -17,6 +17,7 @@ from django.utils import timezone
 from rest_framework.exceptions import APIException
 
 from insights.results import insight_results
+from queries import conf
 from queries.api import ExecutionMode, QueryTimeout, execute_query
 from sharing.charts import build_chart
 from sharing.layout import layout
@@ -88,14 +89,22 @@ def _render(asset: ExportedAsset, *, in_background: bool) -> bytes:
 def _result(asset: ExportedAsset, *, in_background: bool) -> tuple[dict, dict]:
     """(the query, its result fields `result` and `columns`) of what the asset exports."""
     context = asset.export_context if isinstance(asset.export_context, dict) else {}
+    # In the background a query may run as long as an async query; in a request, as long as any request's.
+    timeout = conf.async_timeout_seconds() if in_background else None
     if isinstance(context.get("source"), dict):
         query = context["source"]
         try:
-            response = execute_query(asset.team, query, refresh=ExecutionMode.BLOCKING, user=asset.created_by)
+            response = execute_query(asset.team, query, refresh=ExecutionMode.BLOCKING, user=asset.created_by, timeout=timeout)
         except QueryTimeout:
             raise StillComputing() from None
         return query, {"result": response.get("results"), "columns": response.get("columns")}
     insight = asset.insight
+    if in_background and insight.query:
+        try:  # compute into the cache with the longer timeout; the insight's result is then read from it
+            execute_query(asset.team, insight.query, refresh=ExecutionMode.BLOCKING, user=asset.created_by, insight_id=insight.id,
+                          timeout=timeout)
+        except QueryTimeout:
+            raise StillComputing() from None
     fields = insight_results([insight], asset.team, ExecutionMode.BLOCKING, asset.created_by)[insight.id]
     status = fields.get("query_status") or {}
     if status.get("error"):

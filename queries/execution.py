@@ -149,8 +149,11 @@ def execute(team, query: dict, mode: ExecutionMode, **kwargs) -> dict:
         raise ValidationError("The date range is outside the supported range of dates (years 1 to 9999).") from error
 
 
-def _execute(team, query: dict, mode: ExecutionMode, *, user=None, query_id=None, insight_id=None, dashboard_id=None) -> dict:
+def _execute(team, query: dict, mode: ExecutionMode, *, user=None, query_id=None, insight_id=None, dashboard_id=None,
+             timeout: Optional[float] = None) -> dict:
     runner = build_runner(team, query)
+    if timeout:
+        runner.timeout = timeout
     cache_key = runner.cache_key()
     job_id = query_id or cache_key
     source = source_of(query)

@@ -248,3 +248,14 @@ def test_background_run_and_stuck_exports(client, url, team, user, pageviews):
     assert client.get(f"{url}{stuck.id}/").json()["exception"] == (
         "Export failed without throwing an exception. Please try to rerun this export and contact support if it fails to "
         "complete multiple times.")
+
+
+def test_an_export_outliving_the_request_continues_in_the_background(client, url, team, settings, django_capture_on_commit_callbacks):
+    settings.QUERY_TIMEOUT_SECONDS = 0.5
+    events(team, *[("e", f"user{index}", "2024-01-02 10:00") for index in range(60)])
+    slow = {"kind": "HogQLQuery", "query": "SELECT count() FROM events a, events b, events c, events d, events e"}
+    with django_capture_on_commit_callbacks(execute=False) as dispatched:
+        body = export(client, url, export_format=CSV, export_context={"source": slow})
+    assert (body["has_content"], body["exception"]) == (False, None)
+    assert len(dispatched) == 1  # handed to the worker once the asset is committed
+    assert client.get(f"{url}{body['id']}/").json()["exception"] is None
