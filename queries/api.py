@@ -48,7 +48,9 @@ validate_dashboard_filters(filters) -> None
 
 apply_dashboard_variables(query, variables) -> dict
     The query with `{variable id: {value, isNull}}` applied to the SQL variables it declares
-    (`variables_override`); other kinds and undeclared ids are left alone.
+    (`variables_override`; an entry under another id applies through its `code_name`); other
+    kinds and undeclared variables are left alone. When computed, a SQL query's variables
+    resolve through the team's saved insight variables (queries/variables.py).
 """
 from typing import Any, Optional
 
