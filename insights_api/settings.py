@@ -63,6 +63,8 @@ INSTALLED_APPS = [
     "insights",
     "sharing",
     "alerts",
+    "insight_variables",
+    "exports",
 ]
 
 MIDDLEWARE = [
@@ -129,7 +131,9 @@ if REDIS_URL:
         "check-alerts": {
             "task": "alerts.tasks.check_due_alerts_task",
             "schedule": float(os.environ.get("ALERT_CHECK_INTERVAL_SECONDS", "300")),
-        }
+        },
+        # Expired export files (exports/tasks.py). Without Redis, run `manage.py delete_expired_exports` from cron.
+        "delete-expired-exports": {"task": "exports.delete_expired_exports", "schedule": 3600.0},
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "insights"}}
