@@ -14,8 +14,8 @@ from exports.models import ExportedAsset
 from exports.services import run_export_by_id
 from queries import clock
 from tests.conftest import error
-from tests.factories import make_key, make_member, make_team
-from tests.insights.conftest import bearer, make_insight
+from tests.factories import make_member, make_team
+from tests.insights.conftest import make_insight
 from tests.queries.events import events, ts
 
 pytestmark = pytest.mark.django_db
@@ -172,11 +172,11 @@ def test_create_400s_write_nothing(client, url, team, body, expected):
     assert not ExportedAsset.objects.exists()
 
 
-def test_list_shows_only_my_live_exports_newest_first_and_filters(client, url, team, user, pageviews):
+def test_list_shows_only_my_live_exports_newest_first_and_filters(client, url, team, user, pageviews, api_client):
     insight = make_insight(team, query=TRENDS)
     first = export(client, url, export_format=CSV, insight=insight.id)
     second = export(client, url, export_format=XLSX, insight=insight.id, export_context={"path": "/api/projects/1/insights/?x"})
-    colleague = bearer(make_key(make_member(team)))
+    colleague = api_client(user=make_member(team))
     theirs = export(colleague, url, export_format=CSV, insight=insight.id)
     ExportedAsset.objects.filter(id=first["id"]).update(created_at=timezone.now() - timedelta(minutes=1))
     body = client.get(url).json()
@@ -201,21 +201,21 @@ def test_other_teams_exports_are_404_and_other_organizations_403(client, url, te
     assert response.json() == error("authentication_error", "permission_denied", "You don't have access to the project.")
 
 
-def test_scopes(team, user, url, pageviews):
+def test_scopes(team, user, url, pageviews, api_client):
     insight = make_insight(team, query=TRENDS)
-    reader = bearer(make_key(user, scopes=["export:read"]))
+    reader = api_client(["export:read"], user=user)
     response = reader.post(url, {"export_format": CSV, "insight": insight.id}, format="json")
     assert response.status_code == 403
     assert response.json() == error("authentication_error", "permission_denied", "API key missing required scope 'export:write'")
-    asset = export(bearer(make_key(user, scopes=["export:write"])), url, export_format=CSV, insight=insight.id)
+    asset = export(api_client(["export:write"], user=user), url, export_format=CSV, insight=insight.id)
     assert reader.get(url).status_code == 200 and reader.get(f"{url}{asset['id']}/content/").status_code == 200
-    response = bearer(make_key(user, scopes=["insight:read"])).get(f"{url}{asset['id']}/content/")
+    response = api_client(["insight:read"], user=user).get(f"{url}{asset['id']}/content/")
     assert response.json() == error("authentication_error", "permission_denied", "API key missing required scope 'export:read'")
 
 
-def test_no_update_or_delete(client, url, team, user):
+def test_no_update_or_delete(client, url, team, user, api_client):
     asset = ExportedAsset.objects.create(team=team, export_format=CSV, content=b"x")
-    unscoped = bearer(make_key(user, scopes=None))
+    unscoped = api_client(None, user=user)
     assert unscoped.patch(f"{url}{asset.id}/", {}, format="json").status_code == 405
     assert unscoped.delete(f"{url}{asset.id}/").status_code == 405
     # As in PostHog, a scoped key is refused before the method is looked at.

@@ -1,11 +1,10 @@
 """/api/projects/:id/insight_variables/ (and /api/environments/...): CRUD, code names, scopes and
 how saved variables resolve in SQL insights (spec/vocabulary.md §6)."""
 import pytest
-from rest_framework.test import APIClient
 
 from insight_variables.models import InsightVariable
 from tests.conftest import error
-from tests.factories import make_key, make_member, make_team
+from tests.factories import make_member, make_team
 from tests.queries.events import events
 
 pytestmark = pytest.mark.django_db
@@ -17,12 +16,6 @@ KEYS = ["id", "name", "type", "default_value", "created_by", "created_at", "code
 @pytest.fixture
 def url(team):
     return f"/api/projects/{team.id}/insight_variables/"
-
-
-def bearer(key):
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
-    return api
 
 
 def create(client, url, **body):
@@ -122,15 +115,15 @@ def test_another_teams_variable_is_404_and_another_organizations_project_403(cli
     assert response.json() == error("authentication_error", "permission_denied", "You don't have access to the project.")
 
 
-def test_scopes(team, user, url):
-    reader = bearer(make_key(user, scopes=["insight_variable:read"]))
+def test_scopes(team, user, url, api_client):
+    reader = api_client(["insight_variable:read"], user=user)
     assert reader.get(url).status_code == 200
     response = reader.post(url, {"name": "x", "type": "String"}, format="json")
     assert response.status_code == 403
     assert response.json() == error("authentication_error", "permission_denied", "API key missing required scope 'insight_variable:write'")
-    response = bearer(make_key(user, scopes=["insight:read"])).get(url)
+    response = api_client(["insight:read"], user=user).get(url)
     assert response.json() == error("authentication_error", "permission_denied", "API key missing required scope 'insight_variable:read'")
-    assert bearer(make_key(user, scopes=["insight_variable:write"])).post(url, {"name": "x", "type": "String"}, format="json").status_code == 201
+    assert api_client(["insight_variable:write"], user=user).post(url, {"name": "x", "type": "String"}, format="json").status_code == 201
 
 
 # --- Saved variables in SQL insights ---------------------------------------------------------

@@ -6,9 +6,9 @@ from django.test.utils import CaptureQueriesContext
 from activity.models import ActivityLog
 from insights.models import Tag
 from tests.conftest import error
-from tests.factories import make_key, make_team
+from tests.factories import make_team
 
-from .conftest import bearer, make_insight
+from .conftest import make_insight
 
 pytestmark = pytest.mark.django_db
 
@@ -94,11 +94,11 @@ def test_invalid_bodies(client, base, body, attr, detail):
     assert response.json()["attr"] == attr and response.json()["detail"] == detail
 
 
-def test_bulk_update_tags_scope(team, user, base, tagged):
-    response = bulk(bearer(make_key(user, scopes=["insight:read"])), base, ids=[tagged[0].id], action="add", tags=["a"])
+def test_bulk_update_tags_scope(team, user, base, tagged, api_client):
+    response = bulk(api_client(["insight:read"], user=user), base, ids=[tagged[0].id], action="add", tags=["a"])
     assert response.status_code == 403
     assert response.json() == error("authentication_error", "permission_denied", "API key missing required scope 'insight:write'")
-    assert bulk(bearer(make_key(user, scopes=["insight:write"])), base, ids=[tagged[0].id], action="add", tags=["a"]).status_code == 200
+    assert bulk(api_client(["insight:write"], user=user), base, ids=[tagged[0].id], action="add", tags=["a"]).status_code == 200
 
 
 # --- generate_metadata -------------------------------------------------------------------------
@@ -146,12 +146,12 @@ def test_generate_metadata_400s(client, base, query, detail):
     assert response.json() == error("validation_error", "invalid_input", detail)
 
 
-def test_generate_metadata_scope(team, user, base):
+def test_generate_metadata_scope(team, user, base, api_client):
     query = {"kind": "InsightVizNode", "source": {"kind": "TrendsQuery", "series": [{"kind": "EventsNode", "event": "x"}]}}
-    response = metadata(bearer(make_key(user, scopes=["insight:read"])), base, query)
+    response = metadata(api_client(["insight:read"], user=user), base, query)
     assert response.status_code == 403
     assert response.json() == error("authentication_error", "permission_denied", "API key missing required scope 'insight:write'")
-    assert metadata(bearer(make_key(user, scopes=["insight:write"])), base, query).json()["name"] == "x count"
+    assert metadata(api_client(["insight:write"], user=user), base, query).json()["name"] == "x count"
 
 
 # --- timing --------------------------------------------------------------------------------------
@@ -169,9 +169,9 @@ def test_timing_is_refused_to_scoped_keys_and_get_is_405(client, base, unscoped_
 
 
 @pytest.mark.parametrize("family", ["projects", "environments"])
-def test_other_organizations_project_is_403(user, family):
+def test_other_organizations_project_is_403(user, family, api_client):
     stranger = make_team(name="Stranger")
-    api = bearer(make_key(user, scopes=None))
+    api = api_client(None, user=user)
     for path in ("bulk_update_tags", "generate_metadata", "timing"):
         response = api.post(f"/api/{family}/{stranger.id}/insights/{path}/", {}, format="json")
         assert response.status_code == 403, path
