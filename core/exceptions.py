@@ -7,6 +7,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from .faults import as_unavailable
+
 logger = logging.getLogger(__name__)
 
 _TYPES = [
@@ -72,6 +74,11 @@ def exception_handler(exc, context):
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(*(exc.args or ()))
 
+    if not isinstance(exc, exceptions.APIException):
+        unavailable = as_unavailable(exc)
+        if unavailable is not None:
+            logger.warning("%s: %s", unavailable.default_code, exc)
+            exc = unavailable
     if not isinstance(exc, exceptions.APIException):
         logger.exception("Unhandled exception in API view", exc_info=exc)
         set_rollback()
