@@ -2,7 +2,7 @@
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -91,3 +91,26 @@ def exception_handler(exc, context):
         headers["Retry-After"] = "%d" % exc.wait
     set_rollback()
     return Response(_error_body(exc), status=exc.status_code, headers=headers)
+
+
+class ErrorBodyMiddleware:
+    """API errors raised in views outside DRF (public share pages) get the same body and status:
+    an outage is 503 with Retry-After, a NUL in a parameter 400 (core.text)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exc):
+        unavailable = as_unavailable(exc)
+        if unavailable is not None:
+            logger.warning("%s %s: %s (%s)", request.method, request.path, unavailable.default_code, exc)
+            exc = unavailable
+        if not isinstance(exc, exceptions.APIException):
+            return None
+        response = JsonResponse(_error_body(exc), status=exc.status_code)
+        if getattr(exc, "wait", None):
+            response["Retry-After"] = "%d" % exc.wait
+        return response

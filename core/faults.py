@@ -4,14 +4,10 @@ A request that finds the database unreachable (restart, failover, a stale connec
 locked past its busy timeout) gets `{"type": "server_error", "code": "database_unavailable"}` so
 clients and SDKs retry. Its transaction was rolled back, so nothing of it was written.
 """
-import logging
-
 from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 from rest_framework import status
 from rest_framework.exceptions import APIException
-
-logger = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5
 
@@ -82,20 +78,3 @@ def unavailable_response(exc: APIException) -> JsonResponse:
     response = JsonResponse(body, status=exc.status_code)
     response["Retry-After"] = str(exc.wait)
     return response
-
-
-class UnavailableMiddleware:
-    """The same 503 for views outside DRF (public share pages, admin-free Django views)."""
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        return self.get_response(request)
-
-    def process_exception(self, request, exc):
-        unavailable = as_unavailable(exc)
-        if unavailable is None:
-            return None
-        logger.warning("%s %s: %s (%s)", request.method, request.path, unavailable.default_code, exc)
-        return unavailable_response(unavailable)

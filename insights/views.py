@@ -5,6 +5,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework_csv.renderers import CSVRenderer
@@ -12,7 +13,6 @@ from rest_framework_csv.renderers import CSVRenderer
 from activity.serializers import ActivityPageSerializer
 from activity.views import activity_page_response
 from accounts.authentication import PersonalAPIKeyAuthentication
-from core.text import JSONParser
 from core.coalescing import QueryCoalescingMixin
 from core.mixins import TeamScopedViewSetMixin
 from core.openapi import AutoSchema

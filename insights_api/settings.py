@@ -68,8 +68,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "core.health.HealthCheckMiddleware",
-    "core.text.RejectNulBytesMiddleware",
-    "core.faults.UnavailableMiddleware",
+    "core.exceptions.ErrorBodyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -204,8 +203,6 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    # Bodies holding NUL characters are rejected (core/text.py).
-    "DEFAULT_PARSER_CLASSES": ["core.text.JSONParser", "core.text.FormParser", "core.text.MultiPartParser"],
     "DEFAULT_PAGINATION_CLASS": "core.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_RENDERER_CLASSES": [
