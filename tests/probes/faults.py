@@ -13,6 +13,7 @@ Exits non-zero when a criterion fails.
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -30,11 +31,12 @@ from bench_load import Load, Server, free_port, prepare  # noqa: E402
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 
 
-def _as_postgres(args: list[str], **kwargs):
-    """initdb and pg_ctl refuse to run as root: run them as the postgres user when we are root."""
+def _as_postgres(args: list[str]):
+    """initdb and pg_ctl refuse to run as root: run them as the postgres user when we are root.
+    Output goes to /dev/null: a postmaster started by pg_ctl would hold a captured pipe open."""
     if os.geteuid() == 0:
         args = ["runuser", "-u", "postgres", "--", *args]
-    return subprocess.run(args, check=True, capture_output=True, text=True, **kwargs)
+    subprocess.run(args, check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
 
 
 class PrivatePostgres:
@@ -56,12 +58,12 @@ class PrivatePostgres:
         return self
 
     def restart(self):
-        self._ctl("-m", "fast", "restart")
+        self._ctl("-m", "fast", "-l", str(self.dir / "log"), "restart")
 
     def stop(self):
         try:
             self._ctl("-m", "immediate", "stop")
-        except subprocess.CalledProcessError:
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
             pass
         shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -135,6 +137,7 @@ def main():
     parser.add_argument("--seconds", type=float, default=24)
     args = parser.parse_args()
 
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # clean up the private servers on a kill
     postgres = PrivatePostgres().start()
     redis = PrivateRedis().start()
     var_dir = tempfile.mkdtemp(prefix="probe-var-")
