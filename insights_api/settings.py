@@ -139,6 +139,7 @@ if REDIS_URL:
             },
         }
     }
+    CACHES["results"] = CACHES["default"]  # one Redis for everything
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
     CELERY_TASK_ALWAYS_EAGER = False
@@ -150,13 +151,15 @@ if REDIS_URL:
         }
     }
 else:
-    # Results survive a restart of the embedded default: files under VAR_DIR, shared by workers.
+    # Query results survive a restart of the embedded default: files under VAR_DIR, shared by
+    # workers. Counters, throttles and job status stay in process memory, whose increments are atomic.
     CACHES = {
-        "default": {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "insights"},
+        "results": {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-            "LOCATION": os.environ.get("CACHE_DIR") or str(VAR_DIR / "cache"),
-            "OPTIONS": {"MAX_ENTRIES": int(os.environ.get("CACHE_MAX_ENTRIES", "20000"))},
-        }
+            "LOCATION": os.environ.get("RESULTS_CACHE_DIR") or str(VAR_DIR / "results"),
+            "OPTIONS": {"MAX_ENTRIES": int(os.environ.get("RESULTS_CACHE_MAX_ENTRIES", "20000"))},
+        },
     }
     CELERY_BROKER_URL = "memory://"
     CELERY_TASK_ALWAYS_EAGER = True

@@ -2,7 +2,7 @@
 import socket
 
 import pytest
-from django.core.cache import cache, caches
+from django.core.cache import caches
 from django.db import connection
 
 from insights.models import Insight
@@ -82,13 +82,8 @@ def redis_down(settings):
     """Redis configured but not there: nothing listens on its port."""
     url = f"redis://127.0.0.1:{free_port()}/0"
     settings.REDIS_URL = url
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": url,
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 1},
-        }
-    }
+    dead = {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": url, "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 1}}
+    settings.CACHES = {"default": dead, "results": dead}
     settings.RATE_LIMIT_ENABLED = True
     yield
     # Back on the suite's own cache, which the autouse fixture clears.
@@ -119,7 +114,7 @@ def test_readyz_reports_redis_down_as_degraded(anon_client, db, redis_down):
 def test_without_redis_results_live_in_a_persistent_cache(settings):
     if settings.REDIS_URL:
         pytest.skip("the embedded default only")
-    assert settings.CACHES["default"]["BACKEND"] == "django.core.cache.backends.filebased.FileBasedCache"
-    cache.set("survives", {"a": 1})
+    assert settings.CACHES["results"]["BACKEND"] == "django.core.cache.backends.filebased.FileBasedCache"
+    caches["results"].set("survives", {"a": 1})
     # A new backend, as a restarted process makes, reads the same files.
-    assert caches.create_connection("default").get("survives") == {"a": 1}
+    assert caches.create_connection("results").get("survives") == {"a": 1}
