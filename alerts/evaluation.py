@@ -74,7 +74,11 @@ def _evaluate_trends(team, setup) -> Evaluation:
     if not results:
         return judge.verdict(0.0, "empty result", current=False)
     if _has_breakdown(query):
-        candidates = results
+        # One row per series and breakdown value: the watched series' rows, when rows say their series.
+        ordered = [row for row in results if isinstance(row, dict) and isinstance(row.get("action"), dict) and "order" in row["action"]]
+        candidates = [row for row in ordered if row["action"]["order"] == config.series_index] if len(ordered) == len(results) else results
+        if not candidates:
+            return judge.verdict(0.0, "empty result", current=False)
     else:
         if config.series_index >= len(results):
             raise EvaluationError(f"series_index {config.series_index} is out of range (results have {len(results)} series)")

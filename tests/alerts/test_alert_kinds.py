@@ -226,6 +226,20 @@ def test_trends_breakdown_check_records_the_breaching_value(client, team, funnel
     assert body["checks"][0]["triggered_metadata"] == {"series_index": 0, "breakdown_value": "free"}
 
 
+def test_trends_breakdown_watches_only_the_configured_series(team, funnel_events):
+    by_plan = {**TRENDS_QUERY, "source": {**TRENDS_QUERY["source"], "series": [{"kind": "EventsNode", "event": "visit"}, {"kind": "EventsNode", "event": "signup"}],
+                                          "breakdownFilter": {"breakdown_type": "event", "breakdown": "plan"}}}
+    from events.models import Event
+
+    Event.objects.bulk_create([Event(team=team, event="visit", distinct_id=f"u{i}", properties={"plan": "free"}, timestamp=YESTERDAY) for i in range(4)])
+    Event.objects.bulk_create([Event(team=team, event="signup", distinct_id=f"u{i}", properties={"plan": "pro"}, timestamp=YESTERDAY) for i in range(2)])
+    config = {"type": "TrendsAlertConfig", "series_index": 1}
+    _, check = run(make_alert(team, make_insight(team, by_plan), upper=3, config=config))  # 4 free visits are series 0
+    assert (check.state, check.calculated_value) == ("Not firing", None)
+    _, check = run(make_alert(team, make_insight(team, by_plan), upper=1, config=config))
+    assert (check.state, check.calculated_value, check.triggered_metadata) == ("Firing", 2.0, {"series_index": 1, "breakdown_value": "pro"})
+
+
 # -- checks paging and total ------------------------------------------------------------------------------
 
 
