@@ -196,3 +196,47 @@ def test_an_insight_without_query_or_filters_still_answers_empty(client, base, t
     empty = make_insight(team, name="Empty", filters={}, query=None)
     body = client.get(f"{base}{empty.id}/", {"refresh": "blocking"}).json()
     assert (body["result"], body["query_status"]) == (None, None)
+
+
+@pytest.mark.parametrize(
+    "filters, source",
+    [
+        (
+            {"insight": "STICKINESS", "events": [{"id": "$pageview", "type": "events", "math": "total"}],
+             "actions": [{"id": "7", "type": "actions", "order": 0, "math": "weekly_active"}], "compare": "true",
+             "display": "ActionsBar", "interval": "week"},
+            {"kind": "StickinessQuery", "interval": "week",
+             "series": [{"kind": "ActionsNode", "id": 7, "math": "weekly_active"},
+                        {"kind": "EventsNode", "event": "$pageview", "name": "$pageview", "math": "dau"}],  # stickiness counts actors
+             "compareFilter": {"compare": True}, "stickinessFilter": {"display": "ActionsBar"}},
+        ),
+        (
+            {"insight": "LIFECYCLE", "events": [{"id": "$pageview", "properties": [{"key": "a", "value": "b"}]}],
+             "shown_as": "Lifecycle", "toggledLifecycles": ["new", "dormant"]},
+            {"kind": "LifecycleQuery", "series": [{"kind": "EventsNode", "event": "$pageview", "name": "$pageview"}],
+             "lifecycleFilter": {"toggledLifecycles": ["new", "dormant"]}},
+        ),
+        (
+            {"insight": "PATHS", "include_event_types": ["$pageview"], "start_point": "/home", "step_limit": 4, "date_from": "-30d",
+             "exclude_events": ["/x"], "properties": {"$browser__icontains": "chr"}},
+            {"kind": "PathsQuery", "dateRange": {"date_from": "-30d"},
+             "properties": {"type": "AND", "values": [{"type": "AND", "values": [
+                 {"key": "$browser", "value": "chr", "operator": "icontains", "type": "event"}]}]},
+             "pathsFilter": {"startPoint": "/home", "stepLimit": 4, "includeEventTypes": ["$pageview"], "excludeEvents": ["/x"]}},
+        ),
+        (
+            {"insight": "SESSIONS", "events": [{"id": "$pageview", "math": "sum", "math_property": "$session_duration"}],
+             "formula": "A*2", "compare": True, "compare_to": "-1w", "breakdown": ["$browser", "$os"], "breakdown_type": "event",
+             "properties": [{"key": "id", "value": 3, "type": "precalculated-cohort"}]},
+            {"kind": "TrendsQuery",
+             "series": [{"kind": "EventsNode", "event": "$pageview", "name": "$pageview", "math": "sum", "math_property": "$session_duration"}],
+             "properties": {"type": "AND", "values": [{"type": "AND", "values": [{"key": "id", "value": 3, "type": "cohort"}]}]},
+             "breakdownFilter": {"breakdown_type": "event", "breakdowns": [{"type": "event", "property": "$browser"},
+                                                                         {"type": "event", "property": "$os"}]},
+             "compareFilter": {"compare": True, "compare_to": "-1w"}, "trendsFilter": {"formula": "A*2"}},
+        ),
+    ],
+    ids=["stickiness", "lifecycle", "paths-old-style-properties", "sessions-formula-compare-multi-breakdown"],
+)
+def test_other_kinds_and_legacy_shapes_convert(filters, source):
+    assert queries_api.filters_to_query(filters) == {"kind": "InsightVizNode", "source": source, "full": True}
