@@ -219,7 +219,7 @@ def check_sql_column(team, query: dict, column: str) -> None:
     """EvaluationError unless `column` is a numeric column of the SQL query's result (cached, else
     computed). A query that fails now is not the configuration's fault: its checks will say so."""
     try:
-        rows, columns = _compute_table(team, query)
+        rows, columns = _compute_table(team, query, refresh="blocking")
     except Exception:  # noqa: BLE001
         return
     sql_value_column(column, columns, [row for row in rows if isinstance(row, (list, tuple))])
@@ -318,9 +318,9 @@ def _compute(team, query: dict, intervals: int | None) -> list:
     return results
 
 
-def _compute_table(team, query: dict) -> tuple[list, list | None]:
+def _compute_table(team, query: dict, refresh: str = "force_blocking") -> tuple[list, list | None]:
     """The rows and column names of an SQL query."""
-    response = _execute(team, query)
+    response = _execute(team, query, refresh)
     rows, columns = response.get("results"), response.get("columns")
     if rows is None:
         raise EvaluationError("The SQL query returned no result")
@@ -329,13 +329,13 @@ def _compute_table(team, query: dict) -> tuple[list, list | None]:
     return rows, columns if isinstance(columns, list) else None
 
 
-def _execute(team, query: dict) -> dict:
+def _execute(team, query: dict, refresh: str = "force_blocking") -> dict:
     try:
         from queries import execute_query
     except ImportError:
         raise EvaluationError("The query engine is not available") from None
     try:
-        response = execute_query(team, query, refresh="force_blocking")
+        response = execute_query(team, query, refresh=refresh)
     except APIException as error:  # the engine refusing the query (invalid, unsupported, timed out)
         raise EvaluationError(_first_message(error.detail)) from None
     if not isinstance(response, dict):
