@@ -18,17 +18,16 @@ A value breaches when it is strictly below `lower` or strictly above `upper`.
 """
 import math
 from dataclasses import dataclass
-
 from decimal import Decimal
 
 from rest_framework.exceptions import APIException
 
 from .config import (
     ABSOLUTE_VALUE,
-    FunnelsAlertConfig,
-    HogQLAlertConfig,
     RELATIVE_DECREASE,
     RELATIVE_INCREASE,
+    FunnelsAlertConfig,
+    HogQLAlertConfig,
     InsightThreshold,
     ThresholdBounds,
     is_non_time_series,
@@ -36,6 +35,9 @@ from .config import (
 )
 
 INTERVAL_LETTERS = {"day": "d", "week": "w", "month": "m"}  # any other interval reads back in hours
+# any_row checks every row: past this many, a LIMIT or an aggregate is asked for rather than a truncation
+# that could hide the breaching row (PostHog's limit).
+ANY_ROW_MAX_ROWS = 50
 
 
 class EvaluationError(Exception):
@@ -166,7 +168,9 @@ def _evaluate_funnel(team, setup) -> Evaluation:
     judge = _Judge(setup.threshold, setup.condition, None)
     values = []
     for steps in per_breakdown:
-        breakdown_value = steps[0].get("breakdown_value") if steps and isinstance(steps[0], dict) else None
+        if not isinstance(steps, list) or not steps:
+            raise EvaluationError("Funnel alert query returned no steps.")
+        breakdown_value = steps[0].get("breakdown_value") if isinstance(steps[0], dict) else None
         step = config.funnel_step if config.funnel_step is not None else len(steps) - 1
         label = "conversion" if breakdown_value is None else (
             ", ".join(str(part) for part in breakdown_value) if isinstance(breakdown_value, list) else str(breakdown_value))
@@ -182,9 +186,14 @@ def _conversion_rate(steps: list, step: int, metric: str) -> float:
     if base_step < 0:
         raise EvaluationError("conversion_from_previous is undefined at the first step (there is no prior step); "
                               "use conversion_from_start instead.")
-    base = _float(steps[base_step].get("count") if isinstance(steps[base_step], dict) else "?", f"step {base_step}")
-    count = _float(steps[step].get("count") if isinstance(steps[step], dict) else "?", f"step {step}")
+    base, count = _step_count(steps, base_step), _step_count(steps, step)
     return 0.0 if base == 0 else count / base * 100
+
+
+def _step_count(steps: list, index: int) -> float:
+    if not isinstance(steps[index], dict):
+        raise EvaluationError(f"Funnel step {index} is malformed.")
+    return _float(steps[index].get("count"), f"step {index}")
 
 
 def _evaluate_sql(team, setup) -> Evaluation:
@@ -198,10 +207,14 @@ def _evaluate_sql(team, setup) -> Evaluation:
     index = sql_value_column(config.column, columns, rows)
     column = columns[index] if columns and index < len(columns) else "result"
     if config.evaluation == "any_row":
+        if len(rows) > ANY_ROW_MAX_ROWS:
+            raise EvaluationError(f"Any-row SQL alerts evaluate at most {ANY_ROW_MAX_ROWS} rows, but the query returned "
+                                  f"{len(rows)} — add a LIMIT or aggregate the query.")
         label_index = _label_column(config.label_column, columns, index, rows)
         values = []
         for number, row in enumerate(rows, start=1):
-            label = str(row[label_index]) if label_index is not None and row[label_index] is not None else f"row {number}"
+            cell = row[label_index] if label_index is not None and label_index < len(row) else None
+            label = str(cell) if cell is not None else f"row {number}"
             values.append((_cell(row, index, f"row {number}"), label, {"column": column, "row": number, "label": label}))
         return _first_breach(values, judge, current=True)
     # The current value and the one before it: the last rows of an oldest-first result, or the

@@ -201,6 +201,16 @@ def test_bad_sql_configs_are_400(client, team, user, funnel_events, config, cond
     assert not AlertConfiguration.objects.exists()
 
 
+def test_sql_alert_any_row_refuses_more_than_50_rows(team):
+    from events.models import Event
+
+    Event.objects.bulk_create([Event(team=team, event="visit", distinct_id=f"u{i}", properties={}, timestamp=YESTERDAY) for i in range(51)])
+    per_user = {"kind": "HogQLQuery", "query": "select distinct_id, count() as total from events group by distinct_id"}
+    _, check = run(make_alert(team, make_insight(team, per_user), upper=5, config={"type": "HogQLAlertConfig", "evaluation": "any_row"}))
+    assert (check.state, check.error) == ("Errored", {
+        "message": "Any-row SQL alerts evaluate at most 50 rows, but the query returned 51 — add a LIMIT or aggregate the query."})
+
+
 def test_sql_alert_without_a_single_numeric_column_errors_its_check(team, funnel_events):
     two_numbers = {**SQL, "source": {**SQL["source"], "query": "select count() as a, count() as b from events"}}
     _, check = run(make_alert(team, make_insight(team, two_numbers), upper=1, config={"type": "HogQLAlertConfig", "evaluation": "last_row"}))
