@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from accounts.serializers import UserBasicSerializer
 
+from .filters import MAX_DATABASE_ID
 from .models import Dashboard, DashboardTile, Insight
 from .query_validation import validate_query, wrap_for_saving
 from . import signals
@@ -20,6 +21,7 @@ RESTRICTION_LEVELS = [(21, "Everyone in the project can edit"), (37, "Only those
 PRIVILEGE_LEVELS = [(21, "Can view dashboard"), (37, "Can edit dashboard")]
 MAX_VIEWED_IDS = 2500
 MAX_TRENDING_LIMIT = 100
+MAX_TRENDING_DAYS = 36500
 
 
 def _datetime(value, tz=None) -> str | None:
@@ -206,7 +208,7 @@ class InsightBasicSerializer(serializers.ModelSerializer):
 
 class InsightViewedSerializer(serializers.Serializer):
     insight_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+        child=serializers.IntegerField(min_value=1, max_value=MAX_DATABASE_ID),
         allow_empty=False,
         max_length=MAX_VIEWED_IDS,
         help_text=f"Ids of insights the current user has just viewed. At most {MAX_VIEWED_IDS} per request.",
@@ -218,9 +220,9 @@ class InsightCancelSerializer(serializers.Serializer):
 
 
 class TrendingParamsSerializer(serializers.Serializer):
-    days = serializers.IntegerField(min_value=1, default=7)
+    days = serializers.IntegerField(min_value=1, max_value=MAX_TRENDING_DAYS, default=7)
     limit = serializers.IntegerField(min_value=1, default=10)
-    offset = serializers.IntegerField(min_value=0, default=0)
+    offset = serializers.IntegerField(min_value=0, max_value=MAX_DATABASE_ID, default=0)
 
     def validate_limit(self, value: int) -> int:
         return min(value, MAX_TRENDING_LIMIT)
