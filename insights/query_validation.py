@@ -10,7 +10,6 @@ from queries import api as queries_api
 INSIGHT_QUERY_KINDS = frozenset(
     {"TrendsQuery", "FunnelsQuery", "RetentionQuery", "PathsQuery", "StickinessQuery", "LifecycleQuery"}
 )
-WRAPPER_NODE_KINDS = ("DataTableNode", "DataVisualizationNode", "InsightVizNode")
 SERIES_NODE_KINDS = frozenset({"EventsNode", "ActionsNode", "DataWarehouseNode"})
 DATA_TABLE_SOURCE_KINDS = frozenset({"EventsQuery", "HogQLQuery", "ActorsQuery", "GroupsQuery"}) | INSIGHT_QUERY_KINDS
 # Insight queries whose filter object is required by the schema.
