@@ -1,10 +1,15 @@
 """Insight and dashboard serializers, in PostHog's field order."""
+from functools import cached_property
+from operator import attrgetter
+from typing import Callable
+
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from accounts.serializers import UserBasicSerializer
+from queries.runners.base import response_value
 
 from .filters import MAX_DATABASE_ID
 from .models import Dashboard, DashboardTile, Insight
@@ -24,12 +29,9 @@ MAX_TRENDING_LIMIT = 100
 MAX_TRENDING_DAYS = 36500
 
 
-def _datetime(value, tz=None) -> str | None:
-    """DRF's datetime format (ISO 8601, `Z` for UTC) in the current timezone, or `tz` if given."""
-    if value is None:
-        return None
-    text = value.astimezone(tz or timezone.get_current_timezone()).isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
+def wire_datetime(value, tz=None) -> str | None:
+    """The engine's wire format for datetimes, in the current timezone (or `tz`)."""
+    return None if value is None else response_value(value.astimezone(tz or timezone.get_current_timezone()))
 
 
 class DashboardTileBasicSerializer(serializers.ModelSerializer):
@@ -70,6 +72,9 @@ class TagsField(serializers.ListField):
 
     def get_attribute(self, instance):
         return tag_names(instance)
+
+    def to_representation(self, data):
+        return data  # already a list of strings
 
 
 @extend_schema_field(OpenApiTypes.INT)
@@ -150,60 +155,63 @@ class InsightBasicSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.DateTimeField(allow_null=True))
     def get_last_viewed_at(self, insight):
-        return _datetime(getattr(insight, "last_viewed_at", None))
+        return wire_datetime(getattr(insight, "last_viewed_at", None))
 
     @extend_schema_field(serializers.ChoiceField(choices=["exact", "similar"], allow_null=True))
     def get_search_match_type(self, insight) -> str | None:
         is_exact = getattr(insight, "_is_exact", None)
         return None if is_exact is None else ("exact" if is_exact else "similar")
 
-    # Lists of insights are the hot path: the representation is built directly (with the getters
-    # above) instead of through DRF's per-field machinery, which costs more than the queries.
-    # The declared fields still drive input validation and the OpenAPI schema.
+    def get_filters(self, insight) -> dict:
+        return {} if insight.query is not None else insight.filters
+
+    # -- output: Meta.fields is the one list of keys -------------------------------------------
+    # Lists of insights are the hot path, and DRF's per-field machinery costs more than their
+    # queries. So each readable field is turned once per serializer (the child serializer is
+    # shared by a whole page) into a plain getter: the serializer's `get_<field>` method when it
+    # has one, a cached user representation for nested users, the wire format for datetimes,
+    # the model value for plain columns, else the field's own representation.
+
+    @cached_property
+    def _getters(self) -> list[tuple[str, Callable]]:
+        return [(field.field_name, self._getter(field)) for field in self._readable_fields]
+
+    def _getter(self, field) -> Callable:
+        method = getattr(self, f"get_{field.field_name}", None)
+        if method is not None:
+            return method
+        value = attrgetter(field.source)
+        if isinstance(field, UserBasicSerializer):
+            return lambda instance: self._user(value(instance))
+        if isinstance(field, serializers.ListSerializer) and isinstance(field.child, UserBasicSerializer):
+            return lambda instance: [self._user(user) for user in value(instance)]
+        if isinstance(field, serializers.DateTimeField):
+            tz = timezone.get_current_timezone()
+            return lambda instance: wire_datetime(value(instance), tz)
+        if type(field) in (serializers.CharField, serializers.IntegerField, serializers.BooleanField):
+            return value  # model columns already hold what these fields would output
+        return lambda instance: _represent(field, instance)
+
+    def to_representation(self, insight):
+        data = {name: getter(insight) for name, getter in self._getters}
+        if data.get("search_match_type", "") is None:
+            del data["search_match_type"]  # the key exists only in search results
+        return data
 
     def _user(self, user) -> dict | None:
         if user is None:
             return None
-        # One UserBasic serializer (building a ModelSerializer's fields is costly) and one
-        # representation per user, shared by every insight of the response.
+        # One representation per user, shared by every insight of the response.
         users = self.context.setdefault("serialized_users", {})
         if user.id not in users:
             serializer = self.context.setdefault("user_serializer", UserBasicSerializer())
             users[user.id] = serializer.to_representation(user)
         return users[user.id]
 
-    @staticmethod
-    def _filters(insight) -> dict:
-        return {} if insight.query is not None else insight.filters
 
-    def to_representation(self, insight):
-        tz = timezone.get_current_timezone()
-        data = {
-            "id": insight.id,
-            "short_id": insight.short_id,
-            "name": insight.name,
-            "derived_name": insight.derived_name,
-            "filters": self._filters(insight),
-            "query": insight.query,
-            "dashboards": self.get_dashboards(insight),
-            "dashboard_tiles": self.get_dashboard_tiles(insight),
-            "description": insight.description,
-            "last_refresh": self.get_last_refresh(insight),
-            "refreshing": insight.refreshing,
-            "saved": insight.saved,
-            "tags": tag_names(insight),
-            "updated_at": _datetime(insight.updated_at, tz),
-            "created_by": self._user(insight.created_by),
-            "created_at": _datetime(insight.created_at, tz),
-            "last_modified_at": _datetime(insight.last_modified_at, tz),
-            "favorited": insight.favorited,
-            "user_access_level": self.get_user_access_level(insight),
-            "last_viewed_at": self.get_last_viewed_at(insight),
-        }
-        match_type = self.get_search_match_type(insight)
-        if match_type is not None:  # the key exists only in search results
-            data["search_match_type"] = match_type
-        return data
+def _represent(field, instance):
+    attribute = field.get_attribute(instance)
+    return None if attribute is None else field.to_representation(attribute)
 
 
 class InsightViewedSerializer(serializers.Serializer):
@@ -236,14 +244,6 @@ class TrendingInsightSerializer(InsightBasicSerializer):
     class Meta(InsightBasicSerializer.Meta):
         fields = [*InsightBasicSerializer.Meta.fields, "view_count", "viewers", "last_modified_by"]
         read_only_fields = fields
-
-    def to_representation(self, insight):
-        return {
-            **super().to_representation(insight),
-            "view_count": insight.view_count,
-            "viewers": [self._user(user) for user in insight.viewers],
-            "last_modified_by": self._user(insight.last_modified_by),
-        }
 
 
 @extend_schema_serializer(exclude_fields=["filters", "saved"])
@@ -430,53 +430,15 @@ class InsightSerializer(InsightBasicSerializer):
             alerts = self.context["alerts"] = {**dict.fromkeys(ids, []), **signals.alerts_for(ids)}
         return alerts.get(insight.id, [])
 
-    def to_representation(self, insight):
-        basic = super().to_representation(insight)
-        filters = basic["filters"]
+    def get_filters(self, insight) -> dict:
+        filters = super().get_filters(insight)
         if insight.query is None and "insight" not in filters:
-            filters = {**filters, "insight": "TRENDS"}  # legacy insights without a type are trends
-        data = {
-            "id": basic["id"],
-            "short_id": basic["short_id"],
-            "name": basic["name"],
-            "derived_name": basic["derived_name"],
-            "filters": filters,
-            "query": basic["query"],
-            "order": insight.order,
-            "deleted": insight.deleted,
-            "dashboards": basic["dashboards"],
-            "dashboard_tiles": basic["dashboard_tiles"],
-            "last_refresh": self.get_last_refresh(insight),
-            "cache_target_age": self.get_cache_target_age(insight),
-            "next_allowed_client_refresh": self.get_next_allowed_client_refresh(insight),
-            "result": self.get_result(insight),
-            "hasMore": self.get_hasMore(insight),
-            "columns": self.get_columns(insight),
-            "created_at": basic["created_at"],
-            "created_by": basic["created_by"],
-            "description": basic["description"],
-            "updated_at": basic["updated_at"],
-            "tags": basic["tags"],
-            "favorited": basic["favorited"],
-            "saved": basic["saved"],
-            "last_modified_at": basic["last_modified_at"],
-            "last_modified_by": self._user(insight.last_modified_by),
-            "is_sample": insight.is_sample,
-            "effective_restriction_level": self.get_effective_restriction_level(insight),
-            "effective_privilege_level": self.get_effective_privilege_level(insight),
-            "user_access_level": basic["user_access_level"],
-            "timezone": self.get_timezone(insight),
-            "is_cached": self.get_is_cached(insight),
-            "query_status": self.get_query_status(insight),
-            "hogql": self.get_hogql(insight),
-            "types": self.get_types(insight),
-            "resolved_date_range": self.get_resolved_date_range(insight),
-            "alerts": self.get_alerts(insight),
-            "last_viewed_at": basic["last_viewed_at"],
-        }
-        if "search_match_type" in basic:
-            data["search_match_type"] = basic["search_match_type"]
-        data["filters_hash"] = self._results(insight)["filters_hash"]
+            return {**filters, "insight": "TRENDS"}  # legacy insights without a type are trends
+        return filters
+
+    def to_representation(self, insight):
+        data = super().to_representation(insight)
+        data["filters_hash"] = self._results(insight)["filters_hash"]  # sent, as PostHog does, though not in its schema
         if self.context.get("hide_extra_details"):
             for key in ("created_by", "last_modified_by", "created_at", "last_modified_at"):
                 data.pop(key)
