@@ -58,7 +58,7 @@ def str_to_bool(value) -> bool:
 
 
 class FlagField(forms.Field):
-    """A query flag: None when absent, else whether its value is truthy (a present `?user=` is True)."""
+    """A query flag: None when absent, else whether its value is truthy."""
 
     def to_python(self, value):
         return None if value is None else str_to_bool(value)

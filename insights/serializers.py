@@ -177,9 +177,12 @@ class InsightBasicSerializer(serializers.ModelSerializer):
         return [(field.field_name, self._getter(field)) for field in self._readable_fields]
 
     def _getter(self, field) -> Callable:
-        method = getattr(self, f"get_{field.field_name}", None)
-        if method is not None:
-            return method
+        if isinstance(field, serializers.SerializerMethodField):
+            return getattr(self, field.method_name)
+        # A plain field may have its output overridden by a `get_<field>` method (not one of DRF's own).
+        name = f"get_{field.field_name}"
+        if hasattr(self, name) and not hasattr(serializers.ModelSerializer, name):
+            return getattr(self, name)
         value = attrgetter(field.source)
         if isinstance(field, UserBasicSerializer):
             return lambda instance: self._user(value(instance))

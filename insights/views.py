@@ -74,11 +74,12 @@ ID_PARAMETER = OpenApiParameter(
     description="Numeric primary key or 8-character `short_id` (for example `AaVQ8Ijw`) identifying the insight.",
 )
 FORMAT_PARAMETER = OpenApiParameter("format", enum=["csv", "json"])
+# Besides these, the list documents the filter parameters of InsightFilterSet.
 LIST_PARAMETERS = [
     REFRESH_PARAMETER,
     FORMAT_PARAMETER,
     OpenApiParameter("basic", OpenApiTypes.BOOL, description="Return basic insight metadata only (no results, faster)."),
-]  # the filters come from InsightFilterSet
+]
 ACTIVITY_PARAMETERS = [
     OpenApiParameter("limit", OpenApiTypes.INT, description="Page size. Defaults to 10."),
     OpenApiParameter("page", OpenApiTypes.INT, description="1-indexed page number. Defaults to 1."),
