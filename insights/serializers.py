@@ -73,9 +73,6 @@ class TagsField(serializers.ListField):
     def get_attribute(self, instance):
         return tag_names(instance)
 
-    def to_representation(self, data):
-        return data  # already a list of strings
-
 
 @extend_schema_field(OpenApiTypes.INT)
 class DashboardIdsField(serializers.PrimaryKeyRelatedField):
@@ -165,35 +162,57 @@ class InsightBasicSerializer(serializers.ModelSerializer):
     def get_filters(self, insight) -> dict:
         return {} if insight.query is not None else insight.filters
 
+    def get_tags(self, insight) -> list[str]:
+        return tag_names(insight)
+
     # -- output: Meta.fields is the one list of keys -------------------------------------------
-    # Lists of insights are the hot path, and DRF's per-field machinery costs more than their
-    # queries. So each readable field is turned once per serializer (the child serializer is
-    # shared by a whole page) into a plain getter: the serializer's `get_<field>` method when it
-    # has one, a cached user representation for nested users, the wire format for datetimes,
-    # the model value for plain columns, else the field's own representation.
+    # Lists of insights are the hot path, and DRF's per-field machinery (and even building a
+    # ModelSerializer's fields) costs more than their queries. So the readable fields are read
+    # once per serializer class into a plan of plain getters: the serializer's `get_<field>`
+    # method when it has one, a cached user representation for nested users, the wire format
+    # for datetimes, the model value for plain columns, else the field's own representation.
 
-    @cached_property
-    def _getters(self) -> list[tuple[str, Callable]]:
-        return [(field.field_name, self._getter(field)) for field in self._readable_fields]
+    def _plan(self) -> list[tuple[str, str, str]]:
+        plan = _OUTPUT_PLANS.get(type(self))
+        if plan is None:
+            plan = _OUTPUT_PLANS[type(self)] = [(field.field_name, *self._recipe(field)) for field in self._readable_fields]
+        return plan
 
-    def _getter(self, field) -> Callable:
+    def _recipe(self, field) -> tuple[str, str]:
         if isinstance(field, serializers.SerializerMethodField):
-            return getattr(self, field.method_name)
+            return "method", field.method_name
         # A plain field may have its output overridden by a `get_<field>` method (not one of DRF's own).
         name = f"get_{field.field_name}"
         if hasattr(self, name) and not hasattr(serializers.ModelSerializer, name):
-            return getattr(self, name)
-        value = attrgetter(field.source)
+            return "method", name
         if isinstance(field, UserBasicSerializer):
-            return lambda instance: self._user(value(instance))
+            return "user", field.source
         if isinstance(field, serializers.ListSerializer) and isinstance(field.child, UserBasicSerializer):
-            return lambda instance: [self._user(user) for user in value(instance)]
+            return "users", field.source
         if isinstance(field, serializers.DateTimeField):
+            return "datetime", field.source
+        if isinstance(field, (serializers.CharField, serializers.IntegerField, serializers.BooleanField, QueryField)):
+            return "column", field.source  # model columns already hold what these fields would output
+        return "field", field.field_name
+
+    @cached_property
+    def _getters(self) -> list[tuple[str, Callable]]:
+        return [(name, self._getter(kind, argument)) for name, kind, argument in self._plan()]
+
+    def _getter(self, kind: str, argument: str) -> Callable:
+        if kind == "method":
+            return getattr(self, argument)
+        if kind == "field":
+            return lambda instance: _represent(self.fields[argument], instance)
+        value = attrgetter(argument)
+        if kind == "user":
+            return lambda instance: self._user(value(instance))
+        if kind == "users":
+            return lambda instance: [self._user(user) for user in value(instance)]
+        if kind == "datetime":
             tz = timezone.get_current_timezone()
             return lambda instance: wire_datetime(value(instance), tz)
-        if type(field) in (serializers.CharField, serializers.IntegerField, serializers.BooleanField):
-            return value  # model columns already hold what these fields would output
-        return lambda instance: _represent(field, instance)
+        return value
 
     def to_representation(self, insight):
         data = {name: getter(insight) for name, getter in self._getters}
@@ -210,6 +229,9 @@ class InsightBasicSerializer(serializers.ModelSerializer):
             serializer = self.context.setdefault("user_serializer", UserBasicSerializer())
             users[user.id] = serializer.to_representation(user)
         return users[user.id]
+
+
+_OUTPUT_PLANS: dict[type, list[tuple[str, str, str]]] = {}
 
 
 def _represent(field, instance):
