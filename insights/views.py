@@ -34,6 +34,7 @@ from .models import Dashboard, DashboardTile, Insight
 from .results import EXECUTION_MODES, DashboardContext, Refresh, insight_results, parse_refresh
 from .selectors import my_last_viewed, trending_insights, with_last_viewed_at, with_relations
 from .serializers import (
+    MAX_TRENDING_DAYS,
     DashboardSerializer,
     InsightBasicSerializer,
     InsightCancelSerializer,
@@ -318,7 +319,7 @@ class InsightViewSet(QueryCoalescingMixin, TeamScopedViewSetMixin, viewsets.Mode
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("days", OpenApiTypes.INT, description="Window in days over which views are counted. Defaults to 7."),
+            OpenApiParameter("days", OpenApiTypes.INT, description=f"Window in days over which views are counted. Defaults to 7, at most {MAX_TRENDING_DAYS}."),
             OpenApiParameter("limit", OpenApiTypes.INT, description="Maximum number of insights. Defaults to 10, at most 100."),
             OpenApiParameter("offset", OpenApiTypes.INT, description="Number of ranked insights to skip. Defaults to 0."),
         ],
