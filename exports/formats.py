@@ -9,18 +9,14 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
+from queries.api import source_of
+
 # PostHog's CSV_EXPORT_LIMIT: the most rows a CSV or XLSX export holds.
 CSV_EXPORT_LIMIT = 300_000
 NO_DATA = [{"error": "No data available or unable to format for export."}]
 BREAKDOWN_OTHER = "$$_posthog_breakdown_other_$$"
 BREAKDOWN_NULL = "$$_posthog_breakdown_null_$$"
 MAX_DISTINCT_IDS = 10
-
-
-def source_of(query: Any) -> dict:
-    if isinstance(query, dict) and isinstance(query.get("source"), dict):
-        return query["source"]
-    return query if isinstance(query, dict) else {}
 
 
 def rows_for(query: dict, results: Any, columns: Optional[list] = None) -> list[dict]:

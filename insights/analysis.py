@@ -17,7 +17,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import APIException
 
 from queries.api import execute_query
-from queries.execution import source_of
+from queries.api import source_of
 
 from . import llm
 

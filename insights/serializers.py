@@ -10,7 +10,7 @@ from rest_framework import serializers
 
 from accounts.serializers import UserBasicSerializer
 from queries.api import ExecutionMode
-from queries.runners.base import response_value
+from queries.wire import response_value
 
 from .filters import MAX_DATABASE_ID
 from .models import Dashboard, DashboardTile, Insight

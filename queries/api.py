@@ -59,7 +59,7 @@ apply_dashboard_variables(query, variables) -> dict
 from typing import Any, Optional
 
 from . import execution, jobs
-from .execution import apply_dashboard_filters, apply_dashboard_variables, validate_dashboard_filters  # noqa: F401
+from .execution import apply_dashboard_filters, apply_dashboard_variables, source_of, validate_dashboard_filters  # noqa: F401
 from .legacy import UnconvertibleFilters, filters_to_query  # noqa: F401
 from .modes import ExecutionMode, resolve_refresh  # noqa: F401
 from .runners.base import QueryTimeout, UnsupportedQuery  # noqa: F401

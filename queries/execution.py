@@ -20,9 +20,14 @@ def parse_query(query: Any):
         raise ParseError(str(error)) from None
 
 
-def source_of(query: dict) -> dict:
-    """The node a runner computes: wrapper nodes (InsightVizNode, DataVisualizationNode...) hold it in `source`."""
-    return query["source"] if query.get("kind") in WRAPPER_KINDS else query
+def source_of(query: Any) -> dict:
+    """The node a runner computes: wrapper nodes (InsightVizNode, DataVisualizationNode...) hold it in `source`.
+
+    Tolerant of what clients store: nested wrappers are unwrapped, and anything but an object is `{}`.
+    """
+    while isinstance(query, dict) and query.get("kind") in WRAPPER_KINDS and isinstance(query.get("source"), dict):
+        query = query["source"]
+    return query if isinstance(query, dict) else {}
 
 
 def validate_dashboard_filters(filters: Any) -> None:

@@ -6,7 +6,8 @@ import json
 import math
 from dataclasses import dataclass, field
 
-WRAPPER_KINDS = {"InsightVizNode", "DataVisualizationNode", "DataTableNode"}
+from queries.api import source_of
+
 BAR_DISPLAYS = {"ActionsBar", "ActionsStackedBar", "ActionsUnstackedBar"}
 TOTAL_VALUE_DISPLAYS = {"ActionsPie", "ActionsDonut", "ActionsBarValue", "WorldMap"}
 MAX_SERIES = 20
@@ -36,13 +37,6 @@ class Chart:
     def has_legend(self) -> bool:
         """Several series (a breakdown, multiple events) cannot be told apart without a legend."""
         return self.kind in ("line", "bar") and len(self.series) > 1
-
-
-def source_of(query) -> dict:
-    """The computed node of a stored query: wrapper nodes are unwrapped."""
-    while isinstance(query, dict) and query.get("kind") in WRAPPER_KINDS and isinstance(query.get("source"), dict):
-        query = query["source"]
-    return query if isinstance(query, dict) else {}
 
 
 def number(value) -> float:

@@ -9,7 +9,7 @@ import hashlib
 import json
 import math
 from datetime import datetime, timedelta
-from typing import Any, Callable, ClassVar, Iterable, Optional
+from typing import Callable, ClassVar, Iterable, Optional
 
 from django.db import DatabaseError
 from django.db.models import Min
@@ -20,6 +20,7 @@ from events.models import Event
 from .. import clock, conf
 from ..schema import SchemaModel
 from ..sql.engine import Engine, Params, get_engine
+from ..wire import response_value  # noqa: F401  (the runners' formatter, re-exported)
 
 CACHE_VERSION = 1
 
@@ -147,13 +148,3 @@ def register(runner: type[QueryRunner]) -> type[QueryRunner]:
     return runner
 
 
-def response_value(value: Any) -> Any:
-    """JSON-ready values, datetimes formatted as DRF does (ISO-8601, 'Z' for UTC)."""
-    if isinstance(value, datetime):
-        text = value.isoformat()
-        return text[:-6] + "Z" if text.endswith("+00:00") else text
-    if isinstance(value, dict):
-        return {key: response_value(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [response_value(item) for item in value]
-    return value

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from events.models import Person
 
+from ...wire import response_value
 from ..hogql import BOOL, DATETIME, NUMBER, STRING
 from .values import DATE, INTEGER, JSON, PERSON
 
@@ -47,9 +48,7 @@ def _format(value: Any, kind: str, tz: ZoneInfo, persons: dict) -> Any:
         moment = value if isinstance(value, datetime) else _utc_text(value) if isinstance(value, str) else None
         if moment is None:
             return str(value)
-        moment = (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(tz)
-        text = moment.isoformat()
-        return text[:-6] + "Z" if text.endswith("+00:00") else text
+        return response_value((moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(tz))
     if kind == DATE:
         return value.isoformat() if isinstance(value, (date, datetime)) else str(value)[:10]
     if kind == PERSON:
