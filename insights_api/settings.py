@@ -1,4 +1,5 @@
 """Settings, configured from the environment (12-factor). See the README for every variable."""
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -66,6 +67,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.proxy.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -95,6 +97,20 @@ TEMPLATES = [
         },
     }
 ]
+
+# --- Behind a reverse proxy (core/proxy.py) -----------------------------------------------------
+# Addresses or networks of the proxies in front of the server, e.g. "10.0.0.0/8,127.0.0.1". Off
+# (empty) by default: X-Forwarded-* headers are then not used for the client address or scheme.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", "")
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"TRUSTED_PROXIES: {exc}") from exc
+# HTTPS as the trusted proxy reports it (Secure cookies, absolute URLs); the header is dropped
+# from every other peer.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXIES else None
+USE_X_FORWARDED_HOST = env_bool("USE_X_FORWARDED_HOST", False)
 
 # --- Database -------------------------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
