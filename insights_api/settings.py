@@ -5,6 +5,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+import dj_email_url
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -204,6 +205,30 @@ REST_FRAMEWORK = {
         "llm_analytics_summarization_daily": "500/day",
     },
 }
+
+# --- Alert notifications (alerts/notifications.py) ------------------------------------------------
+# Email through Django's email framework: EMAIL_URL (e.g. smtp://user:pass@host:587/?tls=True,
+# submission://..., console://) or the EMAIL_HOST/PORT/... variables. Neither = no email is sent.
+EMAIL_URL = os.environ.get("EMAIL_URL", "")
+if EMAIL_URL:
+    globals().update({name: value for name, value in dj_email_url.parse(EMAIL_URL).items() if value is not None})
+elif os.environ.get("EMAIL_HOST"):
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = os.environ["EMAIL_HOST"]
+    EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "587"))
+    EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+    EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+    EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+    EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "10"))
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.dummy.EmailBackend"  # not configured: alerts list no email targets
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", globals().get("DEFAULT_FROM_EMAIL", "alerts@localhost"))
+# Every firing or errored alert is also POSTed as JSON to these URLs (comma-separated).
+ALERT_WEBHOOK_URLS = env_list("ALERT_WEBHOOK_URLS", "")
+ALERT_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("ALERT_WEBHOOK_TIMEOUT_SECONDS", "10"))
+ALERT_WEBHOOK_RETRIES = int(os.environ.get("ALERT_WEBHOOK_RETRIES", "3"))
+ALERT_WEBHOOK_BACKOFF_SECONDS = float(os.environ.get("ALERT_WEBHOOK_BACKOFF_SECONDS", "2"))
 
 # Optional OpenAI-compatible chat endpoint for insight analysis and suggestions (insights/llm.py),
 # used when all three are set, e.g. LLM_API_BASE=https://api.openai.com/v1.
