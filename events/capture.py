@@ -153,8 +153,8 @@ def _bearer_token(request) -> str | None:
     return value.strip() or None if scheme.lower() == "bearer" else None
 
 
-def read_capture_request(request) -> CaptureRequest:
-    """Parse a Django request into the events, token and send time it carries (no database access)."""
+def read_payload(request) -> tuple[object, dict[str, str]]:
+    """The decoded JSON payload of an SDK request (capture or flags), and its form fields if any."""
     query = request.GET
     fields: dict[str, str] = {}
     if request.method == "GET":
@@ -174,7 +174,13 @@ def read_capture_request(request) -> CaptureRequest:
     payload = decode_json(raw)
     if not payload:
         raise NoData()
+    return payload, fields
 
+
+def read_capture_request(request) -> CaptureRequest:
+    """Parse a Django request into the events, token and send time it carries (no database access)."""
+    query = request.GET
+    payload, fields = read_payload(request)
     sent_at = _epoch_sent_at(query.get("_"))
     if isinstance(payload, dict) and "batch" in payload:
         events = payload["batch"]
