@@ -102,7 +102,8 @@ class MeSerializer(serializers.ModelSerializer):
 
 
 class PersonalAPIKeySerializer(serializers.ModelSerializer):
-    value = serializers.SerializerMethodField()
+    # Not `get_value`: that name is a Field method serializers rely on.
+    value = serializers.SerializerMethodField(method_name="get_key_value", help_text="The key itself: only in the response that created or rolled it.")
     user_id = serializers.IntegerField(read_only=True)
     scopes = serializers.ListField(child=serializers.CharField(max_length=100), required=False, max_length=100)
     scoped_teams = serializers.ListField(child=serializers.IntegerField(), required=False, max_length=1000)
@@ -113,7 +114,7 @@ class PersonalAPIKeySerializer(serializers.ModelSerializer):
         fields = ["id", "label", "value", "mask_value", "created_at", "last_used_at", "last_rolled_at", "user_id", "scopes", "scoped_teams", "scoped_organizations"]
         read_only_fields = ["id", "value", "mask_value", "created_at", "last_used_at", "last_rolled_at", "user_id"]
 
-    def get_value(self, key) -> str | None:
+    def get_key_value(self, key) -> str | None:
         # The raw value exists only in the response to its creation (or roll).
         return getattr(key, "raw_value", None)
 

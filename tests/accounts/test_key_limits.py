@@ -238,3 +238,10 @@ def test_migration_turns_stored_nulls_into_empty_arrays():
     executor.migrate(after)
     key = PersonalAPIKey.objects.get(id="legacy")
     assert key.scoped_teams == [] and key.scoped_organizations == []
+
+
+def test_schema_types_key_restrictions_as_arrays(client):
+    properties = client.get("/api/schema/?format=json").json()["components"]["schemas"]["PersonalAPIKey"]["properties"]
+    for name in ("scopes", "scoped_teams", "scoped_organizations"):
+        assert properties[name]["type"] == "array" and not properties[name].get("nullable"), name
+    assert properties["value"]["description"] == "The key itself: only in the response that created or rolled it."
