@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone as dt_timezone
 from urllib.parse import parse_qs
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http.multipartparser import MultiPartParserError
 
@@ -216,6 +217,8 @@ def read_capture_request(request) -> CaptureRequest:
 
 
 def client_ip(request) -> str | None:
+    if settings.TRUSTED_PROXIES:  # core.proxy has put the client behind the trusted proxies in REMOTE_ADDR
+        return request.META.get("REMOTE_ADDR") or None
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
     ip = forwarded.split(",")[0].strip() if forwarded else request.META.get("REMOTE_ADDR", "")
     if ip.count(":") == 1:  # IPv4 with a port, as some proxies forward it

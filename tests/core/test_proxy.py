@@ -83,3 +83,17 @@ def test_bad_trusted_proxies_setting_fails_at_start():
     )
     assert result.returncode != 0
     assert "TRUSTED_PROXIES: 'not-a-network' does not appear to be an IPv4 or IPv6 network" in result.stderr
+
+
+def test_captured_ip_is_the_client_behind_trusted_proxies(behind_proxy, team):
+    import json
+
+    from events.models import Event
+
+    def send(event, **extra):
+        body = {"api_key": team.api_token, "batch": [{"event": event, "distinct_id": "u1", "properties": {}}]}
+        assert Client().post("/batch/", json.dumps(body), content_type="application/json", **extra).status_code == 200
+
+    send("proxied", REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR="192.0.2.1, 203.0.113.9")  # 192.0.2.1 is made up by the client
+    send("direct", REMOTE_ADDR="198.51.100.1", HTTP_X_FORWARDED_FOR="192.0.2.1")
+    assert {e.event: e.properties["$ip"] for e in Event.objects.filter(team=team)} == {"proxied": "203.0.113.9", "direct": "198.51.100.1"}
