@@ -170,6 +170,8 @@ def test_flags_token_errors(browser, team):
     assert missing.status_code == 401
     assert missing.json()["code"] == "not_authenticated"
     assert missing.json()["detail"] == "No API token provided. Please include a valid API token in your request."
+    empty = browser.post("/flags/?v=2", data=b"", content_type="text/plain")
+    assert (empty.status_code, empty.json()["code"]) == (401, "not_authenticated")
 
 
 def test_flags_bad_bodies_are_400_not_500(browser, team):
