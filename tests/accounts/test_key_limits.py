@@ -225,7 +225,7 @@ def test_null_restrictions_are_refused_not_stored(user):
 @pytest.mark.django_db(transaction=True)
 def test_migration_turns_stored_nulls_into_empty_arrays():
     executor = MigrationExecutor(connection)
-    before, after = [("accounts", "0002_organization_is_ai_data_processing_approved")], [("accounts", "0003_personal_api_key_restrictions_as_arrays")]
+    before, after = [("accounts", "0002_organization_is_ai_data_processing_approved")], [("accounts", "0004_personal_api_key_restrictions_not_null")]
     executor.migrate(before)
     old_apps = executor.loader.project_state(before).apps
     User = old_apps.get_model("accounts", "User")

@@ -1,4 +1,4 @@
-from django.db import migrations, models
+from django.db import migrations
 
 
 def nulls_to_empty_arrays(apps, schema_editor):
@@ -8,10 +8,10 @@ def nulls_to_empty_arrays(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
+    """Keys made without restrictions store [] (as PostHog's UI sends), not null. The columns
+    become non-null in the next migration: PostgreSQL cannot alter a table in the transaction
+    that updated its rows."""
+
     dependencies = [("accounts", "0002_organization_is_ai_data_processing_approved")]
 
-    operations = [
-        migrations.RunPython(nulls_to_empty_arrays, migrations.RunPython.noop),
-        migrations.AlterField("personalapikey", "scoped_teams", models.JSONField(blank=True, default=list)),
-        migrations.AlterField("personalapikey", "scoped_organizations", models.JSONField(blank=True, default=list)),
-    ]
+    operations = [migrations.RunPython(nulls_to_empty_arrays, migrations.RunPython.noop)]
