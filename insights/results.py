@@ -3,25 +3,21 @@
 `insight_results` returns every result-related field of the insight serializer for a whole page
 of insights at once, through `queries.api.execute_query` under the client's refresh mode.
 """
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import APIException
 
 from queries import api as queries_api
+from queries.api import ExecutionMode
 
-EXECUTION_MODES = (
-    "async",
-    "async_except_on_cache_miss",
-    "blocking",
-    "force_async",
-    "force_blocking",
-    "force_cache",
-    "lazy_async",
-)
-DEFAULT_EXECUTION_MODE = "force_cache"
-_TRUE = {"true", "1", "yes", ""}
-_FALSE = {"false", "0", "no"}
+logger = logging.getLogger(__name__)
+
+# Messages of failures that are not the engine's verdict on the query: the exception's own text
+# (SQL, parameters, paths) is logged, never sent.
+NESTED_TOO_DEEPLY = "The query is nested too deeply to be computed."
+CALCULATION_FAILED = "Computing this insight failed. The error has been logged."
 
 RESULT_FIELDS = (
     "result",
@@ -41,66 +37,69 @@ RESULT_FIELDS = (
 
 
 @dataclass(frozen=True)
-class Refresh:
-    """The client's `refresh` request: `requested` is false when absent or falsy."""
-
-    mode: str = DEFAULT_EXECUTION_MODE
-    requested: bool = False
-
-
-@dataclass(frozen=True)
 class DashboardContext:
-    """Retrieve with `from_dashboard`: the tile's dashboard and the client's overrides."""
+    """Retrieve with `from_dashboard` and/or overrides: the tile's dashboard and the client's overrides."""
 
     dashboard: object = None
     filters_override: dict | None = None
     variables_override: dict | None = None
 
+    @property
+    def filters(self) -> dict:
+        """The dashboard's filters with `filters_override` merged over them, key by key (as PostHog)."""
+        return {**(getattr(self.dashboard, "filters", None) or {}), **(self.filters_override or {})}
 
-def parse_refresh(value) -> Refresh:
-    """`refresh` from the query string (or body): booleans, or one of the execution modes."""
-    if value is None or value is False:
-        return Refresh()
-    if value is True:
-        return Refresh("force_blocking", True)
-    text = str(value)
-    if text.lower() in _TRUE:
-        return Refresh("force_blocking", True)
-    if text.lower() in _FALSE:
-        return Refresh()
-    if text in EXECUTION_MODES:
-        return Refresh(text, True)
-    raise ValidationError(
-        {"refresh": [f"'{text}' is not a valid refresh value. Use true, false or one of: {', '.join(EXECUTION_MODES)}."]}
-    )
+    @property
+    def variables(self) -> dict:
+        return {**(getattr(self.dashboard, "variables", None) or {}), **(self.variables_override or {})}
+
+    @property
+    def dashboard_id(self):
+        return getattr(self.dashboard, "id", None)
+
+    def apply(self, query: dict | None) -> dict | None:
+        """The query as computed and returned in this context: filters, then variables, applied."""
+        if not query:
+            return query
+        return queries_api.apply_dashboard_variables(queries_api.apply_dashboard_filters(query, self.filters), self.variables)
+
+    def returned_query(self, query: dict | None) -> dict | None:
+        """The `query` a retrieve returns: as computed, or as saved when the dashboard's own stored
+        filters cannot be applied (the result then carries that error in `query_status`)."""
+        try:
+            return self.apply(query)
+        except APIException:
+            return query
 
 
-def insight_results(insights: Iterable, team, refresh: Refresh, user, dashboard: DashboardContext | None = None) -> dict:
-    """{insight id: {result field: value}} for a page of insights, in one call."""
-    dashboard_id = getattr(dashboard.dashboard, "id", None) if dashboard else None
-    return {insight.id: _insight_result(insight, team, refresh, user, dashboard_id) for insight in insights}
+def insight_results(insights: Iterable, team, refresh: ExecutionMode, user, dashboard: DashboardContext | None = None) -> dict:
+    """{insight id: {result field: value}} for a page of insights, in one call.
+
+    Computing one insight never fails the call: whatever goes wrong becomes that insight's
+    `query_status.error` (PostHog's newest behaviour), and the failure is logged with its id.
+    """
+    return {insight.id: _insight_result(insight, team, refresh, user, dashboard) for insight in insights}
 
 
-def _insight_result(insight, team, refresh: Refresh, user, dashboard_id) -> dict:
+def _insight_result(insight, team, refresh: ExecutionMode, user, dashboard: DashboardContext | None) -> dict:
     fields = {**dict.fromkeys(RESULT_FIELDS), "is_cached": False}
     if not insight.query:
         return fields  # legacy filters-only insights are not computed
+    dashboard_id = dashboard.dashboard_id if dashboard else None
     try:
-        response = queries_api.execute_query(
-            team, insight.query, refresh=refresh.mode, user=user, insight_id=insight.id, dashboard_id=dashboard_id
-        )
-    except APIException as error:
-        # A query the engine refuses degrades to 200 with the reason in query_status (PostHog's newest behaviour).
-        fields["query_status"] = {
-            "id": None,
-            "team_id": team.id,
-            "insight_id": insight.id,
-            "dashboard_id": dashboard_id,
-            "complete": True,
-            "error": True,
-            "error_message": _message(error.detail),
-            "error_code": getattr(error, "default_code", "error"),
-        }
+        query = dashboard.apply(insight.query) if dashboard else insight.query
+        response = queries_api.execute_query(team, query, refresh=refresh, user=user, insight_id=insight.id, dashboard_id=dashboard_id)
+    except APIException as error:  # the engine refused the query: its reason is the client's to read
+        logger.info("Insight %s: query refused: %s", insight.id, error.detail)
+        fields["query_status"] = _failed(team, insight, dashboard_id, _message(error.detail), getattr(error, "default_code", "error"))
+        return fields
+    except RecursionError:
+        logger.warning("Insight %s: query nested too deeply", insight.id)
+        fields["query_status"] = _failed(team, insight, dashboard_id, NESTED_TOO_DEEPLY, "query_too_complex")
+        return fields
+    except Exception:  # noqa: BLE001  (any engine failure stays this insight's, never the page's)
+        logger.exception("Insight %s: computing its results failed", insight.id)
+        fields["query_status"] = _failed(team, insight, dashboard_id, CALCULATION_FAILED, "calculation_error")
         return fields
     fields.update({key: response.get(key) for key in ("hasMore", "columns", "types", "hogql", "last_refresh", "cache_target_age",
                                                        "next_allowed_client_refresh", "query_status", "resolved_date_range", "timezone")})
@@ -108,6 +107,19 @@ def _insight_result(insight, team, refresh: Refresh, user, dashboard_id) -> dict
     fields["is_cached"] = bool(response.get("is_cached"))
     fields["filters_hash"] = response.get("cache_key")
     return fields
+
+
+def _failed(team, insight, dashboard_id, message: str, code: str) -> dict:
+    return {
+        "id": None,
+        "team_id": team.id,
+        "insight_id": insight.id,
+        "dashboard_id": dashboard_id,
+        "complete": True,
+        "error": True,
+        "error_message": message,
+        "error_code": code,
+    }
 
 
 def _message(detail) -> str:

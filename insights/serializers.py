@@ -5,11 +5,12 @@ from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from accounts.serializers import UserBasicSerializer
+from queries.api import ExecutionMode
 
 from .models import Dashboard, DashboardTile, Insight
 from .query_validation import validate_query, wrap_for_saving
 from . import signals
-from .results import Refresh, insight_results
+from .results import insight_results
 from .selectors import live_tiles, tag_names
 
 RESTRICTION_EVERYONE_CAN_EDIT = 21
@@ -344,7 +345,7 @@ class InsightSerializer(InsightBasicSerializer):
                 insight_results(
                     [insight],
                     self.context.get("team"),
-                    self.context.get("refresh", Refresh()),
+                    self.context.get("refresh", ExecutionMode.FORCE_CACHE),
                     getattr(self.context.get("request"), "user", None),
                     self.context.get("dashboard_context"),
                 )

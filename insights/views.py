@@ -17,21 +17,15 @@ from core.coalescing import QueryCoalescingMixin
 from core.mixins import TeamScopedViewSetMixin
 from core.openapi import AutoSchema
 from core.throttling import AI_THROTTLES
-from queries.api import cancel_query
-from sharing.authentication import (
-    SHARING_AUTHENTICATION_CLASSES,
-    SharingTokenPermission,
-    is_sharing_request,
-    shared_execution_mode,
-    shared_insight_ids,
-)
+from queries.api import ExecutionMode, cancel_query, resolve_refresh, validate_dashboard_filters
 
 from . import openapi  # noqa: F401  (registers the serializer schema extension)
+from . import signals
 from .analysis import InsightAnalysisSerializer, analyze_insight
 from .filters import DATE_FILTERS, INSIGHT_TYPE_CHOICES, filter_insights, order_insights, str_to_bool
 from .llm import ensure_ai_allowed
 from .models import Dashboard, DashboardTile, Insight
-from .results import EXECUTION_MODES, DashboardContext, Refresh, insight_results, parse_refresh
+from .results import DashboardContext, insight_results
 from .selectors import my_last_viewed, trending_insights, with_last_viewed_at, with_relations
 from .serializers import (
     DashboardSerializer,
@@ -57,15 +51,16 @@ MAX_DATABASE_ID = 2**63 - 1
 
 REFRESH_PARAMETER = OpenApiParameter(
     "refresh",
-    enum=list(EXECUTION_MODES),
-    default="force_cache",
+    enum=[mode.value for mode in ExecutionMode],
+    default=ExecutionMode.FORCE_CACHE.value,
     description=(
         "Whether to refresh the insight results, how aggressively, and if sync or async: `force_cache` returns "
         "cached data or a cache miss and never calculates; `blocking` calculates synchronously unless there are very "
         "fresh results in the cache; `async` starts a background calculation unless there are very fresh results; "
         "`lazy_async` starts a background calculation unless there are somewhat fresh results; `force_blocking` "
         "calculates synchronously even if fresh results are cached; `force_async` starts a background calculation "
-        "even if fresh results are cached. `true`/`1`/`yes` mean `force_blocking`, `false`/`0`/`no` the default."
+        "even if fresh results are cached. `true`/`1`/`yes` mean `force_blocking`; `false`/`0`/`no` and any other "
+        "value mean the default."
     ),
 )
 ID_PARAMETER = OpenApiParameter(
@@ -195,15 +190,15 @@ class InsightViewSet(QueryCoalescingMixin, TeamScopedViewSetMixin, viewsets.Mode
 
     def get_authenticators(self):
         # Share tokens first, as in PostHog, so a share JWT is never mistaken for a personal key.
-        return [cls() for cls in SHARING_AUTHENTICATION_CLASSES] + super().get_authenticators()
+        return [cls() for cls in signals.shared_access.authentication_classes] + super().get_authenticators()
 
     def get_authenticate_header(self, request):
         # Missing or bad credentials stay a 401 with a Bearer challenge (PostHog answers 403 here).
         return PersonalAPIKeyAuthentication().authenticate_header(request)
 
     def get_permissions(self):
-        if is_sharing_request(self.request):
-            return [SharingTokenPermission()]  # instead of key scopes and team membership
+        if signals.shared_access.is_sharing_request(self.request):
+            return [signals.shared_access.permission()]  # instead of key scopes and team membership
         return super().get_permissions()
 
     def _is_basic(self) -> bool:
@@ -218,7 +213,7 @@ class InsightViewSet(QueryCoalescingMixin, TeamScopedViewSetMixin, viewsets.Mode
         # PATCH {"deleted": false} must reach a soft-deleted insight to restore it.
         if not (isinstance(data, dict) and data.get("deleted") is False):
             queryset = queryset.filter(deleted=False)
-        shared_ids = shared_insight_ids(self.request)
+        shared_ids = signals.shared_access.insight_ids(self.request)
         if shared_ids is not None:
             queryset = queryset.filter(id__in=shared_ids)
         return with_last_viewed_at(with_relations(queryset, basic=self._is_basic()))
@@ -236,23 +231,23 @@ class InsightViewSet(QueryCoalescingMixin, TeamScopedViewSetMixin, viewsets.Mode
         self.check_object_permissions(self.request, insight)
         return insight
 
-    def _refresh(self) -> Refresh:
+    def _refresh(self) -> ExecutionMode:
         value = self.request.query_params.get("refresh")
         if value is None and isinstance(self.request.data, dict):
             value = self.request.data.get("refresh")
-        refresh = parse_refresh(value)
-        if is_sharing_request(self.request):  # a viewer of a share never forces a recomputation
-            return Refresh(shared_execution_mode(refresh.mode), refresh.requested)
-        return refresh
+        mode = resolve_refresh(value)
+        if signals.shared_access.is_sharing_request(self.request):  # a viewer of a share never forces a recomputation
+            return signals.shared_access.execution_mode(mode)
+        return mode
 
     def get_serializer_context(self):
         context = super().get_serializer_context()
         context["is_mcp"] = self.request.headers.get("X-PostHog-Client") == "mcp"
-        if is_sharing_request(self.request):
+        if signals.shared_access.is_sharing_request(self.request):
             context["is_shared"] = True
         return context
 
-    def _render(self, insight: Insight, refresh: Refresh) -> dict:
+    def _render(self, insight: Insight, refresh: ExecutionMode) -> dict:
         """The insight as written, re-read with the relations the serializer needs."""
         fresh = with_last_viewed_at(with_relations(Insight.objects_including_soft_deleted.filter(pk=insight.pk))).get()
         return InsightSerializer(fresh, context={**self.get_serializer_context(), "refresh": refresh}).data
@@ -270,7 +265,7 @@ class InsightViewSet(QueryCoalescingMixin, TeamScopedViewSetMixin, viewsets.Mode
         refresh = self._refresh()
         insight = self.get_object()
         # Dashboard context and overrides are the editor's tools; share viewers see the insight as saved.
-        params = {} if is_sharing_request(request) else request.query_params
+        params = {} if signals.shared_access.is_sharing_request(request) else request.query_params
         tile = None
         if "from_dashboard" in params:
             dashboard_id = params["from_dashboard"]
@@ -278,11 +273,19 @@ class InsightViewSet(QueryCoalescingMixin, TeamScopedViewSetMixin, viewsets.Mode
                 raise exceptions.ValidationError({"from_dashboard": ["A valid integer is required."]})
             tile = DashboardTile.objects.filter(dashboard_id=int(dashboard_id), insight=insight).select_related("dashboard").first()
         filters_override = _json_object_param(params, "filters_override")
+        if filters_override:
+            try:
+                validate_dashboard_filters(filters_override)
+            except exceptions.ValidationError as error:
+                raise exceptions.ValidationError({"filters_override": error.detail}) from None
         variables_override = _json_object_param(params, "variables_override")
         context = {**self.get_serializer_context(), "refresh": refresh}
+        dashboard = None
         if tile is not None or filters_override is not None or variables_override is not None:
-            context["dashboard_context"] = DashboardContext(tile.dashboard if tile else None, filters_override, variables_override)
+            dashboard = context["dashboard_context"] = DashboardContext(tile.dashboard if tile else None, filters_override, variables_override)
         data = self.get_serializer_class()(insight, context=context).data
+        if dashboard is not None and "query" in data:
+            data["query"] = dashboard.returned_query(insight.query)
         if tile is not None:
             data["color"] = tile.color
             # Layouts migrated from older versions may still be stored as a JSON string.

@@ -1,12 +1,13 @@
 """The query engine: query schema, runners, SQL per database, result cache, refresh modes, async jobs.
 
 Public API (see queries.api): validate_query, execute_query, cancel_query, get_query_status,
-resolve_refresh, apply_dashboard_filters, UnsupportedQuery, QueryTimeout. They are importable from `queries` directly;
-the import is lazy so that loading the app does not load its models early.
+resolve_refresh, ExecutionMode, apply_dashboard_filters, apply_dashboard_variables, UnsupportedQuery,
+QueryTimeout. They are importable from `queries` directly; the import is lazy so that loading the app
+does not load its models early.
 """
 _PUBLIC = {
-    "validate_query", "execute_query", "cancel_query", "get_query_status", "resolve_refresh", "apply_dashboard_filters",
-    "UnsupportedQuery", "QueryTimeout",
+    "validate_query", "execute_query", "cancel_query", "get_query_status", "resolve_refresh", "ExecutionMode",
+    "apply_dashboard_filters", "apply_dashboard_variables", "UnsupportedQuery", "QueryTimeout",
 }
 
 

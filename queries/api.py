@@ -28,19 +28,32 @@ cancel_query(team, query_id) -> str
 get_query_status(team, query_id) -> dict
     The async job's query_status; NotFound (404) when unknown.
 
-resolve_refresh(value) -> str
-    Client `refresh` value -> mode name (true/1/yes/'' -> force_blocking; else force_cache
-    unless it names a mode).
+resolve_refresh(value) -> ExecutionMode
+    The one parser of a client's `refresh` (query string or body), as PostHog reads it:
+    true/1/yes/'' -> force_blocking; a mode's exact name -> that mode; anything else,
+    unknown values included, -> force_cache (never an error).
+
+ExecutionMode
+    The seven modes (a StrEnum whose values are the `refresh` strings).
 
 apply_dashboard_filters(query, filters) -> dict
     The query (wrapper nodes included) with dashboard filters applied, as PostHog does for
     `filters_override` and dashboard tiles: `date_from`/`date_to` replace the date range,
     `properties` are ANDed to the query's own, `breakdown_filter` replaces its breakdown.
+
+validate_dashboard_filters(filters) -> None
+    ValidationError (400) when `filters` is not a dashboard filter object (dates as strings,
+    `properties` a list of property filters, `breakdown_filter` a breakdown filter).
+
+apply_dashboard_variables(query, variables) -> dict
+    The query with `{variable id: {value, isNull}}` applied to the SQL variables it declares
+    (`variables_override`); other kinds and undeclared ids are left alone.
 """
 from typing import Any
 
 from . import execution, jobs
-from .execution import apply_dashboard_filters, resolve_refresh  # noqa: F401
+from .execution import apply_dashboard_filters, apply_dashboard_variables, validate_dashboard_filters  # noqa: F401
+from .modes import ExecutionMode, resolve_refresh  # noqa: F401
 from .runners.base import QueryTimeout, UnsupportedQuery  # noqa: F401
 
 
@@ -48,7 +61,7 @@ def validate_query(query: Any) -> None:
     execution.parse_query(query)
 
 
-def execute_query(team, query: dict, *, refresh: Any = "force_cache", user=None, insight_id=None, dashboard_id=None,
+def execute_query(team, query: dict, *, refresh: Any = ExecutionMode.FORCE_CACHE, user=None, insight_id=None, dashboard_id=None,
                   client_query_id=None) -> dict:
     return execution.execute(team, query, resolve_refresh(refresh), user=user, query_id=client_query_id,
                              insight_id=insight_id, dashboard_id=dashboard_id)

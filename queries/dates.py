@@ -145,6 +145,23 @@ def add_intervals(value: datetime, interval: str, count: int) -> datetime:
     return (value.replace(tzinfo=None) + step).replace(tzinfo=tz)
 
 
+def shift_datetime(value: datetime, amount: int, unit: str, tz: ZoneInfo) -> datetime:
+    """`value + INTERVAL amount unit`: sub-day units in absolute time, longer ones on the wall clock of `tz`."""
+    if unit in ("second", "minute", "hour"):
+        return value + timedelta(**{f"{unit}s": amount})
+    local = value.astimezone(tz).replace(tzinfo=None)
+    delta = relativedelta(months=3 * amount) if unit == "quarter" else relativedelta(**{f"{unit}s": amount})
+    return (local + delta).replace(tzinfo=tz).astimezone(timezone.utc)
+
+
+def shift_date(value: date, amount: int, unit: str) -> date:
+    """`value + INTERVAL amount unit` for a date; ValueError for sub-day units."""
+    if unit not in ("day", "week", "month", "quarter", "year"):
+        raise ValueError(f"Cannot add {unit}s to a Date.")
+    delta = relativedelta(months=3 * amount) if unit == "quarter" else relativedelta(**{f"{unit}s": amount})
+    return value + delta
+
+
 @dataclass(frozen=True)
 class Bucket:
     start: datetime  # team-local interval start (for labels and `days`)

@@ -1,4 +1,4 @@
-"""The seven refresh modes (PostHog's ExecutionMode) over any runner, the cache and async jobs."""
+"""The seven execution modes (queries.modes.ExecutionMode) over any runner, the cache and async jobs."""
 import copy
 from typing import Any, Optional
 
@@ -6,32 +6,10 @@ from pydantic import ValidationError as PydanticValidationError
 from rest_framework.exceptions import ParseError, ValidationError
 
 from . import cache, clock, jobs
+from .modes import ExecutionMode
 from .runners import RUNNERS
 from .runners.base import QueryRunner, UnsupportedQuery, response_value
-from .schema import WRAPPER_KINDS, QuerySchemaRoot
-
-FORCE_CACHE = "force_cache"
-BLOCKING = "blocking"
-FORCE_BLOCKING = "force_blocking"
-ASYNC = "async"
-FORCE_ASYNC = "force_async"
-LAZY_ASYNC = "lazy_async"
-ASYNC_EXCEPT_ON_CACHE_MISS = "async_except_on_cache_miss"
-MODES = (FORCE_CACHE, BLOCKING, FORCE_BLOCKING, ASYNC, FORCE_ASYNC, LAZY_ASYNC, ASYNC_EXCEPT_ON_CACHE_MISS)
-TRUE_VALUES = {"true", "1", "yes", ""}
-
-
-def resolve_refresh(value: Any) -> str:
-    """`refresh` as clients send it -> mode: true/1/yes/'' -> force_blocking; absent/false/unknown -> force_cache."""
-    if value is None or value is False:
-        return FORCE_CACHE
-    if value is True:
-        return FORCE_BLOCKING
-    text = str(value).strip().lower()
-    if text in TRUE_VALUES:
-        return FORCE_BLOCKING
-    return text if text in MODES else FORCE_CACHE
-
+from .schema import WRAPPER_KINDS, DashboardFilter, QuerySchemaRoot
 
 def parse_query(query: Any):
     """The validated node (pydantic), or ParseError with the validation message."""
@@ -46,11 +24,23 @@ def source_of(query: dict) -> dict:
     return query["source"] if query.get("kind") in WRAPPER_KINDS else query
 
 
+def validate_dashboard_filters(filters: Any) -> None:
+    """ValidationError (400) naming the problem when `filters` is not a dashboard filter object."""
+    try:
+        DashboardFilter.model_validate(filters)
+    except PydanticValidationError as error:
+        problem = error.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"])
+        raise ValidationError(f"Invalid dashboard filters: {where + ': ' if where else ''}{problem['msg']}") from None
+
+
 def apply_dashboard_filters(query: dict, filters: Optional[dict]) -> dict:
     """The query with dashboard filters applied (PostHog's `filters_override`): the date range
-    replaces the query's, properties are ANDed to its own, a breakdown filter replaces its own."""
+    replaces the query's, properties are ANDed to its own, a breakdown filter replaces its own.
+    ValidationError when `filters` is not a dashboard filter object."""
     if not filters:
         return query
+    validate_dashboard_filters(filters)
     if query.get("kind") in WRAPPER_KINDS and isinstance(query.get("source"), dict):
         return {**query, "source": apply_dashboard_filters(query["source"], filters)}
     query = copy.deepcopy(query)
@@ -72,6 +62,27 @@ def apply_dashboard_filters(query: dict, filters: Optional[dict]) -> dict:
     if filters.get("breakdown_filter") and "series" in query:
         query["breakdownFilter"] = filters["breakdown_filter"]
     return query
+
+
+def apply_dashboard_variables(query: dict, variables: Optional[dict]) -> dict:
+    """The query with dashboard variable values applied (PostHog's `variables_override`): SQL queries
+    only, and only variables the query already declares; an entry takes the value (and `isNull`)
+    given for its id and keeps its own code name."""
+    if not variables or not isinstance(query, dict):
+        return query
+    if query.get("kind") in WRAPPER_KINDS and isinstance(query.get("source"), dict):
+        return {**query, "source": apply_dashboard_variables(query["source"], variables)}
+    own = query.get("variables")
+    if query.get("kind") != "HogQLQuery" or not isinstance(own, dict):
+        return query
+    applied = {}
+    for variable_id, entry in own.items():
+        override = variables.get(variable_id)
+        if isinstance(entry, dict) and isinstance(override, dict):
+            entry = {"variableId": variable_id, "code_name": entry.get("code_name"), "value": override.get("value"),
+                     "isNull": override.get("isNull")}
+        applied[variable_id] = entry
+    return {**query, "variables": applied}
 
 
 def build_runner(team, query: dict) -> QueryRunner:
@@ -111,7 +122,7 @@ def compute(team, query: dict, *, cancel_check=None, timeout: Optional[float] = 
     return compute_response(runner, runner.cache_key())
 
 
-def execute(team, query: dict, mode: str, **kwargs) -> dict:
+def execute(team, query: dict, mode: ExecutionMode, **kwargs) -> dict:
     try:
         return _execute(team, query, mode, **kwargs)
     except (OverflowError, ValueError) as error:
@@ -121,7 +132,7 @@ def execute(team, query: dict, mode: str, **kwargs) -> dict:
         raise ValidationError("The date range is outside the supported range of dates (years 1 to 9999).") from error
 
 
-def _execute(team, query: dict, mode: str, *, user=None, query_id=None, insight_id=None, dashboard_id=None) -> dict:
+def _execute(team, query: dict, mode: ExecutionMode, *, user=None, query_id=None, insight_id=None, dashboard_id=None) -> dict:
     runner = build_runner(team, query)
     cache_key = runner.cache_key()
     job_id = query_id or cache_key
@@ -134,29 +145,29 @@ def _execute(team, query: dict, mode: str, *, user=None, query_id=None, insight_
         return jobs.enqueue(team, source, job_id, refresh_requested=refresh_requested, user_id=getattr(user, "id", None),
                             insight_id=insight_id, dashboard_id=dashboard_id)
 
-    if mode == FORCE_ASYNC:
+    if mode == ExecutionMode.FORCE_ASYNC:
         return {"query_status": enqueue(True)}
 
-    if mode != FORCE_BLOCKING:
+    if mode != ExecutionMode.FORCE_BLOCKING:
         cached = cache.get(cache_key)
         if cached is not None:
             cached = {**cached, "is_cached": True}
             last_refresh = cache.last_refresh_of(cached)
             interval, date_to = runner.staleness_interval(), runner.staleness_date_to()
-            if not cache.is_stale(interval, date_to, last_refresh) or mode == FORCE_CACHE:
+            if not cache.is_stale(interval, date_to, last_refresh) or mode == ExecutionMode.FORCE_CACHE:
                 cached["query_status"] = jobs.running_status(team.id, job_id)
                 return cached
-            if mode in (ASYNC, ASYNC_EXCEPT_ON_CACHE_MISS):
+            if mode in (ExecutionMode.ASYNC, ExecutionMode.ASYNC_EXCEPT_ON_CACHE_MISS):
                 cached["query_status"] = enqueue(True)
                 return cached
-            if mode == LAZY_ASYNC:
+            if mode == ExecutionMode.LAZY_ASYNC:
                 if cache.is_stale(interval, date_to, last_refresh, lazy=True):
                     enqueue(False)
                 cached["query_status"] = jobs.running_status(team.id, job_id)
                 return cached
-        elif mode == FORCE_CACHE:
+        elif mode == ExecutionMode.FORCE_CACHE:
             return {"cache_key": cache_key, "query_status": jobs.running_status(team.id, job_id)}
-        elif mode in (ASYNC, LAZY_ASYNC):
+        elif mode in (ExecutionMode.ASYNC, ExecutionMode.LAZY_ASYNC):
             return {"cache_key": cache_key, "query_status": enqueue(False)}
 
     return compute_response(runner, cache_key)

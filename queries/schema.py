@@ -413,6 +413,16 @@ class HogQLFilters(SchemaModel):
     filterTestAccounts: Optional[bool] = None
 
 
+class DashboardFilter(SchemaModel):
+    """A dashboard's `filters` (and `filters_override`), applied to the queries of its insights."""
+
+    date_from: Optional[str] = None
+    date_to: Optional[str] = None
+    explicitDate: Optional[bool] = None
+    properties: Optional[list[PropertyFilter]] = None
+    breakdown_filter: Optional[BreakdownFilter] = None
+
+
 class HogQLVariable(SchemaModel):
     variableId: str
     code_name: str

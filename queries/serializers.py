@@ -6,8 +6,10 @@ from pydantic import ValidationError as PydanticValidationError
 from rest_framework import serializers
 from rest_framework.exceptions import ParseError
 
-from .execution import MODES
+from .modes import ExecutionMode
 from .schema import QuerySchemaRoot, SchemaModel
+
+MODES = [mode.value for mode in ExecutionMode]
 
 
 class QueryRequest(SchemaModel):
@@ -29,6 +31,7 @@ def parse_query_request(data: Any) -> QueryRequest:
         request = QueryRequest.model_validate(data)
     except PydanticValidationError as error:
         raise ParseError(f"JSON parse error - {error}") from None
+    # The body is typed (PostHog's RefreshType): a string that names no mode is a parse error here.
     if isinstance(request.refresh, str) and request.refresh not in MODES:
         raise ParseError(f"JSON parse error - refresh must be a boolean or one of: {', '.join(MODES)}")
     return request

@@ -8,6 +8,7 @@ from core.coalescing import QueryCoalescingMixin
 from core.mixins import TeamScopedViewSetMixin
 
 from . import api, execution
+from .modes import ExecutionMode, resolve_refresh
 from .serializers import (
     CancelResponseSerializer,
     QueryRequestSerializer,
@@ -34,12 +35,13 @@ class QueryViewSet(QueryCoalescingMixin, TeamScopedViewSetMixin, viewsets.ViewSe
     )
     def create(self, request, *args, **kwargs):
         query_request = parse_query_request(request.data)
-        mode = execution.resolve_refresh(query_request.refresh if query_request.refresh is not None else execution.BLOCKING)
+        mode = resolve_refresh(query_request.refresh if query_request.refresh is not None else ExecutionMode.BLOCKING)
         if query_request.async_:
-            mode = execution.ASYNC
-        if mode == execution.FORCE_CACHE:
-            mode = execution.BLOCKING
+            mode = ExecutionMode.ASYNC
+        if mode == ExecutionMode.FORCE_CACHE:
+            mode = ExecutionMode.BLOCKING
         query = execution.apply_dashboard_filters(request.data["query"], query_request.filters_override)
+        query = execution.apply_dashboard_variables(query, query_request.variables_override)
         result = execution.execute(self.team, query, mode, user=request.user, query_id=query_request.client_query_id)
         query_status = result.get("query_status")
         running = bool(query_status) and query_status.get("complete") is False

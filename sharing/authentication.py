@@ -1,15 +1,19 @@
 """Read-only API access for viewers of a shared insight (PostHog's sharing authenticators).
 
-The insights viewset (insights/views.py) puts SHARING_AUTHENTICATION_CLASSES first, uses
-SharingTokenPermission for sharing requests (list and retrieve only), restricts its queryset to
-`shared_insight_ids(request)`, ignores dashboard context and overrides for share viewers, and
-passes their refresh mode through `shared_execution_mode`.
+`ShareTokenAccess` is installed as `insights.signals.shared_access` when the app is ready: the
+insights viewset then puts SHARING_AUTHENTICATION_CLASSES first, uses SharingTokenPermission for
+sharing requests (list and retrieve only), restricts its queryset to `shared_insight_ids(request)`,
+ignores dashboard context and overrides for share viewers, and passes their refresh mode through
+`shared_execution_mode`.
 
 A sharing request is anonymous (`request.user` is AnonymousUser) and `request.auth` is the
 SharingConfiguration, so personal-API-key scopes and throttles do not apply to it.
 """
 from django.contrib.auth.models import AnonymousUser
 from rest_framework import authentication, exceptions, permissions
+
+from insights.signals import SharedInsightAccess
+from queries.api import ExecutionMode
 
 from .models import SharingConfiguration
 from .selectors import live_configuration, password_for_share_token
@@ -101,8 +105,31 @@ class SharingTokenPermission(permissions.BasePermission):
 
 # Execution modes a shared viewer may ask for: never force a recomputation, and never wait for
 # one the viewer did not explicitly ask to wait for.
-_SHARED_EXECUTION_MODES = {"force_cache": "lazy_async", "async": "async", "blocking": "blocking", "force_blocking": "blocking"}
+_SHARED_EXECUTION_MODES = {
+    ExecutionMode.FORCE_CACHE: ExecutionMode.LAZY_ASYNC,
+    ExecutionMode.ASYNC: ExecutionMode.ASYNC,
+    ExecutionMode.BLOCKING: ExecutionMode.BLOCKING,
+    ExecutionMode.FORCE_BLOCKING: ExecutionMode.BLOCKING,
+}
 
 
-def shared_execution_mode(mode: str) -> str:
-    return _SHARED_EXECUTION_MODES.get(mode, "lazy_async")
+def shared_execution_mode(mode: ExecutionMode) -> ExecutionMode:
+    return _SHARED_EXECUTION_MODES.get(mode, ExecutionMode.LAZY_ASYNC)
+
+
+class ShareTokenAccess(SharedInsightAccess):
+    """Share tokens as the insights viewset's shared access (see insights.signals)."""
+
+    authentication_classes = SHARING_AUTHENTICATION_CLASSES
+
+    def is_sharing_request(self, request) -> bool:
+        return is_sharing_request(request)
+
+    def permission(self):
+        return SharingTokenPermission()
+
+    def insight_ids(self, request) -> set[int] | None:
+        return shared_insight_ids(request)
+
+    def execution_mode(self, mode):
+        return shared_execution_mode(mode)

@@ -32,6 +32,11 @@ class Chart:
     rows: list[list[str]] = field(default_factory=list)
     value_suffix: str = ""
 
+    @property
+    def has_legend(self) -> bool:
+        """Several series (a breakdown, multiple events) cannot be told apart without a legend."""
+        return self.kind in ("line", "bar") and len(self.series) > 1
+
 
 def source_of(query) -> dict:
     """The computed node of a stored query: wrapper nodes are unwrapped."""
@@ -69,9 +74,9 @@ def format_number(value: float) -> str:
     return f"{value:,.2f}".rstrip("0").rstrip(".")
 
 
-def build_chart(query, response: dict | None) -> Chart:
-    """The chart for a stored query and the query engine's response to it."""
-    results = (response or {}).get("results")
+def build_chart(query, fields: dict) -> Chart:
+    """The chart for a stored query and its result fields (`result`, `columns`: insights.results)."""
+    results = fields.get("result")
     if not results:
         return Chart("empty")
     source = source_of(query)
@@ -83,8 +88,8 @@ def build_chart(query, response: dict | None) -> Chart:
         "FunnelsQuery": _funnels,
         "RetentionQuery": _retention,
         "PathsQuery": _paths,
-        "HogQLQuery": lambda s, r: _rows_table(r, response.get("columns")),
-        "EventsQuery": lambda s, r: _rows_table(r, response.get("columns")),
+        "HogQLQuery": lambda s, r: _rows_table(r, fields.get("columns")),
+        "EventsQuery": lambda s, r: _rows_table(r, fields.get("columns")),
     }.get(kind)
     if builder is None or not isinstance(results, (list, dict)):
         return Chart("unsupported")

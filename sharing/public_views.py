@@ -17,7 +17,6 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from insights.results import RESULT_FIELDS
 from insights.serializers import InsightSerializer
 
 from . import services, throttling
@@ -25,15 +24,15 @@ from .authentication import bearer_token
 from .charts import build_chart, format_number
 from .layout import layout
 from .png import render_png
-from .selectors import active_passwords, insight_result, live_configuration, password_for_share_token
+from .results import SharedResult, shared_result
+from .selectors import active_passwords, live_configuration, password_for_share_token
 from .svg import render_svg
 from .tokens import COOKIE_NAME, LIFETIME, encode_share_token
 
 PAGE_CHART_SIZE = (800, 360)
 IMAGE_SIZE = (1200, 630)
 PAGE_OPTIONS = ("whitelabel", "noHeader", "showInspector", "legend", "detailed", "hideExtraDetails")
-# The engine's response key behind each result field of the insight serializer, where they differ.
-RESPONSE_KEYS = {"result": "results", "filters_hash": "cache_key"}
+POLL_SECONDS = 3  # how often a page waiting for its result reloads
 
 
 def not_found(request):
@@ -135,23 +134,24 @@ def _locked(request, extension: str):
 def _page(request, configuration, extension: str, embedded: bool, share_token: str | None):
     insight = configuration.insight
     options = configuration.settings or {}
-    response = insight_result(insight)
-    chart = build_chart(insight.query, response)
+    shown = shared_result(insight)
+    chart = build_chart(insight.query, shown.fields)
+    legend = bool(options.get("legend")) or chart.has_legend
     if extension == "png":
         width, height = IMAGE_SIZE
-        shapes = layout(chart, width, height, title=insight_title(insight), legend=bool(options.get("legend")))
+        shapes = layout(chart, width, height, title=insight_title(insight), legend=legend)
         return HttpResponse(render_png(shapes, width, height), content_type="image/png")
 
     services.record_anonymous_view(insight)
     wants_json = extension == "json" or (share_token is not None and request.headers.get("Accept") == "application/json")
     if wants_json:
-        payload = _payload(configuration, response, embedded, share_token)
+        payload = _payload(configuration, shown, embedded, share_token)
         return JsonResponse(payload, encoder=DjangoJSONEncoder)
 
     width, height = PAGE_CHART_SIZE
     chart_svg = None
     if chart.kind in ("line", "bar"):
-        chart_svg = render_svg(layout(chart, width, height, legend=bool(options.get("legend"))), width, height, insight_title(insight))
+        chart_svg = render_svg(layout(chart, width, height, legend=legend), width, height, insight_title(insight))
     details = None
     if options.get("detailed") and chart.kind in ("line", "bar"):
         details = {
@@ -167,7 +167,10 @@ def _page(request, configuration, extension: str, embedded: bool, share_token: s
         "chart_svg": chart_svg,
         "number": format_number(chart.number) if chart.number is not None else "",
         "details": details,
-        "last_refresh": _as_datetime((response or {}).get("last_refresh")),
+        "last_refresh": _as_datetime(shown.fields.get("last_refresh")),
+        "pending": shown.pending,
+        "poll_seconds": POLL_SECONDS,
+        "error": shown.error,
         "image_url": None if configuration.password_required else request.build_absolute_uri(request.path.split(".")[0] + ".png"),
     }
     return render(request, "sharing/insight.html", context)
@@ -179,14 +182,12 @@ def _as_datetime(value):
     return value if isinstance(value, datetime) else None
 
 
-def _payload(configuration, response: dict | None, embedded: bool, share_token: str | None) -> dict:
+def _payload(configuration, shown: SharedResult, embedded: bool, share_token: str | None) -> dict:
     """PostHog's `exported_data` for a shared insight."""
     insight = configuration.insight
     prefetch_related_objects([insight], "dashboard_tiles", "tagged_items__tag")
     options = configuration.settings or {}
-    response = response or {}
-    results = {insight.id: {field: response.get(RESPONSE_KEYS.get(field, field)) for field in RESULT_FIELDS}}
-    results[insight.id]["is_cached"] = bool(response.get("is_cached", False))
+    results = {insight.id: shown.fields}
     context = {"team": configuration.team, "is_shared": True, "hide_extra_details": bool(options.get("hideExtraDetails")), "results": results}
     payload = {
         "type": "embed" if embedded else "scene",

@@ -1,19 +1,9 @@
-"""Reads: the share behind a public token or a share token, and an insight's result for its page."""
-import logging
-
+"""Reads: the share behind a public token or a share token."""
 from django.db.models import Q
 from django.utils import timezone
-from rest_framework.exceptions import APIException
-
-import queries
 
 from .models import SharePassword, SharingConfiguration
 from .tokens import decode_share_token
-
-logger = logging.getLogger(__name__)
-
-# Public pages read what is cached and never start a computation themselves.
-SHARED_PAGE_REFRESH = "force_cache"
 
 
 def _unexpired() -> Q:
@@ -59,14 +49,3 @@ def password_for_share_token(token: str) -> SharePassword | None:
 
 def active_passwords(configuration: SharingConfiguration):
     return configuration.share_passwords.filter(is_active=True).select_related("created_by").order_by("created_at", "id")
-
-
-def insight_result(insight) -> dict | None:
-    """The query engine's cached response for the insight, or None when there is nothing to show."""
-    if not insight.query:
-        return None
-    try:
-        return queries.execute_query(insight.team, insight.query, refresh=SHARED_PAGE_REFRESH, insight_id=insight.id)
-    except APIException:  # a stored query the engine rejects must not take the public page down
-        logger.warning("Shared insight %s: query failed", insight.id, exc_info=True)
-        return None

@@ -4,6 +4,9 @@ from rest_framework.test import APIClient
 
 from .factories import make_key, make_member, make_team
 
+# The shared scope battery asserts outside test modules: have pytest explain its failures too.
+pytest.register_assert_rewrite("tests.scopes")
+
 
 @pytest.fixture(autouse=True)
 def _clear_cache(settings):
@@ -32,11 +35,34 @@ def api_key(user):
 
 
 @pytest.fixture
-def client(api_key):
+def api_client(request):
+    """Makes API clients authenticated with a new personal API key (Authorization: Bearer).
+
+    `api_client(scopes=["insight:read"])`: the key's scopes (default all, `*`; `None` is a legacy
+    unscoped key); `team=` / `organization=` restrict the key to that team's project / that
+    organization; `user=` owns the key (default: the `user` fixture); `key=` authenticates with
+    an existing raw key instead of making one.
+    """
+
+    def make(scopes=("*",), *, team=None, organization=None, user=None, key=None) -> APIClient:
+        if key is None:
+            restrictions = {}
+            if team is not None:
+                restrictions["scoped_teams"] = [team.id]
+            if organization is not None:
+                restrictions["scoped_organizations"] = [str(organization.id)]
+            key = make_key(user or request.getfixturevalue("user"), scopes=scopes, **restrictions)
+        api = APIClient()
+        api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+        return api
+
+    return make
+
+
+@pytest.fixture
+def client(api_client, api_key):
     """An API client authenticated with an all-scopes personal API key of a team member."""
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key}")
-    return api
+    return api_client(key=api_key)
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """Freshness rules and date-range errors shared by the retention, lifecycle, stickiness and paths runners."""
-import math
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Optional
 
 from rest_framework.exceptions import ValidationError
@@ -33,15 +32,5 @@ class ActorInsightRunner(QueryRunner):
     def range_end(self) -> datetime:
         raise NotImplementedError
 
-    def staleness_interval(self) -> Optional[str]:
-        return self.interval_name
-
-    def staleness_date_to(self) -> Optional[datetime]:
-        return self.range_end()
-
-    def refresh_frequency(self) -> timedelta:
-        """3 minutes for hourly or short (<= 7 days) ranges, else 15 (PostHog's insight runners)."""
-        days = math.ceil((self.range_end() - self.range_start()).total_seconds() / 86400)
-        if self.interval_name == "hour" or days <= 7:
-            return timedelta(minutes=3)
-        return timedelta(minutes=15)
+    def covered_range(self) -> Optional[tuple[datetime, datetime, str]]:
+        return self.range_start(), self.range_end(), self.interval_name

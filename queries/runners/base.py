@@ -7,11 +7,15 @@ retention, lifecycle, stickiness, paths and SQL runners only implement these hoo
 """
 import hashlib
 import json
+import math
 from datetime import datetime, timedelta
-from typing import Any, Callable, ClassVar, Optional
+from typing import Any, Callable, ClassVar, Iterable, Optional
 
 from django.db import DatabaseError
+from django.db.models import Min
 from rest_framework.exceptions import APIException, ValidationError
+
+from events.models import Event
 
 from .. import clock, conf
 from ..schema import SchemaModel
@@ -73,17 +77,45 @@ class QueryRunner:
         payload = json.dumps(self.cache_payload(), sort_keys=True, separators=(",", ":"), default=str)
         return "cache_" + hashlib.md5(f"query_{payload}".encode()).hexdigest()
 
+    def covered_range(self) -> Optional[tuple[datetime, datetime, str]]:
+        """(start, end, interval name) of the date range the results cover; None for queries
+        without one (SQL, events). Runners over a date range override this one hook."""
+        return None
+
     def staleness_interval(self) -> Optional[str]:
         """The interval whose staleness threshold applies (PostHog: `query_date_range.interval_name`)."""
-        return "minute"
+        covered = self.covered_range()
+        return covered[2] if covered else "minute"
 
     def staleness_date_to(self) -> Optional[datetime]:
         """End of the queried range; a result computed after it ended never goes stale."""
-        return None
+        covered = self.covered_range()
+        return covered[1] if covered else None
 
     def refresh_frequency(self) -> timedelta:
-        """Minimum time between client-requested recalculations (`next_allowed_client_refresh`)."""
-        return timedelta(minutes=1)
+        """Minimum time between client-requested recalculations (`next_allowed_client_refresh`):
+        3 minutes for hourly or short (<= 7 days) ranges, else 15 (PostHog's insight runners);
+        1 minute without a date range."""
+        covered = self.covered_range()
+        if covered is None:
+            return timedelta(minutes=1)
+        start, end, interval = covered
+        days = math.ceil((end - start).total_seconds() / 86400)
+        if interval == "hour" or days <= 7:
+            return timedelta(minutes=3)
+        return timedelta(minutes=15)
+
+    def earliest_event(self, event_names: Iterable[Optional[str]] = (None,), *,
+                       after: Optional[datetime] = None) -> Optional[datetime]:
+        """The team's first event timestamp (the start of an "all time" range), among events of
+        the given names when none of them is None (an "all events" entity), after `after`."""
+        events = Event.objects.filter(team_id=self.team.id)
+        if after is not None:
+            events = events.filter(timestamp__gt=after)
+        names = set(event_names)
+        if None not in names:
+            events = events.filter(event__in=names)
+        return events.aggregate(earliest=Min("timestamp"))["earliest"]
 
     # --- Computation ---------------------------------------------------------------------------
 
@@ -93,9 +125,11 @@ class QueryRunner:
 
     def run_sql(self, tree, params: Params) -> list[tuple]:
         """Run one generated query; failures become clear API errors, never a 500."""
-        self.executed_sql.append(self.engine.readable(tree, params))
         try:
+            self.executed_sql.append(self.engine.readable(tree, params))
             return self.engine.execute(tree, params, timeout=self.timeout, cancel_check=self.cancel_check)
+        except RecursionError:
+            raise ValidationError("The query is nested too deeply.") from None
         except DatabaseError as error:
             if self.cancel_check and self.cancel_check():
                 raise QueryCancelled() from error

@@ -8,6 +8,8 @@ from typing import Sequence
 
 from rest_framework.exceptions import ValidationError
 
+from ..sql.limits import ExpressionTooComplex, check_number, check_text, check_tree_depth, shorten
+
 _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: None}
 _UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
 
@@ -18,9 +20,15 @@ def _invalid(formula: str, reason: str) -> ValidationError:
 
 def parse_formula(formula: str, series_count: int) -> ast.Expression:
     try:
+        check_text(formula, "The formula")
         tree = ast.parse(formula.strip(), mode="eval")
-    except SyntaxError:
-        raise _invalid(formula, "syntax error") from None
+        check_tree_depth(tree, ast.iter_child_nodes, "The formula")
+    except ExpressionTooComplex as error:
+        raise ValidationError(str(error)) from None
+    except (SyntaxError, ValueError):
+        raise _invalid(shorten(formula, 200), "syntax error") from None
+    except (RecursionError, MemoryError):
+        raise ValidationError("The formula is nested too deeply.") from None
     for node in ast.walk(tree):
         if isinstance(node, (ast.Expression, ast.Load, ast.operator, ast.unaryop)):
             continue
@@ -29,6 +37,10 @@ def parse_formula(formula: str, series_count: int) -> ast.Expression:
         if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
             continue
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+            try:
+                check_number(float(node.value), str(node.value))
+            except (ExpressionTooComplex, OverflowError):
+                raise ValidationError(f"The number {shorten(str(node.value))} is out of range.") from None
             continue
         if isinstance(node, ast.Name) and len(node.id) == 1 and node.id.isalpha():
             index = ord(node.id.upper()) - ord("A")

@@ -5,15 +5,11 @@ conversion times, optionally per breakdown value), `time_to_convert` (a histogra
 times between two steps) and `trends` (conversion rate per entrance period). Everything is computed
 by one SQL statement; Python only shapes the aggregated rows into PostHog's result objects.
 """
-import math
 from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
 
-from django.db.models import Min
 from rest_framework.exceptions import ValidationError
 from sqlglot import exp
-
-from events.models import Event
 
 from ..dates import QueryDateRange, to_utc
 from ..schema import (
@@ -70,7 +66,7 @@ class FunnelsQueryRunner(QueryRunner):
         self._validate()
         self.date_range = QueryDateRange(
             query.dateRange, tz=self.tz, interval=query.interval.value if query.interval else "day", now=self.now,
-            week_start_day=self.week_start_day, earliest=self._earliest_timestamp,
+            week_start_day=self.week_start_day, earliest=self.earliest_event,
         )
 
     # --- Validation ----------------------------------------------------------------------------
@@ -152,22 +148,10 @@ class FunnelsQueryRunner(QueryRunner):
         if ff.funnelWindowInterval is not None and ff.funnelWindowInterval < 0:
             raise ValidationError("funnelWindowInterval must not be negative.")
 
-    def _earliest_timestamp(self) -> Optional[datetime]:
-        return Event.objects.filter(team_id=self.team.id).aggregate(earliest=Min("timestamp"))["earliest"]
-
     # --- Freshness -----------------------------------------------------------------------------
 
-    def staleness_interval(self) -> Optional[str]:
-        return self.date_range.interval
-
-    def staleness_date_to(self) -> Optional[datetime]:
-        return self.date_range.date_to()
-
-    def refresh_frequency(self) -> timedelta:
-        days = math.ceil((self.date_range.date_to() - self.date_range.date_from()).total_seconds() / 86400)
-        if self.date_range.interval == "hour" or days <= 7:
-            return timedelta(minutes=3)
-        return timedelta(minutes=15)
+    def covered_range(self) -> Optional[tuple[datetime, datetime, str]]:
+        return self.date_range.date_from(), self.date_range.date_to(), self.date_range.interval
 
     # --- Calculation ---------------------------------------------------------------------------
 
@@ -329,12 +313,7 @@ class FunnelsQueryRunner(QueryRunner):
             where.append(exp.NEQ(this=value.copy(), expression=exp.Literal.string("")))
             return [value]
         person, distinct_id = context.event_column("person"), context.event_column("distinct_id")
-        if context.engine.vendor == "sqlite":
-            # One column: SQLite keeps the integer person id and the text distinct id apart.
-            return [exp.Coalesce(this=person, expressions=[distinct_id])]
-        missing = exp.Is(this=person.copy(), expression=exp.null())
-        return [exp.Coalesce(this=person, expressions=[exp.Literal.number(0)]),
-                case([(missing, distinct_id)], exp.Literal.string(""))]
+        return context.engine.actor_columns(person, distinct_id)
 
     @staticmethod
     def _entity(node: EventsNode, context: SQLContext) -> exp.Expression:

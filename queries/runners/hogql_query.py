@@ -5,17 +5,15 @@ The response follows PostHog's HogQLQueryResponse: `results` (rows), `columns`, 
 has no LIMIT of its own, `hasMore`, `limit` and `offset` (100 rows by default, one more is fetched
 to know whether there are more).
 """
-from datetime import timedelta
 from typing import Optional
 
 from ..schema import HogQLQuery
-from ..sql.sandbox import clickhouse_type, compile_query, format_rows, prepare_connection
+from ..sql.sandbox import clickhouse_type, compile_query, format_rows
 from .base import QueryRunner, register
 
 
 def run_sandboxed(runner: QueryRunner, compiled) -> dict:
     """Run a compiled sandbox query; the response fields shared by HogQLQuery and EventsQuery."""
-    prepare_connection(runner.engine)
     rows = runner.run_sql(compiled.tree, compiled.params)
     has_more = compiled.paginated and len(rows) > compiled.limit
     if compiled.paginated:
@@ -41,9 +39,6 @@ class HogQLQueryRunner(QueryRunner):
     def staleness_interval(self) -> Optional[str]:
         # PostHog caches SQL like a `day` interval query: 6 h target age, 12 h lazy.
         return "day"
-
-    def refresh_frequency(self) -> timedelta:
-        return timedelta(minutes=1)
 
     def calculate(self) -> dict:
         query: HogQLQuery = self.query

@@ -9,10 +9,7 @@ interval after an active one without activity. Python lays the counts out as Pos
 from datetime import datetime
 from typing import Optional
 
-from django.db.models import Min
 from sqlglot import exp
-
-from events.models import Event
 
 from ..dates import QueryDateRange, add_intervals
 from ..schema import LifecycleQuery, PropertyFilter, PropertyOperator
@@ -53,11 +50,7 @@ class LifecycleQueryRunner(ActorInsightRunner):
                                 add_intervals(self.periods[-1], self.interval_name, 1)] if self.periods else [])
 
     def _earliest(self) -> Optional[datetime]:
-        events = Event.objects.filter(team_id=self.team.id)
-        names = [series.event for series in self.series]
-        if None not in names:
-            events = events.filter(event__in=names)
-        return events.aggregate(earliest=Min("timestamp"))["earliest"]
+        return self.earliest_event([series.event for series in self.series])
 
     def range_start(self) -> datetime:
         return self.date_range.date_from()

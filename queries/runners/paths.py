@@ -21,7 +21,7 @@ from ..sql.actors import ACTOR_COLUMNS, actor_key_aliased, events_select, query_
 from ..sql.context import SQLContext
 from ..sql.engine import Params, case, paren
 from ..sql.hogql import STRING, compile_expression
-from ..sql.paths import epoch_microseconds, regexp_replace
+from ..sql.regex import regex_problem
 from .actor_insight import ActorInsightRunner, date_range_errors
 from .base import register, response_value
 
@@ -116,7 +116,7 @@ class PathsQueryRunner(ActorInsightRunner):
             item = case([(exp.EQ(this=event.copy(), expression=context.param(SCREEN)), exp.column("screen_name"))], item)
         item = exp.Coalesce(this=item, expressions=[exp.Literal.string("")])
         for pattern, alias in self.cleaning:
-            item = regexp_replace(context.engine, item, pattern, alias, context.params)
+            item = context.engine.regex_replace(item, pattern, alias, context.params)
         return item
 
     def _grouped(self, context: SQLContext) -> exp.Expression:
@@ -155,7 +155,7 @@ class PathsQueryRunner(ActorInsightRunner):
         columns = [
             *actor_key_aliased(context),
             exp.alias_(context.event_column("id"), "event_order"),
-            exp.alias_(epoch_microseconds(context.engine, ts.copy()), "t_us"),
+            exp.alias_(context.engine.epoch_microseconds(ts.copy()), "t_us"),
             *self._raw_columns(context),
         ]
         raw_events = events_select(context, columns, conditions)
@@ -304,10 +304,9 @@ def _without_trailing_slash_text(value: str) -> str:
 
 
 def _check_regex(pattern: str, what: str) -> None:
-    try:
-        re.compile(pattern)
-    except re.error as error:
-        raise ValidationError(f"Invalid regular expression in {what} {pattern!r}: {error}") from None
+    problem = regex_problem(pattern)
+    if problem:
+        raise ValidationError(f"Invalid regular expression in {what} {pattern!r}: {problem}")
 
 
 def _reachable(rows: list[tuple]) -> list[tuple]:

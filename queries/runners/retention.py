@@ -10,11 +10,8 @@ cells out as PostHog's matrix and ranks breakdown values.
 from datetime import datetime
 from typing import Callable, Optional
 
-from django.db.models import Min
 from rest_framework.exceptions import ValidationError
 from sqlglot import exp
-
-from events.models import Event
 
 from ..dates import QueryDateRange, add_intervals, start_of_interval
 from ..schema import RetentionEntity, RetentionQuery
@@ -103,11 +100,7 @@ class RetentionQueryRunner(ActorInsightRunner):
         return entity.id if isinstance(entity.id, str) else None
 
     def _earliest(self) -> Optional[datetime]:
-        events = Event.objects.filter(team_id=self.team.id)
-        names = {self._event_name(self.target), self._event_name(self.returning)}
-        if None not in names:
-            events = events.filter(event__in=names)
-        return events.aggregate(earliest=Min("timestamp"))["earliest"]
+        return self.earliest_event([self._event_name(self.target), self._event_name(self.returning)])
 
     def _intervals(self) -> tuple[list[datetime], datetime]:
         """Cohort interval starts (team timezone) and the exclusive end of the range.

@@ -28,7 +28,6 @@ at the same instant and step events in step order (two events at the same time c
 order, as in PostHog's UDF). Frames are RANGE frames on `pos`, so events at the very same `pos`
 never see each other, whatever order the database gives to ties.
 """
-import sqlite3
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -69,21 +68,6 @@ class FunnelPlan:
     step_groups: list[int] = field(default_factory=list)
     # `where` already keeps only events that match a step or an exclusion (no second filter needed).
     where_selects_steps: bool = False
-
-
-def epoch_microseconds(context: SQLContext, column: exp.Expression) -> exp.Expression:
-    """A timestamp column as integer microseconds since the epoch (exact on every engine)."""
-    bigint = exp.DataType.build("bigint")
-    if context.engine.vendor == "sqlite":
-        # Django stores SQLite datetimes as UTC text 'YYYY-MM-DD HH:MM:SS[.ffffff]'.
-        if sqlite3.sqlite_version_info >= (3, 38):
-            seconds = exp.Anonymous(this="UNIXEPOCH", expressions=[column])
-        else:
-            seconds = exp.Cast(this=exp.Anonymous(this="STRFTIME", expressions=[exp.Literal.string("%s"), column]), to=bigint)
-        fraction = exp.Anonymous(this="SUBSTR", expressions=[column.copy(), exp.Literal.number(21), exp.Literal.number(6)])
-        return exp.Add(this=exp.Mul(this=seconds, expression=exp.Literal.number(MICROSECONDS)), expression=exp.Cast(this=fraction, to=bigint))
-    epoch = exp.Extract(this=exp.var("EPOCH"), expression=column)
-    return exp.Cast(this=exp.Mul(this=epoch, expression=exp.Literal.number(MICROSECONDS)), to=bigint)
 
 
 class _Text:
@@ -142,13 +126,13 @@ class FunnelSQL:
         self.strict = plan.order == "strict"
         self.unordered = plan.order == "unordered"
         width = len(plan.breakdown) if with_breakdown else 0
-        self.bv = [f"bv{i}" for i in range(width)]
+        self.bv = [f"breakdown{i}" for i in range(width)]
         # Attempts run per actor, and per breakdown value when each value is a funnel of its own.
         self.split = bool(self.bv) and plan.attribution in ("all_events", "step")
         self.touch = bool(self.bv) and not self.split
         self.periods = entrance_periods
-        self.actor = [f"a{i}" for i in range(len(plan.actor))]
-        self.keys = self.actor + (self.bv if self.split else []) + (["ebk"] if entrance_periods else [])
+        self.actor = [f"actor{i}" for i in range(len(plan.actor))]
+        self.keys = self.actor + (self.bv if self.split else []) + (["entrance_period"] if entrance_periods else [])
         # Transition k (step k-1 -> k) is covered by the exclusions with from_step < k <= to_step.
         covered = {k: [i for i, item in enumerate(plan.exclusions) if item.from_step < k <= item.to_step] for k in range(1, self.n)}
         self.excluded = {k: ids for k, ids in covered.items() if ids}
@@ -210,7 +194,7 @@ class FunnelSQL:
     def trends(self, from_step: int, to_step: int) -> exp.Expression:
         """Rows (breakdown values..., entrance period, actors who reached from_step, actors who reached to_step)."""
         self._actors()
-        out = _list(self.bv + ["ebk"])
+        out = _list(self.bv + ["entrance_period"])
         return self._statement(f"""
             SELECT {out}, SUM(CASE WHEN r >= {from_step} THEN 1 ELSE 0 END) AS reached_from,
                    SUM(CASE WHEN r >= {to_step} THEN 1 ELSE 0 END) AS reached_to
@@ -233,19 +217,19 @@ class FunnelSQL:
     # --- Events ------------------------------------------------------------------------------------
 
     def _events(self) -> str:
-        """`ev`: one row per event: actor, time, pos, step and exclusion flags, breakdown values."""
+        """`step_events`: one row per event: actor, time, pos, step and exclusion flags, breakdown values."""
         plan, part = self.plan, self.text.part
         context = plan.context
         exclusions = len(plan.exclusions)
         columns = [f"{part(value)} AS {name}" for name, value in zip(self.actor, plan.actor)]
-        columns.append(f"{part(epoch_microseconds(context, context.event_column('timestamp')))} AS t")
+        columns.append(f"{part(context.engine.epoch_microseconds(context.event_column('timestamp')))} AS t")
         columns += [f"{_flag(part(step))} AS s{k}" for k, step in enumerate(plan.steps)]
         columns += [f"{_flag(part(item.condition))} AS xe{i}" for i, item in enumerate(plan.exclusions)]
-        columns += [f"{part(value)} AS bv{i}" for i, value in enumerate(plan.breakdown[: len(self.bv)])]
+        columns += [f"{part(value)} AS breakdown{i}" for i, value in enumerate(plan.breakdown[: len(self.bv)])]
         source = part(context.events_table())
         if context.uses_person:
             source += f" LEFT JOIN {part(context.person_table())} ON {part(context.person_join_condition())}"
-        self._cte("ev0", f"SELECT {_list(columns)} FROM {source} WHERE {part(plan.where)}")
+        self._cte("matched_events", f"SELECT {_list(columns)} FROM {source} WHERE {part(plan.where)}")
 
         # Only what the later passes read is carried on, so that sorts move narrow rows.
         self.carried = self.actor + ["t", "pos"] + [f"s{k}" for k in range(self.n)] + [f"x{k}" for k in self.excluded] + self.bv
@@ -256,10 +240,10 @@ class FunnelSQL:
             **{f"x{k}": _flag(_any([f"xe{i} = 1" for i in ids])) for k, ids in self.excluded.items()},
         }
         relevant = _any([f"s{k} = 1" for k in range(self.n)] + [f"xe{i} = 1" for i in range(exclusions)])
-        self._cte("ev", f"""
+        self._cte("step_events", f"""
             SELECT {_list([f"{computed[c]} AS {c}" if c in computed else c for c in self.carried])}
-            FROM ev0{'' if self.strict or plan.where_selects_steps else f' WHERE {relevant}'}""", inline=True)
-        source = "ev"
+            FROM matched_events{'' if self.strict or plan.where_selects_steps else f' WHERE {relevant}'}""", inline=True)
+        source = "step_events"
         if self.touch:
             source = self._touch_values(source)
         if self.split:
@@ -279,16 +263,17 @@ class FunnelSQL:
         window = f"OVER (PARTITION BY {_list(self.actor)} ORDER BY CASE WHEN {has_value} THEN 0 ELSE 1 END, pos{direction} {WHOLE})"
         # The actor's value replaces each event's own from here on.
         self.carried = [c for c in self.carried if c not in self.bv]
-        self._cte("ev_touch", "SELECT " + _list(self.carried + [f"FIRST_VALUE({c}) {window} AS t{c}" for c in self.bv]) + f" FROM {source}")
+        touched = [f"FIRST_VALUE({c}) {window} AS t{c}" for c in self.bv]
+        self._cte("events_with_touch_value", f"SELECT {_list(self.carried + touched)} FROM {source}")
         self.carried += [f"t{c}" for c in self.bv]
-        return "ev_touch"
+        return "events_with_touch_value"
 
     def _split_by_value(self, source: str) -> str:
         """A funnel per value: all_events keeps only that value's events; step attribution needs the
         attribution step (unordered: the window's first event) to carry the value."""
         same = " AND ".join(f"e.{c} = v.{c}" for c in self.bv)
         if self.plan.attribution == "all_events":
-            self._cte("ev_values", f"SELECT *, 1 AS vm FROM {source}")
+            self._cte("events_per_value", f"SELECT *, 1 AS matches_value FROM {source}")
         else:
             step = self.plan.attribution_step
             seen = _any([f"s{k} = 1" for k in range(self.n)]) if self.unordered else f"(s{step} = 1)"
@@ -296,10 +281,10 @@ class FunnelSQL:
             overrides = {c: f"v.{c}" for c in self.bv}
             if not self.unordered:
                 overrides[f"s{step}"] = _flag(f"e.s{step} = 1 AND {same}")
-            self._cte("ev_values", self._project(source, overrides, [f"{_flag(same)} AS vm"],
-                                                 "JOIN step_values AS v ON " + " AND ".join(f"v.{c} = e.{c}" for c in self.actor)))
-        self.carried.append("vm")
-        return "ev_values"
+            join = "JOIN step_values AS v ON " + " AND ".join(f"v.{c} = e.{c}" for c in self.actor)
+            self._cte("events_per_value", self._project(source, overrides, [f"{_flag(same)} AS matches_value"], join))
+        self.carried.append("matches_value")
+        return "events_per_value"
 
     def _split_by_entrance(self, source: str) -> str:
         """Funnel trends: a funnel per actor and entrance period (the period of its step-0 event).
@@ -312,22 +297,26 @@ class FunnelSQL:
         split = self.bv if self.split else []
         keys = _list([f"e.{c}" for c in self.actor + split])
         first, last = self.periods[0], self.periods[-1]
-        self._cte("ev_entered", f"""
-            SELECT *, CASE WHEN s0 = 1 AND t >= {first[1]} AND t < {last[2]} THEN {self._period_of(0, len(self.periods) - 1)} END AS pk
+        self._cte("events_with_entrance", f"""
+            SELECT *, CASE WHEN s0 = 1 AND t >= {first[1]} AND t < {last[2]} THEN {self._period_of(0, len(self.periods) - 1)} END AS own_period
             FROM {source}""")
-        self._cte("entrances", f"SELECT DISTINCT {keys}, p.idx AS ebk, p.lo AS lo, p.hi AS hi FROM ev_entered AS e JOIN periods AS p ON p.idx = e.pk")
+        self._cte("entrances", f"""
+            SELECT DISTINCT {keys}, p.idx AS entrance_period, p.lo AS lo, p.hi AS hi
+            FROM events_with_entrance AS e JOIN periods AS p ON p.idx = e.own_period""")
         same = " AND ".join(f"n.{c} = e.{c}" for c in self.actor + split)
         window = f"e.t >= n.lo AND e.t <= n.hi + {self.w}"
         if self.strict:
-            self._cte("ev_periods", self._project(
-                "ev_entered", {"s0": _flag("e.s0 = 1 AND e.pk = n.ebk")}, ["n.ebk AS ebk"], f"JOIN entrances AS n ON {same} AND {window}"))
-            return "ev_periods"
+            self._cte("events_per_period", self._project(
+                "events_with_entrance", {"s0": _flag("e.s0 = 1 AND e.own_period = n.entrance_period")},
+                ["n.entrance_period AS entrance_period"], f"JOIN entrances AS n ON {same} AND {window}"))
+            return "events_per_period"
         others = _any([f"e.s{k} = 1" for k in range(1, self.n)] + [f"e.x{k} = 1" for k in self.excluded])
-        own = self._project("ev_entered", {}, ["e.pk AS ebk"], "WHERE e.pk IS NOT NULL")
-        later = self._project("ev_entered", {"s0": "0"}, ["n.ebk AS ebk"],
-                              f"JOIN entrances AS n ON {same} AND {window} WHERE {others} AND (e.pk IS NULL OR e.pk <> n.ebk)")
-        self._cte("ev_periods", f"{own} UNION ALL {later}")
-        return "ev_periods"
+        own = self._project("events_with_entrance", {}, ["e.own_period AS entrance_period"], "WHERE e.own_period IS NOT NULL")
+        later = self._project("events_with_entrance", {"s0": "0"}, ["n.entrance_period AS entrance_period"],
+                              f"JOIN entrances AS n ON {same} AND {window} WHERE {others}"
+                              " AND (e.own_period IS NULL OR e.own_period <> n.entrance_period)")
+        self._cte("events_per_period", f"{own} UNION ALL {later}")
+        return "events_per_period"
 
     def _period_of(self, low: int, high: int) -> str:
         """The index of the period holding `t`: a binary search over the (contiguous) periods."""
@@ -413,13 +402,13 @@ class FunnelSQL:
             columns += [f"MAX(CASE WHEN {reached} THEN {self._path(k - 1, j)} END) {prior} AS p{k}_{j}" for j in range(1, last_stored)]
             if k in self.excluded:
                 columns.append(f"MAX(CASE WHEN x{k} = 1 THEN pos END) {prior} AS xl{k}")
-                columns.append(f"MIN(CASE WHEN x{k} = 1 THEN t END) {self._over(LATER)} AS nx{k - 1}")
-            self._cte(f"lv{k}", f"SELECT {_list(columns)} FROM {source}")
+                columns.append(f"MIN(CASE WHEN x{k} = 1 THEN t END) {self._over(LATER)} AS next_exclusion{k - 1}")
+            self._cte(f"step{k}_windows", f"SELECT {_list(columns)} FROM {source}")
             flags = [f"{_flag(self._reached(k))} AS e{k}"]
             if k in self.excluded:
                 flags.append(f"{_flag(self._blocked(k))} AS b{k}")
-            self._cte(f"st{k}_rows", f"SELECT {_list(['*'] + flags)} FROM lv{k}")
-            source = f"st{k}_rows"
+            self._cte(f"step{k}_flags", f"SELECT {_list(['*'] + flags)} FROM step{k}_windows")
+            source = f"step{k}_flags"
             if k == 1 and reduce:
                 everything = source
                 later = [f"s{j} = 1" for j in range(2, n)] + [f"x{j} = 1" for j in self.excluded if j >= 2]
@@ -428,17 +417,17 @@ class FunnelSQL:
 
         reached = {0: "s0 = 1", **{k: f"e{k} = 1" for k in range(1, n)}}
         # An attempt at its furthest step is excluded by an exclusion after it, within its window.
-        ok = {k: (f"({reached[k]} AND NOT (nx{k} IS NOT NULL AND nx{k} - {self._start(k)} <= {self.w}))"
+        ok = {k: (f"({reached[k]} AND NOT (next_exclusion{k} IS NOT NULL AND next_exclusion{k} - {self._start(k)} <= {self.w}))"
                   if k + 1 in self.excluded else f"({reached[k]})") for k in range(n)}
 
         def row_columns(levels: range, blocked: list[int], touch: bool) -> list[tuple[str, str, str]]:
             """(aggregate, expression, name) per input of the per-actor grouping; typed NULL for what
             this row set does not know."""
             cases = " ".join(f"WHEN {reached[k]} THEN {k}" for k in reversed(levels))
-            columns = [("MAX", f"CASE {cases} ELSE -1 END", "lvl")]
+            columns = [("MAX", f"CASE {cases} ELSE -1 END", "furthest")]
             if self.excluded:
                 cases = " ".join(f"WHEN b{k} = 1 THEN {k}" for k in reversed(blocked))
-                columns.append(("MAX", f"CASE {cases} ELSE -1 END" if blocked else "-1", "blk"))
+                columns.append(("MAX", f"CASE {cases} ELSE -1 END" if blocked else "-1", "blocked_at"))
                 columns += [("MAX", _flag(ok[k]) if k in levels else "0", f"ok{k}") for k in range(n)]
             for k in range(1, n):
                 columns += [("MIN", f"CASE WHEN {ok[k]} THEN {self._path(k, j)} END" if k in levels else "CAST(NULL AS BIGINT)",
@@ -465,7 +454,7 @@ class FunnelSQL:
         else:
             self._cte("actor_rows", f"SELECT {keys}, {plain(row_columns(range(n), blocked, True))} FROM {source}")
         columns = row_columns(range(n), blocked, True)
-        renamed = {"lvl": "r", "blk": "b", **{f"t{c}": c for c in self.bv}}
+        renamed = {"furthest": "r", "blocked_at": "b", **{f"t{c}": c for c in self.bv}}
         aggregates = [f"{aggregate}({name}) AS {renamed.get(name, name)}" for aggregate, _, name in columns]
         self._cte("per_actor", f"SELECT {keys}, {_list(aggregates)} FROM actor_rows GROUP BY {keys}")
 
@@ -492,17 +481,17 @@ class FunnelSQL:
         if excluded:
             # An exclusion ends a segment: windows never reach across it.
             flag = f"x{n - 1}"
-            columns.append(f"SUM(CASE WHEN {flag} = 1 THEN 1 ELSE 0 END) {self._over(UP_TO_HERE)} AS seg")
-            columns.append(f"MIN(CASE WHEN {flag} = 1 THEN t END) {self._over(LATER)} AS nx")
+            columns.append(f"SUM(CASE WHEN {flag} = 1 THEN 1 ELSE 0 END) {self._over(UP_TO_HERE)} AS segment")
+            columns.append(f"MIN(CASE WHEN {flag} = 1 THEN t END) {self._over(LATER)} AS next_exclusion")
         else:
-            columns.append("0 AS seg")
+            columns.append("0 AS segment")
         for g, steps in members.items():
             # Identical steps need distinct events: the j-th next event of the group after a row.
             for j in range(1, len(steps)):
                 columns.append(f"LEAD(t, {j}) OVER (PARTITION BY {_list(self.keys)}, s{steps[0]} ORDER BY pos) AS g{g}_{j}")
-        self._cte("un1", f"SELECT {_list(columns)} FROM {source}")
+        self._cte("unordered_segments", f"SELECT {_list(columns)} FROM {source}")
 
-        window = f"OVER (PARTITION BY {_list(self.keys)}, seg ORDER BY t RANGE BETWEEN CURRENT ROW AND {self.w} FOLLOWING)"
+        window = f"OVER (PARTITION BY {_list(self.keys)}, segment ORDER BY t RANGE BETWEEN CURRENT ROW AND {self.w} FOLLOWING)"
         columns, covered = ["*"], []
         for g, steps in members.items():
             first = steps[0]
@@ -510,30 +499,33 @@ class FunnelSQL:
             covered.append(f"(CASE WHEN c{g} > {len(steps)} THEN {len(steps)} ELSE c{g} END)")
             columns.append(f"MIN(CASE WHEN s{first} = 1 THEN t END) {window} AS f{first}")
             columns += [f"MIN(CASE WHEN s{first} = 1 THEN g{g}_{j} END) {window} AS f{k}" for j, k in enumerate(steps[1:], start=1)]
-        self._cte("un2", f"SELECT {_list(columns)} FROM un1")
+        self._cte("unordered_windows", f"SELECT {_list(columns)} FROM unordered_segments")
 
         total = " + ".join(covered)
         anchor = _any([f"s{k} = 1" for k in range(n)])
         if self.split and self.plan.attribution == "step":
-            anchor = f"({anchor} AND vm = 1)"
-        valid = f" AND (({total}) = {n} OR nx IS NULL OR nx > t + {self.w})" if excluded else ""
-        inside = [f"CASE WHEN f{k} IS NOT NULL AND f{k} <= t + {self.w} THEN f{k} END AS h{k}" for k in range(n)]
-        self._cte("un3", f"SELECT *, CASE WHEN {anchor}{valid} THEN {total} ELSE 0 END AS cov, {_list(inside)} FROM un2")
-        self._cte("un4", f"""
-            SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY {_list(self.keys)} ORDER BY cov DESC, pos) AS pick FROM un3) AS u
-            WHERE pick = 1""")
+            anchor = f"({anchor} AND matches_value = 1)"
+        valid = f" AND (({total}) = {n} OR next_exclusion IS NULL OR next_exclusion > t + {self.w})" if excluded else ""
+        inside = [f"CASE WHEN f{k} IS NOT NULL AND f{k} <= t + {self.w} THEN f{k} END AS in_window{k}" for k in range(n)]
+        self._cte("unordered_coverage", f"""
+            SELECT *, CASE WHEN {anchor}{valid} THEN {total} ELSE 0 END AS steps_covered, {_list(inside)} FROM unordered_windows""")
+        self._cte("unordered_best_window", f"""
+            SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY {_list(self.keys)} ORDER BY steps_covered DESC, pos) AS best
+                           FROM unordered_coverage) AS u
+            WHERE best = 1""")
         # Conversion times are the gaps between the covered steps' first events, in time order.
         ranks = []
         for k in range(n):
             earlier = " + ".join(
-                f"CASE WHEN h{j} IS NOT NULL AND (h{j} < h{k} OR (h{j} = h{k} AND {j} < {k})) THEN 1 ELSE 0 END"
+                f"CASE WHEN in_window{j} IS NOT NULL AND (in_window{j} < in_window{k} OR (in_window{j} = in_window{k} AND {j} < {k}))"
+                " THEN 1 ELSE 0 END"
                 for j in range(n) if j != k) or "0"
-            ranks.append(f"CASE WHEN h{k} IS NOT NULL THEN {earlier} END AS o{k}")
-        self._cte("un5", f"SELECT *, {_list(ranks)} FROM un4")
-        ordered = [" + ".join(f"CASE WHEN o{k} = {i} THEN h{k} ELSE 0 END" for k in range(n)) + f" AS z{i}" for i in range(n)]
+            ranks.append(f"CASE WHEN in_window{k} IS NOT NULL THEN {earlier} END AS step_rank{k}")
+        self._cte("unordered_step_ranks", f"SELECT *, {_list(ranks)} FROM unordered_best_window")
+        ordered = [" + ".join(f"CASE WHEN step_rank{k} = {i} THEN in_window{k} ELSE 0 END" for k in range(n)) + f" AS nth_time{i}" for i in range(n)]
         values = [f"t{c} AS {c}" for c in self.bv] if self.touch else []
-        self._cte("un6", f"SELECT {_list(self.keys + values + ['cov - 1 AS r'] + ordered)} FROM un5")
-        self._finish("un6", "r", [f"CASE WHEN r >= {i} THEN z{i} - z{i - 1} END AS d{i}" for i in range(1, n)])
+        self._cte("unordered_actors", f"SELECT {_list(self.keys + values + ['steps_covered - 1 AS r'] + ordered)} FROM unordered_step_ranks")
+        self._finish("unordered_actors", "r", [f"CASE WHEN r >= {i} THEN nth_time{i} - nth_time{i - 1} END AS d{i}" for i in range(1, n)])
 
     # --- Groups: breakdown values, the top N and "other" -------------------------------------------
 

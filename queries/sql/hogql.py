@@ -16,6 +16,8 @@ from sqlglot import exp
 
 from .context import EVENT_FIELDS, SQLContext
 from .engine import case, is_not_false, is_true, paren
+from .limits import ExpressionTooComplex, check_text, check_tree_depth, parse_number
+from .regex import regex_problem
 
 STRING, NUMBER, BOOL, DATETIME, UNKNOWN = "string", "number", "bool", "datetime", "unknown"
 
@@ -188,7 +190,10 @@ class Parser:
     def primary(self) -> Node:
         token = self.take()
         if token.kind == "number":
-            return Node("const", float(token.value) if any(c in token.value for c in ".eE") else int(token.value))
+            try:
+                return Node("const", parse_number(token.value))
+            except ExpressionTooComplex as error:
+                raise HogQLError(str(error)) from None
         if token.kind == "string":
             return Node("const", token.value)
         if token.kind == "kw" and token.value in ("TRUE", "FALSE"):
@@ -310,6 +315,10 @@ class Compiler:
 
     def _binop(self, node: Node) -> Typed:
         op = node.value
+        if op in ("=~", "!~") and node.args[1].kind == "const" and isinstance(node.args[1].value, str):
+            problem = regex_problem(node.args[1].value)
+            if problem:
+                raise HogQLError(f"Invalid regular expression {node.args[1].value!r}: {problem}")
         left, right = (self.compile(arg) for arg in node.args)
         if op in ("AND", "OR"):
             cls = exp.And if op == "AND" else exp.Or
@@ -436,10 +445,7 @@ def _coalesce(compiler: Compiler, args: list[Typed]) -> Typed:
 def _round(compiler: Compiler, args: list[Typed]) -> Typed:
     value = compiler._number(args[0])
     digits = args[1].sql if len(args) > 1 else exp.Literal.number(0)
-    if compiler.engine.vendor == "postgresql":
-        rounded = exp.Round(this=exp.Cast(this=value, to=exp.DataType.build("decimal")), decimals=digits)
-        return Typed(exp.Cast(this=rounded, to=exp.DataType.build("double")), NUMBER)
-    return Typed(exp.Round(this=value, decimals=digits), NUMBER)
+    return Typed(compiler.engine.round(value, digits), NUMBER)
 
 
 def _substring(compiler: Compiler, args: list[Typed]) -> Typed:
@@ -492,12 +498,26 @@ def _concat(values: list[exp.Expression]) -> exp.Expression:
     return paren(node)
 
 
+def parse(source: str) -> Node:
+    """A HogQL expression's tree, within the length and depth limits (HogQLError otherwise)."""
+    what = "The HogQL expression"
+    try:
+        check_text(source, what)
+        node = Parser(source).parse()
+        check_tree_depth(node, lambda item: item.args if isinstance(item, Node) else (), what)
+    except ExpressionTooComplex as error:
+        raise HogQLError(str(error)) from None
+    except RecursionError:
+        raise HogQLError(f"{what} is nested too deeply.") from None
+    return node
+
+
 def compile_expression(source: str, context: SQLContext, *, allow_aggregates: bool = False) -> Typed:
     if not isinstance(source, str) or not source.strip():
         raise HogQLError("The HogQL expression is empty.")
-    return Compiler(context, allow_aggregates=allow_aggregates).compile(Parser(source).parse())
+    return Compiler(context, allow_aggregates=allow_aggregates).compile(parse(source))
 
 
 def compile_condition(source: str, context: SQLContext) -> exp.Expression:
     compiler = Compiler(context)
-    return compiler._condition(compiler.compile(Parser(source).parse()))
+    return compiler._condition(compiler.compile(parse(source)))

@@ -19,6 +19,7 @@ from ..schema import PropertyFilter, PropertyGroupFilter, PropertyGroupFilterVal
 from .context import EVENT_FIELDS, SQLContext
 from .engine import is_not_false, is_true, paren
 from .hogql import compile_condition
+from .regex import regex_problem
 
 UNSUPPORTED_TYPES_MESSAGE = "Property filters of type '{}' are not supported."
 NEGATIVE_OPERATORS = {PropertyOperator.is_not, PropertyOperator.not_icontains, PropertyOperator.not_regex, PropertyOperator.not_in}
@@ -165,10 +166,9 @@ def _scalar_condition(field: _Field, operator: PropertyOperator, value: Any, con
         return is_true(condition) if operator == PropertyOperator.icontains else is_not_false(exp.Not(this=condition))
     if operator in (PropertyOperator.regex, PropertyOperator.not_regex):
         pattern = _text_value(value)
-        try:
-            re.compile(pattern)
-        except re.error as error:
-            raise ValidationError(f"Invalid regular expression {pattern!r}: {error}") from None
+        problem = regex_problem(pattern)
+        if problem:
+            raise ValidationError(f"Invalid regular expression {pattern!r}: {problem}")
         condition = context.engine.regex(text, context.param(pattern))
         return is_true(condition) if operator == PropertyOperator.regex else is_not_false(exp.Not(this=condition))
     if operator in (PropertyOperator.is_date_before, PropertyOperator.is_date_after):

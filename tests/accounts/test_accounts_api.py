@@ -11,12 +11,6 @@ from tests.factories import make_key, make_member, make_team
 pytestmark = pytest.mark.django_db
 
 
-def bearer(key):
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
-    return api
-
-
 def test_users_me(client, user, team):
     response = client.get("/api/users/@me/")
     assert response.status_code == 200
@@ -42,7 +36,7 @@ def test_users_other_than_me_is_404(client, user):
     assert client.get(f"/api/users/{user.id}/").status_code == 404
 
 
-def test_create_key_shows_raw_value_once(client, user, team):
+def test_create_key_shows_raw_value_once(client, user, team, api_client):
     response = client.post("/api/personal_api_keys/", {"label": "ci", "scopes": ["insight:read"], "scoped_teams": [team.id]}, format="json")
     assert response.status_code == 201
     body = response.json()
@@ -55,7 +49,7 @@ def test_create_key_shows_raw_value_once(client, user, team):
     assert {k["id"] for k in listed} >= {body["id"]}
     assert all(k["value"] is None for k in listed)
     # The new key works, and @current describes it.
-    current = bearer(raw).get("/api/personal_api_keys/@current/")
+    current = api_client(key=raw).get("/api/personal_api_keys/@current/")
     assert current.status_code == 200
     assert current.json()["scopes"] == ["insight:read"]
     assert current.json()["scoped_teams"] == [team.id]
@@ -90,11 +84,11 @@ def test_create_key_validation(client, payload, attr):
     assert PersonalAPIKey.objects.count() == count
 
 
-def test_delete_key(client, user):
+def test_delete_key(client, user, api_client):
     other_raw = make_key(user)
     other = PersonalAPIKey.objects.exclude(id=client.get("/api/personal_api_keys/@current/").json()["id"]).get()
     assert client.delete(f"/api/personal_api_keys/{other.id}/").status_code == 204
-    assert bearer(other_raw).get("/api/users/@me/").status_code == 401
+    assert api_client(key=other_raw).get("/api/users/@me/").status_code == 401
     assert client.delete(f"/api/personal_api_keys/{other.id}/").status_code == 404
 
 
@@ -176,7 +170,7 @@ def run_bootstrap(*args):
     return out.getvalue()
 
 
-def test_bootstrap_is_idempotent_and_separates_tenants(db):
+def test_bootstrap_is_idempotent_and_separates_tenants(db, api_client):
     first = json.loads(run_bootstrap("--email", "a@example.com", "--password", "pw123456", "--organization", "Acme", "--new-api-key", "--json"))
     assert set(first) == {"organization_id", "project_id", "team_id", "email", "personal_api_key", "api_token"}
     assert first["personal_api_key"].startswith("phx_") and first["api_token"].startswith("phc_")
@@ -189,7 +183,7 @@ def test_bootstrap_is_idempotent_and_separates_tenants(db):
     assert other["organization_id"] != first["organization_id"] and other["team_id"] != first["team_id"]
     assert User.objects.count() == 1 and Organization.objects.count() == 2 and Team.objects.count() == 2
     # The printed key works and is a member of its organizations only.
-    me = bearer(first["personal_api_key"]).get(f"/api/environments/{first['team_id']}/")
+    me = api_client(key=first["personal_api_key"]).get(f"/api/environments/{first['team_id']}/")
     assert me.status_code == 200 and me.json()["api_token"] == first["api_token"]
     assert project_and_team_ids_match(first)
 

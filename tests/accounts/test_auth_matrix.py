@@ -9,12 +9,6 @@ from tests.factories import make_key, make_member, make_team
 pytestmark = pytest.mark.django_db
 
 
-def bearer(key):
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
-    return api
-
-
 def test_no_credentials_is_401_with_www_authenticate(anon_client, team):
     response = anon_client.get(f"/api/projects/{team.id}/")
     assert response.status_code == 401
@@ -23,8 +17,8 @@ def test_no_credentials_is_401_with_www_authenticate(anon_client, team):
 
 
 @pytest.mark.parametrize("key", ["phx_unknown", "garbage", "phx_" + "a" * 45])
-def test_unknown_key_is_401(team, key):
-    response = bearer(key).get(f"/api/environments/{team.id}/")
+def test_unknown_key_is_401(team, key, api_client):
+    response = api_client(key=key).get(f"/api/environments/{team.id}/")
     assert response.status_code == 401
     assert response.json() == error(
         "authentication_error", "authentication_failed", "Personal API key found in request Authorization header is invalid."
@@ -49,49 +43,46 @@ def test_key_is_stored_hashed_and_masked(user):
     assert stored.mask_value == f"phx_...{raw[-4:]}"
 
 
-def test_key_of_inactive_user_is_rejected(team, user, api_key):
+def test_key_of_inactive_user_is_rejected(team, user, api_key, api_client):
     user.is_active = False
     user.save()
-    assert bearer(api_key).get(f"/api/environments/{team.id}/").status_code == 401
+    assert api_client(key=api_key).get(f"/api/environments/{team.id}/").status_code == 401
 
 
-def test_missing_scope_is_403(team, user):
-    key = make_key(user, scopes=["insight:read"])
-    response = bearer(key).get(f"/api/environments/{team.id}/")
+def test_missing_scope_is_403(team, user, api_client):
+    response = api_client(["insight:read"]).get(f"/api/environments/{team.id}/")
     assert response.status_code == 403
     assert response.json() == error("authentication_error", "permission_denied", "API key missing required scope 'project:read'")
 
 
-def test_write_scope_implies_read(team, user):
-    key = make_key(user, scopes=["project:write"])
-    assert bearer(key).get(f"/api/environments/{team.id}/").status_code == 200
+def test_write_scope_implies_read(team, user, api_client):
+    assert api_client(["project:write"]).get(f"/api/environments/{team.id}/").status_code == 200
 
 
-def test_legacy_unscoped_key_is_allowed(team, user):
-    assert bearer(make_key(user, scopes=None)).get(f"/api/environments/{team.id}/").status_code == 200
+def test_legacy_unscoped_key_is_allowed(team, user, api_client):
+    assert api_client(None).get(f"/api/environments/{team.id}/").status_code == 200
 
 
-def test_key_scoped_to_another_team_is_403(team, user):
+def test_key_scoped_to_another_team_is_403(team, user, api_client):
     other = make_team(team.organization)
-    key = make_key(user, scoped_teams=[other.id])
-    response = bearer(key).get(f"/api/environments/{team.id}/")
+    api = api_client(team=other)
+    response = api.get(f"/api/environments/{team.id}/")
     assert response.status_code == 403
     assert response.json()["detail"] == f"API key does not have access to the requested project: ID {team.id}."
-    assert bearer(key).get(f"/api/environments/{other.id}/").status_code == 200
+    assert api.get(f"/api/environments/{other.id}/").status_code == 200
 
 
-def test_key_scoped_to_another_organization_is_403(team, user):
+def test_key_scoped_to_another_organization_is_403(team, user, api_client):
     other = make_team()
     OrganizationMembership.objects.create(organization=other.organization, user=user)
-    key = make_key(user, scoped_organizations=[str(other.organization_id)])
-    response = bearer(key).get(f"/api/environments/{team.id}/")
+    response = api_client(organization=other.organization).get(f"/api/environments/{team.id}/")
     assert response.status_code == 403
     assert response.json()["detail"] == f"API key does not have access to the requested organization: ID {team.organization_id}."
 
 
-def test_non_member_is_403(team):
+def test_non_member_is_403(team, api_client):
     stranger = make_member(make_team())
-    response = bearer(make_key(stranger)).get(f"/api/environments/{team.id}/")
+    response = api_client(user=stranger).get(f"/api/environments/{team.id}/")
     assert response.status_code == 403
     assert response.json() == error("authentication_error", "permission_denied", "You don't have access to the project.")
 
@@ -118,20 +109,20 @@ def test_projects_and_environments_agree(client, team):
     assert project.json()["name"] == team.project.name
 
 
-def test_organization_disallowing_keys_blocks_members_but_not_admins(team, user, api_key):
+def test_organization_disallowing_keys_blocks_members_but_not_admins(team, user, api_key, api_client):
     team.organization.members_can_use_personal_api_keys = False
     team.organization.save()
-    response = bearer(api_key).get(f"/api/environments/{team.id}/")
+    response = api_client(key=api_key).get(f"/api/environments/{team.id}/")
     assert response.status_code == 403
     assert "does not allow using personal API keys" in response.json()["detail"]
     admin = make_member(team, level=OrganizationMembership.Level.ADMIN)
-    assert bearer(make_key(admin)).get(f"/api/environments/{team.id}/").status_code == 200
+    assert api_client(user=admin).get(f"/api/environments/{team.id}/").status_code == 200
 
 
-def test_throttle_is_429_for_keys_only(settings, team, user, api_key):
+def test_throttle_is_429_for_keys_only(settings, team, user, api_key, api_client):
     settings.RATE_LIMIT_ENABLED = True
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"burst": "3/minute", "sustained": "100/hour"}}
-    api = bearer(api_key)
+    api = api_client(key=api_key)
     statuses = [api.get(f"/api/environments/{team.id}/").status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
     response = api.get(f"/api/environments/{team.id}/")
@@ -145,28 +136,28 @@ def test_throttle_is_429_for_keys_only(settings, team, user, api_key):
     assert all(session.get(f"/api/environments/{team.id}/").status_code == 200 for _ in range(5))
 
 
-def test_throttle_switched_off(settings, team, api_key):
+def test_throttle_switched_off(settings, team, api_key, api_client):
     settings.RATE_LIMIT_ENABLED = False
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"burst": "1/minute", "sustained": "1/hour"}}
-    api = bearer(api_key)
+    api = api_client(key=api_key)
     assert [api.get(f"/api/environments/{team.id}/").status_code for _ in range(3)] == [200, 200, 200]
 
 
-def test_last_used_at_is_updated_at_most_hourly(team, user, api_key):
+def test_last_used_at_is_updated_at_most_hourly(team, user, api_key, api_client):
     from datetime import timedelta
 
     from django.utils import timezone
 
     key = PersonalAPIKey.objects.get(user=user)
     assert key.last_used_at is None
-    bearer(api_key).get(f"/api/environments/{team.id}/")
+    api_client(key=api_key).get(f"/api/environments/{team.id}/")
     key.refresh_from_db()
     first = key.last_used_at
     assert first is not None
-    bearer(api_key).get(f"/api/environments/{team.id}/")
+    api_client(key=api_key).get(f"/api/environments/{team.id}/")
     key.refresh_from_db()
     assert key.last_used_at == first
     PersonalAPIKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now() - timedelta(hours=2))
-    bearer(api_key).get(f"/api/environments/{team.id}/")
+    api_client(key=api_key).get(f"/api/environments/{team.id}/")
     key.refresh_from_db()
     assert key.last_used_at > first

@@ -1,11 +1,10 @@
 import pytest
-from django.db.models import Max
-from rest_framework.test import APIClient
 
 import queries
-from accounts.models import Project, Team
-from alerts.models import AlertConfiguration, Threshold
+from alerts.models import AlertConfiguration
 from insights.models import Insight
+from tests.factories import AlertConfigurationFactory, InsightFactory
+from tests.factories import make_environment  # noqa: F401  (re-exported to the alerts tests)
 
 TRENDS_QUERY = {
     "kind": "InsightVizNode",
@@ -45,15 +44,9 @@ USER_BASIC_KEYS = [
 ]
 
 
-def make_environment(team) -> Team:
-    """A second environment (team) of the same project."""
-    next_id = max(Team.objects.aggregate(m=Max("id"))["m"], Project.objects.aggregate(m=Max("id"))["m"] or 0) + 1
-    return Team.objects.create(id=next_id, organization=team.organization, project=team.project, name="Staging")
-
-
 def make_insight(team, query=TRENDS_QUERY, **fields) -> Insight:
     fields.setdefault("name", "Pageviews")
-    return Insight.objects.create(team=team, query=query, **fields)
+    return InsightFactory(team=team, query=query, **fields)
 
 
 def alert_body(insight, users, *, lower=None, upper=None, threshold_type="absolute", condition="absolute_value", **overrides) -> dict:
@@ -70,27 +63,15 @@ def alert_body(insight, users, *, lower=None, upper=None, threshold_type="absolu
     return body
 
 
-def make_alert(team, insight, users=(), *, lower=None, upper=None, threshold_type="absolute", condition="absolute_value", **fields) -> AlertConfiguration:
-    """An alert written straight to the database (evaluation tests)."""
-    threshold = Threshold.objects.create(
-        team=team, insight=insight, configuration={"type": threshold_type, "bounds": {"lower": lower, "upper": upper}}
-    )
-    fields.setdefault("config", {"type": "TrendsAlertConfig", "series_index": 0})
-    alert = AlertConfiguration.objects.create(team=team, insight=insight, threshold=threshold, condition={"type": condition}, **fields)
-    alert.subscribed_users.set(users)
-    return alert
+def make_alert(team, insight, users=(), *, condition="absolute_value", **fields) -> AlertConfiguration:
+    """An alert written straight to the database (evaluation tests); `lower`/`upper`/`threshold_type` shape its threshold."""
+    return AlertConfigurationFactory(team=team, insight=insight, subscribed_users=users, condition={"type": condition}, **fields)
 
 
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     # Every test makes users; the default hasher costs most of a second per user on a busy machine.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-def bearer(key) -> APIClient:
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
-    return api
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ from django.utils import timezone
 from alerts.models import AlertCheck, AlertConfiguration, AlertState, Threshold
 from insights.models import Insight
 from tests.conftest import error
-from tests.factories import make_key, make_member, make_team
+from tests.factories import make_member, make_team
+from tests.scopes import Action, ScopeTestCases
 
 from .conftest import (
     ALERT_KEYS,
@@ -20,7 +21,6 @@ from .conftest import (
     THRESHOLD_KEYS,
     USER_BASIC_KEYS,
     alert_body,
-    bearer,
     make_alert,
     make_environment,
     make_insight,
@@ -434,23 +434,20 @@ def test_only_json_bodies_are_accepted(client, base, user, insight):
 # -- authorization and tenancy -----------------------------------------------------------------
 
 
-def test_scopes(base, team, user, insight):
-    alert = make_alert(team, insight, [user], upper=1)
-    reader = bearer(make_key(user, scopes=["alert:read"]))
-    assert reader.get(base).status_code == 200
-    assert reader.get(f"{base}{alert.id}/").status_code == 200
-    for response in (
-        reader.post(base, alert_body(insight, [user], upper=1), format="json"),
-        reader.patch(f"{base}{alert.id}/", {"name": "x"}, format="json"),
-        reader.delete(f"{base}{alert.id}/"),
-    ):
-        assert response.status_code == 403
-        assert response.json() == error("authentication_error", "permission_denied", "API key missing required scope 'alert:write'")
-    writer = bearer(make_key(user, scopes=["alert:write"]))
-    assert writer.get(base).status_code == 200
-    assert writer.patch(f"{base}{alert.id}/", {"name": "x"}, format="json").status_code == 200
-    insight_only = bearer(make_key(user, scopes=["insight:read"]))
-    assert insight_only.get(base).json() == error("authentication_error", "permission_denied", "API key missing required scope 'alert:read'")
+class TestAlertScopes(ScopeTestCases.ReadActions, ScopeTestCases.WriteActions):
+    url = "/api/projects/{team.id}/alerts/"
+    unrelated_scope = "insight:read"
+    actions = {
+        "list": Action("get", "", "alert:read"),
+        "retrieve": Action("get", "{obj.id}/", "alert:read"),
+        "create": Action("post", "", "alert:write", status=201, body=lambda alert, user: alert_body(alert.insight, [user], upper=1)),
+        "partial_update": Action("patch", "{obj.id}/", "alert:write", body={"name": "x"}),
+        "update": Action("put", "{obj.id}/", "alert:write", body=lambda alert, user: alert_body(alert.insight, [user], upper=2)),
+        "destroy": Action("delete", "{obj.id}/", "alert:write", status=204),
+    }
+
+    def make_object(self, team, user):
+        return make_alert(team, make_insight(team), [user], upper=1)
 
 
 def test_unauthenticated_is_401(anon_client, base):

@@ -5,9 +5,10 @@ import pytest
 
 from alerts.models import Threshold
 from tests.conftest import error
-from tests.factories import make_key, make_member, make_team
+from tests.factories import make_member, make_team
+from tests.scopes import Action, ScopeTestCases
 
-from .conftest import ALERT_KEYS, THRESHOLD_KEYS, alert_body, bearer, make_alert, make_insight
+from .conftest import ALERT_KEYS, THRESHOLD_KEYS, alert_body, make_alert, make_insight
 
 pytestmark = pytest.mark.django_db
 
@@ -86,13 +87,16 @@ def test_unknown_threshold_is_404(client, thresholds_url, threshold_id):
     assert client.get(f"{thresholds_url}{threshold_id}/").status_code == 404
 
 
-def test_scope_is_alert_read(team, user, insight, thresholds_url):
-    make_alert(team, insight, upper=1)
-    assert bearer(make_key(user, scopes=["alert:read"])).get(thresholds_url).status_code == 200
-    assert bearer(make_key(user, scopes=["alert:write"])).get(thresholds_url).status_code == 200
-    response = bearer(make_key(user, scopes=["insight:read"])).get(thresholds_url)
-    assert response.status_code == 403
-    assert response.json() == error("authentication_error", "permission_denied", "API key missing required scope 'alert:read'")
+class TestThresholdScopes(ScopeTestCases.ReadActions):
+    url = "/api/projects/{team.id}/insights/{obj.insight_id}/thresholds/"
+    unrelated_scope = "insight:read"
+    actions = {
+        "list": Action("get", "", "alert:read"),
+        "retrieve": Action("get", "{obj.id}/", "alert:read"),
+    }
+
+    def make_object(self, team, user):
+        return make_alert(team, make_insight(team), upper=1).threshold
 
 
 def test_other_teams_thresholds_are_invisible(client, team, insight):

@@ -1,14 +1,9 @@
 import pytest
-from rest_framework.test import APIClient
 
 from insights.models import Dashboard, DashboardTile, Insight, InsightViewed
-from insights.services import set_tags
-from tests.factories import make_key
+from tests.factories import TRENDS_QUERY  # noqa: F401  (re-exported to the insights tests)
+from tests.factories import DashboardFactory, DashboardTileFactory, InsightFactory
 
-TRENDS_QUERY = {
-    "kind": "InsightVizNode",
-    "source": {"kind": "TrendsQuery", "series": [{"kind": "EventsNode", "event": "$pageview", "math": "total"}]},
-}
 SQL_QUERY = {"kind": "DataVisualizationNode", "source": {"kind": "HogQLQuery", "query": "select count() from events"}}
 
 FULL_KEYS = [
@@ -28,33 +23,20 @@ USER_BASIC_KEYS = [
 ]
 
 
-def make_insight(team, *, tags=None, **fields) -> Insight:
-    fields.setdefault("name", "An insight")
-    if "query" not in fields and "filters" not in fields:
-        fields["query"] = TRENDS_QUERY
-    insight = Insight.objects_including_soft_deleted.create(team=team, **fields)
-    if tags:
-        set_tags(insight, tags)
-    return insight
+def make_insight(team, **fields) -> Insight:
+    return InsightFactory(team=team, **fields)
 
 
 def make_dashboard(team, **fields) -> Dashboard:
-    fields.setdefault("name", "A dashboard")
-    return Dashboard.objects.create(team=team, **fields)
+    return DashboardFactory(team=team, **fields)
 
 
 def put_on(insight, dashboard, **fields) -> DashboardTile:
-    return DashboardTile.objects_including_soft_deleted.create(insight=insight, dashboard=dashboard, **fields)
+    return DashboardTileFactory(insight=insight, dashboard=dashboard, **fields)
 
 
 def view(insight, user, at, team=None) -> InsightViewed:
     return InsightViewed.objects.create(team=team or insight.team, user=user, insight=insight, last_viewed_at=at)
-
-
-def bearer(key) -> APIClient:
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
-    return api
 
 
 def ids(response) -> list[int]:
@@ -73,6 +55,6 @@ def base(team):
 
 
 @pytest.fixture
-def unscoped_client(user):
+def unscoped_client(api_client):
     """A legacy personal API key without scopes: allowed everywhere, like a session."""
-    return bearer(make_key(user, scopes=None))
+    return api_client(None)

@@ -6,10 +6,10 @@ from insights.analysis import NO_QUERY, NO_RESULTS, robust_anomalies
 from queries import clock
 from queries.api import execute_query
 from tests.conftest import error
-from tests.factories import make_key, make_member, make_team
+from tests.factories import make_member, make_team
 from tests.queries.events import events, ts
 
-from .conftest import bearer, make_insight
+from .conftest import make_insight
 
 pytestmark = pytest.mark.django_db
 
@@ -23,9 +23,9 @@ def frozen_now(monkeypatch):
 
 
 @pytest.fixture
-def api(user):
+def api(api_client):
     """Analyze has no scope: a legacy unscoped key is the API-key way in (scoped keys are refused)."""
-    return bearer(make_key(user, scopes=None))
+    return api_client(None)
 
 
 @pytest.fixture
@@ -258,10 +258,10 @@ def test_query_the_engine_refuses(api, team):
 # --- Access ---------------------------------------------------------------------------------------
 
 
-def test_scoped_keys_are_refused_even_with_every_scope(team, user, shapes):
+def test_scoped_keys_are_refused_even_with_every_scope(team, user, shapes, api_client):
     insight = make_insight(team)
     for scopes in (["insight:read"], ["insight:write"], ["*"]):
-        response = bearer(make_key(user, scopes=scopes)).get(f"/api/projects/{team.id}/insights/{insight.id}/analyze/")
+        response = api_client(scopes).get(f"/api/projects/{team.id}/insights/{insight.id}/analyze/")
         assert response.status_code == 403
         assert response.json() == error("authentication_error", "permission_denied", "This action does not support Personal API Key access")
 
@@ -296,10 +296,10 @@ def test_other_tenants_insights_are_not_found(api, team, user):
     assert api.get(f"/api/projects/{team.id}/insights/99999999999999999999999/analyze/").status_code == 404
 
 
-def test_other_member_of_the_organization_can_analyze(team, shapes):
+def test_other_member_of_the_organization_can_analyze(team, shapes, api_client):
     colleague = make_member(team)
     insight = cached_insight(team, trends("flat"))
-    assert bearer(make_key(colleague, scopes=None)).get(f"/api/projects/{team.id}/insights/{insight.id}/analyze/").status_code == 200
+    assert api_client(None, user=colleague).get(f"/api/projects/{team.id}/insights/{insight.id}/analyze/").status_code == 200
 
 
 def test_query_count_is_bounded(api, team, shapes, django_assert_max_num_queries):
@@ -308,7 +308,7 @@ def test_query_count_is_bounded(api, team, shapes, django_assert_max_num_queries
         analyze(api, team, insight)
 
 
-def test_ai_throttles(api, team, user, settings):
+def test_ai_throttles(api, team, user, settings, api_client):
     settings.RATE_LIMIT_ENABLED = True
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
         **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "llm_analytics_summarization_burst": "2/minute"}}
@@ -324,7 +324,7 @@ def test_ai_throttles(api, team, user, settings):
     assert "Retry-After" in response.headers
     # The AI buckets are their own: other insight routes and other keys are unaffected.
     assert api.get(url).status_code == 200
-    assert bearer(make_key(user, scopes=None)).get(f"{url}analyze/").status_code == 200
+    assert api_client(None).get(f"{url}analyze/").status_code == 200
     # Session users are throttled too (each request may cost an LLM call), in a bucket of their own.
     session = APIClient()
     session.force_login(user)

@@ -11,10 +11,9 @@ from insights.analysis import NO_RESULTS
 from queries import clock
 from queries.api import execute_query
 from tests.conftest import error
-from tests.factories import make_key
 from tests.queries.events import events, person, ts
 
-from .conftest import bearer, make_insight
+from .conftest import make_insight
 
 pytestmark = pytest.mark.django_db
 
@@ -90,8 +89,8 @@ def frozen_now(monkeypatch):
 
 
 @pytest.fixture
-def api(user):
-    return bearer(make_key(user, scopes=None))
+def api(api_client):
+    return api_client(None)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from insights.models import DashboardTile, Insight, InsightViewed
 from tests.conftest import error
-from tests.factories import make_key, make_member, make_team
+from tests.factories import make_member, make_team
 
 from .conftest import (
     BASIC_KEYS,
@@ -15,7 +15,6 @@ from .conftest import (
     SQL_QUERY,
     TRENDS_QUERY,
     USER_BASIC_KEYS,
-    bearer,
     make_dashboard,
     make_insight,
     put_on,
@@ -309,15 +308,20 @@ def test_refresh_values_are_accepted(client, base, team, value):
     assert client.get(f"{base}{insight.id}/", {"refresh": value}).status_code == 200
 
 
-@pytest.mark.parametrize("value", ["bogus", "Force_Cache", "2"])
-def test_bad_refresh_is_400(client, base, team, value):
-    insight = make_insight(team)
+@pytest.mark.parametrize("value", ["bogus", "Force_Cache", "FORCE_BLOCKING", "2", "async\x00"])
+def test_unknown_refresh_means_the_default(client, base, team, value):
+    """As PostHog reads `refresh`: a value that names no mode is the default, force_cache (never computes)."""
+    insight = make_insight(team, query=SQL_QUERY)
     for url in (base, f"{base}{insight.id}/"):
         response = client.get(url, {"refresh": value})
-        assert response.status_code == 400
+        assert response.status_code == 200
         body = response.json()
-        assert (body["type"], body["code"], body["attr"]) == ("validation_error", "invalid_input", "refresh")
-        assert body["detail"].startswith(f"'{value}' is not a valid refresh value.")
+        body = body["results"][0] if "results" in body else body
+        assert (body["result"], body["is_cached"], body["last_refresh"]) == (None, False, None)
+    computed = client.get(f"{base}{insight.id}/", {"refresh": "force_blocking"}).json()
+    assert computed["result"] == [[0]]
+    cached = client.get(f"{base}{insight.id}/", {"refresh": value}).json()
+    assert (cached["result"], cached["is_cached"], cached["last_refresh"]) == ([[0]], True, computed["last_refresh"])
 
 
 # -- update ------------------------------------------------------------------------------------
@@ -451,9 +455,9 @@ def test_delete_is_405_with_empty_body(client, base, team):
     assert Insight.objects.filter(pk=insight.pk).exists()
 
 
-def test_delete_checks_credentials_first(anon_client, team, user, base):
+def test_delete_checks_credentials_first(anon_client, team, user, base, api_client):
     assert anon_client.delete(f"{base}1/").status_code == 401
-    read_only = bearer(make_key(user, scopes=["insight:read"])).delete(f"{base}1/")
+    read_only = api_client(["insight:read"]).delete(f"{base}1/")
     assert read_only.status_code == 403
     assert read_only.json() == error("authentication_error", "permission_denied", "API key missing required scope 'insight:write'")
 

@@ -2,9 +2,10 @@
 import pytest
 
 from tests.conftest import error
-from tests.factories import make_key, make_team
+from tests.factories import DashboardFactory, make_team
+from tests.scopes import Action, ScopeTestCases
 
-from .conftest import bearer, make_dashboard, make_insight, put_on
+from .conftest import make_dashboard, make_insight, put_on
 
 pytestmark = pytest.mark.django_db
 
@@ -65,10 +66,17 @@ def test_other_tenants_dashboards_are_invisible(client, dashboards):
     assert client.get(dashboards).json()["count"] == 0
 
 
-def test_scopes(dashboards, team, user):
-    reader = bearer(make_key(user, scopes=["dashboard:read"]))
-    assert reader.get(dashboards).status_code == 200
-    response = reader.post(dashboards, {"name": "x"}, format="json")
-    assert response.status_code == 403
-    assert response.json()["detail"] == "API key missing required scope 'dashboard:write'"
-    assert bearer(make_key(user, scopes=["insight:read"])).get(dashboards).status_code == 403
+class TestDashboardScopes(ScopeTestCases.ReadActions, ScopeTestCases.WriteActions):
+    url = "/api/projects/{team.id}/dashboards/"
+    unrelated_scope = "insight:read"
+    actions = {
+        "list": Action("get", "", "dashboard:read"),
+        "retrieve": Action("get", "{obj.id}/", "dashboard:read"),
+        "create": Action("post", "", "dashboard:write", status=201, body={"name": "x"}),
+        "partial_update": Action("patch", "{obj.id}/", "dashboard:write", body={"name": "y"}),
+        "update": Action("put", "{obj.id}/", "dashboard:write", body={"name": "z"}),
+        "destroy": Action("delete", "{obj.id}/", "dashboard:write", status=405),
+    }
+
+    def make_object(self, team, user):
+        return DashboardFactory(team=team)

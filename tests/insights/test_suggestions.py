@@ -7,10 +7,10 @@ from rest_framework.test import APIClient
 from queries import clock
 from queries.api import execute_query
 from tests.conftest import error
-from tests.factories import make_key, make_team
+from tests.factories import make_team
 from tests.queries.events import events, ts
 
-from .conftest import bearer, make_insight
+from .conftest import make_insight
 from .test_analyze_llm import FakeProvider
 
 pytestmark = pytest.mark.django_db
@@ -25,8 +25,8 @@ def frozen_now(monkeypatch):
 
 
 @pytest.fixture
-def api(user):
-    return bearer(make_key(user, scopes=None))
+def api(api_client):
+    return api_client(None)
 
 
 @pytest.fixture
@@ -211,12 +211,12 @@ def test_post_body(api, team, data):
     assert response.json()["type"] == "invalid_request" and response.json()["code"] == "parse_error"
 
 
-def test_access(team, user, data):
+def test_access(team, user, data, api_client):
     insight = make_insight(team, query=RETENTION)
     url = f"/api/projects/{team.id}/insights/{insight.id}/suggestions/"
     for scopes in (["insight:read"], ["*"]):
         for method in ("get", "post"):
-            response = getattr(bearer(make_key(user, scopes=scopes)), method)(url, format="json")
+            response = getattr(api_client(scopes), method)(url, format="json")
             assert response.status_code == 403
             assert response.json() == error(
                 "authentication_error", "permission_denied", "This action does not support Personal API Key access")
@@ -225,7 +225,7 @@ def test_access(team, user, data):
     assert len(session.get(f"/api/environments/{team.id}/insights/{insight.short_id}/suggestions/").json()) == 2
     assert APIClient().get(url).status_code == 401
     other = make_insight(make_team(), query=RETENTION)
-    response = bearer(make_key(user, scopes=None)).get(f"/api/projects/{team.id}/insights/{other.id}/suggestions/")
+    response = api_client(None).get(f"/api/projects/{team.id}/insights/{other.id}/suggestions/")
     assert response.status_code == 404
 
 

@@ -10,9 +10,9 @@ from rest_framework.test import APIClient
 from insights.models import InsightViewed
 from insights.services import record_anonymous_insight_view
 from tests.conftest import error
-from tests.factories import make_key, make_member, make_team
+from tests.factories import make_member, make_team
 
-from .conftest import BASIC_KEYS, USER_BASIC_KEYS, bearer, make_insight, view
+from .conftest import BASIC_KEYS, USER_BASIC_KEYS, make_insight, view
 
 pytestmark = pytest.mark.django_db
 
@@ -89,10 +89,10 @@ def test_viewed_costs_the_same_queries_for_1_or_2500_ids(client, base, team):
     assert InsightViewed.objects.count() == 3
 
 
-def test_viewed_needs_insight_read(base, user):
-    reader = bearer(make_key(user, scopes=["insight:read"]))
+def test_viewed_needs_insight_read(base, user, api_client):
+    reader = api_client(["insight:read"])
     assert reader.post(f"{base}viewed/", {"insight_ids": [1]}, format="json").status_code == 201
-    other = bearer(make_key(user, scopes=["dashboard:read"]))
+    other = api_client(["dashboard:read"])
     response = other.post(f"{base}viewed/", {"insight_ids": [1]}, format="json")
     assert response.json() == error("authentication_error", "permission_denied", "API key missing required scope 'insight:read'")
 

@@ -3,6 +3,7 @@ from datetime import datetime, timezone
 from typing import Optional
 
 from events.models import Event, Person, PersonDistinctId
+from tests.factories import PersonFactory
 
 
 def ts(value: str) -> datetime:
@@ -12,11 +13,7 @@ def ts(value: str) -> datetime:
 
 
 def person(team, *distinct_ids: str, properties: Optional[dict] = None, created_at: str = "2019-12-01 00:00") -> Person:
-    created = Person.objects.create(team=team, properties=properties or {}, created_at=ts(created_at))
-    PersonDistinctId.objects.bulk_create(
-        [PersonDistinctId(team=team, person=created, distinct_id=distinct_id) for distinct_id in distinct_ids]
-    )
-    return created
+    return PersonFactory(team=team, properties=properties or {}, created_at=ts(created_at), distinct_ids=distinct_ids)
 
 
 def events(team, *rows: tuple, personless: tuple = ()) -> list[Event]:

@@ -3,7 +3,7 @@ import pytest
 
 from queries import clock
 from tests.conftest import error
-from tests.factories import make_key, make_member, make_team
+from tests.factories import make_member, make_team
 from tests.queries.events import events, person, ts
 
 pytestmark = pytest.mark.django_db
@@ -330,12 +330,9 @@ def test_environments_path_and_cache(client, team, movie_journeys):
     assert again["results"] == first["results"]
 
 
-def test_member_of_another_organization_cannot_read(team):
-    from rest_framework.test import APIClient
-
+def test_member_of_another_organization_cannot_read(team, api_client):
     outsider_team = make_team(name="Outsider")
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {make_key(make_member(outsider_team))}")
+    api = api_client(user=make_member(outsider_team))
     response = api.post(f"/api/projects/{team.id}/query/", {"query": funnel("a", "b")}, format="json")
     assert response.status_code == 403
 

@@ -1,10 +1,9 @@
 """LifecycleQuery through POST /api/projects/:id/query/, number by number on hand-made events."""
 import pytest
-from rest_framework.test import APIClient
 
 from queries import clock
 from tests.conftest import error
-from tests.factories import make_key, make_member, make_team
+from tests.factories import make_member, make_team
 from tests.queries.events import events, person, ts
 
 pytestmark = pytest.mark.django_db
@@ -132,12 +131,11 @@ def test_hourly_lifecycle(client, team):
     assert by_status(body) == {"new": [1, 0, 0, 0], "returning": [0, 0, 0, 0], "resurrecting": [0, 0, 1, 0], "dormant": [0, -1, 0, -1]}
 
 
-def test_periods_follow_the_team_timezone(client):
+def test_periods_follow_the_team_timezone(client, api_client):
     team = make_team(name="Tokyo")
     team.timezone = "Asia/Tokyo"
     team.save()
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {make_key(make_member(team))}")
+    api = api_client(user=make_member(team))
     person(team, "t1", created_at="2020-01-10 16:00")  # 11 Jan 01:00 in Tokyo
     # 10 Jan 16:30 UTC and 11 Jan 14:00 UTC are both 11 Jan in Tokyo (UTC+9); 11 Jan 15:30 UTC is the 12th.
     events(team, ("$pageview", "t1", "2020-01-10 16:30"), ("$pageview", "t1", "2020-01-11 14:00"),

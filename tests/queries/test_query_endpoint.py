@@ -1,10 +1,9 @@
 """/api/projects/:id/query/ (and /api/environments/...): auth, scopes, validation, status and cancel."""
 import pytest
-from rest_framework.test import APIClient
 
 from queries import execute_query
 from tests.conftest import error
-from tests.factories import make_key, make_team
+from tests.factories import make_team
 from tests.queries.events import events
 
 pytestmark = pytest.mark.django_db
@@ -14,12 +13,6 @@ QUERY = {
     "series": [{"kind": "EventsNode", "event": "$pageview"}],
     "dateRange": {"date_from": "2020-01-01", "date_to": "2020-01-02"},
 }
-
-
-def bearer(key):
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
-    return api
 
 
 @pytest.mark.parametrize("family", ["projects", "environments"])
@@ -48,8 +41,8 @@ def test_anonymous_is_401(anon_client, team):
 
 
 @pytest.mark.parametrize("scopes, allowed", [(["query:read"], True), (["query:write"], True), (["insight:read"], False)])
-def test_query_read_scope_covers_every_action(team, user, scopes, allowed):
-    api = bearer(make_key(user, scopes=scopes))
+def test_query_read_scope_covers_every_action(team, user, scopes, allowed, api_client):
+    api = api_client(scopes)
     responses = [
         api.post(f"/api/projects/{team.id}/query/", {"query": QUERY}, format="json"),
         api.get(f"/api/projects/{team.id}/query/some-id/"),
@@ -72,19 +65,19 @@ def test_other_organizations_team_is_403_and_unknown_team_404(client, team):
     assert response.json() == error("invalid_request", "not_found", "Project not found.")
 
 
-def test_results_are_per_team(team, user):
+def test_results_are_per_team(team, user, api_client):
     other = make_team(team.organization, name="Other env")
     events(team, ("$pageview", "a", "2020-01-01 10:00"))
     events(other, *[("$pageview", "b", "2020-01-01 10:00")] * 3)
-    api = bearer(make_key(user))
+    api = api_client()
     assert api.post(f"/api/projects/{team.id}/query/", {"query": QUERY}, format="json").json()["results"][0]["data"] == [1, 0]
     assert api.post(f"/api/projects/{other.id}/query/", {"query": QUERY}, format="json").json()["results"][0]["data"] == [3, 0]
 
 
-def test_async_status_of_another_team_is_404(team, user):
+def test_async_status_of_another_team_is_404(team, user, api_client):
     other = make_team(team.organization, name="Other env")
     status = execute_query(team, QUERY, refresh="force_async", client_query_id="mine")["query_status"]
-    api = bearer(make_key(user))
+    api = api_client()
     assert api.get(f"/api/projects/{team.id}/query/mine/").status_code == 202
     response = api.get(f"/api/projects/{other.id}/query/mine/")
     assert response.status_code == 404
@@ -201,3 +194,19 @@ def test_filters_override_applies_dashboard_filters(client, team):
     body = client.post(f"/api/projects/{team.id}/query/", {"query": query, "filters_override": override}, format="json").json()
     assert body["results"][0]["days"] == ["2020-01-02", "2020-01-03"]
     assert body["results"][0]["data"] == [0, 1]
+
+
+def test_variables_override_sets_the_variables_the_sql_declares(client, team):
+    query = {"kind": "HogQLQuery", "query": "select {variables.n} + 1",
+             "variables": {"v1": {"variableId": "v1", "code_name": "n", "value": 1}}}
+    url = f"/api/projects/{team.id}/query/"
+    assert client.post(url, {"query": query}, format="json").json()["results"] == [[2]]
+    body = client.post(url, {"query": query, "variables_override": {"v1": {"value": 41}, "other": {"value": 0}}}, format="json").json()
+    assert body["results"] == [[42]]
+    assert client.post(url, {"query": query, "variables_override": {"v1": {"isNull": True}}}, format="json").json()["results"] == [[None]]
+
+
+def test_a_malformed_filters_override_is_400(client, team):
+    response = client.post(f"/api/projects/{team.id}/query/", {"query": QUERY, "filters_override": {"properties": "x"}}, format="json")
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("Invalid dashboard filters: properties")

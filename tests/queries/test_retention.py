@@ -1,10 +1,9 @@
 """RetentionQuery through POST /api/projects/:id/query/, number by number on hand-made events."""
 import pytest
-from rest_framework.test import APIClient
 
 from queries import clock
 from tests.conftest import error
-from tests.factories import make_key, make_member, make_team
+from tests.factories import make_member, make_team
 from tests.queries.events import events, person, ts
 
 pytestmark = pytest.mark.django_db
@@ -214,7 +213,7 @@ def test_hourly_and_monthly_periods(client, team):
     assert matrix(monthly) == [[1, 0, 1], [0, 0, 0], [1, 0, 0]]
 
 
-def test_intervals_follow_the_team_timezone(client):
+def test_intervals_follow_the_team_timezone(client, api_client):
     team = make_team(name="New York")
     team.timezone = "America/New_York"
     team.save()
@@ -222,8 +221,7 @@ def test_intervals_follow_the_team_timezone(client):
     # 02:00 UTC on 12 June is 22:00 on 11 June in New York (UTC-4).
     events(team, ("$pageview", "alice", "2020-06-11 14:00"), ("$pageview", "alice", "2020-06-12 02:00"),
            ("$pageview", "alice", "2020-06-12 14:00"))
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {make_key(make_member(team))}")
+    api = api_client(user=make_member(team))
     body = run(api, team, {**retention(), "dateRange": {"date_from": "2020-06-11", "date_to": "2020-06-12"}})
     assert [row["date"] for row in body["results"]] == ["2020-06-11T00:00:00-04:00", "2020-06-12T00:00:00-04:00"]
     assert matrix(body) == [[1, 1, 0, 0], [1, 0, 0, 0]]

@@ -1,10 +1,9 @@
 """StickinessQuery through POST /api/projects/:id/query/, number by number on hand-made events."""
 import pytest
-from rest_framework.test import APIClient
 
 from queries import clock
 from tests.conftest import error
-from tests.factories import make_key, make_member, make_team
+from tests.factories import make_member, make_team
 from tests.queries.events import events, person, ts
 
 pytestmark = pytest.mark.django_db
@@ -135,12 +134,11 @@ def test_weekly_and_hourly_intervals(client, team):
     assert hourly["days"] == [1, 2, 3, 4] and hourly["data"] == [0, 1, 0, 0] and hourly["labels"][0] == "1 hour"
 
 
-def test_intervals_follow_the_team_timezone(client):
+def test_intervals_follow_the_team_timezone(client, api_client):
     team = make_team(name="Los Angeles")
     team.timezone = "America/Los_Angeles"
     team.save()
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {make_key(make_member(team))}")
+    api = api_client(user=make_member(team))
     person(team, "la")
     # 20:00 UTC on the 10th and 05:00 UTC on the 11th are both 10 January in Los Angeles (UTC-8).
     events(team, ("$pageview", "la", "2020-01-10 20:00"), ("$pageview", "la", "2020-01-11 05:00"))

@@ -1,12 +1,13 @@
 import datetime as dt
 
 import pytest
-from django.db.models import Max
+from django.urls import get_resolver
 from django.utils import timezone
 
-import queries
-from accounts.models import Project, Team
+import queries.api
 from insights.models import Insight
+from tests.factories import InsightFactory
+from tests.factories import make_environment  # noqa: F401  (re-exported to the sharing tests)
 
 TRENDS_QUERY = {
     "kind": "InsightVizNode",
@@ -46,7 +47,8 @@ def fast_password_hasher(settings):
 
 
 class FakeEngine:
-    """Stands in for queries.execute_query: answers every query with `response` and records calls."""
+    """Stands in for the query engine (queries.api.execute_query, which insights.results calls):
+    answers every query with `response` and records calls."""
 
     def __init__(self):
         self.response = TRENDS_RESPONSE
@@ -57,11 +59,20 @@ class FakeEngine:
         return self.response
 
 
+def replace_query_engine(monkeypatch, fake):
+    """Installs `fake` as queries.api.execute_query for one test.
+
+    The URLconf is loaded first: modules it imports that bind `execute_query` by name would
+    otherwise keep the fake for the rest of the session if their first import fell in this test.
+    """
+    get_resolver().url_patterns
+    monkeypatch.setattr(queries.api, "execute_query", fake)
+    return fake
+
+
 @pytest.fixture
 def engine(monkeypatch):
-    fake = FakeEngine()
-    monkeypatch.setattr(queries, "execute_query", fake, raising=False)
-    return fake
+    return replace_query_engine(monkeypatch, FakeEngine())
 
 
 class Clock:
@@ -83,15 +94,9 @@ def clock(monkeypatch):
     return frozen
 
 
-def make_environment(team, name="Staging"):
-    """A second environment of the team's project (ids are assigned explicitly, as accounts does)."""
-    next_id = max(Team.objects.aggregate(m=Max("id"))["m"], Project.objects.aggregate(m=Max("id"))["m"]) + 1
-    return Team.objects.create(id=next_id, organization=team.organization, project=team.project, name=name)
-
-
-def make_insight(team, user=None, **fields):
+def make_insight(team, user=None, **fields) -> Insight:
     defaults = {"name": "Weekly pageviews", "description": "Pageviews per day", "query": TRENDS_QUERY}
-    return Insight.objects.create(team=team, created_by=user, **{**defaults, **fields})
+    return InsightFactory(team=team, created_by=user, **{**defaults, **fields})
 
 
 @pytest.fixture

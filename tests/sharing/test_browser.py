@@ -114,3 +114,29 @@ def test_unlock_a_protected_share_and_see_the_chart(browser, live_server, client
 
     browser.get(f"{live_server.url}/shared/{token}")  # the cookie keeps it unlocked
     assert browser.find_element(By.ID, "insight-name").text == "March pageviews"
+
+
+def test_a_page_waiting_for_its_result_reloads_until_it_is_there(browser, live_server, client, team, user):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from sharing import throttling
+
+    Event.objects.bulk_create(
+        Event(team=team, event="$pageview", distinct_id=f"user-{n}", timestamp=dt.datetime(2025, 3, 2, 12, tzinfo=dt.timezone.utc))
+        for n in range(4)
+    )
+    insight = make_insight(team, user, name="March pageviews", query=QUERY)
+    assert client.patch(sharing_url(team, insight), {"enabled": True}, format="json").status_code == 200
+    token = client.get(sharing_url(team, insight)).json()["access_token"]
+
+    assert throttling.begin_computation(insight.id)  # another viewer is computing it
+    try:
+        browser.get(f"{live_server.url}/shared/{token}")
+        assert browser.find_element(By.ID, "insight-pending").text == "Computing results…"
+    finally:
+        throttling.end_computation(insight.id)  # ...and stopped without a result: the next load computes
+    chart = WebDriverWait(browser, 15).until(ec.presence_of_element_located((By.CSS_SELECTOR, "#insight-chart svg.insight-chart")))
+    tips = [point.find_element(By.TAG_NAME, "title").get_attribute("textContent") for point in chart.find_elements(By.TAG_NAME, "circle")]
+    assert "$pageview · 2-Mar-2025: 4" in tips

@@ -1,14 +1,16 @@
-"""Database engines: the few SQL fragments that differ per database, and execution.
+"""The engine interface: every SQL fragment that differs per database, and execution.
 
-Runners build their SQL once, as sqlglot expression trees, and call an engine for the pieces no
-standard SQL covers (JSON property access, safe numeric casts, regexes, binary collation). The
-engine renders the tree in its sqlglot dialect with bound parameters and runs it on the Django
-connection. Adding ClickHouse means adding one subclass here; runners do not change.
+Runners and the SQL-insight compiler build their SQL once, as sqlglot expression trees, and ask
+the engine for each piece no standard SQL covers (JSON access, time zones and truncation,
+interval arithmetic, regexes, UUID and JSON values, percentiles, NULL ordering) by what it means.
+The engine renders the tree in its sqlglot dialect with bound parameters and runs it under a
+timeout that can be cancelled. An engine is one subclass of `Engine` (this package's `sqlite`
+and `postgres` modules); nothing outside this package tests which database it runs on.
 """
-import re
-import time
-from datetime import datetime, timezone
+import uuid
+from datetime import date, datetime, timezone
 from typing import Any, Callable, Optional
+from zoneinfo import ZoneInfo
 
 from django.db import connection as default_connection
 from django.db import transaction
@@ -53,6 +55,9 @@ def case(whens: list[tuple[exp.Expression, exp.Expression]], default: Optional[e
 
 
 class Engine:
+    """Base class: subclasses implement the methods that raise NotImplementedError, and may
+    override the others (standard SQL) where their database differs."""
+
     vendor = ""
     dialect = ""
     # How events are assigned to interval buckets: by joining a table of boundaries ("join"), or
@@ -99,8 +104,17 @@ class Engine:
             this=exp.Lower(this=value), expression=exp.Escape(this=exp.Lower(this=pattern), expression=exp.Literal.string("\\"))
         )
 
+    def like(self, value: exp.Expression, pattern: exp.Expression, literal: Optional[str], params: Params) -> exp.Expression:
+        """Case-sensitive LIKE with backslash escapes; `literal` is the pattern's text when it is a constant."""
+        return exp.Like(this=value, expression=pattern)
+
     def regex(self, value: exp.Expression, pattern: exp.Expression) -> exp.Expression:
+        """`value` matches the regular expression `pattern` (checked with queries.sql.regex first)."""
         return exp.RegexpLike(this=value, expression=pattern)
+
+    def regex_replace(self, value: exp.Expression, pattern: str, replacement: str, params: Params) -> exp.Expression:
+        """Every match of `pattern` replaced (ClickHouse's replaceRegexpAll: `\\0` whole match, `\\1`.. groups)."""
+        raise NotImplementedError
 
     def binary_order(self, value: exp.Expression) -> exp.Expression:
         """Order text by code point, whatever the database collation (ClickHouse's order)."""
@@ -110,11 +124,124 @@ class Engine:
         """0-based index of the bucket containing `timestamp`, given the sorted bucket starts."""
         raise NotImplementedError
 
+    def natural_nulls_first(self, descending: bool) -> bool:
+        """Whether the database's own ordering puts NULLs first (what an index scan yields)."""
+        raise NotImplementedError
+
+    # --- Values of the compiled SQL-insight language -----------------------------------------
+
+    def number_text(self, value: exp.Expression) -> exp.Expression:
+        """A double as text, whole numbers without a fraction ('3', '2.5')."""
+        raise NotImplementedError
+
+    def stored_text(self, value: exp.Expression) -> exp.Expression:
+        """A DATE or JSON value as its text form."""
+        return self.to_text(value)
+
+    def text_as_json(self, value: exp.Expression) -> exp.Expression:
+        """JSON text as the engine's JSON value."""
+        return value
+
+    def json_object(self, column: exp.Expression, key: str, params: Params) -> exp.Expression:
+        """The JSON object under `key`, else NULL (so a deeper key of a non-object reads as NULL)."""
+        raise NotImplementedError
+
+    def uuid_text(self, column: exp.Expression) -> exp.Expression:
+        """A stored UUID column as canonical lower-case text with dashes."""
+        return self.to_text(column)
+
+    def uuid_value(self, value: uuid.UUID) -> Any:
+        """A UUID as the value to bind for comparison with a stored UUID column."""
+        return str(value)
+
+    def modulo(self, this: exp.Expression, divisor: exp.Expression, *, integer: bool) -> exp.Expression:
+        """`this % divisor` (the divisor already NULL when zero), for whole or fractional numbers."""
+        return exp.Mod(this=this, expression=divisor)
+
+    def truncate_to_integer(self, value: exp.Expression) -> exp.Expression:
+        """A number truncated toward zero, as a 64-bit integer."""
+        return exp.Cast(this=value, to=exp.DataType.build("bigint"))
+
+    def round(self, value: exp.Expression, digits: exp.Expression) -> exp.Expression:
+        """A double rounded to `digits` decimals, halves away from zero."""
+        return exp.Round(this=value, decimals=digits)
+
+    def quantile(self, level: float, value: exp.Expression) -> exp.Expression:
+        """The aggregate `level` quantile of `value`, interpolated linearly."""
+        raise NotImplementedError
+
+    # --- Time ---------------------------------------------------------------------------------
+    # Instants are UTC timestamps as stored. A local time is the wall-clock time in a time zone,
+    # in whatever form the engine computes with; `tz` and `params` let an engine bind the zone.
+
+    def epoch_microseconds(self, instant: exp.Expression) -> exp.Expression:
+        """A stored timestamp as whole microseconds since 1970 (exact, so differences are exact)."""
+        raise NotImplementedError
+
+    def epoch_seconds(self, instant: exp.Expression) -> exp.Expression:
+        """Seconds since 1970, with fractions, as a double."""
+        raise NotImplementedError
+
+    def from_epoch_seconds(self, seconds: exp.Expression) -> exp.Expression:
+        """The instant `seconds` after 1970."""
+        raise NotImplementedError
+
+    def to_local_time(self, instant: exp.Expression, tz: ZoneInfo, params: Params) -> exp.Expression:
+        raise NotImplementedError
+
+    def from_local_time(self, local: exp.Expression, tz: ZoneInfo, params: Params) -> exp.Expression:
+        raise NotImplementedError
+
+    def truncate_local_time(self, unit: str, local: exp.Expression, week_start: int) -> exp.Expression:
+        """The local time at the start of its `unit` (second ... year); weeks start on Monday (1) or Sunday (0)."""
+        raise NotImplementedError
+
+    def local_date(self, local: exp.Expression) -> exp.Expression:
+        """The date of a local time."""
+        raise NotImplementedError
+
+    def date_local_time(self, value: exp.Expression) -> exp.Expression:
+        """Midnight of a date, as a local time."""
+        raise NotImplementedError
+
+    def date_literal(self, value: date, params: Params) -> exp.Expression:
+        raise NotImplementedError
+
+    def local_time_part(self, unit: str, local: exp.Expression) -> exp.Expression:
+        """year, month, day, hour, minute, second or dayofweek (Monday 1 ... Sunday 7) as an integer."""
+        raise NotImplementedError
+
+    def date_part(self, unit: str, value: exp.Expression) -> exp.Expression:
+        """year, month, day or dayofweek of a date, as an integer."""
+        raise NotImplementedError
+
+    def local_epoch_seconds(self, local: exp.Expression) -> exp.Expression:
+        """Whole seconds from 1970 to a local time, on its own wall clock (an integer)."""
+        raise NotImplementedError
+
+    def floor_divide(self, value: exp.Expression, divisor: int) -> exp.Expression:
+        """An integer divided by a positive constant, rounded toward minus infinity."""
+        raise NotImplementedError
+
+    def shift_time(self, value: exp.Expression, amount: exp.Expression, unit: str, *, is_date: bool,
+                   tz: ZoneInfo, params: Params) -> exp.Expression:
+        """`value + amount unit`: sub-day units in absolute time, longer ones on the wall clock of `tz`."""
+        raise NotImplementedError
+
+    def local_time_text(self, local: exp.Expression) -> exp.Expression:
+        """A local time as 'YYYY-MM-DD HH:MM:SS'."""
+        raise NotImplementedError
+
     # Actors: an event's person, or for personless events its distinct id (never equal to a person).
 
     def actor_key(self, person: exp.Expression, distinct_id: exp.Expression) -> list[exp.Expression]:
         """Expressions to GROUP BY to get one group per actor."""
         return [person, case([(exp.Is(this=person.copy(), expression=exp.null()), distinct_id)])]
+
+    def actor_columns(self, person: exp.Expression, distinct_id: exp.Expression) -> list[exp.Expression]:
+        """Never-NULL columns that together identify an actor (for keys compared across rows)."""
+        missing = exp.Is(this=person.copy(), expression=exp.null())
+        return [exp.Coalesce(this=person, expressions=[exp.Literal.number(0)]), case([(missing, distinct_id)], exp.Literal.string(""))]
 
     def count_actors(self, person: exp.Expression, distinct_id: exp.Expression) -> exp.Expression:
         personless = exp.Filter(
@@ -172,6 +299,9 @@ class Engine:
             return exp.Array(expressions=[self._literal(item) for item in value])
         return exp.Literal.string(str(value))
 
+    def prepare(self) -> None:
+        """Make the connection ready for generated SQL (functions the engine's SQL relies on)."""
+
     def execute(
         self,
         tree: exp.Expression,
@@ -180,6 +310,7 @@ class Engine:
         timeout: Optional[float] = None,
         cancel_check: Optional[Callable[[], bool]] = None,
     ) -> list[tuple]:
+        self.prepare()
         sql, values = self.render(tree, params)
         # A savepoint keeps a failed statement from poisoning an enclosing transaction.
         with transaction.atomic(using=self.connection.alias):
@@ -205,161 +336,3 @@ class _NullGuard:
 
     def __exit__(self, *exc):
         return False
-
-
-class SQLiteEngine(Engine):
-    vendor = "sqlite"
-    dialect = "sqlite"
-
-    def adapt(self, value: Any) -> Any:
-        # Django stores datetimes on SQLite as naive UTC text; compare in the same format.
-        if isinstance(value, datetime):
-            return value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ")
-        return value
-
-    def actor_key(self, person, distinct_id):
-        # One column: SQLite keeps the integer person id and the text distinct id apart.
-        return [exp.Coalesce(this=person, expressions=[distinct_id])]
-
-    def count_actors(self, person, distinct_id):
-        return exp.Count(this=exp.Distinct(expressions=[exp.Coalesce(this=person, expressions=[distinct_id])]))
-
-    @staticmethod
-    def _path(key: str) -> str:
-        return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-    def _extract(self, column, path) -> exp.Expression:
-        return exp.Anonymous(this="json_extract", expressions=[column, path])
-
-    def json_text(self, column, key, params):
-        path = params.add(self._path(key))
-        value = self._extract(column, path)
-        kind = exp.Anonymous(this="json_type", expressions=[column.copy(), path.copy()])
-        node = exp.Case(this=kind)
-        for when, then in (("text", value), ("true", exp.Literal.string("true")), ("false", exp.Literal.string("false")), ("null", exp.null())):
-            node = node.when(exp.Literal.string(when), then)
-        return node.else_(self.to_text(value.copy()))
-
-    def json_number(self, column, key, params):
-        path = params.add(self._path(key))
-        kind = exp.Anonymous(this="json_type", expressions=[column, path])
-        value = self._extract(column, path)
-        return case(
-            [
-                (exp.In(this=kind, expressions=[exp.Literal.string("integer"), exp.Literal.string("real")]),
-                 exp.Cast(this=value, to=exp.DataType.build("double"))),
-                (exp.EQ(this=kind, expression=exp.Literal.string("text")), self.text_to_number(value, params)),
-            ]
-        )
-
-    def text_to_timestamp(self, value, params):
-        # datetime() normalises ISO text (with 'T', 'Z' or an offset) to UTC 'YYYY-MM-DD HH:MM:SS', NULL if
-        # invalid; the GLOB keeps bare numbers from being read as Julian day numbers.
-        iso = exp.Glob(this=value, expression=params.add("[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*"))
-        return case([(iso, exp.Anonymous(this="datetime", expressions=[value]))])
-
-    def _guard(self, cursor, timeout, cancel_check):
-        return _SQLiteInterrupt(self.connection, timeout, cancel_check)
-
-
-class _SQLiteInterrupt:
-    """Aborts a running SQLite statement on timeout or cancellation (progress handler)."""
-
-    CHECK_EVERY_SECONDS = 0.25
-
-    def __init__(self, connection, timeout, cancel_check):
-        self.connection = connection
-        self.deadline = time.monotonic() + timeout if timeout else None
-        self.cancel_check = cancel_check
-        self.next_check = 0.0
-
-    def _handler(self):
-        now = time.monotonic()
-        if self.deadline and now > self.deadline:
-            return 1
-        if self.cancel_check and now >= self.next_check:
-            self.next_check = now + self.CHECK_EVERY_SECONDS
-            return 1 if self.cancel_check() else 0
-        return 0
-
-    def __enter__(self):
-        if self.deadline or self.cancel_check:
-            self.connection.connection.set_progress_handler(self._handler, 20_000)
-        return self
-
-    def __exit__(self, *exc):
-        if self.deadline or self.cancel_check:
-            self.connection.connection.set_progress_handler(None, 0)
-        return False
-
-
-class PostgresEngine(Engine):
-    vendor = "postgresql"
-    dialect = "postgres"
-    bucket_by_join = False
-    # JIT compilation costs seconds on these plans and never pays back for one analytical query.
-    SESSION_SETTINGS = ("SET LOCAL jit = off",)
-
-    def bucket_index(self, timestamp, starts, params):
-        boundaries = exp.Cast(this=params.add([start.astimezone(timezone.utc) for start in starts]),
-                              to=exp.DataType.build("timestamptz[]", dialect="postgres"))
-        return exp.Sub(this=exp.Anonymous(this="width_bucket", expressions=[timestamp, boundaries]), expression=exp.Literal.number(1))
-
-    def _escape_percent(self, sql: str) -> str:
-        return re.sub(r"%(?!\(p\d+\)s)", "%%", sql)
-
-    def _arrow(self, column, key, params, operator) -> exp.Expression:
-        node = exp.JSONExtractScalar if operator == "->>" else exp.JSONExtract
-        # Parenthesized: `->>` binds no tighter than `||`, so `event || properties ->> 'a'` would misparse.
-        return paren(node(this=column, expression=params.add(key)))
-
-    def json_text(self, column, key, params):
-        return self._arrow(column, key, params, "->>")
-
-    def json_number(self, column, key, params):
-        kind = exp.Anonymous(this="jsonb_typeof", expressions=[self._arrow(column, key, params, "->")])
-        text = self._arrow(column, key, params, "->>")
-        return case(
-            [
-                (exp.EQ(this=kind, expression=exp.Literal.string("number")), exp.Cast(this=text, to=exp.DataType.build("double"))),
-                (exp.EQ(this=kind, expression=exp.Literal.string("string")), self.text_to_number(text, params)),
-            ]
-        )
-
-    def text_to_timestamp(self, value, params):
-        pattern = params.add(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$")
-        return case([(self.regex(value, pattern), exp.Cast(this=value, to=exp.DataType.build("timestamptz")))])
-
-    def binary_order(self, value):
-        return exp.Collate(this=value, expression=exp.Identifier(this="C", quoted=True))
-
-    def execute(self, tree, params, *, timeout=None, cancel_check=None):
-        sql, values = self.render(tree, params)
-        with transaction.atomic(using=self.connection.alias):
-            with self.connection.cursor() as cursor:
-                for setting in self.SESSION_SETTINGS:
-                    cursor.execute(setting)
-                if timeout:
-                    cursor.execute(f"SET LOCAL statement_timeout = {int(timeout * 1000)}")
-                cursor.execute(sql, values)
-                return cursor.fetchall()
-
-    def backend_id(self):
-        with self.connection.cursor() as cursor:
-            cursor.execute("SELECT pg_backend_pid()")
-            return cursor.fetchone()[0]
-
-    def cancel_backend(self, backend_id):
-        with self.connection.cursor() as cursor:
-            cursor.execute("SELECT pg_cancel_backend(%s)", [backend_id])
-
-
-_ENGINES = {"sqlite": SQLiteEngine, "postgresql": PostgresEngine}
-
-
-def get_engine(connection=None) -> Engine:
-    connection = connection or default_connection
-    try:
-        return _ENGINES[connection.vendor](connection)
-    except KeyError:
-        raise NotImplementedError(f"No query engine for database vendor {connection.vendor!r}") from None

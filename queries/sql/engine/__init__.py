@@ -1,0 +1,19 @@
+"""Database engines: one `Engine` subclass per database; `get_engine` picks the connection's."""
+from django.db import connection as default_connection
+
+from .base import NUMERIC_TEXT_REGEX, Engine, Params, case, is_not_false, is_true, paren
+from .postgres import PostgresEngine
+from .sqlite import SQLiteEngine
+
+__all__ = ["NUMERIC_TEXT_REGEX", "Engine", "Params", "PostgresEngine", "SQLiteEngine", "case", "get_engine",
+           "is_not_false", "is_true", "paren"]
+
+_ENGINES = {"sqlite": SQLiteEngine, "postgresql": PostgresEngine}
+
+
+def get_engine(connection=None) -> Engine:
+    connection = connection or default_connection
+    try:
+        return _ENGINES[connection.vendor](connection)
+    except KeyError:
+        raise NotImplementedError(f"No query engine for database vendor {connection.vendor!r}") from None

@@ -1,0 +1,230 @@
+"""What a FROM or JOIN item reads: the virtual tables over the events store, each filtered on the team, and derived tables."""
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from sqlglot import exp
+
+from events.models import Event, Person, PersonDistinctId
+
+from ..hogql import BOOL, DATETIME, STRING
+from .parsing import _describe
+from .values import JSON, PERSON, SandboxError, Value
+
+if TYPE_CHECKING:
+    from .statements import QueryCompiler
+
+
+def _quoted(name: str, table: Optional[str] = None) -> exp.Column:
+    return exp.column(name, table=table, quoted=True)
+
+
+def _db_column(model, field_name: str, table: str) -> exp.Column:
+    return _quoted(model._meta.get_field(field_name).column, table)
+
+
+@dataclass
+class OutputColumn:
+    name: str  # as the user sees it
+    sql_name: str  # the generated alias in SQL
+    value: Value
+
+
+class Source:
+    """A FROM/JOIN item: a virtual table or a derived table, under a generated alias."""
+
+    def __init__(self, compiler: "QueryCompiler", sql_alias: str):
+        self.compiler = compiler
+        self.sql_alias = sql_alias
+
+    def has(self, name: str) -> bool:
+        raise NotImplementedError
+
+    def star(self) -> list[str]:
+        raise NotImplementedError
+
+    def resolve(self, chain: list[str], node: exp.Expression) -> Value:
+        raise NotImplementedError
+
+    def table_expression(self) -> exp.Expression:
+        raise NotImplementedError
+
+
+class _VirtualTable(Source):
+    """A table of the events store, read through a team-filtered derived table of the columns used."""
+
+    model: Any
+    team_field = "team"
+
+    def __init__(self, compiler, sql_alias):
+        super().__init__(compiler, sql_alias)
+        self.used: dict[str, Callable[[], exp.Expression]] = {}
+
+    def column(self, name: str, build: Callable[[], exp.Expression]) -> exp.Column:
+        self.used.setdefault(name, build)
+        return _quoted(name, self.sql_alias)
+
+    def base(self, field_name: str) -> exp.Column:
+        return _db_column(self.model, field_name, "s")
+
+    def team_condition(self, table: str) -> exp.Expression:
+        return exp.EQ(this=_db_column(self.model, self.team_field, table), expression=exp.Literal.number(self.compiler.team.id))
+
+    def joins(self) -> list[exp.Join]:
+        return []
+
+    def table_expression(self) -> exp.Expression:
+        columns = [build().as_(name, quoted=True) for name, build in self.used.items()] or [exp.Literal.number(1).as_("f_one")]
+        select = exp.select(*columns).from_(exp.to_table(self.model._meta.db_table).as_("s"))
+        for join in self.joins():
+            select = select.join(join)
+        select = select.where(self.team_condition("s"))
+        return exp.Subquery(this=select, alias=exp.TableAlias(this=exp.to_identifier(self.sql_alias)))
+
+    def _property(self, column: exp.Expression, chain: list[str], node: exp.Expression) -> Value:
+        return self.compiler.json_property(column, chain)
+
+
+EVENT_STAR = ["uuid", "event", "properties", "timestamp", "distinct_id", "created_at", "$session_id", "person_id"]
+
+
+class EventsTable(_VirtualTable):
+    model = Event
+    FIELDS = {*EVENT_STAR, "person", "$window_id"}
+
+    def has(self, name: str) -> bool:
+        return name in self.FIELDS
+
+    def star(self) -> list[str]:
+        return list(EVENT_STAR)
+
+    def joins(self) -> list[exp.Join]:
+        if not any(name.startswith("f_person_") for name in self.used):
+            return []
+        condition = exp.and_(
+            exp.EQ(this=_db_column(Person, "id", "sp"), expression=self.base("person")),
+            exp.EQ(this=_db_column(Person, "team", "sp"), expression=exp.Literal.number(self.compiler.team.id)),
+        )
+        return [exp.Join(this=exp.to_table(Person._meta.db_table).as_("sp"), side="LEFT", on=condition)]
+
+    def field(self, name: str) -> exp.Column:
+        """An events column by Django field name (also the person's: `person__properties`)."""
+        if name.startswith("person__"):
+            person_field = name[len("person__"):]
+            return self.column(f"f_person_{person_field}", lambda: _db_column(Person, person_field, "sp"))
+        if name == "uuid":
+            return self.column("f_uuid", lambda: self.compiler.uuid_text(self.base("uuid")))
+        return self.column(f"f_{name}", lambda: self.base(name))
+
+    def resolve(self, chain, node):
+        head, rest = chain[0], chain[1:]
+        simple = {"uuid": STRING, "event": STRING, "distinct_id": STRING, "timestamp": DATETIME, "created_at": DATETIME}
+        if head in simple and not rest:
+            return Value(self.field(head), simple[head], not_null=True)
+        if head == "$session_id" and not rest:
+            return Value(self.field("session_id"), STRING, not_null=True)
+        if head == "$window_id" and not rest:
+            return self._property(self.field("properties"), ["$window_id"], node)
+        if head == "person_id" and not rest:
+            return Value(self.field("person"), PERSON)
+        if head == "properties":
+            return self._property(self.field("properties"), rest, node) if rest else Value(self.field("properties"), JSON)
+        if head == "person" and rest:
+            if rest[0] == "id" and len(rest) == 1:
+                return Value(self.field("person"), PERSON)
+            if rest[0] == "created_at" and len(rest) == 1:
+                return Value(self.field("person__created_at"), DATETIME)
+            if rest[0] == "properties":
+                column = self.field("person__properties")
+                return self._property(column, rest[1:], node) if rest[1:] else Value(column, JSON)
+        raise SandboxError(f"Unknown field {_describe(node)} on the events table.")
+
+
+class PersonsTable(_VirtualTable):
+    model = Person
+    FIELDS = ["id", "created_at", "properties", "is_identified"]
+
+    def has(self, name):
+        return name in self.FIELDS
+
+    def star(self):
+        return list(self.FIELDS)
+
+    def resolve(self, chain, node):
+        head, rest = chain[0], chain[1:]
+        if head == "id" and not rest:
+            return Value(self.column("f_id", lambda: self.base("id")), PERSON, not_null=True)
+        if head == "created_at" and not rest:
+            return Value(self.column("f_created_at", lambda: self.base("created_at")), DATETIME, not_null=True)
+        if head == "is_identified" and not rest:
+            return Value(self.column("f_is_identified", lambda: self.base("is_identified")), BOOL, not_null=True)
+        if head == "properties":
+            column = self.column("f_properties", lambda: self.base("properties"))
+            return self._property(column, rest, node) if rest else Value(column, JSON)
+        raise SandboxError(f"Unknown field {_describe(node)} on the persons table.")
+
+
+class DistinctIdsTable(_VirtualTable):
+    model = PersonDistinctId
+    FIELDS = ["distinct_id", "person_id"]
+
+    def has(self, name):
+        return name in self.FIELDS
+
+    def star(self):
+        return list(self.FIELDS)
+
+    def resolve(self, chain, node):
+        if chain == ["distinct_id"]:
+            return Value(self.column("f_distinct_id", lambda: self.base("distinct_id")), STRING)
+        if chain == ["person_id"]:
+            return Value(self.column("f_person", lambda: self.base("person")), PERSON)
+        raise SandboxError(f"Unknown field {_describe(node)} on the person_distinct_ids table.")
+
+
+VIRTUAL_TABLES = {"events": EventsTable, "persons": PersonsTable, "person_distinct_ids": DistinctIdsTable}
+
+
+class DerivedTable(Source):
+    """A subquery or CTE in FROM/JOIN: its output columns, by the names the user sees."""
+
+    def __init__(self, compiler, sql_alias, columns: list[OutputColumn], table: exp.Expression):
+        super().__init__(compiler, sql_alias)
+        self.columns = columns
+        self.table = table
+
+    def _find(self, name: str) -> Optional[OutputColumn]:
+        return next((column for column in self.columns if column.name == name), None)
+
+    def has(self, name):
+        return self._find(name) is not None
+
+    def star(self):
+        return [column.name for column in self.columns]
+
+    def resolve(self, chain, node):
+        column = self._find(chain[0])
+        if column is None:
+            raise SandboxError(f"Unknown field {_describe(node)}.")
+        sql = _quoted(column.sql_name, self.sql_alias)
+        if len(chain) == 1:
+            return Value(sql, column.value.type, not_null=column.value.not_null)
+        if column.value.type == JSON:
+            return self.compiler.json_property(sql, chain[1:])
+        raise SandboxError(f"Unknown field {_describe(node)}.")
+
+    def table_expression(self):
+        return self.table
+
+
+@dataclass
+class CTEDefinition:
+    sql_name: str
+    columns: list[OutputColumn]
+
+
+@dataclass
+class Compiled:
+    """A compiled query (SELECT or set operation) and its output columns."""
+
+    tree: exp.Expression
+    columns: list[OutputColumn]
