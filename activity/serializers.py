@@ -37,12 +37,6 @@ class DetailSerializer(serializers.Serializer):
     type = serializers.CharField(read_only=True, allow_null=True)
 
 
-class ActivityUserSerializer(serializers.Serializer):
-    first_name = serializers.CharField(read_only=True)
-    email = serializers.CharField(read_only=True, allow_null=True)
-    is_system = serializers.BooleanField(read_only=True, required=False)
-
-
 class ActivityLogSerializer(serializers.Serializer):
     id = serializers.UUIDField(read_only=True)
     user = serializers.SerializerMethodField()
@@ -52,7 +46,12 @@ class ActivityLogSerializer(serializers.Serializer):
     detail = DetailSerializer(read_only=True, allow_null=True)
     created_at = serializers.DateTimeField(read_only=True)
 
-    @extend_schema_field(ActivityUserSerializer)
+    # `is_system` appears on system entries only, so it is not a required key.
+    @extend_schema_field({
+        "type": "object",
+        "properties": {"first_name": {"type": "string"}, "email": {"type": "string", "nullable": True}, "is_system": {"type": "boolean"}},
+        "required": ["first_name", "email"],
+    })
     def get_user(self, entry) -> dict:
         if entry.is_system:
             return {"first_name": "System", "email": None, "is_system": True}

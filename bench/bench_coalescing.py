@@ -61,7 +61,7 @@ def serve(env, coalescing: bool):
 
 
 def clear_cache(env):
-    manage(env, "shell", "-c", "from django.core.cache import cache; cache.clear()")
+    manage(env, "shell", "-c", "from django.conf import settings; from django.core.cache import caches; [caches[a].clear() for a in settings.CACHES]")
 
 
 def main():

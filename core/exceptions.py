@@ -1,11 +1,13 @@
 """One exception handler: every error body is {type, code, detail, attr} (+ extra)."""
 import logging
 
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
+
+from .faults import as_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -18,6 +20,13 @@ _TYPES = [
     ),
     (exceptions.Throttled, "throttled_error"),
 ]
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "payload_too_large"
+    default_type = "invalid_request"
 
 
 def _exception_type(exc) -> str:
@@ -67,11 +76,20 @@ def server_error_body() -> dict:
 
 
 def exception_handler(exc, context):
-    if isinstance(exc, Http404):
+    if isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge()
+    elif isinstance(exc, SuspiciousOperation):  # too many fields or files, a malformed multipart body
+        exc = exceptions.ParseError(str(exc))
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound(*(exc.args or ()))
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(*(exc.args or ()))
 
+    if not isinstance(exc, exceptions.APIException):
+        unavailable = as_unavailable(exc)
+        if unavailable is not None:
+            logger.warning("%s: %s", unavailable.default_code, exc)
+            exc = unavailable
     if not isinstance(exc, exceptions.APIException):
         logger.exception("Unhandled exception in API view", exc_info=exc)
         set_rollback()
@@ -84,3 +102,26 @@ def exception_handler(exc, context):
         headers["Retry-After"] = "%d" % exc.wait
     set_rollback()
     return Response(_error_body(exc), status=exc.status_code, headers=headers)
+
+
+class ErrorBodyMiddleware:
+    """API errors raised in views outside DRF (public share pages) get the same body and status:
+    an outage is 503 with Retry-After, a NUL in a parameter 400 (core.text)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exc):
+        unavailable = as_unavailable(exc)
+        if unavailable is not None:
+            logger.warning("%s %s: %s (%s)", request.method, request.path, unavailable.default_code, exc)
+            exc = unavailable
+        if not isinstance(exc, exceptions.APIException):
+            return None
+        response = JsonResponse(_error_body(exc), status=exc.status_code)
+        if getattr(exc, "wait", None):
+            response["Retry-After"] = "%d" % exc.wait
+        return response

@@ -1,3 +1,5 @@
+import sys
+
 from django.conf import settings
 from django.http import JsonResponse
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -9,10 +11,14 @@ from rest_framework.views import APIView
 from .coalescing import read_counters
 
 from .exceptions import server_error_body
+from .faults import as_unavailable, unavailable_response
 
 
 def server_error(request, *args, **kwargs):
-    """500s outside DRF views answer in the API's error shape too."""
+    """500s outside DRF views answer in the API's error shape too (503 for an outage)."""
+    unavailable = as_unavailable(sys.exc_info()[1])
+    if unavailable is not None:
+        return unavailable_response(unavailable)
     return JsonResponse(server_error_body(), status=500)
 
 

@@ -58,7 +58,8 @@ def filter_insights(queryset: QuerySet, params, *, team, user) -> tuple[QuerySet
             else:
                 queryset = queryset.filter(saved=False)
         elif key == "user":
-            queryset = queryset.filter(created_by=user)
+            # A share viewer is nobody: "my insights" is empty for them.
+            queryset = queryset.filter(created_by=user) if user.is_authenticated else queryset.none()
         elif key == "favorited":
             queryset = queryset.filter(favorited=True)
         elif key == "created_by":

@@ -22,8 +22,10 @@ from queries.api import ExecutionMode, cancel_query, resolve_refresh, validate_d
 from . import openapi  # noqa: F401  (registers the serializer schema extension)
 from . import signals
 from .analysis import InsightAnalysisSerializer, analyze_insight
+from .bulk_tags import BulkUpdateTagsRequestSerializer, BulkUpdateTagsResponseSerializer
 from .filters import DATE_FILTERS, INSIGHT_TYPE_CHOICES, filter_insights, order_insights, str_to_bool
 from .llm import ensure_ai_allowed
+from .metadata import GenerateMetadataRequestSerializer, InsightMetadataSerializer, generate_metadata, validated_query
 from .models import Dashboard, DashboardTile, Insight
 from .results import DashboardContext, insight_results
 from .selectors import my_last_viewed, trending_insights, with_last_viewed_at, with_relations
@@ -39,6 +41,7 @@ from .serializers import (
 )
 from .services import (
     INSIGHT_SCOPE,
+    bulk_update_insight_tags,
     create_dashboard,
     create_insight,
     record_insight_views,
@@ -396,6 +399,36 @@ class InsightViewSet(QueryCoalescingMixin, TeamScopedViewSetMixin, viewsets.Mode
             body.is_valid(raise_exception=True)
             context = body.validated_data.get("context")
         return Response(suggest_for_insight(self.get_object(), self.team, request.user, context=context))
+
+    @extend_schema(request=BulkUpdateTagsRequestSerializer, responses={200: BulkUpdateTagsResponseSerializer})
+    @action(methods=["POST"], detail=False, required_scopes=["insight:write"], pagination_class=None)
+    def bulk_update_tags(self, request, *args, **kwargs):
+        """Add, remove or set tags on up to 500 insights at once. Ids that are not insights of this
+        project are reported in `skipped`."""
+        body = BulkUpdateTagsRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        ids = list(dict.fromkeys(body.validated_data["ids"]))
+        found = {insight.id: insight for insight in self.filter_queryset_by_team(Insight.objects.filter(deleted=False, id__in=ids))}
+        tags = bulk_update_insight_tags(team=self.team, user=request.user, insights=[found[i] for i in ids if i in found],
+                                        action=body.validated_data["action"], names=body.validated_data["tags"])
+        return Response({
+            "updated": [{"id": insight_id, "tags": tags[insight_id]} for insight_id in ids if insight_id in found],
+            "skipped": [{"id": insight_id, "reason": "Not found"} for insight_id in ids if insight_id not in found],
+        })
+
+    @extend_schema(request=GenerateMetadataRequestSerializer, responses={200: InsightMetadataSerializer})
+    @action(methods=["POST"], detail=False, required_scopes=["insight:write"], throttle_classes=AI_THROTTLES)
+    def generate_metadata(self, request, *args, **kwargs):
+        """A name and a description for an insight's query (an InsightVizNode, or an ActorsQuery,
+        EventsQuery or GroupsQuery)."""
+        ensure_ai_allowed(self.team.organization)
+        return Response(generate_metadata(validated_query(request.data)))
+
+    @extend_schema(exclude=True)
+    @action(methods=["POST"], detail=False)
+    def timing(self, request, *args, **kwargs):
+        """Time-to-see-data reports of PostHog's frontend: accepted and not stored."""
+        return Response(status=status.HTTP_201_CREATED)
 
 
 class DashboardViewSet(

@@ -65,11 +65,15 @@ INSTALLED_APPS = [
     "insights",
     "sharing",
     "alerts",
+    "insight_variables",
+    "exports",
 ]
 
 MIDDLEWARE = [
     "core.proxy.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "core.health.HealthCheckMiddleware",
+    "core.exceptions.ErrorBodyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -115,7 +119,18 @@ USE_X_FORWARDED_HOST = env_bool("USE_X_FORWARDED_HOST", False)
 
 # --- Database -------------------------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60")))}
+DATABASES = {
+    "default": dj_database_url.parse(
+        DATABASE_URL,
+        conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60")),
+        # A persistent connection is pinged before reuse, so a database restart costs only the
+        # requests in flight at that moment (answered 503, see core/faults.py).
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Fail fast while the database is away instead of hanging a worker.
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = int(os.environ.get("DATABASE_CONNECT_TIMEOUT", "3"))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers and one writer work at once; IMMEDIATE transactions plus a busy
     # timeout make concurrent writers from several server workers wait instead of failing
@@ -136,8 +151,14 @@ if REDIS_URL:
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "insights"),
+            # A dead Redis must fail fast: every request reads the throttles and the result cache.
+            "OPTIONS": {
+                "SOCKET_CONNECT_TIMEOUT": float(os.environ.get("REDIS_CONNECT_TIMEOUT", "0.5")),
+                "SOCKET_TIMEOUT": float(os.environ.get("REDIS_SOCKET_TIMEOUT", "1")),
+            },
         }
     }
+    CACHES["results"] = CACHES["default"]  # one Redis for everything
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
     CELERY_TASK_ALWAYS_EAGER = False
@@ -146,13 +167,32 @@ if REDIS_URL:
         "check-alerts": {
             "task": "alerts.tasks.check_due_alerts_task",
             "schedule": float(os.environ.get("ALERT_CHECK_INTERVAL_SECONDS", "300")),
-        }
+        },
+        # Expired export files (exports/tasks.py). Without Redis, run `manage.py delete_expired_exports` from cron.
+        "delete-expired-exports": {"task": "exports.delete_expired_exports", "schedule": 3600.0},
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "insights"}}
+    # Query results survive a restart of the embedded default: files under VAR_DIR, shared by
+    # workers. Counters, throttles and job status stay in process memory, whose increments are atomic.
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "insights"},
+        "results": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": os.environ.get("RESULTS_CACHE_DIR") or str(VAR_DIR / "results"),
+            "OPTIONS": {"MAX_ENTRIES": int(os.environ.get("RESULTS_CACHE_MAX_ENTRIES", "20000"))},
+        },
+    }
     CELERY_BROKER_URL = "memory://"
     CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_SERIALIZER = "json"
+# Redis is a cache and a coordinator, never a point of failure: while it is unreachable, cache
+# reads miss and writes are dropped (logged), so throttles fail open and results are computed.
+DJANGO_REDIS_IGNORE_EXCEPTIONS = True
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+# Publishing an async query to a dead broker gives up after about a second (answered 503).
+CELERY_BROKER_CONNECTION_TIMEOUT = 1
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 2}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 
 # Identical concurrent query/insight requests are computed once (core/coalescing.py).
 QUERY_COALESCING_ENABLED = env_bool("QUERY_COALESCING_ENABLED", True)

@@ -17,6 +17,8 @@ urlpatterns = [
     path("api/", include("sharing.urls")),
     path("api/", include("alerts.urls")),
     path("api/", include("accounts.urls")),
+    path("api/", include("insight_variables.urls")),
+    path("api/", include("exports.urls")),
     path("", include("events.urls")),
     path("", include("sharing.public_urls")),
 ]

@@ -6,7 +6,7 @@ validate_query(query)
     Unknown extra keys are allowed (callers store the query as sent).
 
 execute_query(team, query, *, refresh="force_cache", user=None, insight_id=None,
-              dashboard_id=None, client_query_id=None) -> dict
+              dashboard_id=None, client_query_id=None, timeout=None) -> dict
     Runs a query node, wrapper nodes included (InsightVizNode, DataVisualizationNode,
     DataTableNode: their `source` is computed), under one of the seven refresh modes
     (`refresh` may also be True/False or a client string: see resolve_refresh).
@@ -20,7 +20,8 @@ execute_query(team, query, *, refresh="force_cache", user=None, insight_id=None,
       - force_async: {"query_status"}.
     Keys a response lacks (e.g. `columns`, `types` for trends) mean null.
     Raises ParseError (invalid query) or ValidationError (unsupported kind/feature, bad
-    formula, invalid regex...: 400 with a clear message), QueryTimeout (504).
+    formula, invalid regex...: 400 with a clear message), QueryTimeout (504) after `timeout`
+    seconds when computing (default QUERY_TIMEOUT_SECONDS).
 
 cancel_query(team, query_id) -> str
     Cancels the async job with that id (a client_query_id or a cache key); returns a message.
@@ -47,9 +48,11 @@ validate_dashboard_filters(filters) -> None
 
 apply_dashboard_variables(query, variables) -> dict
     The query with `{variable id: {value, isNull}}` applied to the SQL variables it declares
-    (`variables_override`); other kinds and undeclared ids are left alone.
+    (`variables_override`; an entry under another id applies through its `code_name`); other
+    kinds and undeclared variables are left alone. When computed, a SQL query's variables
+    resolve through the team's saved insight variables (queries/variables.py).
 """
-from typing import Any
+from typing import Any, Optional
 
 from . import execution, jobs
 from .execution import apply_dashboard_filters, apply_dashboard_variables, validate_dashboard_filters  # noqa: F401
@@ -62,9 +65,9 @@ def validate_query(query: Any) -> None:
 
 
 def execute_query(team, query: dict, *, refresh: Any = ExecutionMode.FORCE_CACHE, user=None, insight_id=None, dashboard_id=None,
-                  client_query_id=None) -> dict:
+                  client_query_id=None, timeout: Optional[float] = None) -> dict:
     return execution.execute(team, query, resolve_refresh(refresh), user=user, query_id=client_query_id,
-                             insight_id=insight_id, dashboard_id=dashboard_id)
+                             insight_id=insight_id, dashboard_id=dashboard_id, timeout=timeout)
 
 
 def cancel_query(team, query_id: str) -> str:

@@ -1,12 +1,13 @@
 """Result cache and freshness rules (PostHog's staleness thresholds per interval).
 
-Results live in Django's cache (local memory by default, Redis with REDIS_URL) under the
-runner's cache key, as JSON-ready response dicts with their `last_refresh`.
+Results live in Django's `results` cache (files under VAR_DIR by default, so they survive a
+restart; Redis with REDIS_URL) under the runner's cache key, as JSON-ready response dicts with
+their `last_refresh`.
 """
 from datetime import datetime, timedelta
 from typing import Optional
 
-from django.core.cache import cache
+from django.core.cache import caches
 from django.utils.dateparse import parse_datetime
 
 from . import clock, conf
@@ -34,12 +35,12 @@ CLOSED_RANGE_MARGIN = timedelta(seconds=10)
 
 
 def get(key: str) -> Optional[dict]:
-    value = cache.get(key)
+    value = caches["results"].get(key)
     return value if isinstance(value, dict) and value.get("last_refresh") else None
 
 
 def store(key: str, response: dict) -> None:
-    cache.set(key, response, timeout=conf.cache_ttl_seconds())
+    caches["results"].set(key, response, timeout=conf.cache_ttl_seconds())
 
 
 def target_age(interval: Optional[str], last_refresh: datetime, *, lazy: bool = False) -> Optional[datetime]:

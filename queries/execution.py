@@ -10,6 +10,7 @@ from .modes import ExecutionMode
 from .runners import RUNNERS
 from .runners.base import QueryRunner, UnsupportedQuery, response_value
 from .schema import WRAPPER_KINDS, DashboardFilter, QuerySchemaRoot
+from .variables import resolve_query_variables
 
 def parse_query(query: Any):
     """The validated node (pydantic), or ParseError with the validation message."""
@@ -67,7 +68,8 @@ def apply_dashboard_filters(query: dict, filters: Optional[dict]) -> dict:
 def apply_dashboard_variables(query: dict, variables: Optional[dict]) -> dict:
     """The query with dashboard variable values applied (PostHog's `variables_override`): SQL queries
     only, and only variables the query already declares; an entry takes the value (and `isNull`)
-    given for its id and keeps its own code name."""
+    given for its id and keeps its own code name. An override saved under an older id of a variable
+    (recreated since) still applies through its `code_name`."""
     if not variables or not isinstance(query, dict):
         return query
     if query.get("kind") in WRAPPER_KINDS and isinstance(query.get("source"), dict):
@@ -75,9 +77,13 @@ def apply_dashboard_variables(query: dict, variables: Optional[dict]) -> dict:
     own = query.get("variables")
     if query.get("kind") != "HogQLQuery" or not isinstance(own, dict):
         return query
+    by_code_name = {override["code_name"]: override for override in variables.values()
+                    if isinstance(override, dict) and isinstance(override.get("code_name"), str)}
     applied = {}
     for variable_id, entry in own.items():
         override = variables.get(variable_id)
+        if override is None and isinstance(entry, dict):
+            override = by_code_name.get(entry.get("code_name"))
         if isinstance(entry, dict) and isinstance(override, dict):
             entry = {"variableId": variable_id, "code_name": entry.get("code_name"), "value": override.get("value"),
                      "isNull": override.get("isNull")}
@@ -85,8 +91,19 @@ def apply_dashboard_variables(query: dict, variables: Optional[dict]) -> dict:
     return {**query, "variables": applied}
 
 
+def with_saved_variables(team, query):
+    """The query with its SQL `variables` resolved through the team's saved insight variables."""
+    if not isinstance(query, dict):
+        return query
+    if query.get("kind") in WRAPPER_KINDS and isinstance(query.get("source"), dict):
+        return {**query, "source": with_saved_variables(team, query["source"])}
+    if query.get("kind") != "HogQLQuery" or not isinstance(query.get("variables"), dict):
+        return query
+    return {**query, "variables": resolve_query_variables(team, query["variables"])}
+
+
 def build_runner(team, query: dict) -> QueryRunner:
-    node = parse_query(query)
+    node = parse_query(with_saved_variables(team, query))
     if node.kind in WRAPPER_KINDS:
         node = node.source
     runner_class = RUNNERS.get(node.kind)
@@ -132,8 +149,11 @@ def execute(team, query: dict, mode: ExecutionMode, **kwargs) -> dict:
         raise ValidationError("The date range is outside the supported range of dates (years 1 to 9999).") from error
 
 
-def _execute(team, query: dict, mode: ExecutionMode, *, user=None, query_id=None, insight_id=None, dashboard_id=None) -> dict:
+def _execute(team, query: dict, mode: ExecutionMode, *, user=None, query_id=None, insight_id=None, dashboard_id=None,
+             timeout: Optional[float] = None) -> dict:
     runner = build_runner(team, query)
+    if timeout:
+        runner.timeout = timeout
     cache_key = runner.cache_key()
     job_id = query_id or cache_key
     source = source_of(query)

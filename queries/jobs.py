@@ -21,6 +21,8 @@ from django.db import close_old_connections, connections, transaction
 from django.utils.dateparse import parse_datetime
 from rest_framework.exceptions import APIException, NotFound
 
+from core.faults import BrokerUnavailable, is_broker_unavailable
+
 from . import clock, conf
 from .runners.base import QueryCancelled, response_value
 from .sql.engine import get_engine
@@ -106,7 +108,8 @@ def enqueue(team, query: dict, query_id: str, *, refresh_requested: bool, user_i
     status["task_id"] = uuid.uuid4().hex
     _store(status)
     arguments = (team.id, query_id, query, user_id, status["task_id"])
-    transaction.on_commit(lambda: _dispatch(*arguments), robust=True)
+    # A broker that cannot take the job is the client's 503 (core.faults), not a silent loss.
+    transaction.on_commit(lambda: _dispatch(*arguments), robust=not _uses_celery())
     return status
 
 
@@ -207,6 +210,12 @@ def _dispatch(team_id: int, query_id: str, query: dict, user_id, task_id: str) -
     if _uses_celery():
         from .tasks import process_query_task
 
-        process_query_task.apply_async(args=(team_id, query_id, query, user_id, task_id), task_id=task_id)
+        try:
+            process_query_task.apply_async(args=(team_id, query_id, query, user_id, task_id), task_id=task_id)
+        except Exception as exc:
+            if not is_broker_unavailable(exc):
+                raise
+            cache.delete(status_key(team_id, query_id))
+            raise BrokerUnavailable() from exc
     else:
         _thread_pool().submit(_run_in_thread, team_id, query_id, query, user_id, task_id)

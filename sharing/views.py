@@ -2,7 +2,7 @@
 from functools import cached_property
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema, inline_serializer
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
@@ -22,6 +22,19 @@ from .serializers import (
 
 WRITE_SCOPES = ["sharing_configuration:write"]
 ERROR_BODY = inline_serializer("SharingErrorResponse", {"error": serializers.CharField()})
+# Creating a password answers the legacy `{"error"}` when protection is off, else the API's error body.
+PASSWORD_ERROR_BODY = PolymorphicProxySerializer(
+    component_name="SharePasswordErrorResponse",
+    serializers=[
+        ERROR_BODY,
+        inline_serializer(
+            "SharePasswordValidationError",
+            {"type": serializers.CharField(), "code": serializers.CharField(), "detail": serializers.CharField(),
+             "attr": serializers.CharField(allow_null=True)},
+        ),
+    ],
+    resource_type_field_name=None,
+)
 INSIGHT_ID = OpenApiParameter("insight_id", OpenApiTypes.INT, OpenApiParameter.PATH)
 PROJECT_ID = OpenApiParameter(
     "project_id",
@@ -87,7 +100,7 @@ class SharingConfigurationViewSet(TeamScopedViewSetMixin, viewsets.GenericViewSe
 
     @extend_schema(
         request=SharePasswordCreateSerializer,
-        responses={201: SharePasswordCreatedSerializer, 400: ERROR_BODY},
+        responses={201: SharePasswordCreatedSerializer, 400: PASSWORD_ERROR_BODY},
         summary="Create a password for the share",
         description="Requires password protection to be enabled. The raw password is returned this once.",
     )

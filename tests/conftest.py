@@ -1,5 +1,5 @@
 import pytest
-from django.core.cache import cache
+from django.core.cache import caches
 from rest_framework.test import APIClient
 
 from .factories import make_key, make_member, make_team
@@ -11,12 +11,17 @@ pytest.register_assert_rewrite("tests.scopes")
 @pytest.fixture(autouse=True)
 def _clear_cache(settings):
     # Throttle counters and query results live in the cache: start every test clean.
-    cache.clear()
+    _clear_caches(settings)
     settings.RATE_LIMIT_ENABLED = False
     # Production hashes with PBKDF2; tests need speed, not key stretching.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     yield
-    cache.clear()
+    _clear_caches(settings)
+
+
+def _clear_caches(settings):
+    for alias in settings.CACHES:  # `default` and the query `results` cache
+        caches[alias].clear()
 
 
 @pytest.fixture

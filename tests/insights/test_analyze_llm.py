@@ -202,3 +202,30 @@ def test_llm_path_needs_the_organizations_approval(api, team, user, insight, llm
 def test_deterministic_analysis_needs_no_approval(api, team, insight):
     assert team.organization.is_ai_data_processing_approved is False
     assert analyze(api, team, insight) == {"result": FACTS}
+
+
+# --- generate_metadata with a provider ------------------------------------------------------------
+
+
+def test_generate_metadata_uses_the_providers_json(api, llm, team):
+    llm.reply = ("answer", '```json\n{"name": "Daily signups", "description": "Signups per day."}\n```')
+    response = api.post(f"/api/projects/{team.id}/insights/generate_metadata/", {"query": QUERY}, format="json")
+    assert response.status_code == 200
+    assert response.json() == {"name": "Daily signups", "description": "Signups per day."}
+    prompt = llm.requests[0]["body"]["messages"][1]["content"]
+    assert "A plain name would be: signed up count" in prompt
+
+
+@pytest.mark.parametrize("reply", [("answer", "not json"), ("status", 500, {"error": "down"})])
+def test_generate_metadata_provider_failure_is_500(api, llm, team, reply):
+    llm.reply = reply
+    response = api.post(f"/api/projects/{team.id}/insights/generate_metadata/", {"query": QUERY}, format="json")
+    assert response.status_code == 500
+    assert response.json() == error("server_error", "error", "Failed to generate insight metadata. Please try again.")
+
+
+def test_generate_metadata_needs_approval_when_a_provider_is_configured(api, llm, team):
+    team.organization.is_ai_data_processing_approved = False
+    team.organization.save()
+    response = api.post(f"/api/projects/{team.id}/insights/generate_metadata/", {"query": QUERY}, format="json")
+    assert response.status_code == 403 and response.json() == APPROVAL

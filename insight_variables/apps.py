@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class InsightVariablesConfig(AppConfig):
+    name = "insight_variables"
+    default_auto_field = "django.db.models.BigAutoField"
