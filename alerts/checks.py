@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .config import AlertConfigError
+from .config import AlertConfigError, blocked_until
 from .evaluation import Evaluation, EvaluationError, evaluate
 from .models import AlertCheck, AlertConfiguration, AlertState, CalculationInterval
 from .notifications import AlertNotification, notify
@@ -88,6 +88,13 @@ def check_alert(alert_id, *, now: datetime | None = None, force: bool = False) -
     if alert.skip_weekend and now.astimezone(tz).weekday() >= 5:
         _save(alert, next_check_at=_next_monday(now, tz), **updates)
         return SKIPPED
+    local = now.astimezone(tz)
+    blocked_end = blocked_until(alert.schedule_restriction, local.hour * 60 + local.minute)
+    if blocked_end is not None:  # quiet hours: the next check is when they end
+        midnight = datetime(local.year, local.month, local.day, tzinfo=tz)
+        resume = (midnight + timedelta(minutes=blocked_end)).astimezone(ZoneInfo("UTC"))
+        _save(alert, next_check_at=resume, **updates)
+        return SKIPPED
 
     evaluation, error = Evaluation(None, ()), None
     try:
@@ -126,6 +133,7 @@ def check_alert(alert_id, *, now: datetime | None = None, force: bool = False) -
                 state=state,
                 targets_notified=targets,
                 error=error,
+                triggered_metadata=evaluation.triggered_metadata,
             )
     return state
 

@@ -1,6 +1,6 @@
 """Computing an alert's value from its insight and comparing it with the threshold.
 
-Trends insights only. The value is read from the configured series (every series with a
+Trends (TrendsAlertConfig): the value is read from the configured series (every series with a
 breakdown) of the insight's query, recomputed for the last few intervals:
 - absolute_value: the last completed interval (for total-value displays, the aggregated value
   over the insight's own date range). With `check_ongoing_interval`, the interval still in
@@ -9,10 +9,16 @@ breakdown) of the insight's query, recomputed for the last few intervals:
   one to the last completed one (or from the last completed one to the ongoing one, with
   `check_ongoing_interval`, for increases); a percentage threshold compares the change as a
   fraction of the earlier value (0.2 = 20%).
+Funnels (FunnelsAlertConfig, steps funnels): the conversion rate (0-100) of `funnel_step` (the
+last step by default) from the first step or from the previous one, per breakdown value.
+SQL (HogQLAlertConfig): a numeric column of the result, read in the last row, the first row (with
+the row before it for relative conditions) or in every row (`any_row`, labelled by `label_column`).
+With several values (breakdowns, rows) the alert fires when any breaches; the check records which.
 A value breaches when it is strictly below `lower` or strictly above `upper`.
 """
 import math
 from dataclasses import dataclass
+from decimal import Decimal
 
 from rest_framework.exceptions import APIException
 
@@ -20,6 +26,8 @@ from .config import (
     ABSOLUTE_VALUE,
     RELATIVE_DECREASE,
     RELATIVE_INCREASE,
+    FunnelsAlertConfig,
+    HogQLAlertConfig,
     InsightThreshold,
     ThresholdBounds,
     is_non_time_series,
@@ -27,6 +35,9 @@ from .config import (
 )
 
 INTERVAL_LETTERS = {"day": "d", "week": "w", "month": "m"}  # any other interval reads back in hours
+# any_row checks every row: past this many, a LIMIT or an aggregate is asked for rather than a truncation
+# that could hide the breaching row (PostHog's limit).
+ANY_ROW_MAX_ROWS = 50
 
 
 class EvaluationError(Exception):
@@ -37,6 +48,9 @@ class EvaluationError(Exception):
 class Evaluation:
     value: float | None
     breaches: tuple[str, ...]
+    # Which value breached when there are several: {"series_index", "breakdown_value"} for trends,
+    # {"funnel_step", "breakdown_value"} for funnels, {"column", "row", "label"} for SQL.
+    triggered_metadata: dict | None = None
 
 
 def evaluate(alert) -> Evaluation:
@@ -44,17 +58,29 @@ def evaluate(alert) -> Evaluation:
     setup = validate_alert_setup(
         alert.insight.query, alert.condition, alert.config, alert.threshold.configuration if alert.threshold else None
     )
+    if isinstance(setup.config, FunnelsAlertConfig):
+        return _evaluate_funnel(alert.team, setup)
+    if isinstance(setup.config, HogQLAlertConfig):
+        return _evaluate_sql(alert.team, setup)
+    return _evaluate_trends(alert.team, setup)
+
+
+def _evaluate_trends(team, setup) -> Evaluation:
     query, condition, config, threshold = setup.query, setup.condition, setup.config, setup.threshold
     non_time_series = is_non_time_series(query)
     check_ongoing = bool(config.check_ongoing_interval) and condition != RELATIVE_DECREASE
 
     intervals = None if non_time_series else (2 if condition == ABSOLUTE_VALUE else 3)
-    results = _compute(alert.team, query, intervals)
+    results = _compute(team, query, intervals)
     judge = _Judge(threshold, condition, None if non_time_series else query.get("interval") or "day")
     if not results:
         return judge.verdict(0.0, "empty result", current=False)
     if _has_breakdown(query):
-        candidates = results
+        # One row per series and breakdown value: the watched series' rows, when rows say their series.
+        ordered = [row for row in results if isinstance(row, dict) and isinstance(row.get("action"), dict) and "order" in row["action"]]
+        candidates = [row for row in ordered if row["action"]["order"] == config.series_index] if len(ordered) == len(results) else results
+        if not candidates:
+            return judge.verdict(0.0, "empty result", current=False)
     else:
         if config.series_index >= len(results):
             raise EvaluationError(f"series_index {config.series_index} is out of range (results have {len(results)} series)")
@@ -65,7 +91,10 @@ def evaluate(alert) -> Evaluation:
         label = str(series.get("label") or f"series {position}") if isinstance(series, dict) else f"series {position}"
         last = _evaluate_series(series, label, condition, judge, non_time_series, check_ongoing)
         if last.breaches:
-            return last
+            if len(candidates) == 1:
+                return last
+            breakdown_value = series.get("breakdown_value") if isinstance(series, dict) else None
+            return Evaluation(last.value, last.breaches, {"series_index": config.series_index, "breakdown_value": breakdown_value})
     # With a breakdown no single value stands for the insight.
     return Evaluation(None, ()) if len(candidates) > 1 else last
 
@@ -121,6 +150,148 @@ class _Judge:
         return Evaluation(value, ())
 
 
+def _first_breach(values: list[tuple[float, str, dict]], judge: "_Judge", *, current: bool) -> Evaluation:
+    """The first of (value, label, metadata) that breaches; else the only value's verdict (None when several)."""
+    for value, label, metadata in values:
+        verdict = judge.verdict(value, label, current=current)
+        if verdict.breaches:
+            return Evaluation(verdict.value, verdict.breaches, metadata if len(values) > 1 else None)
+    return Evaluation(values[0][0], ()) if len(values) == 1 else Evaluation(None, ())
+
+
+def _evaluate_funnel(team, setup) -> Evaluation:
+    config: FunnelsAlertConfig = setup.config
+    results = _compute(team, setup.query, None)
+    if not results:
+        raise EvaluationError("Funnel alert query returned no steps.")
+    per_breakdown = results if isinstance(results[0], list) else [results]
+    judge = _Judge(setup.threshold, setup.condition, None)
+    values = []
+    for steps in per_breakdown:
+        if not isinstance(steps, list) or not steps:
+            raise EvaluationError("Funnel alert query returned no steps.")
+        breakdown_value = steps[0].get("breakdown_value") if isinstance(steps[0], dict) else None
+        step = config.funnel_step if config.funnel_step is not None else len(steps) - 1
+        label = "conversion" if breakdown_value is None else (
+            ", ".join(str(part) for part in breakdown_value) if isinstance(breakdown_value, list) else str(breakdown_value))
+        values.append((_conversion_rate(steps, step, config.metric), label, {"funnel_step": step, "breakdown_value": breakdown_value}))
+    return _first_breach(values, judge, current=True)
+
+
+def _conversion_rate(steps: list, step: int, metric: str) -> float:
+    """The step's conversion in percent (0-100) of the first step, or of the previous one."""
+    if step >= len(steps):
+        raise EvaluationError(f"funnel_step {step} is out of range (funnel has {len(steps)} steps).")
+    base_step = step - 1 if metric == "conversion_from_previous" else 0
+    if base_step < 0:
+        raise EvaluationError("conversion_from_previous is undefined at the first step (there is no prior step); "
+                              "use conversion_from_start instead.")
+    base, count = _step_count(steps, base_step), _step_count(steps, step)
+    return 0.0 if base == 0 else count / base * 100
+
+
+def _step_count(steps: list, index: int) -> float:
+    if not isinstance(steps[index], dict):
+        raise EvaluationError(f"Funnel step {index} is malformed.")
+    return _float(steps[index].get("count"), f"step {index}")
+
+
+def _evaluate_sql(team, setup) -> Evaluation:
+    config: HogQLAlertConfig = setup.config
+    rows, columns = _compute_table(team, setup.query)
+    judge = _Judge(setup.threshold, setup.condition, None)
+    if not rows:  # no rows: the metric is 0 this time, so a lower bound can still breach
+        return judge.verdict(0.0, "result", current=True)
+    if any(not isinstance(row, (list, tuple)) for row in rows):
+        raise EvaluationError("SQL alert query must return rows as lists")
+    index = sql_value_column(config.column, columns, rows)
+    column = columns[index] if columns and index < len(columns) else "result"
+    if config.evaluation == "any_row":
+        if len(rows) > ANY_ROW_MAX_ROWS:
+            raise EvaluationError(f"Any-row SQL alerts evaluate at most {ANY_ROW_MAX_ROWS} rows, but the query returned "
+                                  f"{len(rows)} — add a LIMIT or aggregate the query.")
+        label_index = _label_column(config.label_column, columns, index, rows)
+        values = []
+        for number, row in enumerate(rows, start=1):
+            cell = row[label_index] if label_index is not None and label_index < len(row) else None
+            label = str(cell) if cell is not None else f"row {number}"
+            values.append((_cell(row, index, f"row {number}"), label, {"column": column, "row": number, "label": label}))
+        return _first_breach(values, judge, current=True)
+    # The current value and the one before it: the last rows of an oldest-first result, or the
+    # first rows of a newest-first one.
+    ordered = rows[-2:] if config.evaluation == "last_row" else list(reversed(rows[:2]))
+    values = [_cell(row, index, "row") for row in ordered]
+    if setup.condition == ABSOLUTE_VALUE:
+        return judge.verdict(values[-1], column, current=True)
+    if len(values) < 2:
+        raise EvaluationError("Relative alerts on SQL insights need at least two rows (current and previous).")
+    return judge.verdict(judge.change(values[0], values[1]), column, current=True)
+
+
+def check_sql_column(team, query: dict, column: str) -> None:
+    """EvaluationError unless `column` is a numeric column of the SQL query's result (cached, else
+    computed). A query that fails now is not the configuration's fault: its checks will say so."""
+    try:
+        rows, columns = _compute_table(team, query, refresh="blocking")
+    except Exception:  # noqa: BLE001
+        return
+    sql_value_column(column, columns, [row for row in rows if isinstance(row, (list, tuple))])
+
+
+def sql_value_column(configured: str | None, columns: list | None, rows: list) -> int:
+    """The index of the column an SQL alert reads: the configured one (which must be numeric), else
+    the only column, else the only numeric column. EvaluationError names the problem."""
+    names = [str(name) for name in columns or []]
+    if configured is not None:
+        if configured not in names:
+            raise EvaluationError(f"SQL alert column '{configured}' is not in the result columns ({', '.join(names)}).")
+        index = names.index(configured)
+        if rows and not _is_numeric_column(rows, index):
+            raise EvaluationError(f"SQL alert column '{configured}' is not numeric.")
+        return index
+    width = len(rows[-1]) if rows else len(names)
+    if width == 1:
+        return 0
+    numeric = [index for index in range(width) if _is_numeric_column(rows, index)]
+    if len(numeric) == 1:
+        return numeric[0]
+    described = f" ({', '.join(names)})" if names else ""
+    raise EvaluationError(
+        f"SQL alert query returns {width} columns{described} and {'none' if not numeric else 'more than one'} "
+        "of them is numeric — pick the column to evaluate in the alert settings."
+    )
+
+
+def _is_numeric_column(rows: list, index: int) -> bool:
+    """Judged by the column's latest non-null value."""
+    for row in reversed(rows):
+        cell = row[index] if isinstance(row, (list, tuple)) and index < len(row) else None
+        if cell is not None:
+            return not isinstance(cell, bool) and isinstance(cell, (int, float, Decimal))
+    return False
+
+
+def _label_column(configured: str | None, columns: list | None, value_index: int, rows: list) -> int | None:
+    names = [str(name) for name in columns or []]
+    if configured is not None:
+        if configured not in names:
+            raise EvaluationError(f"SQL alert label column '{configured}' is not in the result columns ({', '.join(names)}).")
+        return names.index(configured)
+    return next((index for index in range(len(rows[-1])) if index != value_index), None)
+
+
+def _cell(row, index: int, position: str) -> float:
+    if index >= len(row):
+        raise EvaluationError(f"SQL alert query returned a {position} with too few columns.")
+    value = row[index]
+    if isinstance(value, Decimal):
+        value = float(value)
+    number = _float(value, position)
+    if not math.isfinite(number):
+        raise EvaluationError(f"SQL alert query must return a finite numeric value (got {value} for the {position}).")
+    return number
+
+
 def _has_breakdown(query: dict) -> bool:
     breakdown_filter = query.get("breakdownFilter") or {}
     return bool(breakdown_filter.get("breakdown") not in (None, "", []) or breakdown_filter.get("breakdowns"))
@@ -147,25 +318,41 @@ def _first_message(detail) -> str:
 
 
 def _compute(team, query: dict, intervals: int | None) -> list:
-    """The trends series of `query`, read back `intervals` intervals up to now (None: its own range)."""
-    try:
-        from queries import execute_query
-    except ImportError:
-        raise EvaluationError("The query engine is not available") from None
+    """The results of `query` (trends: read back `intervals` intervals up to now; None: its own range)."""
     if intervals:
         letter = INTERVAL_LETTERS.get(query.get("interval") or "day", "h")
         query = {**query, "dateRange": {"date_from": f"-{intervals}{letter}"}}
-    try:
-        response = execute_query(team, query, refresh="force_blocking")
-    except APIException as error:  # the engine refusing the query (invalid, unsupported, timed out)
-        raise EvaluationError(_first_message(error.detail)) from None
-    if not isinstance(response, dict):
-        raise EvaluationError("The query engine returned no response")
-    if response.get("error"):
-        raise EvaluationError(str(response["error"]))
+    response = _execute(team, query)
     results = response.get("results")
     if results is None:
         return []
     if not isinstance(results, list):
         raise EvaluationError("The query returned no series")
     return results
+
+
+def _compute_table(team, query: dict, refresh: str = "force_blocking") -> tuple[list, list | None]:
+    """The rows and column names of an SQL query."""
+    response = _execute(team, query, refresh)
+    rows, columns = response.get("results"), response.get("columns")
+    if rows is None:
+        raise EvaluationError("The SQL query returned no result")
+    if not isinstance(rows, list):
+        raise EvaluationError("SQL alert query returned an unexpected result shape")
+    return rows, columns if isinstance(columns, list) else None
+
+
+def _execute(team, query: dict, refresh: str = "force_blocking") -> dict:
+    try:
+        from queries import execute_query
+    except ImportError:
+        raise EvaluationError("The query engine is not available") from None
+    try:
+        response = execute_query(team, query, refresh=refresh)
+    except APIException as error:  # the engine refusing the query (invalid, unsupported, timed out)
+        raise EvaluationError(_first_message(error.detail)) from None
+    if not isinstance(response, dict):
+        raise EvaluationError("The query engine returned no response")
+    if response.get("error"):
+        raise EvaluationError(str(response["error"]))
+    return response

@@ -60,12 +60,14 @@ class AlertConfiguration(models.Model):
     )
     threshold = models.ForeignKey(Threshold, on_delete=models.SET_NULL, null=True, blank=True, related_name="alerts")
     condition = models.JSONField(default=dict)  # {"type": "absolute_value" | "relative_increase" | "relative_decrease"}
-    config = models.JSONField(null=True, blank=True)  # {"type": "TrendsAlertConfig", "series_index", "check_ongoing_interval"}
+    config = models.JSONField(null=True, blank=True)  # {"type": "TrendsAlertConfig" | "FunnelsAlertConfig" | "HogQLAlertConfig", ...}
     state = models.CharField(max_length=10, choices=AlertState.choices, default=AlertState.NOT_FIRING)
     enabled = models.BooleanField(default=True)
     calculation_interval = models.CharField(max_length=10, choices=CalculationInterval.choices, default=CalculationInterval.DAILY)
     snoozed_until = models.DateTimeField(null=True, blank=True)
     skip_weekend = models.BooleanField(null=True, blank=True, default=False)
+    # {"blocked_windows": [{"start": "HH:MM", "end": "HH:MM"}]}: local times when no check runs.
+    schedule_restriction = models.JSONField(null=True, blank=True)
     last_checked_at = models.DateTimeField(null=True, blank=True)
     # Also the claim of a check in progress: a checker moves it ahead before computing (see checks.py).
     next_check_at = models.DateTimeField(null=True, blank=True)
@@ -104,6 +106,8 @@ class AlertCheck(models.Model):
     # {"users": [emails]} when notifications went out; {} otherwise.
     targets_notified = models.JSONField(default=dict, blank=True)
     error = models.JSONField(null=True, blank=True)  # {"message": ...} when the check errored
+    # Which of several values (breakdown value, SQL row) breached, e.g. {"series_index": 0, "breakdown_value": "us"}.
+    triggered_metadata = models.JSONField(null=True, blank=True)
 
     class Meta:
         indexes = [

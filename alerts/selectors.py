@@ -7,6 +7,7 @@ from insights.selectors import RELATION_PREFETCHES
 from .models import AlertCheck, AlertConfiguration, Threshold
 
 RECENT_CHECKS = 5
+MAX_CHECKS = 500
 
 
 def alerts_with_relations(queryset: QuerySet | None = None) -> QuerySet:
@@ -33,8 +34,8 @@ def team_alerts(team, insight_id: int | None = None) -> QuerySet:
     return alerts_with_relations(queryset)
 
 
-def recent_checks(alert: AlertConfiguration, limit: int = RECENT_CHECKS) -> list[AlertCheck]:
-    return list(alert.checks.order_by("-created_at", "-id")[:limit])
+def recent_checks(alert: AlertConfiguration, limit: int = RECENT_CHECKS, offset: int = 0) -> list[AlertCheck]:
+    return list(alert.checks.order_by("-created_at", "-id")[offset:offset + limit])
 
 
 def alerts_by_insight(insight_ids) -> dict[int, list[AlertConfiguration]]:

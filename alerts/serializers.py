@@ -12,7 +12,15 @@ from accounts.serializers import UserBasicSerializer
 from insights.models import Insight
 from insights.serializers import InsightBasicSerializer
 
-from .config import AlertConfigError, alertable_query_kind, parse_threshold, validate_alert_setup
+from .config import (
+    AlertConfigError,
+    HogQLAlertConfig,
+    alertable_query_kind,
+    normalize_schedule_restriction,
+    parse_threshold,
+    validate_alert_setup,
+)
+from .evaluation import EvaluationError, check_sql_column
 from .models import AlertCheck, AlertConfiguration, CalculationInterval, Threshold
 
 THRESHOLD_CONFIGURATION_SCHEMA = {
@@ -36,14 +44,64 @@ CONDITION_SCHEMA = {
     "properties": {"type": {"type": "string", "enum": ["absolute_value", "relative_increase", "relative_decrease"]}},
 }
 CONFIG_SCHEMA = {
+    "nullable": True,
+    "oneOf": [
+        {
+            "type": "object",
+            "title": "TrendsAlertConfig",
+            "additionalProperties": False,
+            "required": ["type", "series_index"],
+            "properties": {
+                "type": {"type": "string", "enum": ["TrendsAlertConfig"]},
+                "series_index": {"type": "integer", "minimum": 0, "description": "Zero-based index of the series (or formula) to monitor."},
+                "check_ongoing_interval": {"type": "boolean", "nullable": True, "description": "Also check the interval still in progress (needs an upper bound)."},
+            },
+        },
+        {
+            "type": "object",
+            "title": "HogQLAlertConfig",
+            "additionalProperties": False,
+            "required": ["type", "evaluation"],
+            "properties": {
+                "type": {"type": "string", "enum": ["HogQLAlertConfig"]},
+                "column": {"type": "string", "nullable": True, "description": "The numeric result column to evaluate; unset: the single numeric column."},
+                "evaluation": {"type": "string", "enum": ["last_row", "first_row", "any_row"], "description": "`last_row` (oldest first result), `first_row` (newest first result) or `any_row` (fires if any row breaches)."},
+                "label_column": {"type": "string", "nullable": True, "description": "Column naming the evaluated row(s); unset: the first column not evaluated."},
+            },
+        },
+        {
+            "type": "object",
+            "title": "FunnelsAlertConfig",
+            "additionalProperties": False,
+            "required": ["type", "metric"],
+            "properties": {
+                "type": {"type": "string", "enum": ["FunnelsAlertConfig"]},
+                "funnel_step": {"type": "integer", "minimum": 0, "nullable": True, "description": "Zero-based step to evaluate; null: the last step (overall conversion)."},
+                "metric": {"type": "string", "enum": ["conversion_from_start", "conversion_from_previous"]},
+                "check_ongoing_interval": {"type": "boolean", "nullable": True},
+            },
+        },
+    ],
+}
+SCHEDULE_RESTRICTION_SCHEMA = {
     "type": "object",
     "nullable": True,
     "additionalProperties": False,
-    "required": ["type", "series_index"],
+    "required": ["blocked_windows"],
     "properties": {
-        "type": {"type": "string", "enum": ["TrendsAlertConfig"]},
-        "series_index": {"type": "integer", "minimum": 0},
-        "check_ongoing_interval": {"type": "boolean", "nullable": True},
+        "blocked_windows": {
+            "type": "array",
+            "maxItems": 5,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["start", "end"],
+                "properties": {
+                    "start": {"type": "string", "description": "HH:MM (24-hour, project timezone), inclusive."},
+                    "end": {"type": "string", "description": "HH:MM, exclusive; before `start` for a window past midnight."},
+                },
+            },
+        }
     },
 }
 RELATIVE_SNOOZE = re.compile(r"^\+?(\d+)?([hdwmy])$", re.IGNORECASE)
@@ -67,6 +125,15 @@ class ConditionField(serializers.JSONField):
 @extend_schema_field(CONFIG_SCHEMA)
 class AlertConfigField(serializers.JSONField):
     pass
+
+
+@extend_schema_field(SCHEDULE_RESTRICTION_SCHEMA)
+class ScheduleRestrictionField(serializers.JSONField):
+    def to_internal_value(self, data):
+        try:
+            return normalize_schedule_restriction(data)
+        except AlertConfigError as error:
+            raise serializers.ValidationError(str(error)) from None
 
 
 @extend_schema_field({"type": "object", "nullable": True, "description": "Anomaly detectors are not supported: always null."})
@@ -164,10 +231,14 @@ class ThresholdSerializer(serializers.ModelSerializer):
 
 class AlertCheckSerializer(serializers.ModelSerializer):
     targets_notified = serializers.SerializerMethodField(help_text="Whether anyone was notified of this check.")
+    triggered_metadata = serializers.JSONField(
+        read_only=True, allow_null=True,
+        help_text="Which value breached when there are several: `breakdown_value` (trends, funnels) or the SQL row's `label`.",
+    )
 
     class Meta:
         model = AlertCheck
-        fields = ["id", "created_at", "calculated_value", "state", "targets_notified"]
+        fields = ["id", "created_at", "calculated_value", "state", "targets_notified", "triggered_metadata"]
         read_only_fields = fields
 
     def get_targets_notified(self, check) -> bool:
@@ -187,12 +258,27 @@ class AlertSerializer(serializers.ModelSerializer):
         "updates the alert's threshold (or creates one).",
     )
     condition = ConditionField(required=False, allow_null=True, help_text="How the value is derived: `absolute_value`, `relative_increase` or `relative_decrease`.")
-    config = AlertConfigField(required=False, allow_null=True, help_text="`TrendsAlertConfig`: which series (`series_index`) to watch and whether to check the interval still in progress (`check_ongoing_interval`, needs an upper bound).")
+    config = AlertConfigField(
+        required=False, allow_null=True,
+        help_text="Per-insight-kind configuration, by `type`. `TrendsAlertConfig`: `series_index` and `check_ongoing_interval`. "
+        "`FunnelsAlertConfig` (steps funnels, absolute_value only): `funnel_step` (null: the last step) and `metric` "
+        "(`conversion_from_start` or `conversion_from_previous`), a percentage 0-100. `HogQLAlertConfig` (SQL insights): "
+        "`column`, `evaluation` (`last_row`, `first_row`, `any_row`) and `label_column`.",
+    )
     detector_config = DetectorConfigField(required=False, allow_null=True, default=None)
-    checks = serializers.SerializerMethodField(help_text="The last 5 checks, newest first; only filled when retrieving one alert.")
+    checks = serializers.SerializerMethodField(
+        help_text="Checks, newest first; only filled when retrieving one alert: the last 5 by default, `checks_limit` "
+        "(max 500) and `checks_offset` page through them."
+    )
+    checks_total = serializers.SerializerMethodField(help_text="How many checks the alert has; only set when retrieving one alert.")
     calculation_interval = serializers.ChoiceField(choices=CalculationInterval.choices, required=False, help_text="How often the alert is checked.")
     snoozed_until = SnoozeUntilField(required=False, allow_null=True)
     skip_weekend = serializers.BooleanField(required=False, allow_null=True, help_text="Skip checks on Saturdays and Sundays (project timezone).")
+    schedule_restriction = ScheduleRestrictionField(
+        required=False, allow_null=True,
+        help_text="Quiet hours: `blocked_windows` of `{start, end}` (HH:MM, project timezone, half-open, at least 30 minutes, "
+        "at most 5; overlapping windows are merged when saved). Null disables.",
+    )
     last_value = serializers.FloatField(read_only=True, allow_null=True, help_text="The value calculated by the latest check.")
 
     class Meta:
@@ -212,11 +298,13 @@ class AlertSerializer(serializers.ModelSerializer):
             "last_checked_at",
             "next_check_at",
             "checks",
+            "checks_total",
             "config",
             "detector_config",
             "calculation_interval",
             "snoozed_until",
             "skip_weekend",
+            "schedule_restriction",
             "last_value",
         ]
         read_only_fields = ["id", "created_at", "state", "last_notified_at", "last_checked_at", "next_check_at"]
@@ -224,6 +312,9 @@ class AlertSerializer(serializers.ModelSerializer):
     @extend_schema_field(AlertCheckSerializer(many=True))
     def get_checks(self, alert) -> list:
         return AlertCheckSerializer(getattr(alert, "recent_checks", []), many=True).data
+
+    def get_checks_total(self, alert) -> int | None:
+        return getattr(alert, "checks_total", None)
 
     def validate_insight(self, insight):
         if alertable_query_kind(insight.query) is None:
@@ -258,13 +349,15 @@ class AlertSerializer(serializers.ModelSerializer):
         else:
             threshold_configuration = alert.threshold.configuration if alert and alert.threshold else None
         try:
-            validate_alert_setup(
+            setup = validate_alert_setup(
                 insight.query,
                 attrs["condition"] if "condition" in attrs else alert.condition if alert else None,
                 attrs["config"] if "config" in attrs else alert.config if alert else None,
                 threshold_configuration,
             )
-        except AlertConfigError as error:
+            if isinstance(setup.config, HogQLAlertConfig) and setup.config.column is not None:
+                check_sql_column(team, setup.query, setup.config.column)
+        except (AlertConfigError, EvaluationError) as error:
             raise serializers.ValidationError(str(error)) from None
         attrs.pop("detector_config", None)
         return attrs

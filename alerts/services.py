@@ -59,7 +59,7 @@ def update_alert(alert: AlertConfiguration, user: User, data: dict) -> AlertConf
     if "subscribed_users" in data:
         _set_subscribers(alert, data.pop("subscribed_users"), user)
     reset |= any(field in data and data[field] != getattr(alert, field) for field in ("condition", "config"))
-    recheck = reset or ("calculation_interval" in data and data["calculation_interval"] != alert.calculation_interval)
+    recheck = reset or any(field in data and data[field] != getattr(alert, field) for field in ("calculation_interval", "schedule_restriction"))
     for field, value in data.items():
         setattr(alert, field, value)
     if recheck:

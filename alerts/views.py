@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from core.mixins import TeamScopedViewSetMixin
 
 from .models import AlertConfiguration, Threshold
-from .selectors import insight_thresholds, recent_checks, team_alerts
+from .selectors import MAX_CHECKS, RECENT_CHECKS, insight_thresholds, recent_checks, team_alerts
 from .serializers import AlertSerializer, ThresholdWithAlertsSerializer
 from .services import create_alert, delete_alert, update_alert
 
@@ -29,12 +29,30 @@ def _database_id(raw) -> int | None:
     return value if 0 < value <= MAX_DATABASE_ID else None
 
 
+def _bounded_int(params, name: str, default: int, lowest: int, highest: int) -> int:
+    if name not in params:
+        return default
+    try:
+        value = int(params[name])
+    except (TypeError, ValueError):
+        value = None
+    if value is None or not lowest <= value <= highest:
+        raise exceptions.ValidationError({name: [f"Ensure this value is an integer between {lowest} and {highest}."]})
+    return value
+
+
 @extend_schema(parameters=[PROJECT_ID_PARAMETER])
 @extend_schema_view(
     list=extend_schema(
         parameters=[OpenApiParameter("insight", OpenApiTypes.INT, description="Only the alerts on this insight.")]
     ),
-    retrieve=extend_schema(description="One alert, with its last 5 checks in `checks`."),
+    retrieve=extend_schema(
+        description="One alert, with its checks newest first in `checks` (the last 5 unless paged) and their number in `checks_total`.",
+        parameters=[
+            OpenApiParameter("checks_limit", OpenApiTypes.INT, description="How many checks to return (default 5, max 500)."),
+            OpenApiParameter("checks_offset", OpenApiTypes.INT, description="How many of the newest checks to skip (default 0)."),
+        ],
+    ),
 )
 class AlertViewSet(TeamScopedViewSetMixin, viewsets.ModelViewSet):
     scope_object = "alert"
@@ -53,8 +71,11 @@ class AlertViewSet(TeamScopedViewSetMixin, viewsets.ModelViewSet):
         return team_alerts(self.team, insight_id)
 
     def retrieve(self, request, *args, **kwargs):
+        limit = _bounded_int(request.query_params, "checks_limit", RECENT_CHECKS, 1, MAX_CHECKS)
+        offset = _bounded_int(request.query_params, "checks_offset", 0, 0, MAX_DATABASE_ID)
         alert = self.get_object()
-        alert.recent_checks = recent_checks(alert)
+        alert.recent_checks = recent_checks(alert, limit, offset)
+        alert.checks_total = alert.checks.count()
         return Response(self.get_serializer(alert).data)
 
     def perform_create(self, serializer):

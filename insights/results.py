@@ -83,11 +83,12 @@ def insight_results(insights: Iterable, team, refresh: ExecutionMode, user, dash
 
 def _insight_result(insight, team, refresh: ExecutionMode, user, dashboard: DashboardContext | None) -> dict:
     fields = {**dict.fromkeys(RESULT_FIELDS), "is_cached": False}
-    if not insight.query:
-        return fields  # legacy filters-only insights are not computed
+    if not has_definition(insight):
+        return fields
     dashboard_id = dashboard.dashboard_id if dashboard else None
     try:
-        query = dashboard.apply(insight.query) if dashboard else insight.query
+        query = computed_query(insight)
+        query = dashboard.apply(query) if dashboard else query
         response = queries_api.execute_query(team, query, refresh=refresh, user=user, insight_id=insight.id, dashboard_id=dashboard_id)
     except APIException as error:  # the engine refused the query: its reason is the client's to read
         logger.info("Insight %s: query refused: %s", insight.id, error.detail)
@@ -107,6 +108,17 @@ def _insight_result(insight, team, refresh: ExecutionMode, user, dashboard: Dash
     fields["is_cached"] = bool(response.get("is_cached"))
     fields["filters_hash"] = response.get("cache_key")
     return fields
+
+
+def has_definition(insight) -> bool:
+    """Whether the insight has anything to compute: a query, or legacy filters."""
+    return bool(insight.query or insight.filters)
+
+
+def computed_query(insight) -> dict:
+    """The query an insight computes: its own, or the one its legacy `filters` convert to (the
+    stored `filters` stay as they are). UnconvertibleFilters (400) when they cannot be converted."""
+    return insight.query or queries_api.filters_to_query(insight.filters)
 
 
 def _failed(team, insight, dashboard_id, message: str, code: str) -> dict:

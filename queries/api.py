@@ -46,6 +46,10 @@ validate_dashboard_filters(filters) -> None
     ValidationError (400) when `filters` is not a dashboard filter object (dates as strings,
     `properties` a list of property filters, `breakdown_filter` a breakdown filter).
 
+filters_to_query(filters) -> dict
+    Legacy insight `filters` (no `query`) as the equivalent InsightVizNode (PostHog's
+    `filter_to_query`). Raises UnconvertibleFilters (a 400 ValidationError) when they cannot be.
+
 apply_dashboard_variables(query, variables) -> dict
     The query with `{variable id: {value, isNull}}` applied to the SQL variables it declares
     (`variables_override`; an entry under another id applies through its `code_name`); other
@@ -56,6 +60,7 @@ from typing import Any, Optional
 
 from . import execution, jobs
 from .execution import apply_dashboard_filters, apply_dashboard_variables, validate_dashboard_filters  # noqa: F401
+from .legacy import UnconvertibleFilters, filters_to_query  # noqa: F401
 from .modes import ExecutionMode, resolve_refresh  # noqa: F401
 from .runners.base import QueryTimeout, UnsupportedQuery  # noqa: F401
 

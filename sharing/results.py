@@ -7,7 +7,7 @@
 """
 from dataclasses import dataclass
 
-from insights.results import insight_results
+from insights.results import has_definition, insight_results
 from queries.api import ExecutionMode
 
 from . import throttling
@@ -34,7 +34,7 @@ def shared_result(insight) -> SharedResult:
         return insight_results([insight], insight.team, mode, None)[insight.id]
 
     cached = run(ExecutionMode.FORCE_CACHE)  # never computes
-    if not insight.query:
+    if not has_definition(insight):
         return SharedResult(cached)
     if cached["is_cached"]:
         # async: a fresh result as is, a stale one along with a background refresh.

@@ -34,11 +34,11 @@ RETENTION_QUERY = {
 
 ALERT_KEYS = [
     "id", "created_by", "created_at", "insight", "name", "subscribed_users", "threshold", "condition", "state", "enabled",
-    "last_notified_at", "last_checked_at", "next_check_at", "checks", "config", "detector_config", "calculation_interval",
-    "snoozed_until", "skip_weekend", "last_value",
+    "last_notified_at", "last_checked_at", "next_check_at", "checks", "checks_total", "config", "detector_config",
+    "calculation_interval", "snoozed_until", "skip_weekend", "schedule_restriction", "last_value",
 ]
 THRESHOLD_KEYS = ["id", "created_at", "name", "configuration"]
-CHECK_KEYS = ["id", "created_at", "calculated_value", "state", "targets_notified"]
+CHECK_KEYS = ["id", "created_at", "calculated_value", "state", "targets_notified", "triggered_metadata"]
 USER_BASIC_KEYS = [
     "id", "uuid", "distinct_id", "first_name", "last_name", "email", "is_email_verified", "hedgehog_config", "role_at_organization",
 ]

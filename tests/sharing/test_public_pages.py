@@ -140,11 +140,20 @@ def test_no_results_yet(client, team, insight, engine):
     assert Client().get(f"/shared/{token}.json").json()["insight"]["result"] is None
 
 
-def test_insight_without_query_has_no_results(client, team, user, engine):
-    legacy = make_insight(team, user, query=None, filters={"insight": "TRENDS"})
-    token = share(client, team, legacy)
+def test_insight_without_query_or_filters_has_no_results(client, team, user, engine):
+    empty = make_insight(team, user, query=None, filters={})
+    token = share(client, team, empty)
     assert b"No results yet" in Client().get(f"/shared/{token}").content
     assert engine.calls == []
+
+
+def test_a_legacy_insight_computes_its_converted_query(client, team, user, engine):
+    legacy = make_insight(team, user, query=None, filters={"insight": "TRENDS", "events": [{"id": "$pageview"}]})
+    token = share(client, team, legacy)
+    assert Client().get(f"/shared/{token}").status_code == 200
+    assert [call["query"]["source"]["series"] for call in engine.calls][-1] == [
+        {"kind": "EventsNode", "event": "$pageview", "name": "$pageview"}
+    ]
 
 
 def test_a_query_the_engine_rejects_shows_no_results(client, team, user):
