@@ -5,7 +5,7 @@ from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from core.mixins import TeamScopedViewSetMixin
+from core.mixins import TeamLookupMixin, TeamScopedViewSetMixin
 from core.throttling import BurstRateThrottle, SustainedRateThrottle
 
 from .authentication import is_personal_api_key_request
@@ -101,8 +101,10 @@ class PersonalAPIKeyViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixi
         return Response(self.get_serializer(key).data)
 
 
-class ProjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ProjectViewSet(TeamLookupMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Projects of the user's organizations. The id in the URL may also be `@current`."""
+
+    team_url_kwarg = "pk"
 
     scope_object = "project"
     serializer_class = ProjectSerializer
@@ -126,10 +128,7 @@ class ProjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     def get_object(self):
         # The URL id is a team (environment) id, as everywhere under /api/projects/<id>/.
-        raw = self.kwargs["pk"]
-        team_id = self.request.user.current_team_id if raw == "@current" else (int(raw) if raw.isdigit() else None)
-        team = Team.objects.filter(id=team_id).only("project_id").first() if team_id else None
-        project = self.get_queryset().filter(id=team.project_id).first() if team else None
+        project = self.get_queryset().filter(id=self.team.project_id).first()
         if project is None:
             raise exceptions.NotFound("Project not found.")
         return project

@@ -1,4 +1,4 @@
-"""The one place that resolves the URL's team for every team-nested viewset."""
+"""The one place that resolves the URL's team for every team-nested viewset (and for /api/projects/<id>/)."""
 from functools import cached_property
 
 from rest_framework import exceptions
@@ -12,7 +12,31 @@ from .throttling import BurstRateThrottle, SustainedRateThrottle
 TEAM_URL_KWARG = "project_id"
 
 
-class TeamScopedViewSetMixin:
+class TeamLookupMixin:
+    """The team named by the URL: a team (environment) id or `@current` in `team_url_kwarg`.
+
+    An unknown or malformed id is a 404 "Project not found."
+    """
+
+    team_url_kwarg = TEAM_URL_KWARG
+
+    @cached_property
+    def team(self) -> Team:
+        raw = self.kwargs.get(self.team_url_kwarg)
+        if raw == "@current":
+            team_id = getattr(self.request.user, "current_team_id", None)
+        else:
+            try:
+                team_id = int(raw)
+            except (TypeError, ValueError):
+                team_id = None
+        team = Team.objects.select_related("organization", "project").filter(id=team_id).first() if team_id else None
+        if team is None:
+            raise exceptions.NotFound("Project not found.")
+        return team
+
+
+class TeamScopedViewSetMixin(TeamLookupMixin):
     """For viewsets under /api/projects/<project_id>/ and /api/environments/<project_id>/.
 
     `<project_id>` is a team (environment) id or `@current`. Set `scope_object` for the scope
@@ -26,21 +50,6 @@ class TeamScopedViewSetMixin:
     team_field = "team"
     permission_classes = [IsAuthenticated, APIScopePermission, TeamMemberAccessPermission]
     throttle_classes = [BurstRateThrottle, SustainedRateThrottle]
-
-    @cached_property
-    def team(self) -> Team:
-        raw = self.kwargs.get(TEAM_URL_KWARG)
-        if raw == "@current":
-            team_id = getattr(self.request.user, "current_team_id", None)
-        else:
-            try:
-                team_id = int(raw)
-            except (TypeError, ValueError):
-                team_id = None
-        team = Team.objects.select_related("organization", "project").filter(id=team_id).first() if team_id else None
-        if team is None:
-            raise exceptions.NotFound("Project not found.")
-        return team
 
     @property
     def team_id(self) -> int:

@@ -17,6 +17,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import APIException
 
 from queries.api import execute_query
+from queries.execution import source_of
 
 from . import llm
 
@@ -74,13 +75,6 @@ class InsightAnalysisSerializer(serializers.Serializer):
 
 
 # --- Entry points ---------------------------------------------------------------------------------
-
-
-def source_of(query: Any) -> dict:
-    """The node that is computed: wrapper nodes hold it in `source`."""
-    if isinstance(query, dict) and isinstance(query.get("source"), dict):
-        return query["source"]
-    return query if isinstance(query, dict) else {}
 
 
 def cached_response(team, query: dict, *, user=None, insight_id=None) -> Optional[dict]:

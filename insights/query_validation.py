@@ -1,21 +1,29 @@
-"""Structural validation of an insight's `query` node.
+"""Validation of an insight's `query` node, with the engine's schema (`queries.schema`).
 
-The one entry point, `validate_query`, checks the node kinds an insight may store and the
-fields each kind cannot do without. It is the place to plug in the query engine's full schema.
+An insight stores a wrapper node, a bare HogQL query or a bare insight query. A query the
+schema refuses answers like PostHog's parser, 400 `parse_error`, with a detail naming where
+and what, e.g. `source.series: must be a list`; errors without such a short form keep the
+schema's own report.
 """
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
 from rest_framework.exceptions import ParseError
 
-from queries import api as queries_api
+from queries.schema import WRAPPER_KINDS, QuerySchemaRoot, SchemaModel
 
 INSIGHT_QUERY_KINDS = frozenset(
     {"TrendsQuery", "FunnelsQuery", "RetentionQuery", "PathsQuery", "StickinessQuery", "LifecycleQuery"}
 )
-WRAPPER_NODE_KINDS = ("DataTableNode", "DataVisualizationNode", "InsightVizNode")
-SERIES_NODE_KINDS = frozenset({"EventsNode", "ActionsNode", "DataWarehouseNode"})
-DATA_TABLE_SOURCE_KINDS = frozenset({"EventsQuery", "HogQLQuery", "ActorsQuery", "GroupsQuery"}) | INSIGHT_QUERY_KINDS
-# Insight queries whose filter object is required by the schema.
-REQUIRED_FILTERS = {"RetentionQuery": "retentionFilter", "PathsQuery": "pathsFilter"}
-SERIES_QUERY_KINDS = frozenset({"TrendsQuery", "FunnelsQuery", "StickinessQuery", "LifecycleQuery"})
+STORABLE_KINDS = frozenset({*WRAPPER_KINDS, "HogQLQuery", *INSIGHT_QUERY_KINDS})
+_TYPE_ERRORS = {
+    "list_type": "must be a list",
+    "string_type": "must be a string",
+    "dict_type": "must be an object",
+    "model_type": "must be an object",
+    "model_attributes_type": "must be an object",
+}
 
 
 class QueryValidationError(ParseError):
@@ -24,31 +32,15 @@ class QueryValidationError(ParseError):
 
 def validate_query(query: dict) -> None:
     """Raise QueryValidationError unless `query` is a node an insight can be saved with."""
-    kind = _kind(query, "query")
-    if kind == "InsightVizNode":
-        source = _source(query)
-        if _kind(source, "source") not in INSIGHT_QUERY_KINDS:
-            raise QueryValidationError(f"source: InsightVizNode cannot wrap a {source['kind']}")
-        _validate_insight_query(source, "source")
-    elif kind == "DataVisualizationNode":
-        source = _source(query)
-        if _kind(source, "source") != "HogQLQuery":
-            raise QueryValidationError(f"source: DataVisualizationNode cannot wrap a {source['kind']}")
-        _validate_hogql_query(source, "source")
-    elif kind == "DataTableNode":
-        source = _source(query)
-        source_kind = _kind(source, "source")
-        if source_kind not in DATA_TABLE_SOURCE_KINDS:
-            raise QueryValidationError(f"source: DataTableNode cannot wrap a {source_kind}")
-        _validate_data_node(source, "source")
-    elif kind == "HogQLQuery":
-        _validate_hogql_query(query, "query")
-    elif kind in INSIGHT_QUERY_KINDS:
-        _validate_insight_query(query, "query")
-    else:
+    kind = query.get("kind")
+    if not isinstance(kind, str) or not kind:
+        raise QueryValidationError("query.kind: field required")
+    if kind not in STORABLE_KINDS:
         raise QueryValidationError(f"kind: unsupported query kind '{kind}'")
-    # The full schema of the query engine (field types, enums, nested filters).
-    queries_api.validate_query(query)
+    try:
+        QuerySchemaRoot.model_validate(query)
+    except ValidationError as error:
+        raise QueryValidationError(_describe(error)) from None
 
 
 def wrap_for_saving(query: dict) -> dict:
@@ -61,62 +53,82 @@ def wrap_for_saving(query: dict) -> dict:
     return query
 
 
-def _kind(node, path: str) -> str:
-    if not isinstance(node, dict):
-        raise QueryValidationError(f"{path}: must be an object")
-    kind = node.get("kind")
-    if not isinstance(kind, str) or not kind:
-        raise QueryValidationError(f"{path}.kind: field required")
-    return kind
+# -- the schema's first error, said briefly ----------------------------------------------------
 
 
-def _source(wrapper: dict) -> dict:
-    if "source" not in wrapper:
-        raise QueryValidationError("source: field required")
-    return wrapper["source"]
+def _node_models(base: type[BaseModel]) -> dict[str, type[BaseModel]]:
+    models = {}
+    for model in base.__subclasses__():
+        kind = model.model_fields.get("kind")
+        if kind is not None and isinstance(kind.default, str):
+            models[kind.default] = model
+        models.update(_node_models(model))
+    return models
 
 
-def _validate_data_node(node: dict, path: str) -> None:
-    kind = node["kind"]
-    if kind == "HogQLQuery":
-        _validate_hogql_query(node, path)
-    elif kind in INSIGHT_QUERY_KINDS:
-        _validate_insight_query(node, path)
-    elif kind == "EventsQuery":
-        select = node.get("select")
-        if not isinstance(select, list) or not all(isinstance(item, str) for item in select):
-            raise QueryValidationError(f"{path}.select: must be a list of strings")
+# Query node models by kind: a discriminated union puts the kind it chose into an error's location.
+NODE_MODELS = _node_models(SchemaModel)
 
 
-def _validate_hogql_query(node: dict, path: str) -> None:
-    if not isinstance(node.get("query"), str):
-        raise QueryValidationError(f"{path}.query: must be a string")
-    _optional_object(node, "filters", path)
-    _optional_object(node, "variables", path)
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    location, error_type = first["loc"], first["type"]
+    fields = [str(part) for part in location if part not in NODE_MODELS]
+    path = ".".join(fields)
+    where = path if fields[:1] == ["source"] else f"query.{path}"
+    if error_type == "union_tag_invalid" and fields[-1:] == ["source"]:
+        wrapper = [part for part in location if part in NODE_MODELS][-1]
+        return f"{where}: {wrapper} cannot wrap a {first['ctx']['tag']}"
+    if error_type == "union_tag_invalid":
+        what = "series" if "series" in fields else "query"
+        return f"{where}.kind: unsupported {what} kind '{first['ctx']['tag']}'"
+    if error_type == "union_tag_not_found":
+        return f"{where}.kind: field required"
+    if error_type == "missing":
+        return f"{where}: {'field required' if fields[-1:] == ['source'] else _expectation(location)}"
+    if error_type in _TYPE_ERRORS:
+        return f"{where}: {_TYPE_ERRORS[error_type]}"
+    return str(error)
 
 
-def _validate_insight_query(node: dict, path: str) -> None:
-    kind = node["kind"]
-    if kind in SERIES_QUERY_KINDS:
-        series = node.get("series")
-        if not isinstance(series, list):
-            raise QueryValidationError(f"{path}.series: must be a list")
-        for index, entity in enumerate(series):
-            entity_kind = _kind(entity, f"{path}.series.{index}")
-            if entity_kind not in SERIES_NODE_KINDS:
-                raise QueryValidationError(f"{path}.series.{index}.kind: unsupported series kind '{entity_kind}'")
-    required_filter = REQUIRED_FILTERS.get(kind)
-    if required_filter and not isinstance(node.get(required_filter), dict):
-        raise QueryValidationError(f"{path}.{required_filter}: must be an object")
-    _optional_object(node, "dateRange", path)
-    for key in ("trendsFilter", "funnelsFilter", "stickinessFilter", "lifecycleFilter", "breakdownFilter"):
-        _optional_object(node, key, path)
-    properties = node.get("properties")
-    if properties is not None and not isinstance(properties, (list, dict)):
-        raise QueryValidationError(f"{path}.properties: must be a list or an object")
+def _expectation(location) -> str:
+    """What the schema expects at `location` (a missing field), as the error's wording."""
+    expected = _expected_type(location)
+    if get_origin(expected) is list:
+        return "must be a list"
+    if expected is str:
+        return "must be a string"
+    if get_origin(expected) is dict or (isinstance(expected, type) and issubclass(expected, BaseModel)):
+        return "must be an object"
+    return "field required"
 
 
-def _optional_object(node: dict, key: str, path: str) -> None:
-    value = node.get(key)
-    if value is not None and not isinstance(value, dict):
-        raise QueryValidationError(f"{path}.{key}: must be an object")
+def _expected_type(location) -> Any:
+    annotation: Any = None
+    for part in location:
+        if part in NODE_MODELS:
+            annotation = NODE_MODELS[part]
+            continue
+        annotation = _unwrapped(annotation)
+        if isinstance(part, int) and get_origin(annotation) is list:
+            annotation = get_args(annotation)[0]
+        elif isinstance(annotation, type) and issubclass(annotation, BaseModel) and part in annotation.model_fields:
+            annotation = annotation.model_fields[part].annotation
+        else:
+            return None
+    return _unwrapped(annotation)
+
+
+def _unwrapped(annotation: Any) -> Any:
+    """`Optional[X]` and `Annotated[X, ...]` -> X."""
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            annotation = get_args(annotation)[0]
+        elif origin in (Union, UnionType):
+            members = [member for member in get_args(annotation) if member is not type(None)]
+            if len(members) != 1:
+                return annotation
+            annotation = members[0]
+        else:
+            return annotation

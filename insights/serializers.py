@@ -1,4 +1,8 @@
 """Insight and dashboard serializers, in PostHog's field order."""
+from functools import cached_property
+from operator import attrgetter
+from typing import Callable
+
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
@@ -6,7 +10,9 @@ from rest_framework import serializers
 
 from accounts.serializers import UserBasicSerializer
 from queries.api import ExecutionMode
+from queries.runners.base import response_value
 
+from .filters import MAX_DATABASE_ID
 from .models import Dashboard, DashboardTile, Insight
 from .query_validation import validate_query, wrap_for_saving
 from . import signals
@@ -21,14 +27,12 @@ RESTRICTION_LEVELS = [(21, "Everyone in the project can edit"), (37, "Only those
 PRIVILEGE_LEVELS = [(21, "Can view dashboard"), (37, "Can edit dashboard")]
 MAX_VIEWED_IDS = 2500
 MAX_TRENDING_LIMIT = 100
+MAX_TRENDING_DAYS = 36500
 
 
-def _datetime(value, tz=None) -> str | None:
-    """DRF's datetime format (ISO 8601, `Z` for UTC) in the current timezone, or `tz` if given."""
-    if value is None:
-        return None
-    text = value.astimezone(tz or timezone.get_current_timezone()).isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
+def wire_datetime(value, tz=None) -> str | None:
+    """The engine's wire format for datetimes, in the current timezone (or `tz`)."""
+    return None if value is None else response_value(value.astimezone(tz or timezone.get_current_timezone()))
 
 
 class DashboardTileBasicSerializer(serializers.ModelSerializer):
@@ -149,65 +153,96 @@ class InsightBasicSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.DateTimeField(allow_null=True))
     def get_last_viewed_at(self, insight):
-        return _datetime(getattr(insight, "last_viewed_at", None))
+        return wire_datetime(getattr(insight, "last_viewed_at", None))
 
     @extend_schema_field(serializers.ChoiceField(choices=["exact", "similar"], allow_null=True))
     def get_search_match_type(self, insight) -> str | None:
         is_exact = getattr(insight, "_is_exact", None)
         return None if is_exact is None else ("exact" if is_exact else "similar")
 
-    # Lists of insights are the hot path: the representation is built directly (with the getters
-    # above) instead of through DRF's per-field machinery, which costs more than the queries.
-    # The declared fields still drive input validation and the OpenAPI schema.
+    def get_filters(self, insight) -> dict:
+        return {} if insight.query is not None else insight.filters
+
+    def get_tags(self, insight) -> list[str]:
+        return tag_names(insight)
+
+    # -- output: Meta.fields is the one list of keys -------------------------------------------
+    # Lists of insights are the hot path, and DRF's per-field machinery (and even building a
+    # ModelSerializer's fields) costs more than their queries. So the readable fields are read
+    # once per serializer class into a plan of plain getters: the serializer's `get_<field>`
+    # method when it has one, a cached user representation for nested users, the wire format
+    # for datetimes, the model value for plain columns, else the field's own representation.
+
+    def _plan(self) -> list[tuple[str, str, str]]:
+        plan = _OUTPUT_PLANS.get(type(self))
+        if plan is None:
+            plan = _OUTPUT_PLANS[type(self)] = [(field.field_name, *self._recipe(field)) for field in self._readable_fields]
+        return plan
+
+    def _recipe(self, field) -> tuple[str, str]:
+        if isinstance(field, serializers.SerializerMethodField):
+            return "method", field.method_name
+        # A plain field may have its output overridden by a `get_<field>` method (not one of DRF's own).
+        name = f"get_{field.field_name}"
+        if hasattr(self, name) and not hasattr(serializers.ModelSerializer, name):
+            return "method", name
+        if isinstance(field, UserBasicSerializer):
+            return "user", field.source
+        if isinstance(field, serializers.ListSerializer) and isinstance(field.child, UserBasicSerializer):
+            return "users", field.source
+        if isinstance(field, serializers.DateTimeField):
+            return "datetime", field.source
+        if isinstance(field, (serializers.CharField, serializers.IntegerField, serializers.BooleanField, QueryField)):
+            return "column", field.source  # model columns already hold what these fields would output
+        return "field", field.field_name
+
+    @cached_property
+    def _getters(self) -> list[tuple[str, Callable]]:
+        return [(name, self._getter(kind, argument)) for name, kind, argument in self._plan()]
+
+    def _getter(self, kind: str, argument: str) -> Callable:
+        if kind == "method":
+            return getattr(self, argument)
+        if kind == "field":
+            return lambda instance: _represent(self.fields[argument], instance)
+        value = attrgetter(argument)
+        if kind == "user":
+            return lambda instance: self._user(value(instance))
+        if kind == "users":
+            return lambda instance: [self._user(user) for user in value(instance)]
+        if kind == "datetime":
+            tz = timezone.get_current_timezone()
+            return lambda instance: wire_datetime(value(instance), tz)
+        return value
+
+    def to_representation(self, insight):
+        data = {name: getter(insight) for name, getter in self._getters}
+        if data.get("search_match_type", "") is None:
+            del data["search_match_type"]  # the key exists only in search results
+        return data
 
     def _user(self, user) -> dict | None:
         if user is None:
             return None
-        # One UserBasic serializer (building a ModelSerializer's fields is costly) and one
-        # representation per user, shared by every insight of the response.
+        # One representation per user, shared by every insight of the response.
         users = self.context.setdefault("serialized_users", {})
         if user.id not in users:
             serializer = self.context.setdefault("user_serializer", UserBasicSerializer())
             users[user.id] = serializer.to_representation(user)
         return users[user.id]
 
-    @staticmethod
-    def _filters(insight) -> dict:
-        return {} if insight.query is not None else insight.filters
 
-    def to_representation(self, insight):
-        tz = timezone.get_current_timezone()
-        data = {
-            "id": insight.id,
-            "short_id": insight.short_id,
-            "name": insight.name,
-            "derived_name": insight.derived_name,
-            "filters": self._filters(insight),
-            "query": insight.query,
-            "dashboards": self.get_dashboards(insight),
-            "dashboard_tiles": self.get_dashboard_tiles(insight),
-            "description": insight.description,
-            "last_refresh": self.get_last_refresh(insight),
-            "refreshing": insight.refreshing,
-            "saved": insight.saved,
-            "tags": tag_names(insight),
-            "updated_at": _datetime(insight.updated_at, tz),
-            "created_by": self._user(insight.created_by),
-            "created_at": _datetime(insight.created_at, tz),
-            "last_modified_at": _datetime(insight.last_modified_at, tz),
-            "favorited": insight.favorited,
-            "user_access_level": self.get_user_access_level(insight),
-            "last_viewed_at": self.get_last_viewed_at(insight),
-        }
-        match_type = self.get_search_match_type(insight)
-        if match_type is not None:  # the key exists only in search results
-            data["search_match_type"] = match_type
-        return data
+_OUTPUT_PLANS: dict[type, list[tuple[str, str, str]]] = {}
+
+
+def _represent(field, instance):
+    attribute = field.get_attribute(instance)
+    return None if attribute is None else field.to_representation(attribute)
 
 
 class InsightViewedSerializer(serializers.Serializer):
     insight_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+        child=serializers.IntegerField(min_value=1, max_value=MAX_DATABASE_ID),
         allow_empty=False,
         max_length=MAX_VIEWED_IDS,
         help_text=f"Ids of insights the current user has just viewed. At most {MAX_VIEWED_IDS} per request.",
@@ -219,9 +254,9 @@ class InsightCancelSerializer(serializers.Serializer):
 
 
 class TrendingParamsSerializer(serializers.Serializer):
-    days = serializers.IntegerField(min_value=1, default=7)
+    days = serializers.IntegerField(min_value=1, max_value=MAX_TRENDING_DAYS, default=7)
     limit = serializers.IntegerField(min_value=1, default=10)
-    offset = serializers.IntegerField(min_value=0, default=0)
+    offset = serializers.IntegerField(min_value=0, max_value=MAX_DATABASE_ID, default=0)
 
     def validate_limit(self, value: int) -> int:
         return min(value, MAX_TRENDING_LIMIT)
@@ -235,14 +270,6 @@ class TrendingInsightSerializer(InsightBasicSerializer):
     class Meta(InsightBasicSerializer.Meta):
         fields = [*InsightBasicSerializer.Meta.fields, "view_count", "viewers", "last_modified_by"]
         read_only_fields = fields
-
-    def to_representation(self, insight):
-        return {
-            **super().to_representation(insight),
-            "view_count": insight.view_count,
-            "viewers": [self._user(user) for user in insight.viewers],
-            "last_modified_by": self._user(insight.last_modified_by),
-        }
 
 
 @extend_schema_serializer(exclude_fields=["filters", "saved"])
@@ -429,53 +456,15 @@ class InsightSerializer(InsightBasicSerializer):
             alerts = self.context["alerts"] = {**dict.fromkeys(ids, []), **signals.alerts_for(ids)}
         return alerts.get(insight.id, [])
 
-    def to_representation(self, insight):
-        basic = super().to_representation(insight)
-        filters = basic["filters"]
+    def get_filters(self, insight) -> dict:
+        filters = super().get_filters(insight)
         if insight.query is None and "insight" not in filters:
-            filters = {**filters, "insight": "TRENDS"}  # legacy insights without a type are trends
-        data = {
-            "id": basic["id"],
-            "short_id": basic["short_id"],
-            "name": basic["name"],
-            "derived_name": basic["derived_name"],
-            "filters": filters,
-            "query": basic["query"],
-            "order": insight.order,
-            "deleted": insight.deleted,
-            "dashboards": basic["dashboards"],
-            "dashboard_tiles": basic["dashboard_tiles"],
-            "last_refresh": self.get_last_refresh(insight),
-            "cache_target_age": self.get_cache_target_age(insight),
-            "next_allowed_client_refresh": self.get_next_allowed_client_refresh(insight),
-            "result": self.get_result(insight),
-            "hasMore": self.get_hasMore(insight),
-            "columns": self.get_columns(insight),
-            "created_at": basic["created_at"],
-            "created_by": basic["created_by"],
-            "description": basic["description"],
-            "updated_at": basic["updated_at"],
-            "tags": basic["tags"],
-            "favorited": basic["favorited"],
-            "saved": basic["saved"],
-            "last_modified_at": basic["last_modified_at"],
-            "last_modified_by": self._user(insight.last_modified_by),
-            "is_sample": insight.is_sample,
-            "effective_restriction_level": self.get_effective_restriction_level(insight),
-            "effective_privilege_level": self.get_effective_privilege_level(insight),
-            "user_access_level": basic["user_access_level"],
-            "timezone": self.get_timezone(insight),
-            "is_cached": self.get_is_cached(insight),
-            "query_status": self.get_query_status(insight),
-            "hogql": self.get_hogql(insight),
-            "types": self.get_types(insight),
-            "resolved_date_range": self.get_resolved_date_range(insight),
-            "alerts": self.get_alerts(insight),
-            "last_viewed_at": basic["last_viewed_at"],
-        }
-        if "search_match_type" in basic:
-            data["search_match_type"] = basic["search_match_type"]
-        data["filters_hash"] = self._results(insight)["filters_hash"]
+            return {**filters, "insight": "TRENDS"}  # legacy insights without a type are trends
+        return filters
+
+    def to_representation(self, insight):
+        data = super().to_representation(insight)
+        data["filters_hash"] = self._results(insight)["filters_hash"]  # sent, as PostHog does, though not in its schema
         if self.context.get("hide_extra_details"):
             for key in ("created_by", "last_modified_by", "created_at", "last_modified_at"):
                 data.pop(key)

@@ -22,8 +22,8 @@ from typing import Any, Optional
 from rest_framework import serializers
 from rest_framework.exceptions import APIException
 
-from events.models import Event
 from queries.api import execute_query
+from queries.selectors import recent_event_properties
 
 from . import llm
 from .analysis import biggest_drop_off, cached_response, deterministic_analysis, funnel_steps, pct
@@ -133,10 +133,7 @@ def varied_property(team, events: list[Optional[str]], exclude: set[str] = froze
     per_event = PROPERTY_SAMPLE_SIZE // len(names)
     samples: list = []
     for name in ([None] if None in names else names):
-        rows = Event.objects.filter(team_id=team.id)
-        if name is not None:
-            rows = rows.filter(event=name)
-        samples += rows.order_by("-timestamp").values_list("properties", flat=True)[:PROPERTY_SAMPLE_SIZE if name is None else per_event]
+        samples += recent_event_properties(team.id, event=name, limit=PROPERTY_SAMPLE_SIZE if name is None else per_event)
     values: dict[str, Counter] = {}
     for properties in samples:
         if not isinstance(properties, dict):

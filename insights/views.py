@@ -23,13 +23,14 @@ from . import openapi  # noqa: F401  (registers the serializer schema extension)
 from . import signals
 from .analysis import InsightAnalysisSerializer, analyze_insight
 from .bulk_tags import BulkUpdateTagsRequestSerializer, BulkUpdateTagsResponseSerializer
-from .filters import DATE_FILTERS, INSIGHT_TYPE_CHOICES, filter_insights, order_insights, str_to_bool
+from .filters import MAX_DATABASE_ID, InsightFilterBackend, InsightFilterSet, str_to_bool
 from .llm import ensure_ai_allowed
 from .metadata import GenerateMetadataRequestSerializer, InsightMetadataSerializer, generate_metadata, validated_query
 from .models import Dashboard, DashboardTile, Insight
 from .results import DashboardContext, insight_results
 from .selectors import my_last_viewed, trending_insights, with_last_viewed_at, with_relations
 from .serializers import (
+    MAX_TRENDING_DAYS,
     DashboardSerializer,
     InsightBasicSerializer,
     InsightCancelSerializer,
@@ -50,7 +51,6 @@ from .services import (
 )
 
 from .suggestions import InsightSuggestionSerializer, SuggestionsRequestSerializer, suggest_for_insight
-MAX_DATABASE_ID = 2**63 - 1
 
 REFRESH_PARAMETER = OpenApiParameter(
     "refresh",
@@ -73,47 +73,11 @@ ID_PARAMETER = OpenApiParameter(
     description="Numeric primary key or 8-character `short_id` (for example `AaVQ8Ijw`) identifying the insight.",
 )
 FORMAT_PARAMETER = OpenApiParameter("format", enum=["csv", "json"])
+# Besides these, the list documents the filter parameters of InsightFilterSet.
 LIST_PARAMETERS = [
     REFRESH_PARAMETER,
     FORMAT_PARAMETER,
     OpenApiParameter("basic", OpenApiTypes.BOOL, description="Return basic insight metadata only (no results, faster)."),
-    OpenApiParameter("short_id", OpenApiTypes.STR, description="Only the insight with this short id."),
-    OpenApiParameter(
-        "search",
-        OpenApiTypes.STR,
-        description="Search term (at most 200 characters) matched across name, derived_name, description and tag names. "
-        "Case-insensitive substring matches (`exact`) and fuzzy trigram matches (`similar`) are returned together, "
-        "exact first; each result then has a `search_match_type`.",
-    ),
-    OpenApiParameter("created_by", OpenApiTypes.STR, description="JSON array of user ids, e.g. `[1,42]`: insights created by any of them."),
-    OpenApiParameter("user", OpenApiTypes.BOOL, description="Present (any value): only insights created by the authenticated user."),
-    OpenApiParameter("favorited", OpenApiTypes.BOOL, description="Present (any value): only favorited insights."),
-    OpenApiParameter(
-        "saved",
-        OpenApiTypes.BOOL,
-        description="Truthy: insights that are saved or on a listed dashboard. Falsy: only unsaved insights.",
-    ),
-    OpenApiParameter(
-        "insight",
-        enum=INSIGHT_TYPE_CHOICES,
-        description="Insight type. `SQL` matches wrapped HogQL queries; `JSON` other query-based insights.",
-    ),
-    OpenApiParameter("tags", OpenApiTypes.STR, description='JSON array of tag names, e.g. `["growth"]`: insights with any of them.'),
-    OpenApiParameter("dashboards", OpenApiTypes.STR, description="JSON array of dashboard ids: insights on every one of them."),
-    *[
-        OpenApiParameter(
-            name,
-            OpenApiTypes.STR,
-            description=f"`{field} {'>' if lookup == 'gt' else '<'} value`. An ISO date (`2025-04-23`, team timezone) "
-            "or a relative one (`-7d`, `-1m`, `-24h`).",
-        )
-        for name, (field, lookup) in DATE_FILTERS.items()
-    ],
-    OpenApiParameter(
-        "order",
-        OpenApiTypes.STR,
-        description="Field to order by, `-` for descending, e.g. `-last_modified_at`, `name`, `-last_viewed_at`.",
-    ),
 ]
 ACTIVITY_PARAMETERS = [
     OpenApiParameter("limit", OpenApiTypes.INT, description="Page size. Defaults to 10."),
@@ -186,7 +150,8 @@ class InsightViewSet(QueryCoalescingMixin, TeamScopedViewSetMixin, viewsets.Mode
     queryset = Insight.objects_including_soft_deleted.all()
     renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, CSVRenderer]
     parser_classes = [JSONParser]
-    filter_backends: list = []  # insights/filters.py reads the list parameters
+    filter_backends = [InsightFilterBackend]
+    filterset_class = InsightFilterSet
     schema = InsightSchema()
 
     sharing_enabled_actions = ["list", "retrieve"]
@@ -257,8 +222,7 @@ class InsightViewSet(QueryCoalescingMixin, TeamScopedViewSetMixin, viewsets.Mode
 
     def list(self, request, *args, **kwargs):
         refresh = self._refresh()
-        queryset, searched = filter_insights(self.get_queryset(), request.query_params, team=self.team, user=request.user)
-        page = self.paginate_queryset(order_insights(queryset, request.query_params, searched))
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         context = {**self.get_serializer_context(), "refresh": refresh}
         if not self._is_basic():
             context["results"] = insight_results(page, self.team, refresh, request.user)
@@ -361,7 +325,7 @@ class InsightViewSet(QueryCoalescingMixin, TeamScopedViewSetMixin, viewsets.Mode
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("days", OpenApiTypes.INT, description="Window in days over which views are counted. Defaults to 7."),
+            OpenApiParameter("days", OpenApiTypes.INT, description=f"Window in days over which views are counted. Defaults to 7, at most {MAX_TRENDING_DAYS}."),
             OpenApiParameter("limit", OpenApiTypes.INT, description="Maximum number of insights. Defaults to 10, at most 100."),
             OpenApiParameter("offset", OpenApiTypes.INT, description="Number of ranked insights to skip. Defaults to 0."),
         ],
@@ -385,9 +349,9 @@ class InsightViewSet(QueryCoalescingMixin, TeamScopedViewSetMixin, viewsets.Mode
         ensure_ai_allowed(self.team.organization)
         return Response({"result": analyze_insight(self.get_object(), self.team, request.user)})
 
-    @extend_schema(methods=["GET"], parameters=[ID_PARAMETER], responses={200: InsightSuggestionSerializer(many=True)})
+    @extend_schema(methods=["GET"], parameters=[ID_PARAMETER], responses={200: InsightSuggestionSerializer(many=True)}, filters=False)
     @extend_schema(methods=["POST"], parameters=[ID_PARAMETER], request=SuggestionsRequestSerializer,
-                   responses={200: InsightSuggestionSerializer(many=True)})
+                   responses={200: InsightSuggestionSerializer(many=True)}, filters=False)
     @action(methods=["GET", "POST"], detail=True, throttle_classes=AI_THROTTLES, pagination_class=None)
     def suggestions(self, request, *args, **kwargs):
         """Follow-up insights, each with a runnable `targetQuery`. POST `{"context": "<previous analysis>"}`

@@ -12,7 +12,6 @@ urlpatterns = [
     path("api/instance_status/query_coalescing/", QueryCoalescingStatsView.as_view(), name="query-coalescing-stats"),
     # Each app owns its routes; team-nested ones use core.routers.TeamNestedRouter.
     path("api/", include("insights.urls")),
-    path("api/", include("activity.urls")),
     path("api/", include("queries.urls")),
     path("api/", include("sharing.urls")),
     path("api/", include("alerts.urls")),

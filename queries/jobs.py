@@ -120,9 +120,9 @@ def cancel(team_id: int, query_id: str) -> str:
     if status is not None:
         if _uses_celery() and status.get("task_id"):
             try:
-                from insights_api.celery import app
+                from .tasks import process_query_task
 
-                app.control.revoke(status["task_id"])
+                process_query_task.app.control.revoke(status["task_id"])
             except Exception:  # the broker being unreachable must not block a cancel
                 logger.warning("Could not revoke query task %s", status["task_id"], exc_info=True)
         backend = cache.get(_backend_key(team_id, query_id))

@@ -190,3 +190,16 @@ def test_bootstrap_is_idempotent_and_separates_tenants(db, api_client):
 
 def project_and_team_ids_match(result):
     return result["project_id"] == result["team_id"]
+
+
+@pytest.mark.parametrize("team_id", [str(2**64), str(2**63), "0", "-1", "abc"])
+@pytest.mark.parametrize("path", ["/api/projects/{}/", "/api/projects/{}/insights/", "/api/environments/{}/", "/api/environments/{}/dashboards/"])
+def test_malformed_or_out_of_range_team_ids_are_404(client, path, team_id):
+    response = client.get(path.format(team_id))
+    assert response.status_code == 404
+    assert response.json() == error("invalid_request", "not_found", "Project not found.")
+
+
+def test_current_project_resolves_like_every_team_url(client, team):
+    assert client.get("/api/projects/@current/").json()["id"] == team.project_id
+    assert client.get(f"/api/projects/{team.id}/").json()["id"] == team.project_id

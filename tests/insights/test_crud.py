@@ -509,3 +509,32 @@ def test_mcp_clients_must_send_a_query_and_get_bare_queries_wrapped(client, base
     assert client.patch(f"{base}{body['id']}/", {"name": "renamed"}, format="json", **mcp).status_code == 200
     # Other clients store what they send.
     assert client.post(base, {"name": "x", "query": hogql}, format="json").json()["query"] == hogql
+
+
+@pytest.mark.parametrize(
+    "query, detail",
+    [
+        ({"kind": "DataTableNode", "source": {"kind": "EventsQuery", "select": [1]}}, "source.select.0: must be a string"),
+        ({"kind": "DataTableNode", "source": {"kind": "EventsQuery"}}, "source.select: must be a list"),
+        ({"kind": "DataTableNode", "source": {"kind": "Foo"}}, "source: DataTableNode cannot wrap a Foo"),
+        ({"kind": "InsightVizNode", "source": {}}, "source.kind: field required"),
+        ({"kind": "InsightVizNode", "source": {"kind": "PathsQuery"}}, "source.pathsFilter: must be an object"),
+        ({"kind": "DataVisualizationNode", "source": {"kind": "HogQLQuery", "query": "x", "filters": []}}, "source.filters: must be an object"),
+        ({"kind": "SavedInsightNode", "shortId": "abc"}, "kind: unsupported query kind 'SavedInsightNode'"),
+        ({"kind": "TrendsQuery", "series": "x"}, "query.series: must be a list"),
+    ],
+)
+def test_query_schema_errors_name_the_path(client, base, query, detail):
+    response = client.post(base, {"name": "x", "query": query}, format="json")
+    assert response.status_code == 400
+    assert response.json() == error("invalid_request", "parse_error", detail)
+    assert not Insight.objects_including_soft_deleted.exists()
+
+
+def test_query_schema_errors_without_a_short_form_keep_the_schema_report(client, base):
+    query = {"kind": "InsightVizNode", "source": {"kind": "TrendsQuery", "series": [], "interval": "year"}}
+    response = client.post(base, {"name": "x", "query": query}, format="json")
+    assert response.status_code == 400
+    body = response.json()
+    assert (body["type"], body["code"], body["attr"]) == ("invalid_request", "parse_error", None)
+    assert body["detail"].startswith("1 validation error for QuerySchemaRoot\nInsightVizNode.source.TrendsQuery.interval\n")

@@ -288,3 +288,70 @@ def test_unknown_order_is_400(client, base, order):
     response = client.get(base, {"order": order})
     assert response.status_code == 400
     assert response.json() == error("validation_error", "invalid_input", f"Cannot order by '{order}'.", "order")
+
+
+# -- bad input never answers 500 ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("param", ["date_from", "date_to", "created_date_from", "created_date_to", "last_viewed_date_from", "last_viewed_date_to"])
+@pytest.mark.parametrize("value", ["-9999999999d", "-99999999y", "-999999999999w", "-99999999999999999999h", "-9" + "9" * 5000 + "d", "0001-01-01"])
+def test_dates_out_of_range_are_400(client, base, team, param, value):
+    team.timezone = "Pacific/Auckland"  # 0001-01-01 there is before year 1 in UTC
+    team.save()
+    make_insight(team)
+    response = client.get(base, {param: value})
+    assert response.status_code == 400
+    assert response.json() == error(
+        "validation_error", "invalid_input", f"'{value}' is out of range: dates must fall between the years 1 and 9999.", param
+    )
+
+
+def test_far_but_representable_dates_filter(client, base, team):
+    insight = make_insight(team)
+    assert ids(client.get(base, {"date_from": "-1000y"})) == [insight.id]
+    assert ids(client.get(base, {"date_to": "9999-12-30"})) == [insight.id]
+
+
+@pytest.mark.parametrize("param, value", [("created_by", f"[{2**64}]"), ("created_by", str(2**63)), ("dashboards", f"[1, {2**70}]"), ("created_by", "[-1]")])
+def test_ids_beyond_64_bits_are_400(client, base, team, param, value):
+    make_insight(team)
+    response = client.get(base, {param: value})
+    assert response.status_code == 400
+    assert response.json() == error("validation_error", "invalid_input", f"Ids must be between 0 and {2**63 - 1}.", param)
+
+
+def test_largest_id_is_accepted(client, base, team):
+    make_insight(team)
+    assert ids(client.get(base, {"created_by": str(2**63 - 1), "dashboards": f"[{2**63 - 1}]"})) == []
+
+
+@pytest.mark.parametrize("param, value", [("short_id", "ab\x00cd"), ("insight", "TRENDS\x00"), ("tags", '["a\\u0000"]')])
+def test_nul_bytes_in_text_params_are_400(client, base, team, param, value):
+    make_insight(team)
+    response = client.get(base, {param: value})
+    assert response.status_code == 400
+    assert response.json() == error("validation_error", "null_characters_not_allowed", "Null characters are not allowed.", param)
+
+
+@pytest.mark.parametrize("params, count", [({"offset": str(2**64)}, 0), ({"limit": str(2**64)}, 1), ({"offset": "9" * 5000}, 1)])
+def test_huge_pagination_values_never_500(client, base, team, params, count):
+    make_insight(team)
+    response = client.get(base, params)
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == count
+
+
+def test_schema_documents_every_list_filter(client):
+    schema = client.get("/api/schema/?format=json").json()
+    parameters = {p["name"]: p for p in schema["paths"]["/api/projects/{project_id}/insights/"]["get"]["parameters"]}
+    types = {name: p["schema"]["type"] for name, p in parameters.items() if p["in"] == "query"}
+    assert types == {
+        "basic": "boolean", "created_by": "integer", "created_date_from": "string", "created_date_to": "string", "dashboards": "string",
+        "date_from": "string", "date_to": "string", "favorited": "boolean", "format": "string", "insight": "string",
+        "last_viewed_date_from": "string", "last_viewed_date_to": "string", "limit": "integer", "offset": "integer",
+        "order": "string", "refresh": "string", "saved": "boolean", "search": "string", "short_id": "string", "tags": "string",
+        "user": "boolean",
+    }
+    assert "JSON array of user ids" in parameters["created_by"]["description"]
+    assert parameters["insight"]["schema"]["enum"] == ["FUNNELS", "JSON", "LIFECYCLE", "PATHS", "RETENTION", "SQL", "STICKINESS", "TRENDS"]
+    assert all(parameters[name].get("description") for name in types if name != "format")

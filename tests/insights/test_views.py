@@ -65,6 +65,10 @@ def test_viewed_of_a_sibling_environment_is_recorded_for_the_url_team(client, ba
         ({"insight_ids": ["a"]}, error("validation_error", "invalid_input", "A valid integer is required.", "insight_ids__0")),
         ({"insight_ids": [0]}, error("validation_error", "min_value", "Ensure this value is greater than or equal to 1.", "insight_ids__0")),
         (
+            {"insight_ids": [1, 2**64]},
+            error("validation_error", "max_value", f"Ensure this value is less than or equal to {2**63 - 1}.", "insight_ids__1"),
+        ),
+        (
             {"insight_ids": list(range(1, 2502))},
             error("validation_error", "max_length", "Ensure this field has no more than 2500 elements.", "insight_ids"),
         ),
@@ -207,6 +211,9 @@ def test_trending_stays_in_the_project(client, base, team, user):
         ({"days": 0}, "days", "Ensure this value is greater than or equal to 1."),
         ({"limit": -3}, "limit", "Ensure this value is greater than or equal to 1."),
         ({"offset": -1}, "offset", "Ensure this value is greater than or equal to 0."),
+        ({"days": 1000000}, "days", "Ensure this value is less than or equal to 36500."),
+        ({"days": 2**64}, "days", "Ensure this value is less than or equal to 36500."),
+        ({"offset": 2**64}, "offset", f"Ensure this value is less than or equal to {2**63 - 1}."),
     ],
 )
 def test_trending_validation(client, base, params, attr, detail):

@@ -1,1 +1,0 @@
-urlpatterns: list = []  # routes arrive with this app's issue
