@@ -148,8 +148,9 @@ class PersonalAPIKey(models.Model):
     last_rolled_at = models.DateTimeField(null=True, blank=True)
     # Empty scopes = legacy unrestricted key.
     scopes = models.JSONField(null=True, blank=True, default=None)
-    scoped_teams = models.JSONField(null=True, blank=True, default=None)
-    scoped_organizations = models.JSONField(null=True, blank=True, default=None)
+    # Empty = not restricted to particular teams / organizations (stored as [], as PostHog's UI sends).
+    scoped_teams = models.JSONField(blank=True, default=list)
+    scoped_organizations = models.JSONField(blank=True, default=list)
 
     @staticmethod
     def generate_value() -> str:

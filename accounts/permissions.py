@@ -2,7 +2,7 @@
 from rest_framework import exceptions, permissions
 
 from .authentication import is_personal_api_key_request
-from .models import OrganizationMembership
+from .models import OrganizationMembership, Team
 
 WRITE_ACTIONS = {"create", "update", "partial_update", "patch", "destroy"}
 READ_ACTIONS = {"list", "retrieve"}
@@ -90,3 +90,51 @@ class TeamMemberAccessPermission(permissions.BasePermission):
         if not OrganizationMembership.objects.filter(organization_id=team.organization_id, user=request.user).exists():
             raise exceptions.PermissionDenied(self.message)
         return True
+
+
+def check_key_covers(actor, *, verb: str, scopes, scoped_teams, scoped_organizations) -> None:
+    """A personal API key may only create, roll or delete keys that grant no more than it does itself.
+
+    `actor` is the key the request is authenticated with (None for session requests, which may do
+    anything to their own keys). Raises a 403 naming the first scope, project or organization that
+    exceeds the actor's own access.
+    """
+    if actor is None:
+        return
+    if actor.scopes:
+        for scope in scopes or ["*"]:
+            if not key_has_scope(actor.scopes, scope):
+                raise exceptions.PermissionDenied(
+                    f"API key cannot {verb} a key with scope '{scope}': it exceeds the scopes of the key making the request."
+                )
+    team_ids = [int(t) for t in scoped_teams or []]
+    if actor.scoped_teams:
+        allowed = set(actor.scoped_teams)
+        if not team_ids:
+            raise exceptions.PermissionDenied(
+                f"API key cannot {verb} a key with access to all projects: the key making the request is restricted "
+                f"to projects {sorted(allowed)}."
+            )
+        for team_id in team_ids:
+            if team_id not in allowed:
+                raise exceptions.PermissionDenied(
+                    f"API key cannot {verb} a key with access to project ID {team_id}: the key making the request "
+                    "does not have access to it."
+                )
+    if actor.scoped_organizations:
+        allowed_orgs = {str(o) for o in actor.scoped_organizations}
+        organization_ids = [str(o) for o in scoped_organizations or []]
+        if not organization_ids and team_ids:
+            # Restricted to projects only: those projects must belong to the actor's organizations.
+            organization_ids = [str(o) for o in Team.objects.filter(id__in=team_ids).values_list("organization_id", flat=True)]
+        if not organization_ids:
+            raise exceptions.PermissionDenied(
+                f"API key cannot {verb} a key with access to all organizations: the key making the request is "
+                f"restricted to organizations {sorted(allowed_orgs)}."
+            )
+        for organization_id in organization_ids:
+            if organization_id not in allowed_orgs:
+                raise exceptions.PermissionDenied(
+                    f"API key cannot {verb} a key with access to organization ID {organization_id}: the key making "
+                    "the request does not have access to it."
+                )

@@ -102,20 +102,30 @@ class MeSerializer(serializers.ModelSerializer):
 
 
 class PersonalAPIKeySerializer(serializers.ModelSerializer):
-    value = serializers.SerializerMethodField()
+    # Not `get_value`: that name is a Field method serializers rely on.
+    value = serializers.SerializerMethodField(method_name="get_key_value", help_text="The key itself: only in the response that created or rolled it.")
     user_id = serializers.IntegerField(read_only=True)
-    scopes = serializers.ListField(child=serializers.CharField(max_length=100), required=False, allow_null=True, max_length=100)
-    scoped_teams = serializers.ListField(child=serializers.IntegerField(), required=False, allow_null=True, max_length=1000)
-    scoped_organizations = serializers.ListField(child=serializers.UUIDField(), required=False, allow_null=True, max_length=1000)
+    scopes = serializers.ListField(child=serializers.CharField(max_length=100), required=False, max_length=100)
+    scoped_teams = serializers.ListField(child=serializers.IntegerField(), required=False, max_length=1000)
+    scoped_organizations = serializers.ListField(child=serializers.UUIDField(), required=False, max_length=1000)
 
     class Meta:
         model = PersonalAPIKey
         fields = ["id", "label", "value", "mask_value", "created_at", "last_used_at", "last_rolled_at", "user_id", "scopes", "scoped_teams", "scoped_organizations"]
         read_only_fields = ["id", "value", "mask_value", "created_at", "last_used_at", "last_rolled_at", "user_id"]
 
-    def get_value(self, key) -> str | None:
-        # The raw value exists only in the response to its creation.
+    def get_key_value(self, key) -> str | None:
+        # The raw value exists only in the response to its creation (or roll).
         return getattr(key, "raw_value", None)
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        # Always arrays on the wire, as PostHog answers (clients validate them as such); a legacy
+        # key without scopes is unrestricted, which PostHog shows as ["*"].
+        data["scopes"] = data["scopes"] or ["*"]
+        data["scoped_teams"] = data["scoped_teams"] or []
+        data["scoped_organizations"] = data["scoped_organizations"] or []
+        return data
 
     def validate_scopes(self, scopes):
         for scope in scopes or []:

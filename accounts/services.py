@@ -1,6 +1,7 @@
 """Writes for tenancy objects and personal API keys."""
 from django.db import transaction
 from django.db.models import Max
+from django.utils import timezone
 
 from .models import Organization, OrganizationMembership, PersonalAPIKey, Project, Team, User, hash_key_value, mask_key_value
 
@@ -44,7 +45,17 @@ def create_personal_api_key(
         secure_value=hash_key_value(raw),
         mask_value=mask_key_value(raw),
         scopes=scopes,
-        scoped_teams=scoped_teams or None,
-        scoped_organizations=scoped_organizations or None,
+        scoped_teams=list(scoped_teams or []),
+        scoped_organizations=[str(o) for o in scoped_organizations or []],
     )
     return key, raw
+
+
+def roll_personal_api_key(key: PersonalAPIKey) -> str:
+    """Gives the key a new value (returned, never stored) and invalidates the old one."""
+    raw = PersonalAPIKey.generate_value()
+    key.secure_value = hash_key_value(raw)
+    key.mask_value = mask_key_value(raw)
+    key.last_rolled_at = timezone.now()
+    key.save(update_fields=["secure_value", "mask_value", "last_rolled_at"])
+    return raw

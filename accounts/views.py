@@ -10,9 +10,9 @@ from core.throttling import BurstRateThrottle, SustainedRateThrottle
 
 from .authentication import is_personal_api_key_request
 from .models import OrganizationMembership, PersonalAPIKey, Project, Team, User
-from .permissions import APIScopePermission, TeamMemberAccessPermission
+from .permissions import APIScopePermission, TeamMemberAccessPermission, check_key_covers
 from .serializers import MeSerializer, PersonalAPIKeySerializer, ProjectSerializer, TeamSerializer
-from .services import create_personal_api_key
+from .services import create_personal_api_key, roll_personal_api_key
 
 ACCOUNT_PERMISSIONS = [IsAuthenticated, APIScopePermission]
 ACCOUNT_THROTTLES = [BurstRateThrottle, SustainedRateThrottle]
@@ -41,6 +41,7 @@ class UserViewSet(viewsets.GenericViewSet):
 
 class PersonalAPIKeyViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
     scope_object = "personal_api_key"
+    required_scopes: list[str] | None = None  # set per extra action
     serializer_class = PersonalAPIKeySerializer
     permission_classes = ACCOUNT_PERMISSIONS
     throttle_classes = ACCOUNT_THROTTLES
@@ -54,9 +55,13 @@ class PersonalAPIKeyViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixi
 
     def get_permissions(self):
         # Any valid key may describe itself (PostHog's MCP tools read their scopes this way).
-        if self.kwargs.get("pk") == "@current":
+        if self.kwargs.get("pk") == "@current" and self.action == "retrieve":
             return [IsAuthenticated()]
         return super().get_permissions()
+
+    def _check_actor_covers(self, verb: str, *, scopes, scoped_teams, scoped_organizations) -> None:
+        actor = self.request.auth if is_personal_api_key_request(self.request) else None
+        check_key_covers(actor, verb=verb, scopes=scopes, scoped_teams=scoped_teams, scoped_organizations=scoped_organizations)
 
     def get_object(self):
         if self.kwargs.get("pk") == "@current":
@@ -67,6 +72,9 @@ class PersonalAPIKeyViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixi
 
     def perform_create(self, serializer):
         data = serializer.validated_data
+        self._check_actor_covers(
+            "create", scopes=data.get("scopes"), scoped_teams=data.get("scoped_teams"), scoped_organizations=data.get("scoped_organizations")
+        )
         key, raw = create_personal_api_key(
             self.request.user,
             label=data["label"],
@@ -76,6 +84,21 @@ class PersonalAPIKeyViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixi
         )
         key.raw_value = raw
         serializer.instance = key
+
+    def perform_destroy(self, instance):
+        self._check_actor_covers(
+            "delete", scopes=instance.scopes, scoped_teams=instance.scoped_teams, scoped_organizations=instance.scoped_organizations
+        )
+        instance.delete()
+
+    @extend_schema(request=None, responses={200: PersonalAPIKeySerializer})
+    @action(methods=["POST"], detail=True, required_scopes=["personal_api_key:write"])
+    def roll(self, request, *args, **kwargs):
+        """Replace the key's value with a new one, returned once in `value`; the old value stops working."""
+        key = self.get_object()
+        self._check_actor_covers("roll", scopes=key.scopes, scoped_teams=key.scoped_teams, scoped_organizations=key.scoped_organizations)
+        key.raw_value = roll_personal_api_key(key)
+        return Response(self.get_serializer(key).data)
 
 
 class ProjectViewSet(TeamLookupMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

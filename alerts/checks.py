@@ -109,7 +109,11 @@ def check_alert(alert_id, *, now: datetime | None = None, force: bool = False) -
 
     targets = {}
     if state != AlertState.NOT_FIRING:
-        targets = notify(_notification(alert, state, evaluation, error))
+        delivery = notify(_notification(alert, state, evaluation, error))
+        targets = delivery.targets
+        if delivery.errors:  # recorded on the check, next to an evaluation error if there is one
+            failed = "; ".join(f"{name}: {message}" for name, message in delivery.errors.items())
+            error = {**(error or {"message": f"Error sending notifications: {failed}"}), "notification_errors": delivery.errors}
     with transaction.atomic():
         fields = {
             **updates,

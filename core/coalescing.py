@@ -2,7 +2,9 @@
 
 The first request for a key becomes the leader and runs normally; identical requests that
 arrive while it runs wait for its response and replay it, but only after their own
-authentication, permission and throttle checks pass (QueryCoalescingMixin). 4xx responses are
+authentication, permission, throttle and object checks pass (QueryCoalescingMixin). Requests
+with a credential whose answer differs by holder (a share token) only coalesce with the same
+credential. 4xx responses are
 user-specific and never shared; 2xx/3xx and 5xx are. Two backends share one interface: Redis
 (across processes) when REDIS_URL is set, and an in-process one otherwise.
 """
@@ -63,6 +65,16 @@ def _has_truthy_key(data, name: str) -> bool:
     return False
 
 
+def _credential_part(request) -> str:
+    """Part of the key for credentials that change the response itself: a share token (a JWT from
+    a password-protected share) sees the shared serialization and refresh modes, not a member's.
+    Members' credentials (`phx_` personal API keys, sessions) share responses, as in PostHog."""
+    parts = request.META.get("HTTP_AUTHORIZATION", "").split(None, 1)
+    if len(parts) == 2 and parts[0].lower() == "bearer" and not parts[1].strip().startswith("phx_"):
+        return hashlib.sha256(parts[1].strip().encode()).hexdigest()
+    return ""
+
+
 def request_key(request) -> str | None:
     """The coalescing key of an eligible request, or None when it must pass straight through."""
     if request.method not in ("GET", "POST"):
@@ -85,7 +97,8 @@ def request_key(request) -> str | None:
             if isinstance(data, dict):
                 data = {k: v for k, v in data.items() if k not in IGNORED_PARAMS}
             normalized = json.dumps(data, sort_keys=True)
-    return hashlib.sha256(f"{team_id}:{request.method}:{request.path}:{normalized}".encode()).hexdigest()
+    credential = _credential_part(request)
+    return hashlib.sha256(f"{team_id}:{request.method}:{request.path}:{normalized}:{credential}".encode()).hexdigest()
 
 
 # --- Backends -----------------------------------------------------------------------------------
@@ -368,7 +381,8 @@ class QueryCoalescingMiddleware:
 
 class QueryCoalescingMixin:
     """First base of coalesced viewsets: a follower replays the leader's response only after
-    its own authentication, permission and throttle checks (`initial()`) pass."""
+    its own authentication, permission and throttle checks (`initial()`) pass and, on a detail
+    route, the object lookup and object permissions (`get_object()`) a leader goes through."""
 
     def dispatch(self, request, *args, **kwargs):
         from django.http import HttpResponse
@@ -386,9 +400,16 @@ class QueryCoalescingMixin:
                 self.initial(drf_request, *args, **kwargs)
             except Throttled:
                 pass  # a replay costs nothing
+            self._check_object_access(kwargs)
         except Exception as exc:
             response = self.handle_exception(exc)
             return self.finalize_response(drf_request, response, *args, **kwargs)
         response = HttpResponse(payload["body"], status=payload["status"], content_type=payload["content_type"])
         response[HEADER] = "replayed"
         return response
+
+    def _check_object_access(self, kwargs) -> None:
+        """Object-level checks for detail routes: the queryset restriction and has_object_permission."""
+        lookup = getattr(self, "lookup_url_kwarg", None) or getattr(self, "lookup_field", None)
+        if lookup and lookup in kwargs and hasattr(self, "get_object"):
+            self.get_object()

@@ -1,4 +1,5 @@
-"""drf-spectacular customisation: PostHog's operation ids and per-operation key scopes."""
+"""drf-spectacular customisation: PostHog's operation ids and tags, per-operation key scopes, and
+share-token schemes only on the operations share viewers may call."""
 from types import SimpleNamespace
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -6,6 +7,8 @@ from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.utils import OpenApiParameter
 
 from accounts.permissions import required_scopes_for
+
+SHARING_SCHEMES = {"SharingAccessToken", "SharingJWT"}
 
 
 class PersonalAPIKeyScheme(OpenApiAuthenticationExtension):
@@ -39,7 +42,23 @@ class AutoSchema(SpectacularAutoSchema):
 
     def get_auth(self):
         auth = super().get_auth()
+        if getattr(self.view, "action", None) not in getattr(self.view, "sharing_enabled_actions", ()):
+            # Share tokens are read-only: writes and other actions never accept them.
+            auth = [entry for entry in auth if not SHARING_SCHEMES & set(entry)]
         scopes = required_scopes_for(self.view, SimpleNamespace(method=self.method))
         if not scopes:
             return [entry for entry in auth if "PersonalAPIKeyAuth" not in entry]
         return [{"PersonalAPIKeyAuth": scopes} if "PersonalAPIKeyAuth" in entry else entry for entry in auth]
+
+
+def posthog_tags(result, generator, request, public):
+    """PostHog's tags: project-nested operations by resource (`insights`), environment-nested ones
+    `environments`, whatever a view declares."""
+    for path, item in result.get("paths", {}).items():
+        parts = path.strip("/").split("/")
+        if len(parts) > 3 and parts[0] == "api" and parts[2] == "{project_id}" and parts[1] in ("projects", "environments"):
+            tag = parts[3] if parts[1] == "projects" else "environments"
+            for operation in item.values():
+                if isinstance(operation, dict) and "operationId" in operation:
+                    operation["tags"] = [tag]
+    return result

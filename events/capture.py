@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone as dt_timezone
 from urllib.parse import parse_qs
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http.multipartparser import MultiPartParserError
 
@@ -153,8 +154,8 @@ def _bearer_token(request) -> str | None:
     return value.strip() or None if scheme.lower() == "bearer" else None
 
 
-def read_capture_request(request) -> CaptureRequest:
-    """Parse a Django request into the events, token and send time it carries (no database access)."""
+def read_payload(request) -> tuple[object, dict[str, str]]:
+    """The decoded JSON payload of an SDK request (capture or flags), and its form fields if any."""
     query = request.GET
     fields: dict[str, str] = {}
     if request.method == "GET":
@@ -174,7 +175,13 @@ def read_capture_request(request) -> CaptureRequest:
     payload = decode_json(raw)
     if not payload:
         raise NoData()
+    return payload, fields
 
+
+def read_capture_request(request) -> CaptureRequest:
+    """Parse a Django request into the events, token and send time it carries (no database access)."""
+    query = request.GET
+    payload, fields = read_payload(request)
     sent_at = _epoch_sent_at(query.get("_"))
     if isinstance(payload, dict) and "batch" in payload:
         events = payload["batch"]
@@ -210,6 +217,8 @@ def read_capture_request(request) -> CaptureRequest:
 
 
 def client_ip(request) -> str | None:
+    if settings.TRUSTED_PROXIES:  # core.proxy has put the client behind the trusted proxies in REMOTE_ADDR
+        return request.META.get("REMOTE_ADDR") or None
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
     ip = forwarded.split(",")[0].strip() if forwarded else request.META.get("REMOTE_ADDR", "")
     if ip.count(":") == 1:  # IPv4 with a port, as some proxies forward it

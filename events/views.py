@@ -5,6 +5,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from .browser import allow_browser_origin
 from .capture import client_ip, read_capture_request
 from .serializers import CaptureBatchSerializer, CaptureErrorSerializer, CaptureEventSerializer, CaptureResponseSerializer
 from .services import ingest_batch, team_for_token
@@ -51,17 +52,7 @@ class CaptureView(APIView):
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
-        # Browsers post from the tracked site's origin.
-        origin = request.META.get("HTTP_ORIGIN")
-        response["Access-Control-Allow-Origin"] = origin or "*"
-        if origin:
-            response["Access-Control-Allow-Credentials"] = "true"
-            response["Vary"] = "Origin"
-        response["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
-        response["Access-Control-Allow-Headers"] = request.META.get(
-            "HTTP_ACCESS_CONTROL_REQUEST_HEADERS", "Content-Type, Content-Encoding, Authorization"
-        )
-        return response
+        return allow_browser_origin(request, response)  # browsers post from the tracked site's origin
 
 
 def capture_view(operation_id: str):

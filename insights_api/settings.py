@@ -1,9 +1,11 @@
 """Settings, configured from the environment (12-factor). See the README for every variable."""
+import ipaddress
 import os
 import secrets
 from pathlib import Path
 
 import dj_database_url
+import dj_email_url
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -68,6 +70,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.proxy.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "core.health.HealthCheckMiddleware",
     "core.exceptions.ErrorBodyMiddleware",
@@ -99,6 +102,20 @@ TEMPLATES = [
         },
     }
 ]
+
+# --- Behind a reverse proxy (core/proxy.py) -----------------------------------------------------
+# Addresses or networks of the proxies in front of the server, e.g. "10.0.0.0/8,127.0.0.1". Off
+# (empty) by default: X-Forwarded-* headers are then not used for the client address or scheme.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", "")
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"TRUSTED_PROXIES: {exc}") from exc
+# HTTPS as the trusted proxy reports it (Secure cookies, absolute URLs); the header is dropped
+# from every other peer.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXIES else None
+USE_X_FORWARDED_HOST = env_bool("USE_X_FORWARDED_HOST", False)
 
 # --- Database -------------------------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
@@ -229,6 +246,30 @@ REST_FRAMEWORK = {
     },
 }
 
+# --- Alert notifications (alerts/notifications.py) ------------------------------------------------
+# Email through Django's email framework: EMAIL_URL (e.g. smtp://user:pass@host:587/?tls=True,
+# submission://..., console://) or the EMAIL_HOST/PORT/... variables. Neither = no email is sent.
+EMAIL_URL = os.environ.get("EMAIL_URL", "")
+if EMAIL_URL:
+    globals().update({name: value for name, value in dj_email_url.parse(EMAIL_URL).items() if value is not None})
+elif os.environ.get("EMAIL_HOST"):
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = os.environ["EMAIL_HOST"]
+    EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "587"))
+    EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+    EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+    EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+    EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "10"))
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.dummy.EmailBackend"  # not configured: alerts list no email targets
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", globals().get("DEFAULT_FROM_EMAIL", "alerts@localhost"))
+# Every firing or errored alert is also POSTed as JSON to these URLs (comma-separated).
+ALERT_WEBHOOK_URLS = env_list("ALERT_WEBHOOK_URLS", "")
+ALERT_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("ALERT_WEBHOOK_TIMEOUT_SECONDS", "10"))
+ALERT_WEBHOOK_RETRIES = int(os.environ.get("ALERT_WEBHOOK_RETRIES", "3"))
+ALERT_WEBHOOK_BACKOFF_SECONDS = float(os.environ.get("ALERT_WEBHOOK_BACKOFF_SECONDS", "2"))
+
 # Optional OpenAI-compatible chat endpoint for insight analysis and suggestions (insights/llm.py),
 # used when all three are set, e.g. LLM_API_BASE=https://api.openai.com/v1.
 LLM_API_BASE = os.environ.get("LLM_API_BASE", "")
@@ -247,6 +288,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/",
     "ENUM_NAME_OVERRIDES": {},
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "core.openapi.posthog_tags"],
 }
 
 LOGGING = {

@@ -53,7 +53,7 @@ def test_create_key_shows_raw_value_once(client, user, team, api_client):
     assert current.status_code == 200
     assert current.json()["scopes"] == ["insight:read"]
     assert current.json()["scoped_teams"] == [team.id]
-    assert current.json()["scoped_organizations"] is None
+    assert current.json()["scoped_organizations"] == []
 
 
 def test_current_key_requires_key_auth(user):

@@ -257,6 +257,7 @@ class RecordingBackend(NotificationBackend):
 
     def send(self, notification):
         RecordingBackend.sent.append(notification)
+        return {"users": list(notification.recipients)}
 
 
 class FailingBackend(NotificationBackend):

@@ -4,12 +4,14 @@ import time
 from django.core.cache import cache
 
 from django.urls import include, path
-from rest_framework import viewsets
+from rest_framework import permissions, viewsets
 from rest_framework.response import Response
 
 from core.coalescing import QueryCoalescingMixin
 from core.mixins import TeamScopedViewSetMixin
 from core.routers import TeamNestedRouter
+from insights.views import InsightViewSet
+from sharing.authentication import is_sharing_request
 
 COUNTER = "coalescing-test-computations"
 
@@ -35,7 +37,30 @@ class SlowQueryViewSet(QueryCoalescingMixin, TeamScopedViewSetMixin, viewsets.Vi
         return Response({"computed": count, "team": self.team.id}, status=status)
 
 
+class DenyObjectsByHeader(permissions.BasePermission):
+    """Object permissions that differ between callers of one coalescing key (headers are not in it)."""
+
+    message = "This caller may not see this object."
+
+    def has_object_permission(self, request, view, obj):
+        return str(obj.pk) not in request.headers.get("X-Denied-Objects", "").split(",")
+
+
+class SlowInsightViewSet(InsightViewSet):
+    """The real insights viewset (authentication, sharing, permissions), with a slow, countable retrieve."""
+
+    def get_permissions(self):
+        extra = [] if is_sharing_request(self.request) else [DenyObjectsByHeader()]
+        return [*super().get_permissions(), *extra]
+
+    def retrieve(self, request, *args, **kwargs):
+        cache.incr(COUNTER)
+        time.sleep(float(request.query_params.get("sleep", 1.0)))
+        return super().retrieve(request, *args, **kwargs)
+
+
 router = TeamNestedRouter()
 router.register("query", SlowQueryViewSet, basename="slow_query")
+router.register("insights", SlowInsightViewSet, basename="slow_insights")
 
 urlpatterns = [path("api/", include(router.urls)), path("", include("insights_api.urls"))]

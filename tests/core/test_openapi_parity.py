@@ -1,5 +1,6 @@
 """Our /api/schema/ matches PostHog's published OpenAPI for the insights paths."""
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,17 @@ def test_query_parameters_of_list_and_retrieve(posthog, ours):
         theirs = {p["name"] for p in operations(posthog)[key].get("parameters", [])}
         have = {p["name"] for p in mine[key].get("parameters", [])}
         assert theirs <= have, (key, sorted(theirs - have))
+
+
+def test_tags_match(posthog, ours):
+    mine = operations(ours)
+    for key, operation in operations(posthog).items():
+        assert mine[key]["tags"] == list(dict.fromkeys(operation["tags"])), key  # PostHog repeats `environments`
+
+
+def test_share_token_schemes_only_on_reads_share_viewers_may_make(ours):
+    sharing = {"SharingJWT", "SharingAccessToken"}
+    for (method, path), operation in operations(ours).items():
+        schemes = {name for entry in operation.get("security") or [] for name in entry}
+        readable = method == "GET" and re.fullmatch(r"/api/(projects|environments)/\{project_id\}/insights/(\{id\}/)?", path)
+        assert (schemes & sharing == sharing) if readable else not (schemes & sharing), (method, path)

@@ -325,10 +325,15 @@ def test_ai_throttles(api, team, user, settings, api_client):
     # The AI buckets are their own: other insight routes and other keys are unaffected.
     assert api.get(url).status_code == 200
     assert api_client(None).get(f"{url}analyze/").status_code == 200
-    # Requests without a personal API key are never throttled.
+    # Session users are throttled too (each request may cost an LLM call), in a bucket of their own.
     session = APIClient()
     session.force_login(user)
-    assert all(session.get(f"{url}analyze/").status_code == 200 for _ in range(3))
+    assert [session.get(f"{url}analyze/").status_code for _ in range(3)] == [200, 200, 429]
+    assert session.get(f"{url}suggestions/").status_code == 429
+    assert session.get(url).status_code == 200  # other routes stay unthrottled for sessions
+    colleague = APIClient()
+    colleague.force_login(make_member(team))
+    assert colleague.get(f"{url}analyze/").status_code == 200
 
 
 def test_default_ai_rates_are_posthogs(settings):
