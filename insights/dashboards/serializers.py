@@ -4,14 +4,15 @@ from rest_framework import serializers
 from accounts.serializers import UserBasicSerializer
 
 from ..models import Dashboard
-from ..serializers import FiltersField, TagsField
+from ..serializers import TagsField
+from .fields import DashboardFiltersField, DashboardVariablesField
 
 
 class DashboardSerializer(serializers.ModelSerializer):
     created_by = UserBasicSerializer(read_only=True)
     tags = TagsField(required=False)
-    filters = FiltersField(required=False)
-    variables = FiltersField(required=False)
+    filters = DashboardFiltersField(required=False)
+    variables = DashboardVariablesField(required=False)
 
     class Meta:
         model = Dashboard

@@ -80,3 +80,32 @@ class TestDashboardScopes(ScopeTestCases.ReadActions, ScopeTestCases.WriteAction
 
     def make_object(self, team, user):
         return DashboardFactory(team=team)
+
+
+def test_filters_and_variables_are_validated(client, dashboards):
+    response = client.post(dashboards, {"filters": {"date_from": 7}}, format="json")
+    assert response.status_code == 400
+    assert response.json() == error("validation_error", "invalid_input", "Invalid dashboard filters: date_from: Input should be a valid string", "filters")
+    response = client.post(dashboards, {"filters": {"properties": [{"value": "x"}]}}, format="json")
+    assert response.json() == error("validation_error", "invalid_input", "Invalid dashboard filters: properties.0.key: Field required", "filters")
+    response = client.post(dashboards, {"filters": {"properties": {"type": "OR", "values": []}}}, format="json")
+    assert response.json() == error(
+        "validation_error", "invalid_input", "Dashboard filters cannot use OR property groups; use a flat list of properties.", "filters"
+    )
+    response = client.post(dashboards, {"variables": {"abc": {"value": 1}}}, format="json")
+    assert response.json() == error("validation_error", "invalid_input", "Invalid dashboard variables: abc.variableId: Field required", "variables")
+    response = client.post(dashboards, {"variables": []}, format="json")
+    assert response.json() == error("validation_error", "invalid_input", "Filters must be a valid JSON object", "variables")
+    assert client.get(dashboards).json()["count"] == 0
+
+
+def test_filters_and_variables_are_stored(client, dashboards):
+    prop = {"key": "$browser", "value": "Chrome", "operator": "exact", "type": "event"}
+    filters = {"date_from": "-7d", "date_to": None, "properties": {"type": "AND", "values": [{"type": "AND", "values": [prop]}]},
+               "breakdown_filter": {"breakdown": "$os", "breakdown_type": "event"}}
+    variables = {"v1": {"variableId": "v1", "code_name": "limit", "value": 3}}
+    body = client.post(dashboards, {"filters": filters, "variables": variables}, format="json").json()
+    assert body["filters"] == {**filters, "properties": [prop]}
+    assert body["variables"] == variables
+    patched = client.patch(f"{dashboards}{body['id']}/", {"filters": {"date_from": "-30d"}}, format="json").json()
+    assert (patched["filters"], patched["variables"]) == ({"date_from": "-30d"}, variables)
