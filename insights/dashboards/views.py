@@ -1,16 +1,20 @@
 """Dashboards under /api/projects/:id/dashboards/."""
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from core.mixins import TeamScopedViewSetMixin
+from queries.api import ExecutionMode, resolve_refresh
 
 from ..models import Dashboard
-from .serializers import DashboardSerializer
+from ..views import REFRESH_PARAMETER
+from .serializers import DashboardBasicSerializer, DashboardSerializer
 from .services import create_dashboard, update_dashboard
+from .tiles import render_tiles
 
 
+@extend_schema_view(retrieve=extend_schema(parameters=[REFRESH_PARAMETER]))
 class DashboardViewSet(
     TeamScopedViewSetMixin,
     mixins.ListModelMixin,
@@ -28,6 +32,9 @@ class DashboardViewSet(
     parser_classes = [JSONParser]
     filter_backends: list = []
 
+    def get_serializer_class(self):
+        return DashboardBasicSerializer if self.action == "list" else DashboardSerializer
+
     def get_queryset(self):
         queryset = self.filter_queryset_by_team(Dashboard.objects.all())
         data = self.request.data if self.action == "partial_update" else None
@@ -35,15 +42,31 @@ class DashboardViewSet(
             queryset = queryset.filter(deleted=False)
         return queryset.select_related("created_by").prefetch_related("tagged_items__tag").order_by("id")
 
-    def perform_create(self, serializer):
-        data = dict(serializer.validated_data)
-        tags = data.pop("tags", None)
-        serializer.instance = create_dashboard(team=self.team, user=self.request.user, data=data, tags=tags)
+    def _render(self, dashboard: Dashboard, refresh: ExecutionMode = ExecutionMode.FORCE_CACHE) -> dict:
+        context = self.get_serializer_context()
+        context["tiles"] = render_tiles(dashboard, refresh=refresh, context=context)
+        return DashboardSerializer(dashboard, context=context).data
 
-    def perform_update(self, serializer):
+    def retrieve(self, request, *args, **kwargs):
+        return Response(self._render(self.get_object(), resolve_refresh(request.query_params.get("refresh"))))
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         tags = data.pop("tags", None)
-        serializer.instance = update_dashboard(serializer.instance, data=data, tags=tags)
+        data.pop("tiles", None)
+        dashboard = create_dashboard(team=self.team, user=request.user, data=data, tags=tags)
+        return Response(self._render(self.get_queryset().get(pk=dashboard.pk)), status=status.HTTP_201_CREATED)
+
+    def update(self, request, *args, **kwargs):
+        serializer = self.get_serializer(self.get_object(), data=request.data, partial=kwargs.pop("partial", False))
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        tags = data.pop("tags", None)
+        data.pop("tiles", None)
+        dashboard = update_dashboard(serializer.instance, data=data, tags=tags)
+        return Response(self._render(self.filter_queryset_by_team(Dashboard.objects.all()).get(pk=dashboard.pk)))
 
     @extend_schema(responses={405: OpenApiResponse(description="Dashboards cannot be deleted; PATCH `{\"deleted\": true}` instead.")})
     def destroy(self, request, *args, **kwargs):

@@ -9,7 +9,8 @@ from .conftest import make_dashboard, make_insight, put_on
 
 pytestmark = pytest.mark.django_db
 
-DASHBOARD_KEYS = ["id", "name", "description", "pinned", "created_at", "created_by", "deleted", "creation_mode", "filters", "variables", "tags", "team_id"]
+BASIC_KEYS = ["id", "name", "description", "pinned", "created_at", "created_by", "deleted", "creation_mode", "filters", "variables", "tags", "team_id"]
+DASHBOARD_KEYS = [*BASIC_KEYS, "tiles"]
 
 
 @pytest.fixture
@@ -25,8 +26,9 @@ def test_create_list_retrieve(client, dashboards, team, user):
     assert (body["name"], body["description"], body["tags"], body["filters"]) == ("KPIs", "Top line", ["exec"], {"date_from": "-30d"})
     assert (body["deleted"], body["pinned"], body["creation_mode"], body["team_id"]) == (False, False, "default", team.id)
     assert body["created_by"]["id"] == user.id
+    assert body["tiles"] == []
     listed = client.get(dashboards).json()
-    assert listed["count"] == 1 and listed["results"][0]["id"] == body["id"]
+    assert listed["count"] == 1 and listed["results"][0] == {key: body[key] for key in BASIC_KEYS}
     assert client.get(f"{dashboards}{body['id']}/").json() == body
     assert client.get(f"/api/environments/{team.id}/dashboards/{body['id']}").status_code == 200
 
