@@ -58,10 +58,15 @@ class TileUpdateSerializer(serializers.Serializer):
     """What `PATCH` may change on one of the dashboard's tiles, named by its id."""
 
     id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
-    layouts = serializers.JSONField(required=False)
+    layouts = serializers.DictField(required=False)
     color = serializers.CharField(max_length=400, allow_null=True, allow_blank=True, required=False)
     deleted = serializers.BooleanField(required=False)
     filters_overrides = DashboardFiltersField(required=False)
+
+    def validate(self, attrs):
+        if "id" not in attrs:  # a PATCH makes every nested field optional; a tile is still named by its id
+            raise serializers.ValidationError({"id": [self.fields["id"].error_messages["required"]]}, code="required")
+        return attrs
 
 
 class TilesField(serializers.ListField):
@@ -93,3 +98,13 @@ class DashboardSerializer(DashboardBasicSerializer):
 
     class Meta(DashboardBasicSerializer.Meta):
         fields = [*BASIC_FIELDS, "tiles"]
+
+    def validate_tiles(self, tiles):
+        """Only this dashboard's own tiles (soft-deleted ones included, to restore them) may change."""
+        ids = {tile["id"] for tile in tiles}
+        own = set() if self.instance is None else set(
+            DashboardTile.objects_including_soft_deleted.filter(dashboard=self.instance, id__in=ids).values_list("id", flat=True)
+        )
+        if missing := sorted(ids - own):
+            raise serializers.ValidationError(f"Tile {missing[0]} is not on this dashboard.")
+        return tiles

@@ -64,8 +64,8 @@ class DashboardViewSet(
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         tags = data.pop("tags", None)
-        data.pop("tiles", None)
-        dashboard = update_dashboard(serializer.instance, data=data, tags=tags)
+        tiles = data.pop("tiles", None)
+        dashboard = update_dashboard(serializer.instance, data=data, tags=tags, tiles=tiles)
         return Response(self._render(self.filter_queryset_by_team(Dashboard.objects.all()).get(pk=dashboard.pk)))
 
     @extend_schema(responses={405: OpenApiResponse(description="Dashboards cannot be deleted; PATCH `{\"deleted\": true}` instead.")})

@@ -5,6 +5,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from insight_variables.models import InsightVariable
+from tests.conftest import error
 from tests.factories import make_team
 
 from .conftest import FULL_KEYS, make_dashboard, make_insight, put_on
@@ -134,3 +135,50 @@ def test_other_tenants_dashboards_and_tiles_stay_hidden(client, dashboards, team
     foreign = make_dashboard(other)
     put_on(make_insight(other), foreign)
     assert client.get(f"{dashboards}{foreign.id}/").status_code == 404
+
+
+def test_patch_tiles_layouts_color_and_deleted(client, dashboards, team):
+    dashboard = make_dashboard(team)
+    first, second = put_on(make_insight(team), dashboard), put_on(make_insight(team), dashboard, color="red")
+    layouts = {"sm": {"i": str(first.id), "x": 0, "y": 0, "w": 6, "h": 5}}
+    response = client.patch(f"{dashboards}{dashboard.id}/", {"tiles": [
+        {"id": first.id, "layouts": layouts, "color": "blue", "filters_overrides": {"date_from": "-7d"}},
+        {"id": second.id, "deleted": True},
+    ]}, format="json")
+    assert response.status_code == 200
+    tiles = response.json()["tiles"]
+    assert [(tile["id"], tile["layouts"], tile["color"], tile["filters_overrides"]) for tile in tiles] == [
+        (first.id, layouts, "blue", {"date_from": "-7d"}),
+    ]
+    second.refresh_from_db()
+    assert (second.deleted, second.color) == (True, "red")
+    restored = client.patch(f"{dashboards}{dashboard.id}/", {"tiles": [{"id": second.id, "deleted": False}]}, format="json")
+    assert [tile["id"] for tile in restored.json()["tiles"]] == [first.id, second.id]
+
+
+def test_patch_refuses_other_dashboards_tiles_and_bad_input(client, dashboards, team):
+    dashboard, elsewhere = make_dashboard(team), make_dashboard(team)
+    own = put_on(make_insight(team), dashboard, color="red")
+    other_team = make_team()
+    foreign = put_on(make_insight(other_team), make_dashboard(other_team))
+    neighbour = put_on(make_insight(team), elsewhere)
+    url = f"{dashboards}{dashboard.id}/"
+    for tile in (neighbour, foreign):
+        response = client.patch(url, {"name": "renamed", "tiles": [{"id": own.id, "color": "blue"}, {"id": tile.id, "color": "blue"}]}, format="json")
+        assert response.status_code == 400
+        assert response.json() == error("validation_error", "invalid_input", f"Tile {tile.id} is not on this dashboard.", "tiles")
+    for body, code, detail, attr in [
+        ({"tiles": [{"color": "x"}]}, "required", "This field is required.", "tiles__0__id"),
+        ({"tiles": [{"id": own.id, "layouts": "x"}]}, "not_a_dict", 'Expected a dictionary of items but got type "str".', "tiles__0__layouts"),
+        ({"tiles": [{"id": own.id, "filters_overrides": {"date_from": 1}}]}, "invalid_input",
+         "Invalid dashboard filters: date_from: Input should be a valid string", "tiles__0__filters_overrides"),
+        ({"tiles": {"id": own.id}}, "not_a_list", 'Expected a list of items but got type "dict".', "tiles"),
+    ]:
+        response = client.patch(url, body, format="json")
+        assert response.status_code == 400
+        assert response.json() == error("validation_error", code, detail, attr)
+    for tile, color in ((own, "red"), (neighbour, None), (foreign, None)):
+        tile.refresh_from_db()
+        assert tile.color == color
+    dashboard.refresh_from_db()
+    assert dashboard.name != "renamed"
