@@ -95,9 +95,25 @@ class DashboardBasicSerializer(serializers.ModelSerializer):
 
 class DashboardSerializer(DashboardBasicSerializer):
     tiles = extend_schema_field(DashboardTileSerializer(many=True))(TilesField)(required=False)
+    use_dashboard = serializers.IntegerField(
+        write_only=True, required=False, allow_null=True, min_value=1, max_value=2**63 - 1,
+        help_text="On create: the id of a dashboard of the project to duplicate (its tiles, layouts and colors).",
+    )
+    duplicate_tiles = serializers.BooleanField(
+        write_only=True, required=False, default=False,
+        help_text="With `use_dashboard`: copy each tile's insight too (named `<name> (Copy)`), instead of showing the same insights.",
+    )
 
     class Meta(DashboardBasicSerializer.Meta):
-        fields = [*BASIC_FIELDS, "tiles"]
+        fields = [*BASIC_FIELDS, "tiles", "use_dashboard", "duplicate_tiles"]
+
+    def validate_use_dashboard(self, dashboard_id):
+        if dashboard_id is None:
+            return None
+        dashboard = Dashboard.objects.filter(id=dashboard_id, team__project_id=self.context["team"].project_id).first()
+        if dashboard is None:
+            raise serializers.ValidationError("Invalid value provided")
+        return dashboard
 
     def validate_tiles(self, tiles):
         """Only this dashboard's own tiles (soft-deleted ones included, to restore them) may change."""

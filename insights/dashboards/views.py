@@ -56,7 +56,8 @@ class DashboardViewSet(
         data = dict(serializer.validated_data)
         tags = data.pop("tags", None)
         data.pop("tiles", None)
-        dashboard = create_dashboard(team=self.team, user=request.user, data=data, tags=tags)
+        source, duplicate_tiles = data.pop("use_dashboard", None), data.pop("duplicate_tiles", False)
+        dashboard = create_dashboard(team=self.team, user=request.user, data=data, tags=tags, source=source, duplicate_tiles=duplicate_tiles)
         return Response(self._render(self.get_queryset().get(pk=dashboard.pk)), status=status.HTTP_201_CREATED)
 
     def update(self, request, *args, **kwargs):
@@ -65,6 +66,7 @@ class DashboardViewSet(
         data = dict(serializer.validated_data)
         tags = data.pop("tags", None)
         tiles = data.pop("tiles", None)
+        data.pop("use_dashboard", None), data.pop("duplicate_tiles", None)  # duplicating is for create only
         dashboard = update_dashboard(serializer.instance, data=data, tags=tags, tiles=tiles)
         return Response(self._render(self.filter_queryset_by_team(Dashboard.objects.all()).get(pk=dashboard.pk)))
 

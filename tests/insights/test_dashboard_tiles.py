@@ -182,3 +182,45 @@ def test_patch_refuses_other_dashboards_tiles_and_bad_input(client, dashboards, 
         assert tile.color == color
     dashboard.refresh_from_db()
     assert dashboard.name != "renamed"
+
+
+def test_duplicate_a_dashboard_showing_the_same_insights(client, dashboards, team):
+    source = make_dashboard(team, name="KPIs", filters={"date_from": "-7d"})
+    insight = make_insight(team, name="Pageviews")
+    tile = put_on(insight, source, layouts={"sm": {"x": 1}}, color="blue", filters_overrides={"date_from": "-30d"})
+    put_on(make_insight(team), source, deleted=True)
+    response = client.post(dashboards, {"name": "KPIs (Copy)", "filters": source.filters, "use_dashboard": source.id}, format="json")
+    assert response.status_code == 201
+    body = response.json()
+    assert (body["name"], body["creation_mode"], body["filters"]) == ("KPIs (Copy)", "duplicate", {"date_from": "-7d"})
+    assert "use_dashboard" not in body and "duplicate_tiles" not in body
+    [copied] = body["tiles"]
+    assert copied["id"] != tile.id and copied["insight"]["id"] == insight.id
+    assert (copied["layouts"], copied["color"], copied["filters_overrides"]) == ({"sm": {"x": 1}}, "blue", {"date_from": "-30d"})
+    assert sorted(copied["insight"]["dashboards"]) == [source.id, body["id"]]
+    assert len(retrieve(client, dashboards, source)["tiles"]) == 1  # the source is untouched
+
+
+def test_duplicate_tiles_copies_the_insights(client, dashboards, team):
+    source = make_dashboard(team)
+    insight = make_insight(team, name="Pageviews", description="all of them", tags=["kpi"])
+    put_on(insight, source, color="green")
+    unnamed = make_insight(team, name=None, derived_name="Count of pageviews")
+    put_on(unnamed, source)
+    body = client.post(dashboards, {"name": "Copy", "use_dashboard": source.id, "duplicate_tiles": True}, format="json").json()
+    first, second = (tile["insight"] for tile in body["tiles"])
+    assert first["id"] not in (insight.id, unnamed.id) and second["id"] not in (insight.id, unnamed.id)
+    assert (first["name"], first["description"], first["tags"], first["query"]) == ("Pageviews (Copy)", "all of them", ["kpi"], insight.query)
+    assert (second["name"], second["derived_name"]) == (None, "Count of pageviews")
+    assert first["dashboards"] == [body["id"]] and body["tiles"][0]["color"] == "green"
+
+
+def test_duplicate_refuses_unknown_and_other_tenants_dashboards(client, dashboards, team):
+    foreign = make_dashboard(make_team())
+    for value in (foreign.id, 2**40):
+        response = client.post(dashboards, {"name": "x", "use_dashboard": value}, format="json")
+        assert response.status_code == 400
+        assert response.json() == error("validation_error", "invalid_input", "Invalid value provided", "use_dashboard")
+    response = client.post(dashboards, {"name": "x", "use_dashboard": "abc"}, format="json")
+    assert response.json() == error("validation_error", "invalid_input", "A valid integer is required.", "use_dashboard")
+    assert client.get(dashboards).json()["count"] == 0
