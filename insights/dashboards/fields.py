@@ -13,17 +13,20 @@ _VARIABLES = TypeAdapter(dict[str, HogQLVariable])
 
 
 def _flat_properties(properties):
-    """A flat property list, as dashboards store them: an AND group is flattened; an OR group is refused."""
+    """A flat property list, as dashboards store them: AND groups are flattened; OR groups are refused."""
     if not isinstance(properties, dict):
         return properties
-    if properties.get("type") == "OR":
-        raise serializers.ValidationError("Dashboard filters cannot use OR property groups; use a flat list of properties.")
-    flat = []
-    for value in properties.get("values") or []:
-        if isinstance(value, dict) and "values" in value:
-            flat.extend(_flat_properties(value))
-        else:
-            flat.append(value)
+    flat, pending = [], [properties]
+    while pending:  # iterative: a deeply nested body must not exhaust the stack
+        item = pending.pop()
+        if not (isinstance(item, dict) and "values" in item):
+            flat.append(item)
+            continue
+        if item.get("type") == "OR":
+            raise serializers.ValidationError("Dashboard filters cannot use OR property groups; use a flat list of properties.")
+        if not isinstance(item["values"], list):
+            raise serializers.ValidationError("Invalid dashboard filters: properties: a property group's values must be a list.")
+        pending.extend(reversed(item["values"]))
     return flat
 
 

@@ -111,3 +111,18 @@ def test_filters_and_variables_are_stored(client, dashboards):
     assert body["variables"] == variables
     patched = client.patch(f"{dashboards}{body['id']}/", {"filters": {"date_from": "-30d"}}, format="json").json()
     assert (patched["filters"], patched["variables"]) == ({"date_from": "-30d"}, variables)
+
+
+def test_malformed_property_groups_are_refused(client, dashboards):
+    nested = {"type": "AND", "values": []}
+    for _ in range(400):
+        nested = {"type": "AND", "values": [nested]}
+    response = client.post(dashboards, {"filters": {"properties": nested}}, format="json")
+    assert response.status_code == 201 and response.json()["filters"]["properties"] == []
+    response = client.post(dashboards, {"filters": {"properties": {"type": "AND", "values": [{"values": 5}]}}}, format="json")
+    assert response.json() == error(
+        "validation_error", "invalid_input", "Invalid dashboard filters: properties: a property group's values must be a list.", "filters"
+    )
+    deep_or = {"type": "AND", "values": [{"type": "AND", "values": [{"type": "OR", "values": []}]}]}
+    response = client.post(dashboards, {"filters": {"properties": deep_or}}, format="json")
+    assert response.status_code == 400 and response.json()["attr"] == "filters"
