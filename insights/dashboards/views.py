@@ -4,6 +4,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
+from core.coalescing import QueryCoalescingMixin
 from core.mixins import TeamScopedViewSetMixin
 from queries.api import ExecutionMode, resolve_refresh
 
@@ -16,6 +17,7 @@ from .tiles import render_tiles
 
 @extend_schema_view(retrieve=extend_schema(parameters=[REFRESH_PARAMETER]))
 class DashboardViewSet(
+    QueryCoalescingMixin,
     TeamScopedViewSetMixin,
     mixins.ListModelMixin,
     mixins.CreateModelMixin,

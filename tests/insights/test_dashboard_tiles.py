@@ -4,6 +4,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from core import coalescing
 from insight_variables.models import InsightVariable
 from tests.conftest import error
 from tests.factories import make_team
@@ -224,3 +225,17 @@ def test_duplicate_refuses_unknown_and_other_tenants_dashboards(client, dashboar
     response = client.post(dashboards, {"name": "x", "use_dashboard": "abc"}, format="json")
     assert response.json() == error("validation_error", "invalid_input", "A valid integer is required.", "use_dashboard")
     assert client.get(dashboards).json()["count"] == 0
+
+
+def test_identical_dashboard_retrieves_are_coalesced_like_insight_retrieves(client, dashboards, team):
+    class Request:
+        method, body = "GET", b""
+        META = {"QUERY_STRING": "refresh=blocking"}
+
+    Request.path = f"{dashboards}7/"
+    assert coalescing.request_key(Request) is not None
+    Request.path = dashboards
+    assert coalescing.request_key(Request) is None
+    dashboard = make_dashboard(team)
+    put_on(make_insight(team), dashboard)
+    assert len(retrieve(client, dashboards, dashboard, refresh="blocking")["tiles"]) == 1
