@@ -36,6 +36,7 @@ META_KEY = "_coalesced_response"
 ELIGIBLE_PATHS = [
     re.compile(r"^/api/(?:environments|projects)/(?P<team_id>\d+)/query/$"),
     re.compile(r"^/api/(?:environments|projects)/(?P<team_id>\d+)/insights/\d+/$"),
+    re.compile(r"^/api/(?:environments|projects)/(?P<team_id>\d+)/dashboards/\d+/$"),
 ]
 IGNORED_PARAMS = {"client_query_id", "session_id"}
 

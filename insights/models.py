@@ -101,6 +101,8 @@ class DashboardTile(models.Model):
     color = models.CharField(max_length=400, null=True, blank=True)
     deleted = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
+    # Dashboard filters this tile sets for itself, layered over the dashboard's own.
+    filters_overrides = models.JSONField(default=dict, blank=True)
 
     # The default manager drives `insight.dashboard_tiles`, so hidden tiles never reach the API.
     objects = LiveTileManager()

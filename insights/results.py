@@ -4,7 +4,7 @@
 of insights at once, through `queries.api.execute_query` under the client's refresh mode.
 """
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from rest_framework.exceptions import APIException
@@ -43,11 +43,14 @@ class DashboardContext:
     dashboard: object = None
     filters_override: dict | None = None
     variables_override: dict | None = None
+    tile_filters: dict | None = None  # the tile's `filters_overrides`, layered over the dashboard's
 
     @property
     def filters(self) -> dict:
-        """The dashboard's filters with `filters_override` merged over them, key by key (as PostHog)."""
-        return {**(getattr(self.dashboard, "filters", None) or {}), **(self.filters_override or {})}
+        """The dashboard's filters with `filters_override` merged over them, key by key (as PostHog),
+        then the tile's own filters on top."""
+        base = {**(getattr(self.dashboard, "filters", None) or {}), **(self.filters_override or {})}
+        return layered_filters(base, self.tile_filters) if self.tile_filters else base
 
     @property
     def variables(self) -> dict:
@@ -72,13 +75,34 @@ class DashboardContext:
             return query
 
 
-def insight_results(insights: Iterable, team, refresh: ExecutionMode, user, dashboard: DashboardContext | None = None) -> dict:
-    """{insight id: {result field: value}} for a page of insights, in one call.
+DATE_RANGE_KEYS = ("date_from", "date_to", "explicitDate")
+
+
+def layered_filters(base: dict, tile: dict) -> dict:
+    """Tile filters over dashboard filters, by priority (PostHog's newest): the tile's date range
+    replaces the dashboard's as one unit, property lists stack, any other key set by the tile wins."""
+    merged = dict(base)
+    if tile.get("date_from") is not None or tile.get("date_to") is not None:
+        merged = {key: value for key, value in merged.items() if key not in DATE_RANGE_KEYS}
+        merged.update({key: tile[key] for key in DATE_RANGE_KEYS if key in tile})
+    for key, value in tile.items():
+        if key == "properties":
+            merged["properties"] = [*(base.get("properties") or []), *(value or [])]
+        elif key not in DATE_RANGE_KEYS and value is not None:
+            merged[key] = value
+    return merged
+
+
+def insight_results(insights: Iterable, team, refresh: ExecutionMode, user, dashboard: DashboardContext | None = None,
+                    contexts: Mapping[int, DashboardContext] | None = None) -> dict:
+    """{insight id: {result field: value}} for a page of insights, in one call; `contexts` gives
+    insights their own dashboard context (a dashboard's tiles), `dashboard` is everyone else's.
 
     Computing one insight never fails the call: whatever goes wrong becomes that insight's
     `query_status.error` (PostHog's newest behaviour), and the failure is logged with its id.
     """
-    return {insight.id: _insight_result(insight, team, refresh, user, dashboard) for insight in insights}
+    contexts = contexts or {}
+    return {insight.id: _insight_result(insight, team, refresh, user, contexts.get(insight.id, dashboard)) for insight in insights}
 
 
 def _insight_result(insight, team, refresh: ExecutionMode, user, dashboard: DashboardContext | None) -> dict:

@@ -477,27 +477,3 @@ class TrendingPageSerializer(serializers.Serializer):
     previous = serializers.URLField(allow_null=True)
     results = TrendingInsightSerializer(many=True)
 
-
-class DashboardSerializer(serializers.ModelSerializer):
-    created_by = UserBasicSerializer(read_only=True)
-    tags = TagsField(required=False)
-    filters = FiltersField(required=False)
-    variables = FiltersField(required=False)
-
-    class Meta:
-        model = Dashboard
-        fields = [
-            "id",
-            "name",
-            "description",
-            "pinned",
-            "created_at",
-            "created_by",
-            "deleted",
-            "creation_mode",
-            "filters",
-            "variables",
-            "tags",
-            "team_id",
-        ]
-        read_only_fields = ["id", "created_at", "created_by", "team_id"]

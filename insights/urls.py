@@ -1,6 +1,7 @@
 from core.routers import TeamNestedRouter
 
-from .views import DashboardViewSet, InsightViewSet
+from .dashboards.views import DashboardViewSet
+from .views import InsightViewSet
 
 router = TeamNestedRouter()
 router.register("insights", InsightViewSet, basename="insights")

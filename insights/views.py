@@ -3,7 +3,7 @@ import json
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework import exceptions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
@@ -26,12 +26,11 @@ from .bulk_tags import BulkUpdateTagsRequestSerializer, BulkUpdateTagsResponseSe
 from .filters import MAX_DATABASE_ID, InsightFilterBackend, InsightFilterSet, str_to_bool
 from .llm import ensure_ai_allowed
 from .metadata import GenerateMetadataRequestSerializer, InsightMetadataSerializer, generate_metadata, validated_query
-from .models import Dashboard, DashboardTile, Insight
+from .models import DashboardTile, Insight
 from .results import DashboardContext, insight_results
 from .selectors import my_last_viewed, trending_insights, with_last_viewed_at, with_relations
 from .serializers import (
     MAX_TRENDING_DAYS,
-    DashboardSerializer,
     InsightBasicSerializer,
     InsightCancelSerializer,
     InsightSerializer,
@@ -43,10 +42,8 @@ from .serializers import (
 from .services import (
     INSIGHT_SCOPE,
     bulk_update_insight_tags,
-    create_dashboard,
     create_insight,
     record_insight_views,
-    update_dashboard,
     update_insight,
 )
 
@@ -394,41 +391,3 @@ class InsightViewSet(QueryCoalescingMixin, TeamScopedViewSetMixin, viewsets.Mode
         """Time-to-see-data reports of PostHog's frontend: accepted and not stored."""
         return Response(status=status.HTTP_201_CREATED)
 
-
-class DashboardViewSet(
-    TeamScopedViewSetMixin,
-    mixins.ListModelMixin,
-    mixins.CreateModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.UpdateModelMixin,
-    viewsets.GenericViewSet,
-):
-    """Dashboards to put insights on. Soft delete with `PATCH {"deleted": true}`."""
-
-    scope_object = "dashboard"
-    project_wide = True
-    serializer_class = DashboardSerializer
-    queryset = Dashboard.objects.all()
-    parser_classes = [JSONParser]
-    filter_backends: list = []
-
-    def get_queryset(self):
-        queryset = self.filter_queryset_by_team(Dashboard.objects.all())
-        data = self.request.data if self.action == "partial_update" else None
-        if not (isinstance(data, dict) and data.get("deleted") is False):
-            queryset = queryset.filter(deleted=False)
-        return queryset.select_related("created_by").prefetch_related("tagged_items__tag").order_by("id")
-
-    def perform_create(self, serializer):
-        data = dict(serializer.validated_data)
-        tags = data.pop("tags", None)
-        serializer.instance = create_dashboard(team=self.team, user=self.request.user, data=data, tags=tags)
-
-    def perform_update(self, serializer):
-        data = dict(serializer.validated_data)
-        tags = data.pop("tags", None)
-        serializer.instance = update_dashboard(serializer.instance, data=data, tags=tags)
-
-    @extend_schema(responses={405: OpenApiResponse(description="Dashboards cannot be deleted; PATCH `{\"deleted\": true}` instead.")})
-    def destroy(self, request, *args, **kwargs):
-        return Response(status=status.HTTP_405_METHOD_NOT_ALLOWED)

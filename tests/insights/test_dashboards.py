@@ -9,7 +9,8 @@ from .conftest import make_dashboard, make_insight, put_on
 
 pytestmark = pytest.mark.django_db
 
-DASHBOARD_KEYS = ["id", "name", "description", "pinned", "created_at", "created_by", "deleted", "creation_mode", "filters", "variables", "tags", "team_id"]
+BASIC_KEYS = ["id", "name", "description", "pinned", "created_at", "created_by", "deleted", "creation_mode", "filters", "variables", "tags", "team_id"]
+DASHBOARD_KEYS = [*BASIC_KEYS, "tiles"]
 
 
 @pytest.fixture
@@ -25,8 +26,9 @@ def test_create_list_retrieve(client, dashboards, team, user):
     assert (body["name"], body["description"], body["tags"], body["filters"]) == ("KPIs", "Top line", ["exec"], {"date_from": "-30d"})
     assert (body["deleted"], body["pinned"], body["creation_mode"], body["team_id"]) == (False, False, "default", team.id)
     assert body["created_by"]["id"] == user.id
+    assert body["tiles"] == []
     listed = client.get(dashboards).json()
-    assert listed["count"] == 1 and listed["results"][0]["id"] == body["id"]
+    assert listed["count"] == 1 and listed["results"][0] == {key: body[key] for key in BASIC_KEYS}
     assert client.get(f"{dashboards}{body['id']}/").json() == body
     assert client.get(f"/api/environments/{team.id}/dashboards/{body['id']}").status_code == 200
 
@@ -80,3 +82,47 @@ class TestDashboardScopes(ScopeTestCases.ReadActions, ScopeTestCases.WriteAction
 
     def make_object(self, team, user):
         return DashboardFactory(team=team)
+
+
+def test_filters_and_variables_are_validated(client, dashboards):
+    response = client.post(dashboards, {"filters": {"date_from": 7}}, format="json")
+    assert response.status_code == 400
+    assert response.json() == error("validation_error", "invalid_input", "Invalid dashboard filters: date_from: Input should be a valid string", "filters")
+    response = client.post(dashboards, {"filters": {"properties": [{"value": "x"}]}}, format="json")
+    assert response.json() == error("validation_error", "invalid_input", "Invalid dashboard filters: properties.0.key: Field required", "filters")
+    response = client.post(dashboards, {"filters": {"properties": {"type": "OR", "values": []}}}, format="json")
+    assert response.json() == error(
+        "validation_error", "invalid_input", "Dashboard filters cannot use OR property groups; use a flat list of properties.", "filters"
+    )
+    response = client.post(dashboards, {"variables": {"abc": {"value": 1}}}, format="json")
+    assert response.json() == error("validation_error", "invalid_input", "Invalid dashboard variables: abc.variableId: Field required", "variables")
+    response = client.post(dashboards, {"variables": []}, format="json")
+    assert response.json() == error("validation_error", "invalid_input", "Filters must be a valid JSON object", "variables")
+    assert client.get(dashboards).json()["count"] == 0
+
+
+def test_filters_and_variables_are_stored(client, dashboards):
+    prop = {"key": "$browser", "value": "Chrome", "operator": "exact", "type": "event"}
+    filters = {"date_from": "-7d", "date_to": None, "properties": {"type": "AND", "values": [{"type": "AND", "values": [prop]}]},
+               "breakdown_filter": {"breakdown": "$os", "breakdown_type": "event"}}
+    variables = {"v1": {"variableId": "v1", "code_name": "limit", "value": 3}}
+    body = client.post(dashboards, {"filters": filters, "variables": variables}, format="json").json()
+    assert body["filters"] == {**filters, "properties": [prop]}
+    assert body["variables"] == variables
+    patched = client.patch(f"{dashboards}{body['id']}/", {"filters": {"date_from": "-30d"}}, format="json").json()
+    assert (patched["filters"], patched["variables"]) == ({"date_from": "-30d"}, variables)
+
+
+def test_malformed_property_groups_are_refused(client, dashboards):
+    nested = {"type": "AND", "values": []}
+    for _ in range(400):
+        nested = {"type": "AND", "values": [nested]}
+    response = client.post(dashboards, {"filters": {"properties": nested}}, format="json")
+    assert response.status_code == 201 and response.json()["filters"]["properties"] == []
+    response = client.post(dashboards, {"filters": {"properties": {"type": "AND", "values": [{"values": 5}]}}}, format="json")
+    assert response.json() == error(
+        "validation_error", "invalid_input", "Invalid dashboard filters: properties: a property group's values must be a list.", "filters"
+    )
+    deep_or = {"type": "AND", "values": [{"type": "AND", "values": [{"type": "OR", "values": []}]}]}
+    response = client.post(dashboards, {"filters": {"properties": deep_or}}, format="json")
+    assert response.status_code == 400 and response.json()["attr"] == "filters"

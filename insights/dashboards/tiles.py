@@ -1,0 +1,30 @@
+"""A dashboard's tiles as shown, with every insight's results computed in one call."""
+from queries.api import ExecutionMode
+
+from ..models import DashboardTile, Insight
+from ..results import DashboardContext, insight_results
+from ..selectors import with_last_viewed_at, with_relations
+from ..serializers import InsightSerializer
+
+
+def live_dashboard_tiles(dashboard) -> list[DashboardTile]:
+    """The dashboard's shown tiles (not soft-deleted, insight not deleted), oldest first."""
+    return list(DashboardTile.objects.filter(dashboard=dashboard, insight__deleted=False).order_by("id"))
+
+
+def render_tiles(dashboard, *, refresh: ExecutionMode, context: dict) -> list[dict]:
+    """Serialized tiles: the dashboard's filters and variables apply to every tile's query, the
+    tile's `filters_overrides` on top. Queries: a fixed number for any number of tiles, plus the computations."""
+    from .serializers import DashboardTileSerializer
+
+    tiles = live_dashboard_tiles(dashboard)
+    insights = list(with_last_viewed_at(with_relations(Insight.objects.filter(id__in=[tile.insight_id for tile in tiles]))))
+    contexts = {tile.insight_id: DashboardContext(dashboard, tile_filters=tile.filters_overrides or None) for tile in tiles}
+    user = getattr(context.get("request"), "user", None)
+    results = insight_results(insights, context.get("team"), refresh, user, contexts=contexts)
+    insight_context = {**context, "refresh": refresh, "results": results}
+    by_id = {}
+    for insight, data in zip(insights, InsightSerializer(insights, many=True, context=insight_context).data):
+        data["query"] = contexts[insight.id].returned_query(insight.query)
+        by_id[insight.id] = data
+    return DashboardTileSerializer(tiles, many=True, context={**context, "tile_insights": by_id}).data
