@@ -246,7 +246,10 @@ class InsightViewSet(QueryCoalescingMixin, TeamScopedViewSetMixin, viewsets.Mode
         context = {**self.get_serializer_context(), "refresh": refresh}
         dashboard = None
         if tile is not None or filters_override is not None or variables_override is not None:
-            dashboard = context["dashboard_context"] = DashboardContext(tile.dashboard if tile else None, filters_override, variables_override)
+            dashboard = context["dashboard_context"] = DashboardContext(
+                tile.dashboard if tile else None, filters_override, variables_override,
+                tile_filters=tile.filters_overrides if tile else None,
+            )
         data = self.get_serializer_class()(insight, context=context).data
         if dashboard is not None and "query" in data:
             data["query"] = dashboard.returned_query(insight.query)

@@ -84,6 +84,19 @@ def test_tile_filters_overrides_layer_over_the_dashboards(client, dashboards, te
     assert body["tiles"][3]["filters_overrides"] == breakdown
 
 
+def test_insight_retrieve_from_a_dashboard_applies_its_tile_overrides(client, dashboards, team, pageviews):
+    dashboard = make_dashboard(team, filters={**FEBRUARY, "properties": CHROME})
+    insight = make_insight(team, query=TRENDS)
+    put_on(insight, dashboard, filters_overrides={"date_from": "2024-01-01", "date_to": "2024-02-29"})
+    response = client.get(f"/api/projects/{team.id}/insights/{insight.id}/", {"from_dashboard": dashboard.id, "refresh": "blocking"})
+    assert response.status_code == 200
+    # The tile's date range replaces the dashboard's February; the dashboard's Chrome filter stays.
+    assert totals(response.json()) == {"$pageview": 3}
+    assert response.json()["query"]["source"]["dateRange"]["date_from"] == "2024-01-01"
+    # The same retrieve of the tile on the dashboard shows the same number.
+    assert tile_totals(retrieve(client, dashboards, dashboard, refresh="blocking")) == [{"$pageview": 3}]
+
+
 def test_dashboard_variables_apply_to_sql_tiles(client, dashboards, team):
     variable = InsightVariable.objects.create(team=team, name="Limit", code_name="limit", type="Number", default_value=1)
     vid = str(variable.id)
