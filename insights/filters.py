@@ -16,7 +16,7 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema_field
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import ErrorDetail, ValidationError
 
 from queries.clock import team_timezone
 from queries.schema import WRAPPER_KINDS
@@ -273,6 +273,22 @@ class InsightFilterBackend(DjangoFilterBackend):
 
     def get_filterset_kwargs(self, request, queryset, view):
         return {**super().get_filterset_kwargs(request, queryset, view), "team": view.team}
+
+    def filter_queryset(self, request, queryset, view):
+        filterset = self.get_filterset(request, queryset, view)
+        if filterset is None:
+            return queryset
+        if not filterset.is_valid():
+            raise ValidationError(
+                {field: [_error_detail(error) for error in errors] for field, errors in filterset.errors.as_data().items()}
+            )
+        return filterset.qs
+
+
+def _error_detail(error) -> ErrorDetail:
+    # django-filter formats `message % ()` even without params, which a `%` echoed from the
+    # client's value turns into a TypeError; format only when there is something to format.
+    return ErrorDetail(error.message % error.params if error.params else error.message, code=error.code)
 
 
 def insight_type_q(value: str) -> Q:

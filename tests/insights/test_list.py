@@ -355,3 +355,13 @@ def test_schema_documents_every_list_filter(client):
     assert "JSON array of user ids" in parameters["created_by"]["description"]
     assert parameters["insight"]["schema"]["enum"] == ["FUNNELS", "JSON", "LIFECYCLE", "PATHS", "RETENTION", "SQL", "STICKINESS", "TRENDS"]
     assert all(parameters[name].get("description") for name in types if name != "format")
+
+
+@pytest.mark.parametrize("param", ["order", "date_from", "created_date_to"])
+def test_a_percent_sign_in_a_refused_value_is_a_400(client, team, param):
+    # Found by the schema fuzzer: a refused value echoed into its message with a `%` in it.
+    response = client.get(f"/api/projects/{team.id}/insights/", {param: "%s%(x)s%"})
+    assert response.status_code == 400
+    body = response.json()
+    assert (body["type"], body["attr"]) == ("validation_error", param)
+    assert "%s%(x)s%" in body["detail"]
