@@ -38,10 +38,15 @@ class DashboardViewSet(
         return DashboardBasicSerializer if self.action == "list" else DashboardSerializer
 
     def get_queryset(self):
-        queryset = self.filter_queryset_by_team(Dashboard.objects.all())
+        queryset = self._with_relations()
         data = self.request.data if self.action == "partial_update" else None
         if not (isinstance(data, dict) and data.get("deleted") is False):
             queryset = queryset.filter(deleted=False)
+        return queryset
+
+    def _with_relations(self):
+        """This team's dashboards, deleted ones included, with what the serializer reads."""
+        queryset = self.filter_queryset_by_team(Dashboard.objects.all())
         return queryset.select_related("created_by").prefetch_related("tagged_items__tag").order_by("id")
 
     def _render(self, dashboard: Dashboard, refresh: ExecutionMode = ExecutionMode.FORCE_CACHE) -> dict:
@@ -60,7 +65,8 @@ class DashboardViewSet(
         data.pop("tiles", None)
         source, duplicate_tiles = data.pop("use_dashboard", None), data.pop("duplicate_tiles", False)
         dashboard = create_dashboard(team=self.team, user=request.user, data=data, tags=tags, source=source, duplicate_tiles=duplicate_tiles)
-        return Response(self._render(self.get_queryset().get(pk=dashboard.pk)), status=status.HTTP_201_CREATED)
+        # Read back whatever was written (a dashboard may be created already deleted).
+        return Response(self._render(self._with_relations().get(pk=dashboard.pk)), status=status.HTTP_201_CREATED)
 
     def update(self, request, *args, **kwargs):
         serializer = self.get_serializer(self.get_object(), data=request.data, partial=kwargs.pop("partial", False))
@@ -70,7 +76,7 @@ class DashboardViewSet(
         tiles = data.pop("tiles", None)
         data.pop("use_dashboard", None), data.pop("duplicate_tiles", None)  # duplicating is for create only
         dashboard = update_dashboard(serializer.instance, data=data, tags=tags, tiles=tiles)
-        return Response(self._render(self.filter_queryset_by_team(Dashboard.objects.all()).get(pk=dashboard.pk)))
+        return Response(self._render(self._with_relations().get(pk=dashboard.pk)))
 
     @extend_schema(responses={405: OpenApiResponse(description="Dashboards cannot be deleted; PATCH `{\"deleted\": true}` instead.")})
     def destroy(self, request, *args, **kwargs):

@@ -252,3 +252,15 @@ def test_identical_dashboard_retrieves_are_coalesced_like_insight_retrieves(clie
     dashboard = make_dashboard(team)
     put_on(make_insight(team), dashboard)
     assert len(retrieve(client, dashboards, dashboard, refresh="blocking")["tiles"]) == 1
+
+
+@pytest.mark.parametrize("duplicate", [False, True])
+def test_a_dashboard_created_deleted_is_answered(client, dashboards, team, duplicate):
+    # Found by the schema fuzzer: the created dashboard was read back through the live-only queryset.
+    source = make_dashboard(team)
+    put_on(make_insight(team), source)
+    body = {"name": "gone", "deleted": True, **({"use_dashboard": source.id} if duplicate else {})}
+    response = client.post(dashboards, body, format="json")
+    assert response.status_code == 201, response.content
+    assert (response.json()["name"], response.json()["deleted"]) == ("gone", True)
+    assert client.get(f"{dashboards}{response.json()['id']}/").status_code == 404
