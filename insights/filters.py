@@ -18,6 +18,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema_field
 from rest_framework.exceptions import ErrorDetail, ValidationError
 
+from queries.api import LEGACY_INSIGHT_TO_QUERY_KIND
 from queries.clock import team_timezone
 from queries.schema import WRAPPER_KINDS
 
@@ -27,14 +28,6 @@ from .selectors import apply_search
 
 MAX_SEARCH_LENGTH = 200
 MAX_DATABASE_ID = 2**63 - 1
-LEGACY_INSIGHT_TO_QUERY_KIND = {
-    "TRENDS": "TrendsQuery",
-    "FUNNELS": "FunnelsQuery",
-    "RETENTION": "RetentionQuery",
-    "PATHS": "PathsQuery",
-    "STICKINESS": "StickinessQuery",
-    "LIFECYCLE": "LifecycleQuery",
-}
 INSIGHT_TYPE_CHOICES = [*LEGACY_INSIGHT_TO_QUERY_KIND, "JSON", "SQL"]
 ORDERABLE_FIELDS = frozenset(
     {

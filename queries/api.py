@@ -60,7 +60,7 @@ from typing import Any, Optional
 
 from . import execution, jobs
 from .execution import apply_dashboard_filters, apply_dashboard_variables, source_of, validate_dashboard_filters  # noqa: F401
-from .legacy import UnconvertibleFilters, filters_to_query  # noqa: F401
+from .legacy import QUERY_KINDS as LEGACY_INSIGHT_TO_QUERY_KIND, UnconvertibleFilters, filters_to_query  # noqa: F401
 from .modes import ExecutionMode, resolve_refresh  # noqa: F401
 from .runners.base import QueryTimeout, UnsupportedQuery  # noqa: F401
 

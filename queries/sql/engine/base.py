@@ -33,6 +33,22 @@ class Params:
         return exp.Placeholder(this=name)
 
 
+MICROSECONDS = 1_000_000
+
+
+def function(name: str, *args: exp.Expression) -> exp.Anonymous:
+    """A call of a database function by name."""
+    return exp.Anonymous(this=name, expressions=list(args))
+
+
+def cast(value: exp.Expression, to: str) -> exp.Cast:
+    return exp.Cast(this=value, to=exp.DataType.build(to))
+
+
+def string(text: str) -> exp.Literal:
+    return exp.Literal.string(text)
+
+
 def paren(node: exp.Expression) -> exp.Paren:
     return exp.Paren(this=node)
 

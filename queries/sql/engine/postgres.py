@@ -5,25 +5,13 @@ from datetime import timezone
 from django.db import transaction
 from sqlglot import exp
 
-from .base import Engine, case, paren
+from .base import MICROSECONDS, Engine, case, paren
+from .base import cast as _cast, function as _fn, string as _string
 
-MICROSECONDS = 1_000_000
 _PARTS = {"year": "YEAR", "month": "MONTH", "day": "DAY", "hour": "HOUR", "minute": "MINUTE", "second": "SECOND",
           "dayofweek": "ISODOW"}
 # ClickHouse replacement strings name the whole match \0; PostgreSQL names it \&.
 _WHOLE_MATCH = re.compile(r"\\0")
-
-
-def _fn(name: str, *args: exp.Expression) -> exp.Anonymous:
-    return exp.Anonymous(this=name, expressions=list(args))
-
-
-def _cast(value: exp.Expression, to: str) -> exp.Cast:
-    return exp.Cast(this=value, to=exp.DataType.build(to))
-
-
-def _string(text: str) -> exp.Literal:
-    return exp.Literal.string(text)
 
 
 class PostgresEngine(Engine):

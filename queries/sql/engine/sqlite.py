@@ -10,25 +10,13 @@ from sqlglot import exp
 
 from ...dates import shift_date, shift_datetime
 from ..regex import regex_replace, regex_search
-from .base import Engine, case, paren
+from .base import MICROSECONDS, Engine, case, paren
+from .base import cast as _cast, function as _fn, string as _string
 
-MICROSECONDS = 1_000_000
 _TRUNCATE_FORMATS = {
     "second": "%Y-%m-%d %H:%M:%S", "minute": "%Y-%m-%d %H:%M:00", "hour": "%Y-%m-%d %H:00:00", "day": "%Y-%m-%d 00:00:00",
 }
 _PART_FORMATS = {"year": "%Y", "month": "%m", "day": "%d", "hour": "%H", "minute": "%M", "second": "%S"}
-
-
-def _fn(name: str, *args: exp.Expression) -> exp.Anonymous:
-    return exp.Anonymous(this=name, expressions=list(args))
-
-
-def _cast(value: exp.Expression, to: str) -> exp.Cast:
-    return exp.Cast(this=value, to=exp.DataType.build(to))
-
-
-def _string(text: str) -> exp.Literal:
-    return exp.Literal.string(text)
 
 
 def _like_to_glob(pattern: str) -> str:
