@@ -3,8 +3,9 @@ from rest_framework import serializers
 
 
 class ActivityPageParamsSerializer(serializers.Serializer):
-    limit = serializers.IntegerField(min_value=1, default=10, help_text="Page size. Defaults to 10.")
-    page = serializers.IntegerField(min_value=1, default=1, help_text="1-indexed page number. Defaults to 1.")
+    # Bounded so that the offset (page - 1) * limit always fits the database's 64-bit LIMIT/OFFSET.
+    limit = serializers.IntegerField(min_value=1, max_value=1000, default=10, help_text="Page size (at most 1000). Defaults to 10.")
+    page = serializers.IntegerField(min_value=1, max_value=10**9, default=1, help_text="1-indexed page number. Defaults to 1.")
 
 
 class ChangeSerializer(serializers.Serializer):
