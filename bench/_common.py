@@ -24,7 +24,8 @@ def setup_django(database_url: str | None, prefix: str) -> str:
     return os.environ["DATABASE_URL"]
 
 
-def compare_timings(api_call, hand_written_call, repeat: int, target: float = 1.5) -> None:
+def compare_timings(api_call, hand_written_call, repeat: int, target: float = 1.5,
+                    labels: tuple[str, str] = ("(a) API, force_blocking", "(b) hand-written SQL")) -> None:
     """Alternate (a) the API and (b) the hand-written SQL `repeat` times; print medians and ratio."""
     api_times, sql_times = [], []
     for _ in range(repeat):
@@ -35,6 +36,20 @@ def compare_timings(api_call, hand_written_call, repeat: int, target: float = 1.
         hand_written_call()
         sql_times.append(time.perf_counter() - t)
     api_median, sql_median = statistics.median(api_times), statistics.median(sql_times)
-    print(f"(a) API, force_blocking:  median {api_median * 1000:8.1f} ms  (runs: {', '.join(f'{t * 1000:.0f}' for t in api_times)})")
-    print(f"(b) hand-written SQL:     median {sql_median * 1000:8.1f} ms  (runs: {', '.join(f'{t * 1000:.0f}' for t in sql_times)})")
+    width = max(map(len, labels)) + 1
+    print(f"{labels[0] + ':':{width}}  median {api_median * 1000:8.1f} ms  (runs: {', '.join(f'{t * 1000:.0f}' for t in api_times)})")
+    print(f"{labels[1] + ':':{width}}  median {sql_median * 1000:8.1f} ms  (runs: {', '.join(f'{t * 1000:.0f}' for t in sql_times)})")
     print(f"ratio (a)/(b): {api_median / sql_median:.2f}  (target <= {target})")
+
+
+def remove_team(team, user) -> None:
+    """Drop the bench team's events and persons (kept out of a shared database), then the team."""
+    from django.db import connection, transaction
+
+    from events.models import Event, Person, PersonDistinctId
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        for model in (Event, PersonDistinctId, Person):
+            cursor.execute(f"DELETE FROM {model._meta.db_table} WHERE team_id = %s", [team.id])
+    team.organization.delete()
+    user.delete()

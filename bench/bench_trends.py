@@ -172,20 +172,7 @@ def main() -> None:
         if args.keep or args.reuse_team:
             user.delete()
         else:
-            remove(team, user)
-
-
-def remove(team, user) -> None:
-    """Drop the bench team's events and persons (kept out of a shared database)."""
-    from django.db import connection, transaction
-
-    from events.models import Event, Person, PersonDistinctId
-
-    with transaction.atomic(), connection.cursor() as cursor:
-        for model in (Event, PersonDistinctId, Person):
-            cursor.execute(f"DELETE FROM {model._meta.db_table} WHERE team_id = %s", [team.id])
-    team.organization.delete()
-    user.delete()
+            _common.remove_team(team, user)
 
 
 def measure(team, key: str, args) -> None:
