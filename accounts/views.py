@@ -10,7 +10,7 @@ from core.throttling import BurstRateThrottle, SustainedRateThrottle
 
 from .authentication import is_personal_api_key_request
 from .models import OrganizationMembership, PersonalAPIKey, Project, Team, User
-from .permissions import APIScopePermission, TeamMemberAccessPermission, check_key_covers
+from .permissions import APIScopePermission, check_key_covers
 from .serializers import MeSerializer, PersonalAPIKeySerializer, ProjectSerializer, TeamSerializer
 from .services import create_personal_api_key, roll_personal_api_key
 

@@ -4,7 +4,7 @@ import json
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from accounts.models import Organization, OrganizationMembership, Team, User
+from accounts.models import OrganizationMembership, Team, User
 from accounts.services import create_organization, create_personal_api_key
 
 
