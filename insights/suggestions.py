@@ -26,7 +26,8 @@ from queries.api import execute_query
 from queries.selectors import recent_event_properties
 
 from . import llm
-from .analysis import biggest_drop_off, cached_response, deterministic_analysis, funnel_steps, pct
+from .analysis import biggest_drop_off, cached_response, deterministic_analysis, funnel_steps
+from .wording import pct
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,8 @@
 import pytest
 from rest_framework.test import APIClient
 
-from insights.analysis import NO_QUERY, NO_RESULTS, robust_anomalies
+from insights.analysis import NO_QUERY, NO_RESULTS
+from insights.wording import robust_anomalies
 from queries import clock
 from queries.api import execute_query
 from tests.conftest import error
