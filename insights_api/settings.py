@@ -143,6 +143,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- Event engine (events/clickhouse) ---------------------------------------------------------
+# Where events live and insights compute: the Django database by default; ClickHouse in this
+# process ("chdb", data under CLICKHOUSE_DATA_DIR) or a server at CLICKHOUSE_URL ("clickhouse").
+CLICKHOUSE_URL = os.environ.get("CLICKHOUSE_URL", "")
+EVENTS_ENGINE = os.environ.get("EVENTS_ENGINE", "clickhouse" if CLICKHOUSE_URL else "").lower()
+if EVENTS_ENGINE not in ("", "chdb", "clickhouse"):
+    raise ImproperlyConfigured(f"EVENTS_ENGINE must be empty, 'chdb' or 'clickhouse', not {EVENTS_ENGINE!r}")
+if EVENTS_ENGINE == "clickhouse" and not CLICKHOUSE_URL:
+    raise ImproperlyConfigured("EVENTS_ENGINE=clickhouse needs CLICKHOUSE_URL (http://user:pass@host:8123/db)")
+CLICKHOUSE_DATA_DIR = Path(os.environ.get("CLICKHOUSE_DATA_DIR") or VAR_DIR / "clickhouse")
+# Replicated tables behind a Distributed table, created ON CLUSTER this name (a server only).
+CLICKHOUSE_CLUSTER = os.environ.get("CLICKHOUSE_CLUSTER", "")
+
 # --- Cache, Celery ------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:

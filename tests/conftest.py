@@ -77,3 +77,26 @@ def anon_client():
 
 def error(type_, code, detail, attr=None):
     return {"type": type_, "code": code, "detail": detail, "attr": attr}
+
+
+@pytest.fixture(scope="session")
+def _clickhouse_dir(tmp_path_factory):
+    # chDB opens one data directory per process: each test process (xdist worker) gets its own.
+    return tmp_path_factory.mktemp("clickhouse")
+
+
+@pytest.fixture
+def clickhouse(settings, _clickhouse_dir):
+    """ClickHouse in-process (chDB) as the event engine for this test, tables migrated and empty."""
+    pytest.importorskip("chdb")
+    from events.clickhouse import get_client, reset_client
+    from events.clickhouse.schema import migrate, truncate
+
+    settings.EVENTS_ENGINE = "chdb"
+    settings.CLICKHOUSE_DATA_DIR = _clickhouse_dir
+    reset_client()
+    client = get_client()
+    migrate(client)
+    truncate(client)
+    yield client
+    reset_client()

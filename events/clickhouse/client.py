@@ -1,0 +1,242 @@
+"""One client interface over two transports that run the same SQL.
+
+- `ChdbClient`: ClickHouse in this process (the `chdb` package). chDB lets ONE process open a
+  data directory (a second fails with "Error initializing EmbeddedServer"), and one session per
+  process; threads of that process share it. So the embedded mode is one server process
+  (gunicorn with a single worker, threads for concurrency); management commands that touch
+  events run while it is stopped, as `make run` orders them.
+- `HttpClient`: a ClickHouse server over HTTP (`clickhouse-connect`), for production and clusters.
+
+Values are passed inline as SQL literals rendered by sqlglot (see the engine) or as ClickHouse
+server-side parameters (`{name:Type}` in the SQL, `parameters=` here); never by string pasting.
+"""
+import json
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any, Optional, Sequence
+from uuid import UUID
+
+from django.conf import settings
+
+
+class ClickHouseError(Exception):
+    """A statement ClickHouse refused or could not run (`code` is ClickHouse's error code, if known)."""
+
+    def __init__(self, message: str, code: Optional[int] = None):
+        super().__init__(message)
+        self.code = code
+
+
+# ClickHouse error codes the callers tell apart.
+TIMEOUT_EXCEEDED = 159
+QUERY_WAS_CANCELLED = 394
+
+
+@dataclass
+class QueryResult:
+    columns: list[str] = field(default_factory=list)
+    types: list[str] = field(default_factory=list)
+    rows: list[tuple] = field(default_factory=list)
+
+
+class ClickHouseClient:
+    """query / command / insert; subclasses implement `_run` (text SQL in, JSONCompact out)."""
+
+    database = "default"
+
+    def query(self, sql: str, *, parameters: Optional[dict] = None, settings: Optional[dict] = None,
+              query_id: Optional[str] = None) -> QueryResult:
+        raise NotImplementedError
+
+    def command(self, sql: str, *, settings: Optional[dict] = None) -> None:
+        raise NotImplementedError
+
+    def insert(self, table: str, rows: Sequence[Sequence[Any]], column_names: Sequence[str], *,
+               settings: Optional[dict] = None) -> None:
+        raise NotImplementedError
+
+    def kill_query(self, query_id: str) -> None:
+        self.command(f"KILL QUERY WHERE query_id = {quote(query_id)} ASYNC")
+
+    def close(self) -> None:
+        return None
+
+
+def quote(value: Any) -> str:
+    """A Python value as a ClickHouse literal (strings escaped for ClickHouse's lexer)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, Decimal)):
+        return repr(float(value)) if isinstance(value, float) else str(value)
+    if isinstance(value, datetime):
+        text = value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return f"toDateTime64('{text}', 6, 'UTC')"
+    if isinstance(value, UUID):
+        return f"toUUID('{value}')"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(quote(item) for item in value) + "]"
+    text = str(value).replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{text}'"
+
+
+def settings_clause(values: Optional[dict]) -> str:
+    if not values:
+        return ""
+    return " SETTINGS " + ", ".join(f"{name} = {quote(value)}" for name, value in values.items())
+
+
+def convert(value: Any, type_name: str) -> Any:
+    """A JSONCompact value as the Python value the Django-database engines return."""
+    if value is None:
+        return None
+    base = type_name
+    while base.startswith(("Nullable(", "LowCardinality(")):
+        base = base[base.index("(") + 1 : -1]
+    if base.startswith("DateTime"):
+        return datetime.fromisoformat(value).replace(tzinfo=timezone.utc) if "UTC" in base or "(" not in base else datetime.fromisoformat(value)
+    if base == "Date" or base == "Date32":
+        return datetime.fromisoformat(value).date()
+    if base.startswith(("Int", "UInt")) and isinstance(value, str):
+        return int(value)
+    if base.startswith("Float") and isinstance(value, str):
+        return float(value)  # inf / nan come quoted
+    if base.startswith("Decimal"):
+        return float(value)
+    if base == "Bool":
+        return bool(value)
+    if base.startswith("Array(") and isinstance(value, list):
+        inner = base[len("Array(") : -1]
+        return [convert(item, inner) for item in value]
+    if base.startswith("Tuple(") and isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+_OUTPUT_SETTINGS = {
+    "output_format_json_quote_64bit_integers": 0,
+    "output_format_json_quote_denormals": 1,
+    "output_format_json_named_tuples_as_objects": 0,
+}
+
+
+class ChdbClient(ClickHouseClient):
+    """ClickHouse in this process; one chDB session per process (see the module docstring)."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._session = _chdb_session(path)
+
+    def _run(self, sql: str, fmt: str, parameters: Optional[dict]):
+        try:
+            if parameters:
+                return self._session.query(sql, fmt, params={k: _param_text(v) for k, v in parameters.items()})
+            return self._session.query(sql, fmt)
+        except Exception as error:  # chDB raises RuntimeError with ClickHouse's message
+            raise ClickHouseError(str(error), _error_code(str(error))) from None
+
+    def query(self, sql, *, parameters=None, settings=None, query_id=None):
+        all_settings = {**_OUTPUT_SETTINGS, **(settings or {})}
+        if query_id:
+            all_settings["log_comment"] = query_id  # chDB has no per-call query id; KILL matches log_comment
+        result = self._run(sql + settings_clause(all_settings), "JSONCompact", parameters)
+        text = result.bytes() if hasattr(result, "bytes") else bytes(result)
+        if not text:
+            return QueryResult()
+        body = json.loads(text)
+        columns = [column["name"] for column in body["meta"]]
+        types = [column["type"] for column in body["meta"]]
+        rows = [tuple(convert(value, type_name) for value, type_name in zip(row, types)) for row in body["data"]]
+        return QueryResult(columns, types, rows)
+
+    def command(self, sql, *, settings=None):
+        self._run(sql + settings_clause(settings), "CSV", None)
+
+    def insert(self, table, rows, column_names, *, settings=None):
+        if not rows:
+            return
+        payload = "\n".join(json.dumps(dict(zip(column_names, map(_json_value, row)))) for row in rows)
+        columns = ", ".join(f"`{name}`" for name in column_names)
+        self._run(f"INSERT INTO {table} ({columns}){settings_clause(settings)} FORMAT JSONEachRow\n{payload}", "CSV", None)
+
+    def kill_query(self, query_id):
+        self.command(f"KILL QUERY WHERE log_comment = {quote(query_id)} ASYNC")
+
+
+
+_chdb = {"path": None, "session": None}
+
+
+def _chdb_session(path: str):
+    """The process's chDB session on `path` (chDB allows one; another path replaces it)."""
+    from chdb import session as chdb_session  # optional dependency: the `clickhouse` extra
+
+    if _chdb["path"] != path:
+        if _chdb["session"] is not None:
+            _chdb["session"].close()
+        _chdb["session"], _chdb["path"] = chdb_session.Session(path), path
+    return _chdb["session"]
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, UUID):
+        return str(value)
+    return value
+
+
+_PARAM_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0", "'": "\\'"})
+
+
+def _param_text(value: Any) -> str:
+    """A server-side parameter value: ClickHouse reads it in the escaped (TSV) text format."""
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return str(value).translate(_PARAM_ESCAPES)
+
+
+def _error_code(message: str) -> Optional[int]:
+    marker = "Code: "
+    if marker in message:
+        digits = message.split(marker, 1)[1].split(".", 1)[0].strip()
+        return int(digits) if digits.isdigit() else None
+    return None
+
+
+_client: Optional[ClickHouseClient] = None
+_client_lock = threading.Lock()
+
+
+def is_enabled() -> bool:
+    return settings.EVENTS_ENGINE in ("chdb", "clickhouse")
+
+
+def get_client() -> ClickHouseClient:
+    """The process-wide client for the configured engine (created on first use)."""
+    global _client
+    if _client is None:
+        with _client_lock:
+            if _client is None:
+                _client = _make_client()
+    return _client
+
+
+def _make_client() -> ClickHouseClient:
+    if settings.EVENTS_ENGINE == "chdb":
+        return ChdbClient(str(settings.CLICKHOUSE_DATA_DIR))
+    if settings.EVENTS_ENGINE == "clickhouse":
+        from .http import HttpClient  # written with the HTTP transport
+
+        return HttpClient(settings.CLICKHOUSE_URL)
+    raise RuntimeError("ClickHouse is not configured (EVENTS_ENGINE is neither 'chdb' nor 'clickhouse')")
+
+
+def reset_client() -> None:
+    """Forget the process-wide client (settings changed; a chDB session on the same path is reused)."""
+    global _client
+    _client = None
+

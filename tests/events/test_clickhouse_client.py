@@ -1,0 +1,41 @@
+"""The ClickHouse client and schema on chDB: migrations, literals, inserts, errors."""
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+
+from events.clickhouse import ClickHouseError
+from events.clickhouse.client import quote
+from events.clickhouse.schema import MIGRATIONS, migrate
+
+pytestmark = pytest.mark.django_db
+
+
+def test_migrations_apply_once(clickhouse):
+    assert migrate(clickhouse) == []
+    names = {row[0] for row in clickhouse.query("SELECT name FROM clickhouse_migrations").rows}
+    assert names == {name for name, _ in MIGRATIONS}
+
+
+def test_insert_and_read_back_with_types(clickhouse):
+    when = datetime(2020, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc)
+    event_uuid = uuid.uuid4()
+    clickhouse.insert(
+        "events",
+        [(event_uuid, 7, "it's", "d\\1", '{"a": "x"}', when, None, "s", when)],
+        ["uuid", "team_id", "event", "distinct_id", "properties", "timestamp", "person_id", "session_id", "created_at"],
+    )
+    rows = clickhouse.query("SELECT uuid, team_id, event, distinct_id, timestamp, person_id FROM events").rows
+    assert rows == [(str(event_uuid), 7, "it's", "d\\1", when, None)]
+
+
+@pytest.mark.parametrize("value", ["plain", "it's", "back\\slash", "\\'; DROP TABLE events; --", "é\n\t"])
+def test_quoted_literals_round_trip(clickhouse, value):
+    assert clickhouse.query(f"SELECT {quote(value)}").rows == [(value,)]
+    assert clickhouse.query("SELECT {v:String}", parameters={"v": value}).rows == [(value,)]
+
+
+def test_errors_carry_clickhouse_codes(clickhouse):
+    with pytest.raises(ClickHouseError) as raised:
+        clickhouse.query("SELECT no_such_function()")
+    assert raised.value.code == 46
