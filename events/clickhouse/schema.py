@@ -74,8 +74,17 @@ _0001 = [
 
 # (name, statements or a function of the client) in order; never edit one that has shipped.
 Step = Union[list[str], Callable[[ClickHouseClient], None]]
+
+
+def _0002(client: ClickHouseClient) -> None:
+    from .materialized import materialize_defaults
+
+    materialize_defaults(client)
+
+
 MIGRATIONS: list[tuple[str, Step]] = [
     ("0001_initial", _0001),
+    ("0002_materialized_columns", _0002),
 ]
 
 

@@ -39,3 +39,18 @@ def test_errors_carry_clickhouse_codes(clickhouse):
     with pytest.raises(ClickHouseError) as raised:
         clickhouse.query("SELECT no_such_function()")
     assert raised.value.code == 46
+
+
+def test_default_materialized_columns_hold_the_property_text(clickhouse):
+    from events.clickhouse.materialized import materialized_columns
+
+    columns = materialized_columns(clickhouse)
+    assert columns["$browser"] == "mat_$browser"
+    when = datetime(2020, 1, 2, tzinfo=timezone.utc)
+    values = ['{"$browser": "Chrome"}', '{"$browser": 3.50}', '{"$browser": true}', '{"$browser": null}', "{}",
+              '{"$browser": "say \\"hi\\""}']
+    clickhouse.insert("events", [(uuid.uuid4(), 1, "e", "d", p, when, None, "", when) for p in values],
+                      ["uuid", "team_id", "event", "distinct_id", "properties", "timestamp", "person_id", "session_id", "created_at"])
+    rows = clickhouse.query("SELECT properties, `mat_$browser` FROM events ORDER BY properties").rows
+    assert dict(rows) == {values[0]: "Chrome", values[1]: "3.5", values[2]: "true", values[3]: None, values[4]: None,
+                          values[5]: 'say "hi"'}

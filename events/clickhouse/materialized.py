@@ -1,0 +1,68 @@
+"""Materialized columns: hot event properties stored as their own columns, computed at insert.
+
+A property's column holds exactly what the engine's property-text expression gives (strings
+unquoted, numbers and booleans as JSON text, null or missing as NULL), so the engine can read
+the column instead of parsing `properties` without changing any result. Each column's COMMENT
+names its property; the engine reads the mapping from `system.columns` (cached per process).
+"""
+import hashlib
+import re
+import threading
+
+from .client import ClickHouseClient, quote
+from .schema import EVENTS
+
+COMMENT_PREFIX = "property:"
+DEFAULT_PROPERTIES = ("$browser", "$os", "$device_type", "$current_url", "$pathname", "$host", "$referring_domain",
+                      "$session_id", "$screen_name")
+_SIMPLE_KEY = re.compile(r"^[$\w]{1,60}$")
+
+
+def property_text_sql(key: str, column: str = "properties") -> str:
+    """ClickHouse SQL for a JSON property as text (the engine's `json_text` for a constant key)."""
+    k = quote(key)
+    raw = f"JSONExtractRaw({column}, {k})"
+    return f"if(startsWith({raw}, '\"'), JSONExtractString({column}, {k}), nullIf(nullIf({raw}, ''), 'null'))"
+
+
+def column_name(key: str) -> str:
+    if _SIMPLE_KEY.match(key):
+        return f"mat_{key}"
+    return "mat_" + hashlib.sha1(key.encode()).hexdigest()[:16]
+
+
+_cache: dict[int, dict[str, str]] = {}
+_lock = threading.Lock()
+
+
+def materialized_columns(client: ClickHouseClient) -> dict[str, str]:
+    """property key -> column name, for the events table (read once per client)."""
+    found = _cache.get(id(client))
+    if found is None:
+        rows = client.query(
+            "SELECT name, comment FROM system.columns WHERE database = currentDatabase() "
+            f"AND table = {quote(EVENTS)} AND startsWith(comment, {quote(COMMENT_PREFIX)})"
+        ).rows
+        found = {comment[len(COMMENT_PREFIX):]: name for name, comment in rows}
+        with _lock:
+            _cache[id(client)] = found
+    return found
+
+
+def materialize(client: ClickHouseClient, key: str) -> str:
+    """Add (if missing) the column for property `key`; existing parts fill it on merge, and
+    `MATERIALIZE COLUMN` fills them now. Returns the column name."""
+    name = column_name(key)
+    client.command(
+        f"ALTER TABLE {EVENTS} ADD COLUMN IF NOT EXISTS `{name}` Nullable(String) "
+        f"MATERIALIZED {property_text_sql(key)} COMMENT {quote(COMMENT_PREFIX + key)}"
+    )
+    client.command(f"ALTER TABLE {EVENTS} MATERIALIZE COLUMN `{name}`")
+    with _lock:
+        _cache.clear()
+    return name
+
+
+def materialize_defaults(client: ClickHouseClient) -> None:
+    for key in DEFAULT_PROPERTIES:
+        materialize(client, key)

@@ -1,0 +1,50 @@
+"""Writes into ClickHouse: events, and mirrors of the persons and distinct ids the Django
+database owns. One insert per table per call (never a row at a time)."""
+import json
+from typing import Iterable, Sequence
+
+from events.models import Person, PersonDistinctId
+
+from .client import ClickHouseClient, get_client
+from .schema import EVENTS, PERSON_DISTINCT_ID_OVERRIDES, PERSON_DISTINCT_IDS, PERSONS
+
+EVENT_COLUMNS = ("uuid", "team_id", "event", "distinct_id", "properties", "timestamp", "person_id", "session_id", "created_at")
+PERSON_COLUMNS = ("id", "uuid", "team_id", "created_at", "properties", "is_identified", "version", "is_deleted")
+DISTINCT_ID_COLUMNS = ("team_id", "distinct_id", "person_id", "version", "is_deleted")
+OVERRIDE_COLUMNS = ("team_id", "distinct_id", "person_id", "version")
+
+
+def insert_events(rows: Sequence[Sequence], client: ClickHouseClient | None = None) -> None:
+    """Rows in EVENT_COLUMNS order; `properties` as JSON text."""
+    (client or get_client()).insert(EVENTS, rows, EVENT_COLUMNS)
+
+
+def mirror_persons(person_ids: Iterable[int], client: ClickHouseClient | None = None) -> None:
+    """Copy these persons and their distinct ids, as the Django database has them now."""
+    person_ids = list(person_ids)
+    if not person_ids:
+        return
+    client = client or get_client()
+    persons = Person.objects.filter(id__in=person_ids).values_list(
+        "id", "uuid", "team_id", "created_at", "properties", "is_identified", "version")
+    client.insert(PERSONS, [(*_json_properties(row, 4), 0) for row in persons], PERSON_COLUMNS)
+    links = PersonDistinctId.objects.filter(person_id__in=person_ids).values_list("team_id", "distinct_id", "person_id", "version")
+    client.insert(PERSON_DISTINCT_IDS, [(*row, 0) for row in links], DISTINCT_ID_COLUMNS)
+
+
+def mirror_deleted_persons(team_id: int, deleted: Iterable[tuple[int, int]], client: ClickHouseClient | None = None) -> None:
+    """Mark persons deleted in the Django database (pairs of id and the version they were deleted at)."""
+    rows = [(pk, "00000000-0000-0000-0000-000000000000", team_id, 0, "{}", False, version + 1, 1) for pk, version in deleted]
+    if rows:
+        (client or get_client()).insert(PERSONS, rows, PERSON_COLUMNS)
+
+
+def write_overrides(team_id: int, overrides: Iterable[tuple[str, int, int]], client: ClickHouseClient | None = None) -> None:
+    """Distinct ids whose events now belong to another person: (distinct_id, person_id, version)."""
+    rows = [(team_id, distinct_id, person_id, version) for distinct_id, person_id, version in overrides]
+    if rows:
+        (client or get_client()).insert(PERSON_DISTINCT_ID_OVERRIDES, rows, OVERRIDE_COLUMNS)
+
+
+def _json_properties(row: tuple, index: int) -> tuple:
+    return (*row[:index], json.dumps(row[index]), *row[index + 1 :])
