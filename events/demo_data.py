@@ -2,7 +2,7 @@
 (identifying themselves: `$identify` links their anonymous id to a user id) and some purchase.
 
 Rows go straight to the database with bulk inserts (persons first, then their distinct ids and
-events), so a million events take minutes, not hours. Everything is drawn from one seeded random
+events, through the event store: the Django database or ClickHouse), so a million events take minutes, not hours. Everything is drawn from one seeded random
 generator, so a seed always produces the same data relative to `end`.
 """
 import random
@@ -17,7 +17,8 @@ from django.utils import timezone
 from accounts.models import Team
 
 from .models import Person, PersonDistinctId
-from .services import CapturedEvent, insert_events, person_uuid_for
+from .services import CapturedEvent, person_uuid_for
+from .store import PersonChanges, get_store
 
 CHUNK_EVENTS = 5000
 HOST = "shop.example.com"
@@ -258,7 +259,8 @@ def _insert(generator: _Generator, stories: list[tuple[dict, list, list[str]]], 
         for name, distinct_id, properties, timestamp, session_id in person_events:
             events.append(CapturedEvent(generator.uuid(), name, distinct_id, properties, timestamp, session_id, process_person=True))
             summary.event_counts[name] = summary.event_counts.get(name, 0) + 1
-    # The ingestion write path (COPY on PostgreSQL): far faster than model instances.
-    insert_events(team.id, events, person_ids, timezone.now())
+    # The ingestion write path (COPY on PostgreSQL, one insert on ClickHouse, with the persons
+    # mirrored there): far faster than model instances.
+    get_store().write(team.id, events, person_ids, timezone.now(), PersonChanges(person_ids={p.pk for p in persons}))
     summary.events += len(events)
     summary.persons += len(persons)

@@ -56,3 +56,14 @@ def invalid_token() -> TokenError:
 
 def unusable_token(reason: str) -> TokenError:
     return TokenError(f"Provided API key is not valid: {reason}", code=reason)
+
+
+class EventStoreUnavailable(APIException):
+    """The events store (ClickHouse) refused or could not take the request's events: the request's
+    transaction rolled back, so nothing of it was stored and the SDK should retry."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The events store is temporarily unavailable. Please retry shortly."
+    default_code = "database_unavailable"
+    default_type = "server_error"
+    wait = 5

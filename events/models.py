@@ -55,3 +55,18 @@ class Event(models.Model):
             ),
         ]
         constraints = [models.UniqueConstraint(fields=["uuid", "team"], name="unique_event_uuid_team")]
+
+
+class PersonlessDistinctId(models.Model):
+    """Distinct ids that sent personless events (`$process_person_profile: false`) before any
+    person had them (PostHog's `posthog_personlessdistinctid`). Only the ClickHouse store keeps
+    them: when such an id gets a person, its earlier events are pointed at it by an override
+    instead of being rewritten. `is_merged`: that override was written."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+", db_index=False)
+    distinct_id = models.CharField(max_length=400)
+    is_merged = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["distinct_id", "team"], name="unique_personless_distinct_id_team")]

@@ -4,6 +4,7 @@
 request), then resolves all distinct ids of the request with a handful of queries, applies person
 property updates and merges in memory in arrival order, writes the person changes, and inserts the
 events with one bulk insert. Retried events (same uuid) are stored once: unique (uuid, team).
+Where the events go (the Django database or ClickHouse) is the event store's business (`events.store`).
 """
 import hashlib
 import json
@@ -14,13 +15,13 @@ from datetime import datetime, timedelta, timezone as dt_timezone
 
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import BigIntegerField, Case, F, Value, When
-from django.db.models.constants import OnConflict
 from django.utils import timezone
 
 from accounts.models import Team
 
 from .exceptions import InvalidPayload, invalid_token, missing_token, unusable_token
 from .models import Event, Person, PersonDistinctId
+from .store import PersonChanges, get_store
 
 MAX_DISTINCT_ID_LENGTH = 200
 MAX_EVENT_NAME_LENGTH = Event._meta.get_field("event").max_length
@@ -212,7 +213,7 @@ def _write(team_id: int, captured: list[CapturedEvent], now: datetime, *, lock_p
         if event.process_person:
             resolver.apply(event)
     person_ids = resolver.persist()
-    insert_events(team_id, captured, person_ids, now, skip_stored_uuids=skip_stored_uuids)
+    get_store().write(team_id, captured, person_ids, now, resolver.changes, skip_stored_uuids=skip_stored_uuids)
 
 
 def _lock_distinct_ids(team_id: int, distinct_ids: set[str]) -> None:
@@ -232,53 +233,6 @@ def _lock_distinct_ids(team_id: int, distinct_ids: set[str]) -> None:
 def _lock_key(team_id: int, distinct_id: str) -> int:
     digest = hashlib.blake2b(f"{team_id}:{distinct_id}".encode(), digest_size=4).digest()
     return int.from_bytes(digest, "big", signed=True)
-
-
-EVENT_COLUMNS = ("uuid", "team_id", "event", "distinct_id", "properties", "timestamp", "person_id", "session_id", "created_at")
-
-
-def insert_events(
-    team_id: int, captured: list[CapturedEvent], person_ids: dict[str, int], now: datetime, *, skip_stored_uuids: bool = False
-) -> None:
-    """Insert the request's events, skipping any already stored (same team and uuid).
-
-    Plain SQL because this is the hot path: model instances and Django's bulk insert cost more
-    than the database's own work at capture rates. PostgreSQL gets COPY, the cheapest way in for
-    both sides; COPY cannot skip duplicates, so an event stored before (an SDK retry) fails the
-    unique constraint, and `ingest_batch` runs the request again with `skip_stored_uuids`.
-    """
-    first_of_uuid: dict[uuid.UUID, CapturedEvent] = {}
-    for e in captured:
-        first_of_uuid.setdefault(e.uuid, e)
-    unique = list(first_of_uuid.values())
-    ops = connection.ops
-    table = ops.quote_name(Event._meta.db_table)
-    columns = ", ".join(ops.quote_name(Event._meta.get_field(name).column) for name in EVENT_COLUMNS)
-    if connection.vendor == "postgresql":
-        if skip_stored_uuids:
-            stored = set(Event.objects.filter(team_id=team_id, uuid__in=[e.uuid for e in unique]).values_list("uuid", flat=True))
-            unique = [e for e in unique if e.uuid not in stored]
-        with connection.cursor() as cursor, connection.wrap_database_errors:
-            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for e in unique:
-                    copy.write_row(
-                        (e.uuid, team_id, e.event, e.distinct_id, json.dumps(e.properties), e.timestamp, person_ids.get(e.distinct_id), e.session_id, now)
-                    )
-        return
-    created_at = ops.adapt_datetimefield_value(now)
-    rows = [
-        (e.uuid.hex, team_id, e.event, e.distinct_id, json.dumps(e.properties), ops.adapt_datetimefield_value(e.timestamp), person_ids.get(e.distinct_id), e.session_id, created_at)
-        for e in unique
-    ]
-    per_statement = connection.features.max_query_params // len(EVENT_COLUMNS)
-    placeholder = "(" + ", ".join(["%s"] * len(EVENT_COLUMNS)) + ")"
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), per_statement):
-            chunk = rows[start : start + per_statement]
-            cursor.execute(
-                f"{ops.insert_statement(on_conflict=OnConflict.IGNORE)} {table} ({columns}) VALUES {', '.join([placeholder] * len(chunk))}",
-                [value for row in chunk for value in row],
-            )
 
 
 def _merge_source_id(event: CapturedEvent) -> tuple[str, bool] | None:
@@ -391,6 +345,7 @@ class _PersonResolver:
         self.stored_distinct_ids: set[str] = set()
         self.stored_persons: dict[int, _PersonState] = {}
         self.merged_away: list[_PersonState] = []  # stored persons merged into another person
+        self.changes = PersonChanges()  # what `persist` wrote, for the event store
 
     def load(self, distinct_ids: set[str], *, lock: bool) -> None:
         """The persons of the ids: one query per LOOKUP_CHUNK ids, locked on request.
@@ -499,7 +454,8 @@ class _PersonResolver:
         assumption broke, and the request is run again.
         """
         live = {id(s): s for s in (state.resolved() for state in self.by_distinct_id.values())}.values()
-        self._insert_persons([s for s in live if s.is_new])
+        created = [s for s in live if s.is_new]
+        self._insert_persons(created)
         updated = [s for s in live if not s.is_new and s.changed]
         if updated:
             _update_persons(updated)
@@ -509,6 +465,10 @@ class _PersonResolver:
         new_links = {d: pk for d, pk in person_ids.items() if d not in self.stored_distinct_ids}
         if new_links:
             self._link_distinct_ids(new_links)
+        changes = self.changes
+        changes.person_ids = {s.pk for s in created} | {s.pk for s in updated} | set(new_links.values())
+        changes.person_ids |= set(changes.merged.values())
+        changes.new_links = new_links
         return person_ids
 
     def _insert_persons(self, created: list[_PersonState]) -> None:
@@ -532,10 +492,15 @@ class _PersonResolver:
             *[When(person_id=s.pk, then=Value(s.resolved().pk)) for s in self.merged_away], output_field=BigIntegerField()
         )
         source_ids = [s.pk for s in self.merged_away]
-        PersonDistinctId.objects.filter(team_id=self.team_id, person_id__in=source_ids).update(
-            person_id=target_of, version=F("version") + 1
-        )
-        Event.objects.filter(team_id=self.team_id, person_id__in=source_ids).update(person_id=target_of)
+        merged = {s.pk: s.resolved().pk for s in self.merged_away}
+        moved = PersonDistinctId.objects.filter(team_id=self.team_id, person_id__in=source_ids)
+        # The events of these ids belong to the surviving person from the new link version on.
+        self.changes.moved_distinct_ids = [
+            (distinct_id, merged[person_id], version + 1) for distinct_id, person_id, version in moved.values_list("distinct_id", "person_id", "version")
+        ]
+        moved.update(person_id=target_of, version=F("version") + 1)
+        self.changes.merged = merged
+        self.changes.deleted = [(s.pk, s.version) for s in self.merged_away]
         ops = connection.ops
         with connection.cursor() as cursor:
             cursor.executemany(
@@ -555,13 +520,6 @@ class _PersonResolver:
                     f"INSERT INTO {ops.quote_name(PersonDistinctId._meta.db_table)} (team_id, distinct_id, person_id, version) "
                     f"VALUES {', '.join(['(%s, %s, %s, 0)'] * len(links))}",
                     [value for distinct_id, pk in links for value in (self.team_id, distinct_id, pk)],
-                )
-                # Personless events sent before these ids had a person now belong to it.
-                cursor.execute(
-                    f"UPDATE {ops.quote_name(Event._meta.db_table)} SET person_id = CASE distinct_id "
-                    f"{' '.join(['WHEN %s THEN %s'] * len(links))} END "
-                    f"WHERE team_id = %s AND person_id IS NULL AND distinct_id IN ({', '.join(['%s'] * len(links))})",
-                    [value for link in links for value in link] + [self.team_id] + [distinct_id for distinct_id, _ in links],
                 )
 
 

@@ -10,7 +10,7 @@ import re
 import threading
 
 from .client import ClickHouseClient, quote
-from .schema import EVENTS
+from .schema import EVENTS, configured_cluster, events_table, on_cluster
 
 COMMENT_PREFIX = "property:"
 DEFAULT_PROPERTIES = ("$browser", "$os", "$device_type", "$current_url", "$pathname", "$host", "$referring_domain",
@@ -49,20 +49,32 @@ def materialized_columns(client: ClickHouseClient) -> dict[str, str]:
     return found
 
 
-def materialize(client: ClickHouseClient, key: str) -> str:
+def materialize_statements(key: str, cluster: str = "") -> list[str]:
+    """The DDL adding property `key`'s column. On a cluster the shard tables compute it and the
+    Distributed table declares it as a plain column with the same comment, so readers find it."""
+    name = column_name(key)
+    table, oc = events_table(cluster), on_cluster(cluster)
+    comment = quote(COMMENT_PREFIX + key)
+    statements = [
+        f"ALTER TABLE {table}{oc} ADD COLUMN IF NOT EXISTS `{name}` Nullable(String) "
+        f"MATERIALIZED {property_text_sql(key)} COMMENT {comment}",
+        f"ALTER TABLE {table}{oc} MATERIALIZE COLUMN `{name}`",
+    ]
+    if cluster:
+        statements.append(f"ALTER TABLE {EVENTS}{oc} ADD COLUMN IF NOT EXISTS `{name}` Nullable(String) COMMENT {comment}")
+    return statements
+
+
+def materialize(client: ClickHouseClient, key: str, cluster: str | None = None) -> str:
     """Add (if missing) the column for property `key`; existing parts fill it on merge, and
     `MATERIALIZE COLUMN` fills them now. Returns the column name."""
-    name = column_name(key)
-    client.command(
-        f"ALTER TABLE {EVENTS} ADD COLUMN IF NOT EXISTS `{name}` Nullable(String) "
-        f"MATERIALIZED {property_text_sql(key)} COMMENT {quote(COMMENT_PREFIX + key)}"
-    )
-    client.command(f"ALTER TABLE {EVENTS} MATERIALIZE COLUMN `{name}`")
+    for statement in materialize_statements(key, configured_cluster() if cluster is None else cluster):
+        client.command(statement)
+    forget_columns()
+    return column_name(key)
+
+
+def forget_columns() -> None:
+    """Read the columns again on next use (after DDL)."""
     with _lock:
         _cache.clear()
-    return name
-
-
-def materialize_defaults(client: ClickHouseClient) -> None:
-    for key in DEFAULT_PROPERTIES:
-        materialize(client, key)

@@ -6,7 +6,7 @@ from django.db import IntegrityError
 
 from accounts.models import Team
 from events.demo_data import generate_demo_data
-from events.models import Event
+from events.store import team_has_events
 
 BAR_WIDTH = 30
 
@@ -28,7 +28,7 @@ class Command(BaseCommand):
         team = teams.filter(id=options["team"]).first() if options["team"] is not None else teams.first()
         if team is None:
             raise CommandError(f"Team {options['team']} not found." if options["team"] is not None else "No team exists yet.")
-        if options["if_empty"] and Event.objects.filter(team=team).exists():
+        if options["if_empty"] and team_has_events(team.id):
             self.stdout.write(f"Team {team.id} already has events; no demo data added.")
             return
         started = time.monotonic()
