@@ -5,4 +5,4 @@ COPY pyproject.toml ./
 COPY . .
 RUN pip install --no-cache-dir . && python manage.py collectstatic --no-input
 EXPOSE 8000
-CMD ["sh", "-c", "python manage.py migrate --no-input && gunicorn insights_api.wsgi:application --bind 0.0.0.0:${PORT:-8000} --workers ${WEB_CONCURRENCY:-4} --threads 4"]
+CMD ["sh", "-c", "python manage.py migrate --no-input && python manage.py migrate_clickhouse --if-configured && gunicorn insights_api.wsgi:application --bind 0.0.0.0:${PORT:-8000} --workers ${WEB_CONCURRENCY:-4} --threads 4"]

@@ -7,6 +7,13 @@ HOST ?= 127.0.0.1
 # One process on the embedded default: its cache, async jobs and query coalescing are in-process.
 WORKERS ?= 1
 THREADS ?= 8
+# ClickHouse as the event engine (EVENTS_ENGINE=chdb in-process, or CLICKHOUSE_URL for a server):
+# the `clickhouse` extra is installed and its tables migrated before the demo data goes in.
+CLICKHOUSE := $(if $(or $(filter chdb clickhouse,$(EVENTS_ENGINE)),$(CLICKHOUSE_URL)),1,)
+ifeq ($(EVENTS_ENGINE),chdb)
+# chDB opens its data directory in one process only: one worker, threads for concurrency.
+override WORKERS := 1
+endif
 
 .PHONY: run test bench migrate clean
 
@@ -20,8 +27,13 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $@
 
-migrate: $(VENV)/.installed
+$(VENV)/.installed-clickhouse: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[clickhouse]"
+	touch $@
+
+migrate: $(VENV)/.installed $(if $(CLICKHOUSE),$(VENV)/.installed-clickhouse)
 	$(PY) manage.py migrate --no-input
+	$(PY) manage.py migrate_clickhouse --if-configured
 
 DEMO := --email demo@example.com --password demo-password --organization "Demo"
 
