@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_ingestion.py                     # a fresh SQLite file
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench .venv/bin/python bench/bench_ingestion.py
+    .venv/bin/python bench/bench_ingestion.py --engine chdb       # events into ClickHouse in process (chDB)
 
 Events look like posthog-python's (pageviews with browser, OS, URL, session; some $set and
 $identify), from a pool of distinct ids, so the run covers new and returning persons. Request
@@ -170,14 +171,25 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4, help="client connections")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (make run: 2)")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker (make run: 4)")
+    parser.add_argument("--engine", choices=["django", "chdb"], default="django",
+                        help="where events go: the Django database, or ClickHouse in process (one worker: chDB opens its data in one process)")
     args = parser.parse_args()
+    chdb = args.engine == "chdb"
+    if chdb:
+        args.workers = 1
 
     tmp = tempfile.TemporaryDirectory()
     database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{tmp.name}/bench.sqlite3"
     # Production-like: DEBUG off (no query log kept per request).
     env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "0", "SECRET_KEY": "bench-only-secret", "LOG_LEVEL": "WARNING"}
     env.pop("REDIS_URL", None)
+    env.pop("CLICKHOUSE_URL", None)
+    env["EVENTS_ENGINE"] = "chdb" if chdb else ""
+    if chdb:
+        env["CLICKHOUSE_DATA_DIR"] = f"{tmp.name}/clickhouse"
     manage(env, "migrate", "--no-input", "--verbosity", "0")
+    if chdb:
+        manage(env, "migrate_clickhouse")
     account = json.loads(
         manage(env, "bootstrap", "--email", "bench@example.com", "--password", "bench-password", "--organization", f"bench {uuid.uuid4()}", "--json")
     )
@@ -212,15 +224,20 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=30)
 
-    stored = int(manage(env, "shell", "--no-imports", "-c", f"from events.models import Event; print(Event.objects.filter(team_id={team_id}).count())"))
+    # The server has stopped, so this process may open the chDB data.
+    count = (f"from events.clickhouse import get_client; print(get_client().query('SELECT count() FROM events WHERE team_id = {team_id}').rows[0][0])"
+             if chdb else f"from events.models import Event; print(Event.objects.filter(team_id={team_id}).count())")
+    stored = int(manage(env, "shell", "--no-imports", "-c", count))
     expected = args.events + sum(len(json.loads(body)["batch"]) for body in warmup)
     vendor = "postgresql" if postgres else "sqlite"
+    if chdb:
+        vendor = f"events in ClickHouse (chDB in the server process), persons in {vendor}"
     latencies.sort()
     print(f"database: {vendor}; server: gunicorn --workers {args.workers} --threads {args.threads}; client connections: {args.concurrency}")
     print(f"sent {args.events} events in {len(bodies)} batches of {args.batch_size} in {elapsed:.2f}s")
     print(f"throughput: {args.events / elapsed:,.0f} events/s")
     print(f"batch latency: p50 {statistics.median(latencies) * 1000:.1f} ms, p95 {latencies[int(len(latencies) * 0.95)] * 1000:.1f} ms")
-    print(f"server CPU (gunicorn{' + postgres backends' if postgres else ''}): {cpu_used / args.events * 1e6:.0f} us per event "
+    print(f"server CPU (gunicorn{' with chDB' if chdb else ''}{' + postgres backends' if postgres else ''}): {cpu_used / args.events * 1e6:.0f} us per event "
           f"-> at most {args.events / cpu_used * (os.cpu_count() or 1):,.0f} events/s if {os.cpu_count()} cores served only this")
     print(f"machine load average: {load_before:.1f} before, {load_after:.1f} after ({os.cpu_count()} cores)")
     print(f"stored: {stored} of {expected} events sent (warm-up included)")

@@ -11,6 +11,8 @@ visible to them:
   engine joins them at query time). All ClickHouse writes happen inside the Django transaction,
   after the person writes succeeded and before the commit, so a ClickHouse failure rolls the
   persons back and the request fails with 503: nothing is acknowledged that was not stored.
+  Concurrent requests are written together (`events.clickhouse.writer`: one insert per table
+  for all of them), as the fixed cost of a ClickHouse insert outweighs its rows.
 
 Both skip events whose uuid the team already stored, so a retried batch is stored once.
 Callers outside ingestion that need events (demo data, the engine's helpers) use the reads at
@@ -38,7 +40,6 @@ logger = logging.getLogger(__name__)
 
 EVENT_COLUMNS = ("uuid", "team_id", "event", "distinct_id", "properties", "timestamp", "person_id", "session_id", "created_at")
 LINK_CHUNK = 300  # 3 parameters a link: within SQLite's parameter limit
-UUID_LOOKUP_CHUNK = 10_000
 
 
 @dataclass
@@ -171,6 +172,7 @@ class ClickHouseEventStore(EventStore):
 
     def write(self, team_id, events, person_ids, now, changes, *, skip_stored_uuids=False):
         from .clickhouse import mirror
+        from .clickhouse.writer import Rows, writer
 
         # Django-database reads and writes first: they may still fail and roll back, and then
         # nothing may have reached ClickHouse.
@@ -182,22 +184,17 @@ class ClickHouseEventStore(EventStore):
                 [PersonlessDistinctId(team_id=team_id, distinct_id=d, created_at=now) for d in sorted(personless)],
                 ignore_conflicts=True,
             )
+        persons, links = mirror.person_rows(changes.person_ids)
+        rows = Rows(
+            persons=persons + mirror.deleted_person_rows(team_id, changes.deleted),
+            distinct_ids=links,
+            overrides=mirror.override_rows(team_id, overrides),
+            events=[(e.uuid, team_id, e.event, e.distinct_id, json.dumps(e.properties), e.timestamp,
+                     person_ids.get(e.distinct_id), e.session_id, now) for e in events],
+        )
         try:
-            client = get_client()
-            # Persons before events: if the events insert fails, the mirrored rows are at most
-            # persons no event points to.
-            if changes.person_ids:
-                mirror.mirror_persons(changes.person_ids, client)
-            if changes.deleted:
-                mirror.mirror_deleted_persons(team_id, changes.deleted, client)
-            if overrides:
-                mirror.write_overrides(team_id, overrides, client)
-            unique = self._not_stored(client, team_id, _unique(events))
-            mirror.insert_events(
-                [(e.uuid, team_id, e.event, e.distinct_id, json.dumps(e.properties), e.timestamp,
-                  person_ids.get(e.distinct_id), e.session_id, now) for e in unique],
-                client,
-            )
+            # With the rows of concurrent requests, in one insert per table (see the writer).
+            writer.write(get_client(), rows)
         except ClickHouseError as error:
             logger.warning("ClickHouse write failed for team %s: %s", team_id, error)
             raise EventStoreUnavailable() from error
@@ -213,24 +210,6 @@ class ClickHouseEventStore(EventStore):
             return []
         PersonlessDistinctId.objects.filter(team_id=team_id, distinct_id__in=found).update(is_merged=True)
         return [(distinct_id, new_links[distinct_id], 0) for distinct_id in found]
-
-    @staticmethod
-    def _not_stored(client, team_id: int, events: list["CapturedEvent"]) -> list["CapturedEvent"]:
-        """Drop events whose uuid the team already stored (a retried batch). The event name is part
-        of the sorting key and the same in a retry, so the lookup reads only those names' ranges;
-        the uuid bloom filter skips the granules without them."""
-        if not events:
-            return events
-        stored: set[str] = set()
-        for start in range(0, len(events), UUID_LOOKUP_CHUNK):
-            chunk = events[start : start + UUID_LOOKUP_CHUNK]
-            names = sorted({e.event for e in chunk})
-            rows = client.query(
-                f"SELECT toString(uuid) FROM events WHERE team_id = {int(team_id)} AND event IN {_tuple(names)} "
-                f"AND uuid IN {_tuple([str(e.uuid) for e in chunk])}"
-            ).rows
-            stored.update(row[0] for row in rows)
-        return [e for e in events if str(e.uuid) not in stored] if stored else events
 
     def team_has_events(self, team_id):
         return bool(get_client().query(f"SELECT 1 FROM events WHERE team_id = {int(team_id)} LIMIT 1").rows)

@@ -21,27 +21,44 @@ def insert_events(rows: Sequence[Sequence], client: ClickHouseClient | None = No
 
 def mirror_persons(person_ids: Iterable[int], client: ClickHouseClient | None = None) -> None:
     """Copy these persons and their distinct ids, as the Django database has them now."""
-    person_ids = list(person_ids)
-    if not person_ids:
+    persons, links = person_rows(person_ids)
+    if not persons and not links:
         return
     client = client or get_client()
+    client.insert(PERSONS, persons, PERSON_COLUMNS)
+    client.insert(PERSON_DISTINCT_IDS, links, DISTINCT_ID_COLUMNS)
+
+
+def person_rows(person_ids: Iterable[int]) -> tuple[list[tuple], list[tuple]]:
+    """(PERSON_COLUMNS rows, DISTINCT_ID_COLUMNS rows) of these persons, read from the Django
+    database (in the caller's transaction: its own uncommitted writes included)."""
+    person_ids = list(person_ids)
+    if not person_ids:
+        return [], []
     persons = Person.objects.filter(id__in=person_ids).values_list(
         "id", "uuid", "team_id", "created_at", "properties", "is_identified", "version")
-    client.insert(PERSONS, [(*_json_properties(row, 4), 0) for row in persons], PERSON_COLUMNS)
     links = PersonDistinctId.objects.filter(person_id__in=person_ids).values_list("team_id", "distinct_id", "person_id", "version")
-    client.insert(PERSON_DISTINCT_IDS, [(*row, 0) for row in links], DISTINCT_ID_COLUMNS)
+    return [(*_json_properties(row, 4), 0) for row in persons], [(*row, 0) for row in links]
+
+
+def deleted_person_rows(team_id: int, deleted: Iterable[tuple[int, int]]) -> list[tuple]:
+    return [(pk, "00000000-0000-0000-0000-000000000000", team_id, 0, "{}", False, version + 1, 1) for pk, version in deleted]
+
+
+def override_rows(team_id: int, overrides: Iterable[tuple[str, int, int]]) -> list[tuple]:
+    return [(team_id, distinct_id, person_id, version) for distinct_id, person_id, version in overrides]
 
 
 def mirror_deleted_persons(team_id: int, deleted: Iterable[tuple[int, int]], client: ClickHouseClient | None = None) -> None:
     """Mark persons deleted in the Django database (pairs of id and the version they were deleted at)."""
-    rows = [(pk, "00000000-0000-0000-0000-000000000000", team_id, 0, "{}", False, version + 1, 1) for pk, version in deleted]
+    rows = deleted_person_rows(team_id, deleted)
     if rows:
         (client or get_client()).insert(PERSONS, rows, PERSON_COLUMNS)
 
 
 def write_overrides(team_id: int, overrides: Iterable[tuple[str, int, int]], client: ClickHouseClient | None = None) -> None:
     """Distinct ids whose events now belong to another person: (distinct_id, person_id, version)."""
-    rows = [(team_id, distinct_id, person_id, version) for distinct_id, person_id, version in overrides]
+    rows = override_rows(team_id, overrides)
     if rows:
         (client or get_client()).insert(PERSON_DISTINCT_ID_OVERRIDES, rows, OVERRIDE_COLUMNS)
 

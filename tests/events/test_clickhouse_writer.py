@@ -1,0 +1,96 @@
+"""The group-commit writer: concurrent requests share inserts, every request learns its outcome,
+and events already stored or repeated in a group are written once."""
+import threading
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+
+from events.clickhouse import ClickHouseError
+from events.clickhouse.client import QueryResult
+from events.clickhouse.writer import GroupWriter, Rows, write_rows
+
+WHEN = datetime(2024, 1, 1, tzinfo=timezone.utc)
+
+
+def event_row(event_uuid=None, team_id=1, name="e"):
+    return (event_uuid or uuid.uuid4(), team_id, name, "d", "{}", WHEN, None, "", WHEN)
+
+
+class FakeClient:
+    """Records inserts; the first events insert blocks until released, so others queue meanwhile."""
+
+    def __init__(self, fail_first=False):
+        self.inserts: list[tuple[str, int]] = []
+        self.release = threading.Event()
+        self.entered = threading.Event()
+        self.fail_first = fail_first
+        self.calls = 0
+
+    def query(self, sql, **kwargs):
+        return QueryResult(["team_id", "uuid"], ["Int64", "String"], [])
+
+    def insert(self, table, rows, column_names, **kwargs):
+        if table == "events":
+            self.calls += 1
+            if self.calls == 1:
+                self.entered.set()
+                self.release.wait(10)
+                if self.fail_first:
+                    raise ClickHouseError("Code: 241. Memory limit exceeded", 241)
+        self.inserts.append((table, len(rows)))
+
+
+def run_concurrently(writer, client, batches):
+    outcomes = [None] * len(batches)
+
+    def send(index):
+        try:
+            writer.write(client, batches[index])
+            outcomes[index] = "ok"
+        except ClickHouseError as error:
+            outcomes[index] = error
+
+    first = threading.Thread(target=send, args=(0,))
+    first.start()
+    assert client.entered.wait(10)  # the first request is writing; the others queue behind it
+    others = [threading.Thread(target=send, args=(i,)) for i in range(1, len(batches))]
+    for thread in others:
+        thread.start()
+    while len(writer._queue) < len(others):
+        threading.Event().wait(0.01)
+    client.release.set()
+    for thread in [first, *others]:
+        thread.join(10)
+    return outcomes
+
+
+def test_requests_queued_during_a_write_share_the_next_insert():
+    writer, client = GroupWriter(), FakeClient()
+    batches = [Rows(events=[event_row(), event_row()], persons=[(i, "u", 1, WHEN, "{}", False, 0, 0)]) for i in range(5)]
+    assert run_concurrently(writer, client, batches) == ["ok"] * 5
+    assert [count for table, count in client.inserts if table == "events"] == [2, 8]
+    assert [count for table, count in client.inserts if table == "persons"] == [1, 4]
+    assert writer._writing is False and writer._queue == []
+
+
+def test_a_failed_insert_fails_its_group_only():
+    writer, client = GroupWriter(), FakeClient(fail_first=True)
+    batches = [Rows(events=[event_row()]) for _ in range(3)]
+    outcomes = run_concurrently(writer, client, batches)
+    assert isinstance(outcomes[0], ClickHouseError) and outcomes[0].code == 241
+    assert outcomes[1:] == ["ok", "ok"]
+    writer.write(client, Rows(events=[event_row()]))  # and the writer keeps working
+    assert writer._writing is False
+
+
+@pytest.mark.django_db
+def test_events_stored_or_repeated_are_written_once(clickhouse):
+    stored, repeated, other_team = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    write_rows(clickhouse, [Rows(events=[event_row(stored)])])
+    write_rows(clickhouse, [
+        Rows(events=[event_row(stored), event_row(repeated)]),
+        Rows(events=[event_row(repeated), event_row(other_team), event_row(stored, team_id=2)]),
+    ])
+    rows = clickhouse.query("SELECT team_id, toString(uuid), count() FROM events GROUP BY team_id, uuid ORDER BY team_id").rows
+    assert sorted(rows) == sorted([(1, str(stored), 1), (1, str(repeated), 1), (1, str(other_team), 1), (2, str(stored), 1)])
