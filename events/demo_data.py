@@ -261,6 +261,7 @@ def _insert(generator: _Generator, stories: list[tuple[dict, list, list[str]]], 
             summary.event_counts[name] = summary.event_counts.get(name, 0) + 1
     # The ingestion write path (COPY on PostgreSQL, one insert on ClickHouse, with the persons
     # mirrored there): far faster than model instances.
-    get_store().write(team.id, events, person_ids, timezone.now(), PersonChanges(person_ids={p.pk for p in persons}))
+    get_store().write(team.id, events, person_ids, timezone.now(),
+                     PersonChanges(person_ids={p.pk for p in persons}, new_links=person_ids))
     summary.events += len(events)
     summary.persons += len(persons)

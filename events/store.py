@@ -184,9 +184,11 @@ class ClickHouseEventStore(EventStore):
                 [PersonlessDistinctId(team_id=team_id, distinct_id=d, created_at=now) for d in sorted(personless)],
                 ignore_conflicts=True,
             )
-        persons, links = mirror.person_rows(changes.person_ids)
+        # Links change only when made (version 0) or moved by a merge: only those are mirrored.
+        links = [(team_id, d, pk, 0, 0) for d, pk in changes.new_links.items()]
+        links += [(team_id, d, pk, version, 0) for d, pk, version in changes.moved_distinct_ids]
         rows = Rows(
-            persons=persons + mirror.deleted_person_rows(team_id, changes.deleted),
+            persons=mirror.person_rows(changes.person_ids, with_links=False)[0] + mirror.deleted_person_rows(team_id, changes.deleted),
             distinct_ids=links,
             overrides=mirror.override_rows(team_id, overrides),
             events=[(e.uuid, team_id, e.event, e.distinct_id, json.dumps(e.properties), e.timestamp,

@@ -29,7 +29,7 @@ def mirror_persons(person_ids: Iterable[int], client: ClickHouseClient | None = 
     client.insert(PERSON_DISTINCT_IDS, links, DISTINCT_ID_COLUMNS)
 
 
-def person_rows(person_ids: Iterable[int]) -> tuple[list[tuple], list[tuple]]:
+def person_rows(person_ids: Iterable[int], *, with_links: bool = True) -> tuple[list[tuple], list[tuple]]:
     """(PERSON_COLUMNS rows, DISTINCT_ID_COLUMNS rows) of these persons, read from the Django
     database (in the caller's transaction: its own uncommitted writes included)."""
     person_ids = list(person_ids)
@@ -37,7 +37,7 @@ def person_rows(person_ids: Iterable[int]) -> tuple[list[tuple], list[tuple]]:
         return [], []
     persons = Person.objects.filter(id__in=person_ids).values_list(
         "id", "uuid", "team_id", "created_at", "properties", "is_identified", "version")
-    links = PersonDistinctId.objects.filter(person_id__in=person_ids).values_list("team_id", "distinct_id", "person_id", "version")
+    links = PersonDistinctId.objects.filter(person_id__in=person_ids).values_list("team_id", "distinct_id", "person_id", "version") if with_links else []
     return [(*_json_properties(row, 4), 0) for row in persons], [(*row, 0) for row in links]
 
 
