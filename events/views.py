@@ -25,6 +25,8 @@ CAPTURE_RESPONSES = {
     400: OpenApiResponse(CaptureErrorSerializer, description="Malformed body or invalid event; nothing was stored."),
     401: OpenApiResponse(CaptureErrorSerializer, description="Missing or unknown project API token."),
     413: OpenApiResponse(CaptureErrorSerializer, description="Body larger than 20 MiB."),
+    503: OpenApiResponse(CaptureErrorSerializer, description="The database or the events store (ClickHouse) could not store "
+                         "the events; nothing was stored, retry after `Retry-After` seconds."),
 }
 
 
