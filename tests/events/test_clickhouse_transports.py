@@ -5,6 +5,7 @@ tests/clickhouse_http.py) and asserts the same Python values, errors and setting
 engine can use either without knowing which.
 """
 import threading
+import time
 import uuid
 from datetime import date, datetime, timezone
 
@@ -116,10 +117,7 @@ def test_max_execution_time_raises_timeout(client):
     assert raised.value.code == TIMEOUT_EXCEEDED
 
 
-def test_kill_query_by_its_id(clickhouse_http):
-    # HTTP only: a server runs the statement under the caller's query id. (ChdbClient's kill is
-    # the engine helper's: chDB has no per-statement query id.)
-    client = clickhouse_http
+def test_kill_query_by_its_id(client):
     outcome = {}
 
     def slow():
@@ -130,8 +128,9 @@ def test_kill_query_by_its_id(clickhouse_http):
 
     worker = threading.Thread(target=slow)
     worker.start()
-    for _ in range(100):
-        running = client.query("SELECT count() AS c FROM system.processes WHERE Settings['log_comment'] = 'slow-1'").rows
+    for _ in range(100):  # until it runs (a server knows it by its query id, chDB by its log_comment)
+        running = client.query("SELECT count() AS c FROM system.processes "
+                               "WHERE query_id = 'slow-1' OR Settings['log_comment'] = 'slow-1'").rows
         if running == [(1,)]:
             break
         threading.Event().wait(0.05)
@@ -139,3 +138,15 @@ def test_kill_query_by_its_id(clickhouse_http):
     worker.join(timeout=20)
     assert not worker.is_alive()
     assert outcome == {"code": QUERY_WAS_CANCELLED}
+
+
+def test_statements_run_concurrently(client):
+    # Threads of one process share the client (gunicorn threads, async query threads).
+    started = time.monotonic()
+    threads = [threading.Thread(target=client.query, args=("SELECT sleepEachRow(0.1) FROM numbers(5) "
+                                                             "SETTINGS max_block_size = 1",)) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert time.monotonic() - started < 1.2  # one at a time would take 1.5 s
