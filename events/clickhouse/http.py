@@ -28,12 +28,30 @@ DEFAULT_PORTS = {"http": 8123, "https": 8443}
 _URL_OPTIONS = ("connect_timeout", "send_receive_timeout", "query_retries")
 
 # clickhouse-connect prefixes the server's text; the message is kept as chDB reports it.
+# Errors of a server that is up but cannot serve now (overloaded, a shard or Keeper down, an
+# insert whose outcome is unknown): retrying later helps, so they are outages, not bad statements.
+UNAVAILABLE_CODES = {
+    202,  # TOO_MANY_SIMULTANEOUS_QUERIES
+    209,  # SOCKET_TIMEOUT
+    210,  # NETWORK_ERROR
+    225,  # NO_ZOOKEEPER
+    242,  # TABLE_IS_READ_ONLY (a replica lost Keeper)
+    279,  # ALL_CONNECTION_TRIES_FAILED (a shard is down)
+    319,  # UNKNOWN_STATUS_OF_INSERT
+    999,  # KEEPER_EXCEPTION
+}
+
 _WRAPPER = re.compile(r"^(Received ClickHouse exception, code: \d+, server response: |HTTP driver received HTTP status \d+, server response: )")
 _UNREACHABLE_STATUS = re.compile(r"HTTP driver received HTTP status (502|503|504)\b")
 
 
 class ClickHouseUnavailable(BackendUnavailable):
-    """The ClickHouse server could not be reached; the statement may not have run. Retry later."""
+    """The ClickHouse server could not be reached or serve now; the statement may not have run.
+    Not a ClickHouseError: callers that turn statement errors into query errors let it pass."""
+
+    def __init__(self, message: str, code: Optional[int] = None):
+        super().__init__(message)
+        self.code = code
 
 
 class HttpClient(ClickHouseClient):
@@ -45,6 +63,12 @@ class HttpClient(ClickHouseClient):
             raise ValueError("CLICKHOUSE_URL must look like http://user:password@host:8123/database")
         self.database = unquote(parts.path.strip("/")) or "default"
         options = {key: int(value) for key, value in parse_qsl(parts.query) if key in _URL_OPTIONS}
+        if "send_receive_timeout" not in options:
+            # Longer than any query may run (async jobs the longest), so a slow query is never
+            # mistaken for a dead server; max_execution_time stops queries before this.
+            from queries.conf import async_timeout_seconds, query_timeout_seconds
+
+            options["send_receive_timeout"] = int(max(async_timeout_seconds(), query_timeout_seconds())) + 60
         self._options = {
             "interface": parts.scheme,
             "host": parts.hostname,
@@ -118,8 +142,10 @@ def _call(operation) -> Any:
     try:
         return operation()
     except Error as error:
-        message = str(error)
+        message = _WRAPPER.sub("", str(error)).strip()
         code = getattr(error, "code", None)
-        if code is None and (isinstance(error, OperationalError) or _UNREACHABLE_STATUS.search(message)):
+        if code is None and (isinstance(error, OperationalError) or _UNREACHABLE_STATUS.search(str(error))):
             raise ClickHouseUnavailable(message) from error
-        raise ClickHouseError(_WRAPPER.sub("", message).strip(), code) from None
+        if code in UNAVAILABLE_CODES:
+            raise ClickHouseUnavailable(message, code) from error
+        raise ClickHouseError(message, code) from None

@@ -128,3 +128,35 @@ def test_a_statement_error_is_not_an_outage(team, client, clickhouse_http):
         clickhouse_http.query("SELECT no_such_function()")
     assert raised.value.code == 46
     assert client.get("/_readyz").json()["checks"]["clickhouse"] == "ok"
+
+
+@pytest.mark.parametrize(("raised", "expected", "code"), [
+    (("Received ClickHouse exception, code: 46, server response: Code: 46. DB::Exception: x. (UNKNOWN_FUNCTION)", 46),
+     ClickHouseError, 46),
+    (("Received ClickHouse exception, code: 279, server response: Code: 279. DB::Exception: All connection tries "
+      "failed. (ALL_CONNECTION_TRIES_FAILED)", 279), ClickHouseUnavailable, 279),
+    (("Received ClickHouse exception, code: 242, server response: Code: 242. DB::Exception: Table is in readonly "
+      "mode. (TABLE_IS_READ_ONLY)", 242), ClickHouseUnavailable, 242),
+    (("HTTP driver received HTTP status 503, server response: no healthy upstream", None), ClickHouseUnavailable, None),
+    (("HTTP driver received HTTP status 400, server response: bad", None), ClickHouseError, None),
+])
+def test_server_answers_are_statement_errors_or_outages(raised, expected, code):
+    from clickhouse_connect.driver.exceptions import DatabaseError
+
+    from events.clickhouse.http import _call
+
+    message, error_code = raised
+
+    def fail():
+        raise DatabaseError(message, code=error_code)
+
+    with pytest.raises(expected) as caught:
+        _call(fail)
+    assert type(caught.value) is expected and caught.value.code == code
+    assert not str(caught.value).startswith(("Received", "HTTP driver"))
+
+
+def test_the_read_timeout_outlasts_the_longest_query(settings):
+    settings.QUERY_ASYNC_TIMEOUT_SECONDS = 900
+    assert HttpClient("http://ch:8123")._options["send_receive_timeout"] == 960
+    assert HttpClient("http://ch:8123/?send_receive_timeout=30")._options["send_receive_timeout"] == 30
