@@ -9,8 +9,9 @@ send the same JSONEachRow rows. So the engine and the tests see one behaviour on
 - Settings go per query as URL parameters (never `SET`: the connection pool is shared by threads),
   the caller's `query_id` is sent as ClickHouse's own query id, so `kill_query` can find it.
 - A statement the server refuses raises `ClickHouseError` with ClickHouse's code; a server that
-  cannot be reached (refused, reset, timed out, a proxy's 502/503/504) raises
-  `ClickHouseUnavailable`, which the API answers with 503 and `Retry-After` (core/faults.py).
+  cannot be reached (refused, reset, timed out, a proxy's 502/503/504) or cannot serve now
+  (`UNAVAILABLE_CODES`) raises `ClickHouseUnavailable`, which the API answers with 503 and
+  `Retry-After` (core/faults.py).
 """
 import json
 import re
@@ -27,7 +28,6 @@ DEFAULT_PORTS = {"http": 8123, "https": 8443}
 # Options accepted in the URL's query string, passed to clickhouse_connect.get_client (ints).
 _URL_OPTIONS = ("connect_timeout", "send_receive_timeout", "query_retries")
 
-# clickhouse-connect prefixes the server's text; the message is kept as chDB reports it.
 # Errors of a server that is up but cannot serve now (overloaded, a shard or Keeper down, an
 # insert whose outcome is unknown): retrying later helps, so they are outages, not bad statements.
 UNAVAILABLE_CODES = {
@@ -41,6 +41,7 @@ UNAVAILABLE_CODES = {
     999,  # KEEPER_EXCEPTION
 }
 
+# clickhouse-connect prefixes the server's text; the message is kept as chDB reports it.
 _WRAPPER = re.compile(r"^(Received ClickHouse exception, code: \d+, server response: |HTTP driver received HTTP status \d+, server response: )")
 _UNREACHABLE_STATUS = re.compile(r"HTTP driver received HTTP status (502|503|504)\b")
 
