@@ -24,6 +24,7 @@ import gzip
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -214,7 +215,7 @@ class EndpointProcess:
     def stop(self) -> None:
         if self.process is None:
             return
-        self.process.terminate()
+        self.process.send_signal(signal.SIGINT)  # serve_forever returns, the engine shuts down cleanly
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
