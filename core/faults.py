@@ -23,8 +23,14 @@ def _is_query_cancel(cause) -> bool:
     return isinstance(cause, QueryCanceled)
 
 
+class BackendUnavailable(Exception):
+    """Raised by a client of another data store (the ClickHouse server) that could not be reached."""
+
+
 def is_database_unavailable(exc: BaseException) -> bool:
     """Whether `exc` says the database could not be reached (as opposed to a bad statement)."""
+    if isinstance(exc, BackendUnavailable):
+        return True
     if isinstance(exc, InterfaceError):
         return True
     if not isinstance(exc, OperationalError):

@@ -1,9 +1,9 @@
 """Health endpoints for orchestrators: `/_health` (the process answers) and `/_readyz`.
 
 Answered by a middleware ahead of sessions, authentication and the host check, so probes by a
-pod's IP address work and cost no database session. `/_readyz` is 503 only when the database is
-unreachable: Redis is a cache and a coordinator, so without it the service still serves
-(reported as `"degraded"`).
+pod's IP address work and cost no database session. `/_readyz` is 503 only when the database (or
+the ClickHouse server holding the events, when one is configured) is unreachable: Redis is a
+cache and a coordinator, so without it the service still serves (reported as `"degraded"`).
 """
 import logging
 
@@ -39,11 +39,24 @@ def _check_redis() -> str:
     return "ok"
 
 
+def _check_clickhouse() -> str:
+    from events.clickhouse import get_client
+
+    try:
+        get_client().query("SELECT 1")
+    except Exception as exc:
+        logger.warning("readiness: clickhouse unavailable: %s", exc)
+        return "unavailable"
+    return "ok"
+
+
 def readiness() -> tuple[int, dict]:
     checks = {"database": _check_database()}
+    if settings.EVENTS_ENGINE == "clickhouse":  # a server; chDB runs in this process
+        checks["clickhouse"] = _check_clickhouse()
     if settings.REDIS_URL:
         checks["redis"] = _check_redis()
-    if checks["database"] != "ok":
+    if checks["database"] != "ok" or checks.get("clickhouse", "ok") != "ok":
         return 503, {"status": "unavailable", "checks": checks}
     if any(value != "ok" for value in checks.values()):
         return 200, {"status": "degraded", "checks": checks}

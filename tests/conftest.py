@@ -100,3 +100,33 @@ def clickhouse(settings, _clickhouse_dir):
     truncate(client)
     yield client
     reset_client()
+
+
+@pytest.fixture(scope="session")
+def clickhouse_http_endpoint(tmp_path_factory):
+    """A chDB-backed ClickHouse HTTP endpoint (tests/clickhouse_http.py) in a child process: chDB
+    opens one data directory per process, and this test process may use its own (`clickhouse`)."""
+    pytest.importorskip("chdb")
+    pytest.importorskip("clickhouse_connect")
+    from .clickhouse_http import EndpointProcess
+
+    endpoint = EndpointProcess(tmp_path_factory.mktemp("clickhouse_http")).start()
+    yield endpoint
+    endpoint.stop()
+
+
+@pytest.fixture
+def clickhouse_http(settings, clickhouse_http_endpoint):
+    """A ClickHouse server over HTTP as the event engine for this test, tables migrated and empty."""
+    from events.clickhouse import get_client, reset_client
+    from events.clickhouse.schema import migrate, truncate
+
+    settings.EVENTS_ENGINE = "clickhouse"
+    settings.CLICKHOUSE_URL = clickhouse_http_endpoint.url
+    reset_client()
+    client = get_client()
+    migrate(client)
+    truncate(client)
+    yield client
+    client.close()
+    reset_client()

@@ -128,15 +128,20 @@ class ChdbClient(ClickHouseClient):
 
     def __init__(self, path: str):
         self.path = path
-        self._session = _chdb_session(path)
+        self._connections = _chdb_connections(path)
 
     def _run(self, sql: str, fmt: str, parameters: Optional[dict]):
+        # One chDB connection per concurrent statement: a shared session runs one at a time (a
+        # slow insight would hold up every request, and a KILL would wait behind its query).
+        connection = self._connections.acquire()
         try:
             if parameters:
-                return self._session.query(sql, fmt, params={k: _param_text(v) for k, v in parameters.items()})
-            return self._session.query(sql, fmt)
+                return connection.query(sql, fmt, params={k: _param_text(v) for k, v in parameters.items()})
+            return connection.query(sql, fmt)
         except Exception as error:  # chDB raises RuntimeError with ClickHouse's message
             raise ClickHouseError(str(error), _error_code(str(error))) from None
+        finally:
+            self._connections.release(connection)
 
     def query(self, sql, *, parameters=None, settings=None, query_id=None):
         all_settings = {**_OUTPUT_SETTINGS, **(settings or {})}
@@ -164,22 +169,50 @@ class ChdbClient(ClickHouseClient):
         self._run(f"INSERT INTO {table} ({columns}){settings_clause(settings)} FORMAT JSONCompactEachRow\n{payload}", "CSV", None)
 
     def kill_query(self, query_id):
-        self.command(f"KILL QUERY WHERE log_comment = {quote(query_id)} ASYNC")
+        # system.processes has no log_comment column; the statement's settings hold it.
+        self.command(f"KILL QUERY WHERE Settings['log_comment'] = {quote(query_id)} ASYNC")
 
 
 
-_chdb = {"path": None, "session": None}
+class _ChdbConnections:
+    """Idle chDB connections to one data directory, opened as concurrency needs them."""
+
+    def __init__(self, path: str):
+        import chdb  # optional dependency: the `clickhouse` extra
+
+        self.path = path
+        self._connect = lambda: chdb.connect(path)
+        self._idle = [self._connect()]  # the engine stays up while a connection is open
+        self._lock = threading.Lock()
+
+    def acquire(self):
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        return self._connect()
+
+    def release(self, connection) -> None:
+        with self._lock:
+            self._idle.append(connection)
+
+    def close(self) -> None:
+        with self._lock:
+            for connection in self._idle:
+                connection.close()
+            self._idle = []
 
 
-def _chdb_session(path: str):
-    """The process's chDB session on `path` (chDB allows one; another path replaces it)."""
-    from chdb import session as chdb_session  # optional dependency: the `clickhouse` extra
+_chdb: dict = {"connections": None}
 
-    if _chdb["path"] != path:
-        if _chdb["session"] is not None:
-            _chdb["session"].close()
-        _chdb["session"], _chdb["path"] = chdb_session.Session(path), path
-    return _chdb["session"]
+
+def _chdb_connections(path: str) -> _ChdbConnections:
+    """The process's connections on `path` (chDB opens one data directory; another path replaces it)."""
+    current = _chdb["connections"]
+    if current is None or current.path != path:
+        if current is not None:
+            current.close()
+        _chdb["connections"] = _ChdbConnections(path)
+    return _chdb["connections"]
 
 
 def _json_value(value: Any) -> Any:
