@@ -21,7 +21,7 @@ from typing import Any, Optional
 from django.db import DatabaseError
 from sqlglot import exp
 
-from .base import MICROSECONDS, NUMERIC_TEXT_REGEX, Engine, EngineTimeout, Params, case
+from .base import MICROSECONDS, NUMERIC_TEXT_REGEX, Engine, EngineTimeout, case
 from .base import function as _fn, string as _string
 
 _TRUNCATE = {"second": "toStartOfSecond", "minute": "toStartOfMinute", "hour": "toStartOfHour", "day": "toStartOfDay",
@@ -35,8 +35,9 @@ _ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\
 # a property with a materialized column is read from that column instead.
 EVENTS_PROPERTIES = "events_properties"
 
-# Settings of every query: standard SQL NULLs (outer joins give NULL, aggregates of nothing are NULL).
-QUERY_SETTINGS = {"join_use_nulls": 1, "aggregate_functions_null_for_empty": 1}
+# Settings of every query: standard SQL NULLs (outer joins give NULL, aggregates of nothing are NULL),
+# and a select alias never shadows a column of the same name in the other clauses.
+QUERY_SETTINGS = {"join_use_nulls": 1, "aggregate_functions_null_for_empty": 1, "prefer_column_name_to_alias": 1}
 
 _thread = threading.local()
 logger = logging.getLogger(__name__)
@@ -219,9 +220,11 @@ class ClickHouseEngine(Engine):
         micros = [int(start.timestamp() * MICROSECONDS) for start in starts]
         steps = {b - a for a, b in zip(micros, micros[1:])}
         position = self.epoch_microseconds(timestamp)
-        if len(steps) <= 1:
+        if not steps:
+            return exp.Literal.number(0)  # one bucket: the WHERE clause keeps the range
+        if len(steps) == 1:
             # Equal buckets (hours, minutes, UTC days): arithmetic.
-            step = steps.pop() if steps else 1
+            step = steps.pop()
             return _integer(_fn("intDiv", exp.Sub(this=position, expression=exp.Literal.number(micros[0])), exp.Literal.number(step)))
         # Calendar buckets (months, local days over DST): count the starts at or before the timestamp.
         array = exp.Array(expressions=[exp.Literal.number(m) for m in micros])
@@ -308,9 +311,6 @@ class ClickHouseEngine(Engine):
     def render(self, tree, params):
         return self._clickhouse_tree(tree, params).sql(dialect=self.dialect), {}
 
-    def readable(self, tree, params):
-        return super().readable(self._clickhouse_tree(tree, Params()), params)
-
     def _clickhouse_tree(self, tree, params):
         """Values inlined; standard SQL ClickHouse spells otherwise."""
         def inline(node):
@@ -319,6 +319,14 @@ class ClickHouseEngine(Engine):
             return node
 
         def rewrite(node):
+            if isinstance(node, exp.Window) and isinstance(node.this, (exp.Lag, exp.Lead)):
+                return self._lag_lead(node)
+            if isinstance(node, exp.Div) and node.args.get("typed"):
+                return _fn("intDiv", node.this.copy(), node.expression.copy())  # integer division, toward zero
+            if isinstance(node, exp.CTE) and node.args.get("materialized") is not None:
+                cte = node.copy()
+                cte.set("materialized", None)  # ClickHouse inlines CTEs anyway
+                return cte
             if isinstance(node, exp.Values) and not isinstance(node.parent, exp.Subquery) and node.args.get("alias"):
                 # FROM VALUES (...) AS t parses only parenthesized.
                 alias = node.args["alias"]
@@ -328,6 +336,23 @@ class ClickHouseEngine(Engine):
             return node
 
         return tree.transform(inline).transform(rewrite)
+
+    @staticmethod
+    def _lag_lead(window: exp.Window) -> exp.Window:
+        """LAG/LEAD with standard NULLs past the partition's ends: ClickHouse's lag/lead give the
+        type's default there; lagInFrame/leadInFrame of a Nullable over the whole partition do not."""
+        call = window.this
+        name = "lagInFrame" if isinstance(call, exp.Lag) else "leadInFrame"
+        args = [_fn("toNullable", call.this.copy())]
+        if call.args.get("offset") is not None:
+            args.append(call.args["offset"].copy())
+        if call.args.get("default") is not None:
+            args.append(call.args["default"].copy())
+        rewritten = window.copy()
+        rewritten.set("this", _fn(name, *args))
+        rewritten.set("spec", exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING",
+                                             end="UNBOUNDED", end_side="FOLLOWING"))
+        return rewritten
 
     # --- Execution: timeout by max_execution_time, cancellation by query id ---------------------------
 
