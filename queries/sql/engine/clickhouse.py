@@ -93,6 +93,8 @@ class ClickHouseEngine(Engine):
             if name == "person_id":
                 column = exp.Coalesce(this=exp.column("person_id", table="ov"), expressions=[column])
             columns.append(exp.alias_(column, name))
+        # `id`: the order events were stored in (Django's row id), for ties at the same timestamp.
+        columns.append(exp.alias_(_fn("toUnixTimestamp64Micro", exp.column("created_at", table="ev")), "id"))
         for mat in sorted(set(self._materialized().values())):
             columns.append(exp.alias_(exp.column(mat, table="ev", quoted=True), mat, quoted=True))
         select = (
