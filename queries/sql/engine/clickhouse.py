@@ -323,6 +323,8 @@ class ClickHouseEngine(Engine):
         def rewrite(node):
             if isinstance(node, exp.Window) and isinstance(node.this, (exp.Lag, exp.Lead)):
                 return self._lag_lead(node)
+            if isinstance(node, exp.Window) and self._wide_range(node):
+                return self._scaled_range(node)
             if isinstance(node, exp.Div) and node.args.get("typed"):
                 return _fn("intDiv", node.this.copy(), node.expression.copy())  # integer division, toward zero
             if isinstance(node, exp.CTE) and node.args.get("materialized") is not None:
@@ -354,6 +356,42 @@ class ClickHouseEngine(Engine):
         rewritten.set("this", _fn(name, *args))
         rewritten.set("spec", exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING",
                                              end="UNBOUNDED", end_side="FOLLOWING"))
+        return rewritten
+
+    MAX_RANGE_OFFSET = 2**31 - 1
+
+    @classmethod
+    def _offsets(cls, window: exp.Window) -> list[exp.Literal]:
+        spec = window.args.get("spec")
+        if spec is None or str(spec.args.get("kind", "")).upper() != "RANGE":
+            return []
+        return [bound for bound in (spec.args.get("start"), spec.args.get("end"))
+                if isinstance(bound, exp.Literal) and not bound.is_string]
+
+    @classmethod
+    def _wide_range(cls, window: exp.Window) -> bool:
+        order = window.args.get("order")
+        return (order is not None and len(order.expressions) == 1
+                and any(int(bound.this) > cls.MAX_RANGE_OFFSET for bound in cls._offsets(window)))
+
+    @classmethod
+    def _scaled_range(cls, window: exp.Window) -> exp.Window:
+        """ClickHouse takes RANGE offsets below 2^31 only (funnel windows are microseconds): order by
+        the key divided by 2^k and divide the offsets likewise. Dividing by a power of two is exact
+        in floating point, so when 2^k divides every offset the frames are the same rows."""
+        offsets = [int(bound.this) for bound in cls._offsets(window)]
+        shift = min((offset & -offset).bit_length() - 1 for offset in offsets if offset)  # 2^shift divides them all
+        if any(offset >> shift > cls.MAX_RANGE_OFFSET for offset in offsets):
+            raise DatabaseError("The conversion window is too long for ClickHouse's window frames.")
+        divisor = exp.Literal.number(float(2**shift))
+        rewritten = window.copy()
+        ordered = rewritten.args["order"].expressions[0]
+        ordered.set("this", exp.Div(this=_fn("toFloat64", ordered.this.copy()), expression=divisor))
+        spec = rewritten.args["spec"]
+        for side in ("start", "end"):
+            bound = spec.args.get(side)
+            if isinstance(bound, exp.Literal) and not bound.is_string:
+                spec.set(side, exp.Literal.number(int(bound.this) >> shift))
         return rewritten
 
     # --- Execution: timeout by max_execution_time, cancellation by query id ---------------------------
