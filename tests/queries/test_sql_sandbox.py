@@ -11,7 +11,7 @@ from tests.conftest import error
 from tests.factories import make_team
 from tests.queries.events import events, person, ts
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("events_engine")]
 
 TABLES = "You can query the tables: events, persons, person_distinct_ids."
 FUNCTIONS = "SQL insights support a subset of HogQL functions (count, sum, avg, quantile, if, coalesce, toString, toDate, toStartOfDay, dateDiff...)."
