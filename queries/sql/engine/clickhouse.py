@@ -21,7 +21,7 @@ from typing import Any, Optional
 from django.db import DatabaseError
 from sqlglot import exp
 
-from .base import MICROSECONDS, NUMERIC_TEXT_REGEX, Engine, EngineTimeout, case
+from .base import MICROSECONDS, NUMERIC_TEXT_REGEX, Engine, EngineTimeout, case, paren
 from .base import function as _fn, string as _string
 
 _TRUNCATE = {"second": "toStartOfSecond", "minute": "toStartOfMinute", "hour": "toStartOfHour", "day": "toStartOfDay",
@@ -41,6 +41,11 @@ QUERY_SETTINGS = {"join_use_nulls": 1, "aggregate_functions_null_for_empty": 1, 
 
 _thread = threading.local()
 logger = logging.getLogger(__name__)
+
+
+def _is_float(node: exp.Expression) -> bool:
+    """A cast to a floating type (typed divisions of such operands are float divisions)."""
+    return isinstance(node, exp.Cast) and node.to.is_type(*exp.DataType.REAL_TYPES)
 
 
 def _integer(value: exp.Expression) -> exp.Expression:
@@ -216,7 +221,9 @@ class ClickHouseEngine(Engine):
 
     def quantile(self, level, value):
         # R-7 interpolation, PostgreSQL's percentile_cont.
-        return exp.Anonymous(this=f"quantileExactInclusive({float(level)!r})", expressions=[_fn("toFloat64", value)])
+        # sqlglot prints ParameterizedAgg as name(expressions)(params): quantileExactInclusive(level)(value).
+        return exp.ParameterizedAgg(this="quantileExactInclusive", expressions=[exp.Literal.number(float(level))],
+                                    params=[_fn("toFloat64", value)])
 
     def bucket_index(self, timestamp, starts, params):
         micros = [int(start.timestamp() * MICROSECONDS) for start in starts]
@@ -283,7 +290,7 @@ class ClickHouseEngine(Engine):
         return _fn("toUnixTimestamp64Second", _utc64(local))
 
     def floor_divide(self, value, divisor):
-        return _integer(_fn("floor", exp.Div(this=value, expression=exp.Literal.number(divisor))))
+        return _integer(_fn("floor", exp.Div(this=paren(value), expression=exp.Literal.number(divisor))))
 
     def shift_time(self, value, amount, unit, *, is_date, tz, params):
         amount = _integer(amount)
@@ -325,8 +332,9 @@ class ClickHouseEngine(Engine):
                 return self._lag_lead(node)
             if isinstance(node, exp.Window) and self._wide_range(node):
                 return self._scaled_range(node)
-            if isinstance(node, exp.Div) and node.args.get("typed"):
-                return _fn("intDiv", node.this.copy(), node.expression.copy())  # integer division, toward zero
+            if isinstance(node, exp.Div) and node.args.get("typed") and not any(map(_is_float, (node.this, node.expression))):
+                # A typed division of integers truncates toward zero (ClickHouse's `/` always gives a float).
+                return _fn("intDiv", node.this.copy(), node.expression.copy())
             if isinstance(node, exp.CTE) and node.args.get("materialized") is not None:
                 cte = node.copy()
                 cte.set("materialized", None)  # ClickHouse inlines CTEs anyway
