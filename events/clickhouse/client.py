@@ -139,9 +139,18 @@ class ChdbClient(ClickHouseClient):
                 return connection.query(sql, fmt, params={k: _param_text(v) for k, v in parameters.items()})
             return connection.query(sql, fmt)
         except Exception as error:  # chDB raises RuntimeError with ClickHouse's message
+            self._drain()
             raise ClickHouseError(str(error), _error_code(str(error))) from None
         finally:
             self._connections.release(connection)
+
+    def _drain(self) -> None:
+        """chDB keeps what a failed query had written (e.g. the header of a timed-out one) and
+        prepends it to the next result: read it out with a throwaway query."""
+        try:
+            self._session.query("SELECT 1", "CSV")
+        except Exception:  # best effort: the session is unusable anyway if this fails
+            pass
 
     def query(self, sql, *, parameters=None, settings=None, query_id=None):
         all_settings = {**_OUTPUT_SETTINGS, **(settings or {})}

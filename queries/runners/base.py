@@ -8,18 +8,16 @@ retention, lifecycle, stickiness, paths and SQL runners only implement these hoo
 import hashlib
 import json
 import math
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Callable, ClassVar, Iterable, Optional
 
 from django.db import DatabaseError
-from django.db.models import Min
 from rest_framework.exceptions import APIException, ValidationError
-
-from events.models import Event
+from sqlglot import exp
 
 from .. import clock, conf
 from ..schema import SchemaModel
-from ..sql.engine import Engine, Params, get_engine
+from ..sql.engine import Engine, EngineTimeout, Params, get_engine
 from ..wire import response_value  # noqa: F401  (the runners' formatter, re-exported)
 
 CACHE_VERSION = 1
@@ -110,13 +108,21 @@ class QueryRunner:
                        after: Optional[datetime] = None) -> Optional[datetime]:
         """The team's first event timestamp (the start of an "all time" range), among events of
         the given names when none of them is None (an "all events" entity), after `after`."""
-        events = Event.objects.filter(team_id=self.team.id)
+        # Through the engine: on ClickHouse the events are not in the Django database.
+        from ..sql.context import SQLContext
+
+        context = SQLContext(self.engine, self.team)
+        conditions = [context.team_filter()]
         if after is not None:
-            events = events.filter(timestamp__gt=after)
+            conditions.append(exp.GT(this=context.event_column("timestamp"), expression=self.engine.timestamp(after, context.params)))
         names = set(event_names)
         if None not in names:
-            events = events.filter(event__in=names)
-        return events.aggregate(earliest=Min("timestamp"))["earliest"]
+            conditions.append(exp.In(this=context.event_column("event"), expressions=[context.param(name) for name in sorted(names)]))
+        select = exp.select(exp.Min(this=context.event_column("timestamp"))).from_(context.events_table()).where(exp.and_(*conditions))
+        [(earliest,)] = self.engine.execute(select, context.params, timeout=self.timeout)
+        if isinstance(earliest, str):  # SQLite: naive UTC text
+            earliest = datetime.fromisoformat(earliest).replace(tzinfo=timezone.utc)
+        return earliest
 
     # --- Computation ---------------------------------------------------------------------------
 
@@ -135,7 +141,7 @@ class QueryRunner:
             if self.cancel_check and self.cancel_check():
                 raise QueryCancelled() from error
             message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            if "interrupted" in message or "statement timeout" in message or "canceling statement" in message:
+            if isinstance(error, EngineTimeout) or "interrupted" in message or "statement timeout" in message or "canceling statement" in message:
                 raise QueryTimeout() from error
             raise ValidationError(f"The query could not be computed: {message}") from error
 

@@ -5,6 +5,9 @@ from events.models import Event, Person
 
 from .engine import Engine, Params
 
+# Marks the events' `properties` column: an engine may read a property from its own column instead.
+EVENTS_PROPERTIES = "events_properties"
+
 EVENT_ALIAS = "e"
 PERSON_ALIAS = "p"
 
@@ -35,7 +38,10 @@ class SQLContext:
         return self.params.add(value)
 
     def event_column(self, field: str) -> exp.Column:
-        return exp.column(Event._meta.get_field(field).column, table=EVENT_ALIAS)
+        column = exp.column(Event._meta.get_field(field).column, table=EVENT_ALIAS)
+        if field == "properties":
+            column.meta[EVENTS_PROPERTIES] = True
+        return column
 
     def person_column(self, field: str) -> exp.Column:
         self.uses_person = True
@@ -54,13 +60,13 @@ class SQLContext:
         return self.engine.json_number(self.person_column("properties"), key, self.params)
 
     def events_table(self) -> exp.Table:
-        return exp.to_table(Event._meta.db_table).as_(EVENT_ALIAS)
+        return self.engine.events_source(self.team.id, EVENT_ALIAS)
 
     def person_join_condition(self) -> exp.Expression:
         return exp.EQ(this=self.person_column("id"), expression=self.event_column("person"))
 
     def person_table(self) -> exp.Table:
-        return exp.to_table(Person._meta.db_table).as_(PERSON_ALIAS)
+        return self.engine.persons_source(self.team.id, PERSON_ALIAS)
 
     def actor_key(self) -> list[exp.Expression]:
         """GROUP BY these for one group per actor: the event's person, or a personless event's distinct id."""

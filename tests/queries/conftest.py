@@ -3,6 +3,16 @@ from datetime import datetime, timezone
 import pytest
 
 
+@pytest.fixture(params=["django", "clickhouse"])
+def events_engine(request):
+    """Runs a test on the Django database's engine (SQLite or PostgreSQL) and on ClickHouse (chDB),
+    with the same expected results. Modules opt in with `pytest.mark.usefixtures("events_engine")`
+    (listed before the fixtures that write events, so that those write to the engine under test)."""
+    if request.param == "clickhouse":
+        return request.getfixturevalue("clickhouse")
+    return None
+
+
 @pytest.fixture
 def clock(monkeypatch):
     """Pins the query engine's "now": `clock("2020-01-10 12:00")` (UTC unless an offset is given)."""

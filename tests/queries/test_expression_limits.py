@@ -4,7 +4,7 @@ import pytest
 
 from tests.conftest import error
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("events_engine")]
 
 TRENDS = {"kind": "TrendsQuery", "series": [{"kind": "EventsNode", "event": "$pageview"}]}
 DEEP = "(" * 150 + "1" + ")" * 150

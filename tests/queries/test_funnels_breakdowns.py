@@ -5,7 +5,7 @@ from queries import clock
 from tests.queries.events import events, person, ts
 from tests.queries.test_funnels_steps import NOW, funnel, run
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("events_engine")]
 
 STEPS = ("sign up", "play movie", "buy")
 

@@ -6,7 +6,7 @@ from tests.conftest import error
 from tests.factories import make_member, make_team
 from tests.queries.events import events, person, ts
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("events_engine")]
 
 NOW = "2021-06-20 12:00"
 STEP_KEYS = {"action_id", "name", "custom_name", "order", "people", "count", "type", "average_conversion_time", "median_conversion_time"}

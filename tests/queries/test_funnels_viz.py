@@ -6,7 +6,7 @@ from tests.conftest import error
 from tests.queries.events import events, ts
 from tests.queries.test_funnels_steps import NOW, funnel, run
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("events_engine")]
 
 
 @pytest.fixture(autouse=True)

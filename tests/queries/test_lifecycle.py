@@ -6,7 +6,7 @@ from tests.conftest import error
 from tests.factories import make_member, make_team
 from tests.queries.events import events, person, ts
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("events_engine")]
 
 NOW = "2020-01-20 12:00"
 
@@ -85,7 +85,7 @@ def test_daily_lifecycle(client, team, activity):
     assert [series["count"] for series in body["results"]] == [1.0, 3.0, 5.0, -6.0]
     assert all(isinstance(value, float) for series in body["results"] for value in series["data"])
     assert body["resolved_date_range"] == {"date_from": "2020-01-10T00:00:00Z", "date_to": "2020-01-15T23:59:59.999999Z"}
-    assert body["error"] is None and "LAG" in body["hogql"]
+    assert body["error"] is None and "LAG" in body["hogql"].upper()
 
 
 def test_all_events_series_and_custom_name(client, team, activity):

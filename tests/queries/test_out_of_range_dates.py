@@ -1,6 +1,6 @@
 import pytest
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("events_engine")]
 
 
 @pytest.mark.parametrize("date_from", ["-10000000d", "-99999999999999999999y", "-900000m"])

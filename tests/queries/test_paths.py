@@ -6,7 +6,7 @@ from tests.conftest import error
 from tests.factories import make_team
 from tests.queries.events import events, person, ts
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("events_engine")]
 
 NOW = "2012-01-15 03:21:34"
 DAY = "2012-01-14"

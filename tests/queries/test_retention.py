@@ -6,7 +6,7 @@ from tests.conftest import error
 from tests.factories import make_member, make_team
 from tests.queries.events import events, person, ts
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("events_engine")]
 
 NOW = "2020-06-20 12:00"
 CHROME, SAFARI = {"$browser": "Chrome"}, {"$browser": "Safari"}

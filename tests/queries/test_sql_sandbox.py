@@ -11,7 +11,7 @@ from tests.conftest import error
 from tests.factories import make_team
 from tests.queries.events import events, person, ts
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("events_engine")]
 
 TABLES = "You can query the tables: events, persons, person_distinct_ids."
 FUNCTIONS = "SQL insights support a subset of HogQL functions (count, sum, avg, quantile, if, coalesce, toString, toDate, toStartOfDay, dateDiff...)."
@@ -185,7 +185,9 @@ def test_every_table_read_is_filtered_on_the_team(team, query):
 
     compiled = compile_query(query, team, get_engine(), now=ts("2020-01-15 12:00"), tz=clock.team_timezone(team),
                              filters=HogQLFilters.model_validate(filters))
-    allowed = {Event._meta.db_table, Person._meta.db_table, PersonDistinctId._meta.db_table}
+    engine = get_engine()
+    sources = (engine.events_source(team.id, "x"), engine.persons_source(team.id, "x"), engine.distinct_ids_source(team.id, "x"))
+    allowed = {table.name for source in sources for table in [source, *source.find_all(exp.Table)] if isinstance(table, exp.Table)}
     tables = list(compiled.tree.find_all(exp.Table))
     assert tables
     for table in tables:

@@ -3,7 +3,7 @@ import pytest
 
 from tests.queries.events import events, person
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("events_engine")]
 
 OTHER = "$$_posthog_breakdown_other_$$"
 NULL = "$$_posthog_breakdown_null_$$"

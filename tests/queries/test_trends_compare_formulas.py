@@ -3,7 +3,7 @@ import pytest
 
 from tests.queries.events import events
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("events_engine")]
 
 PAGEVIEW = {"kind": "EventsNode", "event": "$pageview"}
 SIGNUP = {"kind": "EventsNode", "event": "signed_up"}

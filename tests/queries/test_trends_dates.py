@@ -8,7 +8,7 @@ from queries.dates import QueryDateRange
 from queries.schema import DateRange
 from tests.queries.events import events
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("events_engine")]
 
 
 def pageviews(team, *moments, event="$pageview"):

@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import error
 from tests.queries.events import events, person
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("events_engine")]
 
 CATASTROPHIC = "(a+)+$"
 LONG = "a" * 5000 + "b"

@@ -12,13 +12,18 @@ from datetime import date, datetime, timezone
 from typing import Any, Callable, Optional
 from zoneinfo import ZoneInfo
 
+from django.db import DatabaseError, transaction
 from django.db import connection as default_connection
-from django.db import transaction
 from sqlglot import exp
 
 # A decimal number as text (what PostHog's toFloat accepts); exponents are bounded so that a
 # cast can never overflow a double.
 NUMERIC_TEXT_REGEX = r"^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]{1,2})?\s*$"
+
+
+class EngineTimeout(DatabaseError):
+    """The database stopped a statement at the query timeout (engines whose timeout error has no
+    recognisable message raise this)."""
 
 
 class Params:
@@ -82,6 +87,26 @@ class Engine:
 
     def __init__(self, connection=None):
         self.connection = connection or default_connection
+
+    # --- Sources: the tables queries read, as FROM items under `alias` ---------------------------
+
+    def events_source(self, team_id: int, alias: str) -> exp.Expression:
+        """The events (columns named as `events_event`'s), `person_id` being the event's current person."""
+        from events.models import Event
+
+        return exp.to_table(Event._meta.db_table).as_(alias)
+
+    def persons_source(self, team_id: int, alias: str) -> exp.Expression:
+        """The persons (columns named as `events_person`'s)."""
+        from events.models import Person
+
+        return exp.to_table(Person._meta.db_table).as_(alias)
+
+    def distinct_ids_source(self, team_id: int, alias: str) -> exp.Expression:
+        """The distinct ids of persons (columns named as `events_persondistinctid`'s)."""
+        from events.models import PersonDistinctId
+
+        return exp.to_table(PersonDistinctId._meta.db_table).as_(alias)
 
     # --- Values -----------------------------------------------------------------------------
 

@@ -528,7 +528,7 @@ class QueryCompiler:
 
     def _person_lookup(self, selected, condition_for) -> exp.Subquery:
         alias = self.name("u")
-        table = exp.to_table(Person._meta.db_table).as_(alias)
+        table = self.engine.persons_source(self.team.id, alias)
         team = exp.EQ(this=_db_column(Person, "team", alias), expression=exp.Literal.number(self.team.id))
         return exp.Subquery(this=exp.select(selected(alias)).from_(table).where(exp.and_(condition_for(alias), team)))
 

@@ -72,9 +72,13 @@ class _VirtualTable(Source):
     def joins(self) -> list[exp.Join]:
         return []
 
+    def source(self, alias: str) -> exp.Expression:
+        """The engine's table (or derived table) for this virtual table, under `alias`."""
+        raise NotImplementedError
+
     def table_expression(self) -> exp.Expression:
         columns = [build().as_(name, quoted=True) for name, build in self.used.items()] or [exp.Literal.number(1).as_("f_one")]
-        select = exp.select(*columns).from_(exp.to_table(self.model._meta.db_table).as_("s"))
+        select = exp.select(*columns).from_(self.source("s"))
         for join in self.joins():
             select = select.join(join)
         select = select.where(self.team_condition("s"))
@@ -104,7 +108,10 @@ class EventsTable(_VirtualTable):
             exp.EQ(this=_db_column(Person, "id", "sp"), expression=self.base("person")),
             exp.EQ(this=_db_column(Person, "team", "sp"), expression=exp.Literal.number(self.compiler.team.id)),
         )
-        return [exp.Join(this=exp.to_table(Person._meta.db_table).as_("sp"), side="LEFT", on=condition)]
+        return [exp.Join(this=self.compiler.engine.persons_source(self.compiler.team.id, "sp"), side="LEFT", on=condition)]
+
+    def source(self, alias):
+        return self.compiler.engine.events_source(self.compiler.team.id, alias)
 
     def field(self, name: str) -> exp.Column:
         """An events column by Django field name (also the person's: `person__properties`)."""
@@ -143,6 +150,9 @@ class PersonsTable(_VirtualTable):
     model = Person
     FIELDS = ["id", "created_at", "properties", "is_identified"]
 
+    def source(self, alias):
+        return self.compiler.engine.persons_source(self.compiler.team.id, alias)
+
     def has(self, name):
         return name in self.FIELDS
 
@@ -166,6 +176,9 @@ class PersonsTable(_VirtualTable):
 class DistinctIdsTable(_VirtualTable):
     model = PersonDistinctId
     FIELDS = ["distinct_id", "person_id"]
+
+    def source(self, alias):
+        return self.compiler.engine.distinct_ids_source(self.compiler.team.id, alias)
 
     def has(self, name):
         return name in self.FIELDS

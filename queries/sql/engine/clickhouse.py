@@ -1,0 +1,459 @@
+"""ClickHouse (in-process chDB or a server): the event store of `EVENTS_ENGINE=chdb|clickhouse`.
+
+Values are rendered as ClickHouse literals by sqlglot's `clickhouse` dialect (it escapes quotes,
+backslashes and control characters), typed where ClickHouse needs it (timestamps as
+`toDateTime64(..., 6, 'UTC')`), never pasted into SQL text. Events are read through a derived
+table that joins the person overrides (an event's person is its distinct id's newest override,
+else the person written at ingestion); persons and distinct ids through their newest,
+non-deleted versions. A property with a materialized column is read from that column.
+
+Local times are wall-clock times as `DateTime64(6, 'UTC')` values (the UTC instant shifted by the
+zone's offset), so truncation and parts are plain UTC calendar functions, as the naive local
+timestamps of the other engines.
+"""
+import logging
+import math
+import threading
+import uuid
+from datetime import date, datetime, timezone
+from typing import Any, Optional
+
+from django.db import DatabaseError
+from sqlglot import exp
+
+from .base import MICROSECONDS, NUMERIC_TEXT_REGEX, Engine, EngineTimeout, case, paren
+from .base import function as _fn, string as _string
+
+_TRUNCATE = {"second": "toStartOfSecond", "minute": "toStartOfMinute", "hour": "toStartOfHour", "day": "toStartOfDay",
+             "month": "toStartOfMonth", "quarter": "toStartOfQuarter", "year": "toStartOfYear"}
+_PARTS = {"year": "toYear", "month": "toMonth", "day": "toDayOfMonth", "hour": "toHour", "minute": "toMinute",
+          "second": "toSecond", "dayofweek": "toDayOfWeek"}
+_ADD = {"second": "addSeconds", "minute": "addMinutes", "hour": "addHours", "day": "addDays", "week": "addWeeks",
+        "month": "addMonths", "quarter": "addQuarters", "year": "addYears"}
+_ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
+# The mark SQLContext and the sandbox put on the events' `properties` column (queries.sql.context):
+# a property with a materialized column is read from that column instead.
+EVENTS_PROPERTIES = "events_properties"
+
+# Settings of every query: standard SQL NULLs (outer joins give NULL, aggregates of nothing are NULL),
+# and a select alias never shadows a column of the same name in the other clauses.
+QUERY_SETTINGS = {"join_use_nulls": 1, "aggregate_functions_null_for_empty": 1, "prefer_column_name_to_alias": 1}
+
+_thread = threading.local()
+logger = logging.getLogger(__name__)
+
+
+def _is_float(node: exp.Expression) -> bool:
+    """A cast to a floating type (typed divisions of such operands are float divisions)."""
+    return isinstance(node, exp.Cast) and node.to.is_type(*exp.DataType.REAL_TYPES)
+
+
+def _integer(value: exp.Expression) -> exp.Expression:
+    return _fn("toInt64", value)
+
+
+def _utc64(value: exp.Expression) -> exp.Expression:
+    return _fn("toDateTime64", value, exp.Literal.number(6), _string("UTC"))
+
+
+class ClickHouseEngine(Engine):
+    vendor = "clickhouse"
+    dialect = "clickhouse"
+    bucket_by_join = False
+
+    def __init__(self, connection=None, client=None):
+        super().__init__(connection)
+        self._client = client
+
+    @property
+    def client(self):
+        if self._client is None:
+            from events.clickhouse import get_client
+
+            self._client = get_client()
+        return self._client
+
+    # --- Sources ----------------------------------------------------------------------------------
+
+    def _materialized(self) -> dict[str, str]:
+        from events.clickhouse.materialized import materialized_columns
+
+        return materialized_columns(self.client)
+
+    def events_source(self, team_id: int, alias: str) -> exp.Expression:
+        from events.clickhouse.mirror import EVENT_COLUMNS
+        from events.clickhouse.schema import EVENTS, PERSON_DISTINCT_ID_OVERRIDES
+
+        team = exp.Literal.number(int(team_id))
+        overrides = (
+            exp.select(exp.column("distinct_id"),
+                       exp.alias_(exp.Anonymous(this="argMax", expressions=[exp.column("person_id"), exp.column("version")]), "person_id"))
+            .from_(PERSON_DISTINCT_ID_OVERRIDES)
+            .where(exp.EQ(this=exp.column("team_id"), expression=team))
+            .group_by(exp.column("distinct_id"))
+        )
+        columns = []
+        for name in EVENT_COLUMNS:
+            column = exp.column(name, table="ev")
+            if name == "person_id":
+                column = exp.Coalesce(this=exp.column("person_id", table="ov"), expressions=[column])
+            columns.append(exp.alias_(column, name))
+        # `id`: the order events were stored in (Django's row id), for ties at the same timestamp.
+        columns.append(exp.alias_(_fn("toUnixTimestamp64Micro", exp.column("created_at", table="ev")), "id"))
+        for mat in sorted(set(self._materialized().values())):
+            columns.append(exp.alias_(exp.column(mat, table="ev", quoted=True), mat, quoted=True))
+        select = (
+            exp.select(*columns)
+            .from_(exp.to_table(EVENTS).as_("ev"))
+            .join(exp.Subquery(this=overrides, alias=exp.TableAlias(this=exp.to_identifier("ov"))),
+                  on=exp.EQ(this=exp.column("distinct_id", table="ov"), expression=exp.column("distinct_id", table="ev")),
+                  join_type="left")
+            .where(exp.EQ(this=exp.column("team_id", table="ev"), expression=team.copy()))
+        )
+        return exp.Subquery(this=select, alias=exp.TableAlias(this=exp.to_identifier(alias)))
+
+    def _newest(self, table: str, team_id: int, key: str, fields: list[str], alias: str) -> exp.Expression:
+        """The newest version of each `key` row of a mirror table, without deleted ones (no `version`
+        column: an alias named so would shadow the column in the other argMax calls)."""
+        def newest(name):
+            return exp.Anonymous(this="argMax", expressions=[exp.column(name), exp.column("version")])
+
+        columns = [exp.column(key), exp.column("team_id")] + [exp.alias_(newest(name), name) for name in fields]
+        select = (
+            exp.select(*columns).from_(table)
+            .where(exp.EQ(this=exp.column("team_id"), expression=exp.Literal.number(int(team_id))))
+            .group_by(exp.column("team_id"), exp.column(key))
+            .having(exp.EQ(this=newest("is_deleted"), expression=exp.Literal.number(0)))
+        )
+        return exp.Subquery(this=select, alias=exp.TableAlias(this=exp.to_identifier(alias)))
+
+    def persons_source(self, team_id: int, alias: str) -> exp.Expression:
+        from events.clickhouse.schema import PERSONS
+
+        return self._newest(PERSONS, team_id, "id", ["uuid", "created_at", "properties", "is_identified"], alias)
+
+    def distinct_ids_source(self, team_id: int, alias: str) -> exp.Expression:
+        from events.clickhouse.schema import PERSON_DISTINCT_IDS
+
+        return self._newest(PERSON_DISTINCT_IDS, team_id, "distinct_id", ["person_id"], alias)
+
+    # --- JSON -------------------------------------------------------------------------------------
+
+    def _materialized_column(self, column: exp.Expression, key: str) -> Optional[exp.Expression]:
+        if not (isinstance(column, exp.Column) and column.meta.get(EVENTS_PROPERTIES)):
+            return None
+        name = self._materialized().get(key)
+        return None if name is None else exp.column(name, table=column.table or None, quoted=True)
+
+    def json_text(self, column, key, params):
+        materialized = self._materialized_column(column, key)
+        if materialized is not None:
+            return materialized
+        # events.clickhouse.materialized.property_text_sql, as a tree: strings unquoted, numbers and
+        # booleans as their JSON text, null or missing -> NULL.
+        raw = _fn("JSONExtractRaw", column, params.add(key))
+        return _fn("if", _fn("startsWith", raw, _string('"')), _fn("JSONExtractString", column.copy(), params.add(key)),
+                   _fn("nullIf", _fn("nullIf", raw.copy(), _string("")), _string("null")))
+
+    def json_number(self, column, key, params):
+        materialized = self._materialized_column(column, key)
+        if materialized is not None:
+            # The column holds a number's JSON text or a string unquoted: toFloat of either is the same.
+            return self.text_to_number(materialized, params)
+        kind = _fn("toString", _fn("JSONType", column, params.add(key)))
+        return case([
+            (exp.In(this=kind, expressions=[_string("Int64"), _string("UInt64"), _string("Double")]),
+             _fn("JSONExtractFloat", column.copy(), params.add(key))),
+            (exp.EQ(this=kind.copy(), expression=_string("String")),
+             self.text_to_number(_fn("JSONExtractString", column.copy(), params.add(key)), params)),
+        ])
+
+    def json_object(self, column, key, params):
+        kind = _fn("toString", _fn("JSONType", column, params.add(key)))
+        return case([(exp.EQ(this=kind, expression=_string("Object")), _fn("JSONExtractRaw", column.copy(), params.add(key)))])
+
+    # --- Text, numbers, UUIDs -----------------------------------------------------------------------
+
+    def text_to_number(self, value, params):
+        return case([(self.regex(value, params.add(NUMERIC_TEXT_REGEX)), _fn("toFloat64OrNull", _fn("trimBoth", value.copy())))])
+
+    def to_text(self, value):
+        return _fn("toString", value)
+
+    def text_to_timestamp(self, value, params):
+        parsed = _fn("parseDateTime64BestEffortOrNull", value.copy(), exp.Literal.number(6), _string("UTC"))
+        return case([(self.regex(value, params.add(_ISO_TIMESTAMP)), parsed)])
+
+    def icontains(self, value, pattern):
+        return exp.Like(this=_fn("lowerUTF8", value),
+                        expression=exp.Escape(this=_fn("lowerUTF8", pattern), expression=_string("\\")))
+
+    def like(self, value, pattern, literal, params):
+        return exp.Like(this=value, expression=exp.Escape(this=pattern, expression=_string("\\")))
+
+    def regex(self, value, pattern):
+        return _fn("match", value, pattern)
+
+    def regex_replace(self, value, pattern, replacement, params):
+        return _fn("replaceRegexpAll", value, params.add(pattern), params.add(replacement))
+
+    def natural_nulls_first(self, descending):
+        return False  # ClickHouse sorts NULLs last in both directions
+
+    def number_text(self, value):
+        return _fn("toString", _fn("toFloat64", value))
+
+    def stored_text(self, value):
+        return _fn("toString", value)
+
+    def uuid_text(self, column):
+        return _fn("toString", column)
+
+    def modulo(self, this, divisor, *, integer):
+        return exp.Mod(this=this, expression=divisor)
+
+    def truncate_to_integer(self, value):
+        return _fn("toInt64OrNull", _fn("toString", _fn("trunc", _fn("toFloat64", value))))
+
+    def round(self, value, digits):
+        # round() of a float rounds halves to even; of a Decimal away from zero (as PostgreSQL's numeric).
+        return _fn("toFloat64", exp.Round(this=_fn("toDecimal128", value, exp.Literal.number(12)), decimals=digits))
+
+    def quantile(self, level, value):
+        # R-7 interpolation, PostgreSQL's percentile_cont.
+        # sqlglot prints ParameterizedAgg as name(expressions)(params): quantileExactInclusive(level)(value).
+        return exp.ParameterizedAgg(this="quantileExactInclusive", expressions=[exp.Literal.number(float(level))],
+                                    params=[_fn("toFloat64", value)])
+
+    def bucket_index(self, timestamp, starts, params):
+        micros = [int(start.timestamp() * MICROSECONDS) for start in starts]
+        steps = {b - a for a, b in zip(micros, micros[1:])}
+        position = self.epoch_microseconds(timestamp)
+        if not steps:
+            return exp.Literal.number(0)  # one bucket: the WHERE clause keeps the range
+        if len(steps) == 1:
+            # Equal buckets (hours, minutes, UTC days): arithmetic.
+            step = steps.pop()
+            return _integer(_fn("intDiv", exp.Sub(this=position, expression=exp.Literal.number(micros[0])), exp.Literal.number(step)))
+        # Calendar buckets (months, local days over DST): count the starts at or before the timestamp.
+        array = exp.Array(expressions=[exp.Literal.number(m) for m in micros])
+        at_or_before = exp.Lambda(this=exp.LTE(this=exp.column("b"), expression=position), expressions=[exp.to_identifier("b")])
+        return exp.Sub(this=_integer(_fn("arrayCount", at_or_before, array)), expression=exp.Literal.number(1))
+
+    # --- Time: local times are wall-clock DateTime64(6, 'UTC') values --------------------------------
+
+    def epoch_microseconds(self, instant):
+        return _fn("toUnixTimestamp64Micro", _utc64(instant))
+
+    def epoch_seconds(self, instant):
+        return exp.Div(this=_fn("toFloat64", self.epoch_microseconds(instant)), expression=exp.Literal.number(float(MICROSECONDS)))
+
+    def from_epoch_seconds(self, seconds):
+        return _fn("toDateTime64", seconds, exp.Literal.number(6), _string("UTC"))
+
+    @staticmethod
+    def _is_utc(tz) -> bool:
+        return str(tz) in ("UTC", "Etc/UTC")
+
+    def to_local_time(self, instant, tz, params):
+        if self._is_utc(tz):
+            return _utc64(instant)
+        return _utc64(_fn("toString", _utc64(instant), params.add(str(tz))))
+
+    def from_local_time(self, local, tz, params):
+        if self._is_utc(tz):
+            return local
+        wall = _fn("toDateTime64", _fn("toString", local), exp.Literal.number(6), params.add(str(tz)))
+        return _fn("toTimeZone", wall, _string("UTC"))
+
+    def truncate_local_time(self, unit, local, week_start):
+        if unit == "week":
+            return _utc64(_fn("toStartOfWeek", local, exp.Literal.number(1 if week_start == 1 else 0)))
+        return _utc64(_fn(_TRUNCATE[unit], local))
+
+    def local_date(self, local):
+        return _fn("toDate", local)
+
+    def date_local_time(self, value):
+        return _utc64(value)
+
+    def date_literal(self, value, params):
+        return _fn("toDate", params.add(value.isoformat()))
+
+    def local_time_part(self, unit, local):
+        return _integer(_fn(_PARTS[unit], local))
+
+    def date_part(self, unit, value):
+        return _integer(_fn(_PARTS.get(unit, "toDayOfWeek"), value))
+
+    def local_epoch_seconds(self, local):
+        return _fn("toUnixTimestamp64Second", _utc64(local))
+
+    def floor_divide(self, value, divisor):
+        return _integer(_fn("floor", exp.Div(this=paren(value), expression=exp.Literal.number(divisor))))
+
+    def shift_time(self, value, amount, unit, *, is_date, tz, params):
+        amount = _integer(amount)
+        if is_date:
+            return _fn(_ADD[unit], value, amount)
+        if unit in ("second", "minute", "hour"):
+            return _fn(_ADD[unit], _utc64(value), amount)
+        return self.from_local_time(_fn(_ADD[unit], self.to_local_time(value, tz, params), amount), tz, params)
+
+    def local_time_text(self, local):
+        return _fn("formatDateTime", local, _string("%Y-%m-%d %H:%i:%S"))
+
+    # --- Rendering: values inlined as typed literals ---------------------------------------------------
+
+    def _literal(self, value: Any) -> exp.Expression:
+        if isinstance(value, datetime):
+            text = value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+            return _utc64(_string(text))
+        if isinstance(value, date):
+            return _fn("toDate", _string(value.isoformat()))
+        if isinstance(value, uuid.UUID):
+            return _string(str(value))
+        if isinstance(value, float) and not math.isfinite(value):
+            return _fn("toFloat64", _string(str(value)))
+        return super()._literal(value)
+
+    def render(self, tree, params):
+        return self._clickhouse_tree(tree, params).sql(dialect=self.dialect), {}
+
+    def _clickhouse_tree(self, tree, params):
+        """Values inlined; standard SQL ClickHouse spells otherwise."""
+        def inline(node):
+            if isinstance(node, exp.Placeholder) and node.name in params.values:
+                return self._literal(params.values[node.name])
+            return node
+
+        def rewrite(node):
+            if isinstance(node, exp.Window) and isinstance(node.this, (exp.Lag, exp.Lead)):
+                return self._lag_lead(node)
+            if isinstance(node, exp.Window) and self._wide_range(node):
+                return self._scaled_range(node)
+            if isinstance(node, exp.Div) and node.args.get("typed") and not any(map(_is_float, (node.this, node.expression))):
+                # A typed division of integers truncates toward zero (ClickHouse's `/` always gives a float).
+                return _fn("intDiv", node.this.copy(), node.expression.copy())
+            if isinstance(node, exp.CTE) and node.args.get("materialized") is not None:
+                cte = node.copy()
+                cte.set("materialized", None)  # ClickHouse inlines CTEs anyway
+                return cte
+            if isinstance(node, exp.Values) and not isinstance(node.parent, exp.Subquery) and node.args.get("alias"):
+                # FROM VALUES (...) AS t parses only parenthesized.
+                alias = node.args["alias"]
+                values = node.copy()
+                values.set("alias", None)
+                return exp.Subquery(this=values, alias=alias.copy())
+            return node
+
+        return tree.transform(inline).transform(rewrite)
+
+    @staticmethod
+    def _lag_lead(window: exp.Window) -> exp.Window:
+        """LAG/LEAD with standard NULLs past the partition's ends: ClickHouse's lag/lead give the
+        type's default there; lagInFrame/leadInFrame of a Nullable over the whole partition do not."""
+        call = window.this
+        name = "lagInFrame" if isinstance(call, exp.Lag) else "leadInFrame"
+        args = [_fn("toNullable", call.this.copy())]
+        if call.args.get("offset") is not None:
+            args.append(call.args["offset"].copy())
+        if call.args.get("default") is not None:
+            args.append(call.args["default"].copy())
+        rewritten = window.copy()
+        rewritten.set("this", _fn(name, *args))
+        rewritten.set("spec", exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING",
+                                             end="UNBOUNDED", end_side="FOLLOWING"))
+        return rewritten
+
+    MAX_RANGE_OFFSET = 2**31 - 1
+
+    @classmethod
+    def _offsets(cls, window: exp.Window) -> list[exp.Literal]:
+        spec = window.args.get("spec")
+        if spec is None or str(spec.args.get("kind", "")).upper() != "RANGE":
+            return []
+        return [bound for bound in (spec.args.get("start"), spec.args.get("end"))
+                if isinstance(bound, exp.Literal) and not bound.is_string]
+
+    @classmethod
+    def _wide_range(cls, window: exp.Window) -> bool:
+        order = window.args.get("order")
+        return (order is not None and len(order.expressions) == 1
+                and any(int(bound.this) > cls.MAX_RANGE_OFFSET for bound in cls._offsets(window)))
+
+    @classmethod
+    def _scaled_range(cls, window: exp.Window) -> exp.Window:
+        """ClickHouse takes RANGE offsets below 2^31 only (funnel windows are microseconds): order by
+        the key divided by 2^k and divide the offsets likewise. Dividing by a power of two is exact
+        in floating point, so when 2^k divides every offset the frames are the same rows."""
+        offsets = [int(bound.this) for bound in cls._offsets(window)]
+        shift = min((offset & -offset).bit_length() - 1 for offset in offsets if offset)  # 2^shift divides them all
+        if any(offset >> shift > cls.MAX_RANGE_OFFSET for offset in offsets):
+            raise DatabaseError("The conversion window is too long for ClickHouse's window frames.")
+        divisor = exp.Literal.number(float(2**shift))
+        rewritten = window.copy()
+        ordered = rewritten.args["order"].expressions[0]
+        ordered.set("this", exp.Div(this=_fn("toFloat64", ordered.this.copy()), expression=divisor))
+        spec = rewritten.args["spec"]
+        for side in ("start", "end"):
+            bound = spec.args.get(side)
+            if isinstance(bound, exp.Literal) and not bound.is_string:
+                spec.set(side, exp.Literal.number(int(bound.this) >> shift))
+        return rewritten
+
+    # --- Execution: timeout by max_execution_time, cancellation by query id ---------------------------
+
+    def execute(self, tree, params, *, timeout=None, cancel_check=None):
+        from events.clickhouse.client import QUERY_WAS_CANCELLED, TIMEOUT_EXCEEDED, ClickHouseError
+
+        sql, _ = self.render(tree, params)
+        settings = dict(QUERY_SETTINGS)
+        if timeout:
+            settings["max_execution_time"] = float(timeout)
+        query_id = getattr(_thread, "query_id", None) or uuid.uuid4().hex
+        try:
+            if cancel_check is None:
+                return self.client.query(sql, settings=settings, query_id=query_id).rows
+            return self._watched(sql, settings, query_id, cancel_check)
+        except ClickHouseError as error:
+            logger.debug("ClickHouse refused a query (%s): %s", error, sql)
+            message = str(error).strip().splitlines()[0] if str(error).strip() else "ClickHouse error"
+            if error.code == TIMEOUT_EXCEEDED:
+                raise EngineTimeout(message) from error
+            if error.code == QUERY_WAS_CANCELLED:
+                raise DatabaseError("The query was cancelled.") from error
+            raise DatabaseError(message) from error
+
+    CHECK_EVERY_SECONDS = 0.25
+
+    def _watched(self, sql, settings, query_id, cancel_check):
+        """Run the query in a helper thread while this one polls `cancel_check` (it may use the
+        Django database and cache, which belong to this thread) and kills the query when it says so."""
+        outcome = {}
+
+        def run():
+            try:
+                outcome["rows"] = self.client.query(sql, settings=settings, query_id=query_id).rows
+            except BaseException as error:  # handed back to the caller's thread
+                outcome["error"] = error
+
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        killed = False
+        while worker.is_alive():
+            worker.join(self.CHECK_EVERY_SECONDS)
+            if worker.is_alive() and not killed and cancel_check():
+                self.cancel_backend(query_id)
+                killed = True
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["rows"]
+
+    def backend_id(self):
+        """A query id for this thread's next queries (an async job's), so another process can kill them."""
+        _thread.query_id = uuid.uuid4().hex
+        return _thread.query_id
+
+    def cancel_backend(self, backend_id):
+        self.client.kill_query(str(backend_id))
