@@ -3,7 +3,7 @@ behavioral leaves. Validation is strict, as PostHog's API is (unknown keys are r
 engine compiles the validated tree (queries/sql/cohorts.py)."""
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
 from queries.schema import PropertyFilter, PropertyOperator
 
@@ -82,12 +82,19 @@ class BehavioralLeaf(_Strict):
         return self
 
 
-Leaf = Annotated[Union[PersonLeaf, CohortLeaf, BehavioralLeaf], Field(discriminator="type")]
+def _kind(value: Any) -> Optional[str]:
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return "group" if kind in ("AND", "OR") else kind
 
 
 class Group(_Strict):
     type: Literal["AND", "OR"]
-    values: list[Union["Group", Leaf]]
+    values: list[Annotated[
+        Union[Annotated["Group", Tag("group")], Annotated[PersonLeaf, Tag("person")], Annotated[CohortLeaf, Tag("cohort")],
+              Annotated[BehavioralLeaf, Tag("behavioral")]],
+        Discriminator(_kind, custom_error_type="invalid_filter",
+                      custom_error_message="Each value must be a group (type AND or OR) or a person, cohort or behavioral filter"),
+    ]]
 
 
 class CohortFilters(BaseModel):

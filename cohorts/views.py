@@ -8,9 +8,12 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.utils.urls import remove_query_param, replace_query_param
+from rest_framework_csv.renderers import CSVRenderer
 
 from activity.serializers import ActivityPageSerializer
 from activity.views import activity_page_response
@@ -52,6 +55,9 @@ class CohortSchema(AutoSchema):
 @extend_schema(parameters=[PROJECT_ID_PARAMETER])
 class CohortViewSet(TeamScopedViewSetMixin, mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
                     mixins.UpdateModelMixin, viewsets.GenericViewSet):
+    """Cohorts of a project: dynamic (computed from `filters`) or static (listed persons).
+    Soft delete with `PATCH {"deleted": true}`; `DELETE` is refused."""
+
     scope_object = "cohort"
     required_scopes: list[str] | None = None  # set per extra action
     serializer_class = CohortSerializer
@@ -67,6 +73,10 @@ class CohortViewSet(TeamScopedViewSetMixin, mixins.CreateModelMixin, mixins.List
 
     def filter_queryset_by_team(self, queryset):
         return queryset  # live_cohorts scopes to the project
+
+    def destroy(self, request, *args, **kwargs):
+        # Cohorts are soft deleted with PATCH {"deleted": true}.
+        raise MethodNotAllowed(request.method)
 
     def _csv_file(self):
         return self.request.FILES.get("csv")
@@ -92,7 +102,8 @@ class CohortViewSet(TeamScopedViewSetMixin, mixins.CreateModelMixin, mixins.List
         ],
         responses={200: CohortPersonsPageSerializer, (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="The members as CSV.")},
     )
-    @action(methods=["GET"], detail=True, required_scopes=["cohort:read", "person:read"], filter_backends=[], pagination_class=None)
+    @action(methods=["GET"], detail=True, required_scopes=["cohort:read", "person:read"], filter_backends=[], pagination_class=None,
+            renderer_classes=[*api_settings.DEFAULT_RENDERER_CLASSES, CSVRenderer])
     def persons(self, request, *args, **kwargs):
         """The cohort's members at its last calculation, `limit` at a time."""
         cohort = self.get_object()
