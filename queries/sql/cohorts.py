@@ -56,6 +56,23 @@ def find_cohort(value, team) -> Cohort:
     return cohort
 
 
+def cohort_by_reference(reference, team, *, by_name: bool):
+    """The cohort of `IN COHORT <id>` or `IN COHORT 'name'` (a name must be unique), else SandboxError."""
+    from .sandbox.values import SandboxError
+
+    if not by_name:
+        try:
+            return find_cohort(reference, team)
+        except ValidationError:
+            raise SandboxError(f"Could not find cohort with ID {reference}") from None
+    found = list(Cohort.objects.filter(name=reference, team__project_id=team.project_id, deleted=False).only("id", "version", "name")[:2])
+    if not found:
+        raise SandboxError(f"Could not find a cohort with the name {reference!r}")
+    if len(found) > 1:
+        raise SandboxError(f"Found multiple cohorts with name {reference!r}")
+    return found[0]
+
+
 def members_select(cohort: Cohort, params: Params) -> Optional[exp.Select]:
     """SELECT person_id of the cohort's current members; None before its first calculation."""
     if cohort.version is None:

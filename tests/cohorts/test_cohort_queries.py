@@ -218,3 +218,36 @@ def test_deleted_and_other_teams_cohorts_are_never_read(client, run_query, cohor
                                  refresh="force_blocking")
             assert response.status_code == 400
             assert response.json()["detail"] == f"Could not find cohort with ID {cohort_id}"
+
+
+# --- SQL insights ---------------------------------------------------------------------------------------
+
+
+def sql_rows(run_query, query: str, status: int = 200):
+    response = run_query({"kind": "HogQLQuery", "query": query}, refresh="force_blocking")
+    assert response.status_code == status, response.json()
+    return response.json()["results"] if status == 200 else response.json()
+
+
+def test_sql_in_cohort_by_id_and_name(run_query, cohorts):
+    by_id = f"SELECT distinct_id, count() FROM events WHERE person_id IN COHORT {cohorts['heavy']} GROUP BY distinct_id ORDER BY distinct_id"
+    assert sql_rows(run_query, by_id) == [["alice", 4], ["dave", 2]]  # every event of theirs
+    by_name = "SELECT count() FROM events WHERE event = '$pageview' AND person_id NOT IN COHORT 'Pro'"
+    assert sql_rows(run_query, by_name) == [[4]]  # bob, dave x2 and the personless ghost
+    persons = f"SELECT count() FROM persons WHERE id IN COHORT {cohorts['static']}"
+    assert sql_rows(run_query, persons) == [[2]]
+
+
+@pytest.mark.parametrize("query, detail", [
+    ("SELECT 1 FROM events WHERE person_id IN COHORT 999999", "Could not find cohort with ID 999999"),
+    ("SELECT 1 FROM events WHERE person_id IN COHORT 'nope'", "Could not find a cohort with the name 'nope'"),
+    ("SELECT 1 FROM events WHERE distinct_id IN COHORT 1", "`distinct_id IN COHORT 1`: IN COHORT needs a person id (person_id, person.id or persons.id)."),
+])
+def test_sql_in_cohort_errors(run_query, cohorts, query, detail):
+    assert sql_rows(run_query, query, status=400)["detail"] == detail
+
+
+def test_sql_in_cohort_name_must_be_unique(run_query, cohorts, make_cohort):
+    make_cohort(name="Pro", filters=tree(PRO))
+    body = sql_rows(run_query, "SELECT 1 FROM events WHERE person_id IN COHORT 'Pro'", status=400)
+    assert body["detail"] == "Found multiple cohorts with name 'Pro'"
