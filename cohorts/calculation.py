@@ -34,9 +34,11 @@ def calculate_cohort(cohort_id: int) -> Optional[Cohort]:
     cohort = Cohort.objects.select_related("team").filter(id=cohort_id, deleted=False, is_static=False).first()
     if cohort is None:
         return None
-    pending = max(cohort.version or 0, cohort.pending_version or 0) + 1
-    started = timezone.now()
-    Cohort.objects.filter(id=cohort.id).update(pending_version=pending, is_calculating=True, calculation_started_at=started)
+    # Allocated under the row's lock, so two calculations running at once never write the same version.
+    with transaction.atomic():
+        version, pending = Cohort.objects.select_for_update().filter(id=cohort.id).values_list("version", "pending_version").get()
+        pending = max(version or 0, pending or 0) + 1
+        Cohort.objects.filter(id=cohort.id).update(pending_version=pending, is_calculating=True, calculation_started_at=timezone.now())
     engine = get_engine()
     try:
         params = Params()

@@ -103,3 +103,22 @@ def duplicate_as_static(*, cohort: Cohort, user) -> Cohort:
         _recount(copy)
         log_activity(team=copy.team, user=user, scope=SCOPE, item_id=copy.id, activity="created", name=copy.name)
     return copy
+
+
+# The demo's example: a behavioral cohort, and the insight comparing it with all users.
+COHORT_EXAMPLE = ("Purchasers (last 30 days)", "Weekly active users: purchasers vs all users")
+EXAMPLE_FILTERS = {"properties": {"type": "OR", "values": [{"type": "AND", "values": [
+    {"type": "behavioral", "key": "purchase", "value": "performed_event", "event_type": "events", "time_value": 30, "time_interval": "day"},
+]}]}}
+
+
+def example_cohort(*, team, user) -> Cohort:
+    """The demo cohort (made once), calculated now so the example insight shows numbers at once."""
+    from .calculation import calculate_cohort
+
+    cohort = Cohort.objects.filter(team=team, name=COHORT_EXAMPLE[0], deleted=False).first()
+    if cohort is None:
+        cohort = Cohort.objects.create(team=team, created_by=user, name=COHORT_EXAMPLE[0], filters=EXAMPLE_FILTERS,
+                                       description="Persons who purchased in the last 30 days.")
+    calculate_cohort(cohort.id)
+    return cohort
