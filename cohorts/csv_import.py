@@ -22,7 +22,10 @@ def read_ids(uploaded) -> tuple[str, list[str]]:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ValidationError({"csv": ["CSV file encoding is not supported. Save the file as UTF-8 and upload it again."]}) from None
-    rows = [row for row in csv.reader(io.StringIO(text))]
+    try:
+        rows = list(csv.reader(io.StringIO(text)))
+    except csv.Error as error:
+        raise ValidationError({"csv": [f"The CSV file cannot be read: {error}."]}) from None
     while rows and not any(cell.strip() for cell in rows[0]):
         rows.pop(0)
     if not rows:

@@ -26,7 +26,7 @@ class PersonLeaf(_Strict):
     type: Literal["person"]
     key: str
     operator: Optional[PropertyOperator] = None
-    value: Any = None
+    value: Optional[Union[str, int, float, bool, list[Union[str, int, float, bool, None]]]] = None
     negation: Optional[bool] = False
     label: Optional[str] = None
 
@@ -48,7 +48,7 @@ class PersonLeaf(_Strict):
 class CohortLeaf(_Strict):
     type: Literal["cohort"]
     key: Literal["id"] = "id"
-    value: int
+    value: int = Field(ge=1, lt=2**63)
     negation: Optional[bool] = False
     operator: Optional[Literal["in", "not_in"]] = None
     label: Optional[str] = None
@@ -60,11 +60,11 @@ class BehavioralLeaf(_Strict):
     key: Union[str, int]
     value: Literal[BEHAVIORAL_TYPES]
     event_type: Literal["events", "actions"] = "events"
-    time_value: Optional[int] = Field(default=None, ge=0)
+    time_value: Optional[int] = Field(default=None, ge=0, lt=2**31)
     time_interval: Optional[Literal[TIME_INTERVALS]] = None
     negation: Optional[bool] = False
     operator: Optional[str] = None
-    operator_value: Optional[int] = Field(default=None, ge=0)
+    operator_value: Optional[int] = Field(default=None, ge=0, lt=2**31)
     seq_time_interval: Optional[str] = None
     seq_time_value: Optional[int] = None
     seq_event: Optional[Union[str, int]] = None

@@ -30,6 +30,7 @@ MEMBERS_ALIAS = "cp"
 COUNT_COMPARISONS = {None: exp.EQ, "eq": exp.EQ, "exact": exp.EQ, "gte": exp.GTE, "lte": exp.LTE, "gt": exp.GT, "lt": exp.LT}
 # Bound parameters per statement when adding static members (SQLite allows 32766).
 STATIC_CHUNK = 1000
+MAX_ID = 2**63
 
 
 def _column(model, field: str, table: Optional[str] = None) -> exp.Column:
@@ -49,7 +50,9 @@ def find_cohort(value, team) -> Cohort:
     try:
         cohort_id = int(value)
     except (TypeError, ValueError):
-        raise ValidationError(f"Could not find cohort with ID {value}") from None
+        cohort_id = None
+    if cohort_id is None or not 0 < cohort_id < MAX_ID:
+        raise ValidationError(f"Could not find cohort with ID {value}")
     cohort = Cohort.objects.filter(id=cohort_id, team__project_id=team.project_id, deleted=False).only("id", "version", "name").first()
     if cohort is None:
         raise ValidationError(f"Could not find cohort with ID {value}")
@@ -167,7 +170,10 @@ def _window_start(leaf: BehavioralLeaf, context: _PersonsContext) -> datetime:
         return moment
     if leaf.time_value is None or leaf.time_interval is None:
         raise ValidationError(f"Behavioral filters ({leaf.value}) need time_value and time_interval, or explicit_datetime.")
-    return context.now - relativedelta(**{f"{leaf.time_interval}s": leaf.time_value})
+    try:
+        return context.now - relativedelta(**{f"{leaf.time_interval}s": leaf.time_value})
+    except (OverflowError, ValueError):
+        raise ValidationError(f"The time window of {leaf.time_value} {leaf.time_interval}s is too long.") from None
 
 
 def _behavioral_condition(leaf: BehavioralLeaf, person: exp.Expression, context: _PersonsContext) -> exp.Expression:

@@ -251,3 +251,14 @@ def test_sql_in_cohort_name_must_be_unique(run_query, cohorts, make_cohort):
     make_cohort(name="Pro", filters=tree(PRO))
     body = sql_rows(run_query, "SELECT 1 FROM events WHERE person_id IN COHORT 'Pro'", status=400)
     assert body["detail"] == "Found multiple cohorts with name 'Pro'"
+
+
+def test_cohort_breakdown_without_cohorts_is_no_breakdown(trends, cohorts):
+    results = trends(dateRange=WEEK, breakdownFilter={"breakdown_type": "cohort", "breakdown": None})
+    assert [r["data"] for r in results] == [[1, 1, 5, 0]] and "breakdown_value" not in results[0]
+
+
+def test_huge_cohort_ids_are_not_found(run_query, cohorts):
+    response = run_query({"kind": "TrendsQuery", "series": [{"kind": "EventsNode", "event": "$pageview"}],
+                          "properties": [cohort_filter(10**30)]}, refresh="force_blocking")
+    assert response.status_code == 400 and response.json()["detail"] == f"Could not find cohort with ID {10**30}"

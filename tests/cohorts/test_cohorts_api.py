@@ -283,3 +283,22 @@ def test_openapi_documents_cohorts(client):
     assert "/api/projects/{project_id}/cohorts/" in paths
     assert "/api/projects/{project_id}/cohorts/{id}/persons/" in paths
     assert "/api/environments/{project_id}/cohorts/{id}/add_persons_to_static_cohort/" in paths
+
+
+@pytest.mark.parametrize("leaf", [
+    {"type": "cohort", "key": "id", "value": 10**30},
+    {"type": "behavioral", "key": "$pageview", "value": "performed_event_multiple", "operator": "gte", "operator_value": 10**20,
+     "time_value": 1, "time_interval": "day"},
+    {"type": "behavioral", "key": "$pageview", "value": "performed_event", "time_value": 2**31 - 1, "time_interval": "year"},
+    {"type": "person", "key": "plan", "operator": "exact", "value": {"nested": ["x"]}},
+    {"type": "AND", "values": "nope"},
+    "just a string",
+])
+def test_odd_filters_are_400_never_500(client, cohorts_url, leaf):
+    response = client.post(cohorts_url, {"name": "odd", "filters": {"properties": {"type": "AND", "values": [leaf]}}}, format="json")
+    assert response.status_code == 400, response.json()
+
+
+def test_csv_with_nul_characters_is_400(client, cohorts_url):
+    response = client.post(cohorts_url, {"name": "nul", "is_static": True, "csv": csv_file("a\x00b\n")}, format="multipart")
+    assert response.status_code == 400

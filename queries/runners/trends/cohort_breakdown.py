@@ -12,7 +12,6 @@ from ...schema import EventsNode, PropertyFilter, PropertyGroupFilter, PropertyG
 from ...sql.cohorts import find_cohort
 from ...sql.context import SQLContext
 from ...sql.engine import Params
-from ..base import UnsupportedQuery
 from .query_builder import INTEGER_MATHS
 
 if TYPE_CHECKING:
@@ -35,7 +34,7 @@ def cohort_breakdown_values(query: TrendsQuery, team) -> Optional[list[CohortBre
     raw = breakdown_filter.breakdown
     items = raw if isinstance(raw, list) else [raw]
     if raw is None or not items:
-        raise UnsupportedQuery("A cohort breakdown needs `breakdown`: a cohort id, \"all\" or a list of them.")
+        return None  # no cohort chosen yet: no breakdown
     values = []
     for item in items:
         if item in (ALL_USERS, 0, "0"):
