@@ -22,6 +22,8 @@ class CohortSerializer(serializers.ModelSerializer):
     query = serializers.JSONField(required=False, allow_null=True)
     cohort_type = serializers.ChoiceField(choices=COHORT_TYPES, required=False, allow_null=True)
     experiment_set = serializers.SerializerMethodField()
+    csv = serializers.FileField(required=False, write_only=True, allow_empty_file=True,
+                                help_text="Static cohorts (multipart): a CSV of distinct ids, or with a person_id, distinct_id or email header.")
     _create_in_folder = serializers.CharField(required=False, allow_blank=True, write_only=True)
     _create_static_person_ids = serializers.ListField(child=serializers.CharField(), required=False, write_only=True,
                                                       help_text="Person UUIDs to put in a new static cohort.")
@@ -30,7 +32,7 @@ class CohortSerializer(serializers.ModelSerializer):
         model = Cohort
         fields = ["id", "name", "description", "groups", "deleted", "filters", "query", "is_calculating", "created_by", "created_at",
                   "last_calculation", "errors_calculating", "count", "is_static", "cohort_type", "experiment_set",
-                  "_create_in_folder", "_create_static_person_ids"]
+                  "csv", "_create_in_folder", "_create_static_person_ids"]
         read_only_fields = ["id", "is_calculating", "created_by", "created_at", "last_calculation", "errors_calculating", "count",
                             "experiment_set"]
 

@@ -78,21 +78,18 @@ class CohortViewSet(TeamScopedViewSetMixin, mixins.CreateModelMixin, mixins.List
         # Cohorts are soft deleted with PATCH {"deleted": true}.
         raise MethodNotAllowed(request.method)
 
-    def _csv_file(self):
-        return self.request.FILES.get("csv")
-
     def perform_create(self, serializer):
         data = dict(serializer.validated_data)
         data.pop("_create_in_folder", None)
-        person_ids = data.pop("_create_static_person_ids", None)
-        serializer.instance = create_cohort(team=self.team, user=self.request.user, data=data, csv_file=self._csv_file(),
-                                            person_ids=person_ids)
+        csv_file, person_ids = data.pop("csv", None), data.pop("_create_static_person_ids", None)
+        serializer.instance = create_cohort(team=self.team, user=self.request.user, data=data, csv_file=csv_file, person_ids=person_ids)
 
     def perform_update(self, serializer):
         data = dict(serializer.validated_data)
         data.pop("_create_in_folder", None)
         data.pop("_create_static_person_ids", None)
-        serializer.instance = update_cohort(cohort=serializer.instance, user=self.request.user, data=data, csv_file=self._csv_file())
+        csv_file = data.pop("csv", None)
+        serializer.instance = update_cohort(cohort=serializer.instance, user=self.request.user, data=data, csv_file=csv_file)
 
     @extend_schema(
         parameters=[
