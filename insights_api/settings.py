@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "alerts",
     "insight_variables",
     "exports",
+    "cohorts",
 ]
 
 MIDDLEWARE = [
@@ -183,6 +184,11 @@ if REDIS_URL:
         },
         # Expired export files (exports/tasks.py). Without Redis, run `manage.py delete_expired_exports` from cron.
         "delete-expired-exports": {"task": "exports.delete_expired_exports", "schedule": 3600.0},
+        # Dynamic cohorts older than 15 minutes (cohorts/tasks.py). Without Redis, run `manage.py calculate_cohorts` from cron.
+        "calculate-cohorts": {
+            "task": "cohorts.tasks.calculate_due_cohorts_task",
+            "schedule": float(os.environ.get("COHORT_CALCULATION_INTERVAL_SECONDS", "60")),
+        },
     }
 else:
     # Query results survive a restart of the embedded default: files under VAR_DIR, shared by

@@ -55,7 +55,7 @@ class PropertyOperator(str, Enum):
 PropertyFilterType = Literal[
     "meta", "event", "internal_event", "event_metadata", "person", "element", "feature", "session", "cohort",
     "recording", "log_entry", "group", "hogql", "data_warehouse", "data_warehouse_person_property",
-    "error_tracking_issue", "revenue_analytics", "flag", "log",
+    "error_tracking_issue", "revenue_analytics", "flag", "log", "static-cohort", "precalculated-cohort",
 ]
 
 BaseMathType = Literal[

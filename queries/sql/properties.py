@@ -109,8 +109,12 @@ class _Field:
 def property_condition(prop: PropertyFilter, context: SQLContext) -> Optional[exp.Expression]:
     if prop.type == "hogql":
         return compile_condition(prop.key, context)
-    if prop.type == "cohort" or prop.type == "element" or prop.key == "$elements_chain":
-        raise ValidationError(UNSUPPORTED_TYPES_MESSAGE.format(prop.type if prop.key != "$elements_chain" else "element"))
+    if prop.type in ("cohort", "static-cohort", "precalculated-cohort"):
+        from .cohorts import cohort_property_condition  # cohorts compiles person filters through this module
+
+        return cohort_property_condition(prop, context)
+    if prop.type == "element" or prop.key == "$elements_chain":
+        raise ValidationError(UNSUPPORTED_TYPES_MESSAGE.format("element"))
     operator = prop.operator or PropertyOperator.exact
     if operator == PropertyOperator.flag_evaluates_to:
         raise ValidationError("The flag_evaluates_to operator is not supported.")

@@ -59,6 +59,9 @@ def seed(url: str, key: str, team_id: int) -> dict:
                 "calculation_interval": "daily"}
         alerts.append(call("POST", "alerts/", body))
     query = call("POST", "query/", {"query": TRENDS["source"], "refresh": "async", "client_query_id": "fuzz-query"}, expected=(200, 202))
+    cohort_filters = {"properties": {"type": "AND", "values": [{"type": "person", "key": "plan", "operator": "exact", "value": "pro"}]}}
+    cohorts = [call("POST", "cohorts/", {"name": "Fuzz dynamic", "filters": cohort_filters})["id"],
+               call("POST", "cohorts/", {"name": "Fuzz static", "is_static": True})["id"]]
     keys = [call("POST", "/api/personal_api_keys/", {"label": f"fuzz {n}", "scopes": ["insight:read"]})["id"] for n in range(3)]
     return {
         "insight_id": insights,
@@ -71,6 +74,7 @@ def seed(url: str, key: str, team_id: int) -> dict:
         "key_id": keys,
         "user_id": [me["uuid"] if "uuid" in me else me["id"], "@me"],
         "share_tokens": tokens,
+        "cohort_id": cohorts,
     }
 
 
@@ -86,6 +90,7 @@ def config(url: str, key: str, team_id: int, ids: dict, examples: int) -> str:
         (r"/insights/\{id\}/", "insight_or_short_id"),
         (r"/personal_api_keys/\{id\}/", "key_id"),
         (r"/users/\{id\}/", "user_id"),
+        (r"/cohorts/\{id\}/", "cohort_id"),
     ]
     lines = [
         f'base-url = "{url}"',

@@ -131,7 +131,7 @@ def test_filter_test_accounts(team, count):
     "properties, detail",
     [
         ([prop("browser", "regex", "(")], "Invalid regular expression '(': missing ), unterminated subpattern at position 0"),
-        ([{"key": "id", "value": 3, "type": "cohort"}], "Property filters of type 'cohort' are not supported."),
+        ([{"key": "id", "value": 3, "type": "cohort"}], "Could not find cohort with ID 3"),
         ([prop("n", "between", [1])], "The between operator needs a list of two numbers, got [1]."),
         ([{"key": "properties.n >", "type": "hogql"}], "Syntax error in HogQL expression 'properties.n >': unexpected 'end of expression'"),
         ([{"key": "nosuchfn(event)", "type": "hogql"}], "Unsupported function in HogQL expression: nosuchfn"),

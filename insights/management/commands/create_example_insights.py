@@ -2,6 +2,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import OrganizationMembership, Team
+from cohorts.services import COHORT_EXAMPLE, example_cohort
 from insights.models import Insight
 from insights.services import create_insight
 
@@ -105,4 +106,19 @@ class Command(BaseCommand):
                 continue
             create_insight(team=team, user=owner.user if owner else None, data={"name": name, "query": query}, dashboards=None, tags=["example"])
             created += 1
+        if COHORT_EXAMPLE[1] not in existing:
+            cohort = example_cohort(team=team, user=owner.user if owner else None)
+            name, query = COHORT_EXAMPLE[1], _cohort_breakdown_example(cohort.id)
+            create_insight(team=team, user=owner.user if owner else None, data={"name": name, "query": query}, dashboards=None, tags=["example"])
+            created += 1
         self.stdout.write(f"{created} example insight(s) created for team {team.id}.")
+
+
+def _cohort_breakdown_example(cohort_id: int) -> dict:
+    return _viz({
+        "kind": "TrendsQuery",
+        "series": [{"kind": "EventsNode", "event": "$pageview", "math": "dau"}],
+        "interval": "week",
+        "dateRange": {"date_from": "-60d"},
+        "breakdownFilter": {"breakdown_type": "cohort", "breakdown": [cohort_id, "all"]},
+    })

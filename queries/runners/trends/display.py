@@ -109,7 +109,7 @@ class TrendsDisplay:
     def _apply_formula(self, node: TrendsFormulaNode, tree, per_series: list[list[dict]]) -> list[dict]:
         if not any(per_series):
             return []
-        if self.breakdowns:
+        if self.breakdowns or getattr(self, "cohort_breakdown", None):
             values = {self._key(item["breakdown_value"]) for results in per_series for item in results}
             computed = []
             for value in sorted(values, key=natural_key):

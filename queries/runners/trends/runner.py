@@ -19,6 +19,7 @@ from ...sql.engine import Params
 from .. import formula as formulas
 from ..base import QueryRunner, UnsupportedQuery, register, response_value
 from .breakdown import BREAKDOWN_NULL, BREAKDOWN_OTHER, DEFAULT_BREAKDOWN_LIMIT, WORLD_MAP_BREAKDOWN_LIMIT, breakdown_specs
+from .cohort_breakdown import cohort_breakdown_values, cohort_series_results
 from .display import TOTAL_VALUE_DISPLAYS, UNSUPPORTED_DISPLAYS, TrendsDisplay
 from .query_builder import ACTIVE_WINDOWS, INTEGER_MATHS, PROPERTY_MATHS, SeriesQueryBuilder
 
@@ -38,7 +39,8 @@ class TrendsQueryRunner(TrendsDisplay, QueryRunner):
         self.display = (trends_filter.display if trends_filter and trends_filter.display else ChartDisplayType.ActionsLineGraph)
         self.total_value = self.display in TOTAL_VALUE_DISPLAYS
         self.cumulative = self.display == ChartDisplayType.ActionsLineGraphCumulative
-        self.breakdowns = breakdown_specs(self.query)
+        self.cohort_breakdown = cohort_breakdown_values(self.query, self.team)
+        self.breakdowns = [] if self.cohort_breakdown is not None else breakdown_specs(self.query)
         self._validate()
         self.date_range = QueryDateRange(
             self.query.dateRange,
@@ -164,6 +166,8 @@ class TrendsQueryRunner(TrendsDisplay, QueryRunner):
     # --- One series in one period --------------------------------------------------------------
 
     def _series_results(self, series: EventsNode, index: int, date_range: QueryDateRange, compare_label: Optional[str]) -> list[dict]:
+        if self.cohort_breakdown is not None:
+            return cohort_series_results(self, series, index, date_range, compare_label)
         context = SQLContext(self.engine, self.team, Params())
         tree = self._series_tree(series, date_range, context)
         rows = self.run_sql(tree, context.params)

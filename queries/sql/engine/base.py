@@ -360,6 +360,17 @@ class Engine:
                     cursor.execute(sql, values)
                     return cursor.fetchall()
 
+    def execute_write(self, tree: exp.Expression, params: Params, *, timeout: Optional[float] = None) -> int:
+        """Run a statement that writes rows of the Django database (an INSERT ... SELECT into a
+        membership table, a DELETE) under the same timeout as `execute`; how many rows it wrote."""
+        self.prepare()
+        sql, values = self.render(tree, params)
+        with transaction.atomic(using=self.connection.alias):
+            with self.connection.cursor() as cursor:
+                with self._guard(cursor, timeout, None):
+                    cursor.execute(sql, values)
+                    return cursor.rowcount
+
     def _guard(self, cursor, timeout, cancel_check):
         return _NullGuard()
 

@@ -161,6 +161,15 @@ class PostgresEngine(Engine):
                 cursor.execute(sql, values)
                 return cursor.fetchall()
 
+    def execute_write(self, tree, params, *, timeout=None):
+        sql, values = self.render(tree, params)
+        with transaction.atomic(using=self.connection.alias):
+            with self.connection.cursor() as cursor:
+                if timeout:
+                    cursor.execute(f"SET LOCAL statement_timeout = {int(timeout * 1000)}")
+                cursor.execute(sql, values)
+                return cursor.rowcount
+
     def backend_id(self):
         with self.connection.cursor() as cursor:
             cursor.execute("SELECT pg_backend_pid()")

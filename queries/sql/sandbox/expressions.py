@@ -11,7 +11,7 @@ from ..hogql import BOOL, DATETIME, NUMBER, STRING, UNKNOWN
 from ..limits import shorten
 from ..regex import regex_problem
 from .functions import FunctionCompiler
-from .parsing import HogQLDialect, _describe
+from .parsing import HogQLDialect, InCohort, _describe
 from .tables import _quoted
 from .time_sql import INTERVAL_UNITS
 from .values import DATE, INTEGER, INTERVAL, JSON, NUMERIC, PERSON, SandboxError, Value, _cast, _string
@@ -413,6 +413,23 @@ class ExprCompiler(FunctionCompiler):
             condition = exp.In(this=values[0][0], expressions=[pair[1] for pair in values])
         return Value(condition if truth else is_true(condition), BOOL, aggregate=left.aggregate)
 
+    def _in_cohort(self, node: InCohort, truth) -> Value:
+        from ..cohorts import cohort_by_reference, members_select
+
+        left = self.compile(node.this)
+        if left.type != PERSON:
+            raise SandboxError(f"{_describe(node)}: IN COHORT needs a person id (person_id, person.id or persons.id).")
+        reference = node.expression
+        if not isinstance(reference, exp.Literal):
+            raise SandboxError(f"{_describe(node)}: IN COHORT takes a cohort id or a cohort name in quotes.")
+        cohort = cohort_by_reference(int(reference.this) if not reference.is_string and reference.this.isdigit() else reference.this,
+                                     self.context.team, by_name=reference.is_string)
+        members = members_select(cohort, self.query.params)
+        if members is None:
+            return self.const(False)
+        condition = exp.In(this=left.sql, query=exp.Subquery(this=members))
+        return Value(condition if truth else is_true(condition), BOOL, aggregate=left.aggregate)
+
     def _is(self, node, truth) -> Value:
         if not isinstance(node.expression, exp.Null):
             raise SandboxError(f"{_describe(node)} is not supported: only IS [NOT] NULL.")
@@ -536,6 +553,7 @@ ExprCompiler.HANDLERS = {
     exp.RegexpLike: ExprCompiler._regex,
     exp.RegexpILike: ExprCompiler._regex,
     exp.In: ExprCompiler._in,
+    InCohort: ExprCompiler._in_cohort,
     exp.Is: ExprCompiler._is,
     exp.Case: ExprCompiler._case,
     exp.If: ExprCompiler._if,

@@ -14,6 +14,12 @@ from ..limits import MAX_EXPRESSION_DEPTH, ExpressionTooComplex, bracket_depth, 
 from .values import SandboxError
 
 
+class InCohort(exp.Expression):
+    """HogQL's `person_id IN COHORT 5` / `IN COHORT 'name'` (NOT IN COHORT wraps it in NOT)."""
+
+    arg_types = {"this": True, "expression": True}
+
+
 class HogQLDialect(ClickHouse):
     """ClickHouse as HogQL writes it: `$` in identifiers, `=~`/`!~` regex operators, `{placeholders}`.
 
@@ -49,6 +55,14 @@ class HogQLDialect(ClickHouse):
             ),
         }
 
+        def _parse_in(self, this, alias=False):
+            nxt = self._next
+            if (self._curr and self._curr.text.upper() == "COHORT" and nxt is not None
+                    and nxt.token_type in (TokenType.NUMBER, TokenType.STRING)):
+                self._advance()
+                return self.expression(InCohort(this=this, expression=self._parse_primary()))
+            return super()._parse_in(this, alias)
+
         def _parse_query_parameter(self):
             """`{filters}`, `{variables.name}`, `{name}`: HogQL placeholders."""
             index = self._index
@@ -61,6 +75,11 @@ class HogQLDialect(ClickHouse):
             return super()._parse_query_parameter()
 
     class Generator(ClickHouseGenerator):
+        TRANSFORMS = {
+            **ClickHouseGenerator.TRANSFORMS,
+            InCohort: lambda self, node: f"{self.sql(node, 'this')} IN COHORT {self.sql(node, 'expression')}",
+        }
+
         def placeholder_sql(self, expression):
             if not expression.args.get("kind"):
                 return "{" + expression.name + "}"
