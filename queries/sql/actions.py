@@ -107,8 +107,7 @@ def parse_selector(selector: str) -> list[SelectorPart]:
                 part.attributes["attr_id" if attr == "id" else f"attr__{attr}"] = value
             elif pseudo in ("nth-child", "nth-of-type") and argument.strip().isdigit():
                 part.attributes[pseudo] = argument.strip()
-        if parts and direct:
-            parts[-1].direct_child = True
+        part.direct_child = direct
         parts.append(part)
         direct = False
     if direct:
