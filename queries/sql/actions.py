@@ -338,6 +338,27 @@ def entity_condition(node: Any, context: SQLContext, catalog: ActionCatalog) -> 
     return exp.EQ(this=context.event_column("event"), expression=context.param(event))
 
 
+def series_condition(node: Any, context: SQLContext, catalog: ActionCatalog) -> Optional[exp.Expression]:
+    """A series node's event or action AND its own property filters."""
+    return and_all([entity_condition(node, context, catalog), properties_condition(node.properties, context)])
+
+
+def series_label(node: Any, catalog: ActionCatalog) -> str:
+    """The label of a series: the action's name (it must exist), the event, or "All events"."""
+    if getattr(node, "kind", None) == "ActionsNode":
+        return catalog.require(node.id).name
+    return node.event if node.event is not None else "All events"
+
+
+def earliest_names(nodes: Iterable[Any], catalog: ActionCatalog) -> set:
+    """Event names for QueryRunner.earliest_event: None among them means any event."""
+    names: set = set()
+    for node in nodes:
+        events = entity_event_names(node, catalog)
+        names |= {None} if events is None else events
+    return names
+
+
 def entity_event_names(node: Any, catalog: ActionCatalog) -> Optional[set[str]]:
     """Event names a node can match (for pre-filters and the start of an "all time" range); None = any."""
     if getattr(node, "kind", None) == "ActionsNode":
