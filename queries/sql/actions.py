@@ -71,6 +71,7 @@ def _checked(pattern: str, what: str) -> str:
 _PART = re.compile(
     r"""(?P<tag>[A-Za-z*][\w-]*)?(?P<rest>(?:\.[\w-]+|\#[\w-]+|\[[^\]=]+(?:=(?:"[^"]*"|'[^']*'|[^\]]*))?\]|:[\w-]+(?:\([^)]*\))?)*)$"""
 )
+_TOKENS = re.compile(r""">|(?:\[[^\]]*\]|\([^)]*\)|[^\s>\[(])+""")
 _PIECE = re.compile(r"""\.([\w-]+)|\#([\w-]+)|\[([^\]=]+)(?:=("[^"]*"|'[^']*'|[^\]]*))?\]|:([\w-]+)(?:\(([^)]*)\))?""")
 
 
@@ -84,7 +85,9 @@ class SelectorPart:
 
 def parse_selector(selector: str) -> list[SelectorPart]:
     """The parts of a CSS selector, the clicked element's part first (as the chain is ordered)."""
-    tokens = re.sub(r"\s*>\s*", " > ", selector.strip()).split()
+    tokens = _TOKENS.findall(selector)
+    if re.sub(r"\s+", "", "".join(tokens)) != re.sub(r"\s+", "", selector):
+        raise ValueError("cannot read the selector")
     parts: list[SelectorPart] = []
     direct = False
     for token in tokens:
@@ -104,7 +107,7 @@ def parse_selector(selector: str) -> list[SelectorPart]:
                 part.attributes["attr_id"] = id_
             elif attr:
                 value = value[1:-1] if value[:1] in ("'", '"') else value
-                part.attributes["attr_id" if attr == "id" else f"attr__{attr}"] = value
+                part.attributes[_chain_key(attr)] = value
             elif pseudo in ("nth-child", "nth-of-type") and argument.strip().isdigit():
                 part.attributes[pseudo] = argument.strip()
         part.direct_child = direct
@@ -117,18 +120,37 @@ def parse_selector(selector: str) -> list[SelectorPart]:
     return list(reversed(parts))
 
 
+# Chain keys of element fields; any other attribute is stored as attr__<name>.
+_CHAIN_FIELDS = {"id": "attr_id", "attr_id": "attr_id", "href": "href", "text": "text", "nth-child": "nth-child",
+                 "nth-of-type": "nth-of-type"}
+# Inside an element: quoted values may hold `;` and escaped quotes (`\"`), so they are skipped whole.
+_QUOTED = r'"(?:\\.|[^"\\])*"'
+_REST_OF_ELEMENT = r'(?:[^;"]|' + _QUOTED + ")*"
+_WHOLE_PAIRS = r'(?:[^;"]*' + _QUOTED + ")*"  # key="value" pairs, ending after a closing quote
+
+
+def _chain_key(attribute: str) -> str:
+    return _CHAIN_FIELDS.get(attribute, f"attr__{attribute}")
+
+
+def _chain_value(value: str) -> str:
+    """A value as the chain writes it: quotes escaped as \\" (whether the selector escaped them or not)."""
+    return value.replace('\\"', '"').replace('"', '\\"')
+
+
 def _element_regex(part: SelectorPart) -> str:
     tag = regex_literal(part.tag) if part.tag and part.tag != "*" else "[^.:;]*"
     other_classes = r"(?:\.[^.:;]*)*"
     classes = other_classes + "".join(r"\." + regex_literal(name) + other_classes for name in sorted(set(part.classes)))
     if part.attributes:
+        # Keys are sorted in the chain; each pair follows the `:` or the closing quote of another value.
         pairs = "".join(
-            '(?:[^;]*")?' + regex_literal(key) + '="' + regex_literal(value.replace('"', '\\"')) + '"'
+            _WHOLE_PAIRS + regex_literal(key) + '="' + regex_literal(_chain_value(value)) + '"'
             for key, value in sorted(part.attributes.items())
         )
-        attributes = ":" + pairs + "[^;]*"
+        attributes = ":" + pairs + _REST_OF_ELEMENT
     else:
-        attributes = "(?::[^;]*)?"
+        attributes = "(?::" + _REST_OF_ELEMENT + ")?"
     return tag + classes + attributes
 
 
@@ -146,7 +168,7 @@ def selector_regex(selector: Optional[str]) -> Optional[str]:
         return None
     pattern = "(?:^|;)" + _element_regex(parts[0])
     for child, parent in zip(parts, parts[1:]):
-        pattern += (";" if child.direct_child else ";(?:[^;]*;)*") + _element_regex(parent)
+        pattern += (";" if child.direct_child else ";(?:" + _REST_OF_ELEMENT + ";)*") + _element_regex(parent)
     return pattern + "(?:;|$)"
 
 

@@ -71,7 +71,8 @@ def test_url_matching(count, step, expected):
     ("form#signup button", 1),
     ("form#signup > button", 1),
     ("div.wide button.primary", 1),
-    ("[nth-child='2']", 0),
+    ("[nth-child='2']", 1),  # nth-child, nth-of-type, href, text and id are element fields, not attr__ keys
+    ("[data-nth='2']", 0),
     ("div:nth-child(2) > a", 1),
     ("*", 3),
 ])
@@ -165,3 +166,32 @@ def test_editing_an_action_changes_the_cache_key(run_query, data, team):
     second = run_query(query, refresh="blocking").json()
     assert first["cache_key"] != second["cache_key"]
     assert (first["results"][0]["data"], second["results"][0]["data"]) == ([3], [3])
+
+
+QUOTED = 'a.btn:attr__data-x="a;b"attr__style="x:\\"y\\";z"href="/x"nth-child="1"text="Hi; there";div:nth-child="2";body'
+
+
+@pytest.mark.parametrize("selector, expected", [
+    ('a[data-x="a;b"]', 1),
+    ('a[data-x="a"]', 0),
+    ("a[style='x:\"y\";z']", 1),  # a bare quote in the selector matches the chain's escaped one
+    ('a[href="/x"]', 1),
+    ('body a[text="Hi; there"]', 1),  # a `;` inside a quoted value does not end the element
+    ('div > a.btn[data-x="a;b"]', 1),
+    ("body > div > a", 2),
+    ("body > a", 1),  # the span's link in the shared data
+])
+def test_selector_over_quoted_values(count, team, selector, expected):
+    events(team, ("$autocapture", "u7", "2020-01-02 12:00", {"$elements_chain": QUOTED}))
+    assert count({"event": "$autocapture", "selector": selector}) == expected
+
+
+def test_unreadable_selector_is_a_400_and_a_bytecode_error(run_query, data, team, client):
+    response = client.post(f"/api/projects/{team.id}/actions/", {"name": "s", "steps": [{"event": "$autocapture", "selector": "a["}]},
+                           format="json")
+    assert response.status_code == 201
+    assert response.json()["bytecode_error"] == "Unsupported selector 'a['"
+    query = {"kind": "TrendsQuery", "series": [{"kind": "ActionsNode", "id": response.json()["id"]}]}
+    response = run_query(query, refresh="force_blocking")
+    assert response.status_code == 400
+    assert response.json()["detail"] == "An action step's selector 'a[' could not be read."
