@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "insight_variables",
     "exports",
     "cohorts",
+    "actions",
 ]
 
 MIDDLEWARE = [
@@ -306,7 +307,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/",
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {"ActionStepMatchingEnum": "actions.models.MATCHING_OPTIONS"},
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "core.openapi.posthog_tags"],
 }
 

@@ -19,6 +19,7 @@ urlpatterns = [
     path("api/", include("insight_variables.urls")),
     path("api/", include("exports.urls")),
     path("api/", include("cohorts.urls")),
+    path("api/", include("actions.urls")),
     path("", include("events.urls")),
     path("", include("sharing.public_urls")),
 ]

@@ -12,6 +12,7 @@ from django.contrib.auth.hashers import make_password
 from django.db.models import Max
 from django.utils import timezone
 
+from actions.models import Action
 from accounts.models import Organization, OrganizationMembership, Project, Team, User
 from accounts.services import create_personal_api_key, create_project_with_team
 from alerts.models import AlertConfiguration, Threshold
@@ -150,6 +151,17 @@ class EventFactory(factory.django.DjangoModelFactory):
     distinct_id = factory.Sequence(lambda n: f"user-{n}")
     properties = factory.LazyFunction(dict)
     timestamp = factory.LazyFunction(timezone.now)
+
+
+class ActionFactory(factory.django.DjangoModelFactory):
+    """An action; `steps_json=[{"event": "$pageview", "url": "/pricing"}]` (omitted keys read as unset)."""
+
+    class Meta:
+        model = Action
+
+    team = factory.SubFactory(TeamFactory)
+    name = factory.Sequence(lambda n: f"action {n}")
+    steps_json = factory.LazyFunction(lambda: [{"event": "$pageview"}])
 
 
 # -- sharing and alerts -------------------------------------------------------------------------

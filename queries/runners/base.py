@@ -17,6 +17,7 @@ from sqlglot import exp
 
 from .. import clock, conf
 from ..schema import SchemaModel
+from ..sql.actions import ActionCatalog
 from ..sql.engine import Engine, EngineTimeout, Params, get_engine
 from ..wire import response_value  # noqa: F401  (the runners' formatter, re-exported)
 
@@ -53,6 +54,13 @@ class QueryRunner:
         self.executed_sql: list[str] = []
 
     @property
+    def actions(self) -> ActionCatalog:
+        """The actions the query references, loaded once per runner."""
+        if getattr(self, "_actions", None) is None:
+            self._actions = ActionCatalog.for_query(self.team, self.query)
+        return self._actions
+
+    @property
     def engine(self) -> Engine:
         if self._engine is None:
             self._engine = get_engine()
@@ -70,6 +78,8 @@ class QueryRunner:
             "timezone": self.team.timezone,
             "week_start_day": self.week_start_day,
             "version": CACHE_VERSION,
+            # Editing an action changes the results of every query that references it.
+            **({"actions": self.actions.versions()} if self.actions.actions else {}),
         }
 
     def cache_key(self) -> str:

@@ -13,6 +13,7 @@ from sqlglot import exp
 
 from ..dates import QueryDateRange, to_utc
 from ..schema import (
+    ActionsNode,
     BreakdownFilter,
     DataWarehouseNode,
     EventsNode,
@@ -20,6 +21,7 @@ from ..schema import (
     FunnelsFilter,
     FunnelsQuery,
 )
+from ..sql.actions import entity_condition, entity_event_names
 from ..sql.context import EVENT_FIELDS, SQLContext
 from ..sql.engine import Params, case, paren
 from ..sql.funnels import MICROSECONDS, Exclusion, FunnelPlan, FunnelSQL
@@ -102,8 +104,8 @@ class FunnelsQueryRunner(QueryRunner):
             if isinstance(step, DataWarehouseNode):
                 raise ValidationError("Data warehouse tables are not supported in funnels just yet. "
                                       "For now, please try this funnel without the data warehouse-based step.")
-            if not isinstance(step, EventsNode):
-                raise ValidationError(f"{step.kind} steps are not supported; use EventsNode.")
+            if not isinstance(step, (EventsNode, ActionsNode)):
+                raise ValidationError(f"{step.kind} steps are not supported; use EventsNode or ActionsNode.")
             if step.math in ("first_time_for_user", "first_matching_event_for_user"):
                 raise ValidationError(f"Math '{step.math}' is not supported in funnels.")
             if step.optionalInFunnel:
@@ -118,9 +120,10 @@ class FunnelsQueryRunner(QueryRunner):
                 raise ValidationError(f"funnelToStep is out of bounds. It must be between 1 and {last}.")
             if ff.funnelFromStep is not None and ff.funnelFromStep >= ff.funnelToStep:
                 raise ValidationError("Funnel step range is invalid. funnelToStep should be greater than funnelFromStep.")
+        for node in [*steps, *(ff.exclusions or [])]:
+            if isinstance(node, ActionsNode):
+                self.actions.require(node.id)  # PostHog: "Action ID <id> does not exist!"
         for exclusion in ff.exclusions or []:
-            if not isinstance(exclusion, FunnelExclusionEventsNode):
-                raise ValidationError(f"{exclusion.kind} exclusions are not supported; use EventsNode.")
             if exclusion.funnelFromStep >= exclusion.funnelToStep:
                 raise ValidationError("Exclusion event range is invalid. End of range should be greater than start.")
             if exclusion.funnelFromStep >= last:
@@ -210,11 +213,14 @@ class FunnelsQueryRunner(QueryRunner):
         objects = []
         for index, series in enumerate(self.query.series):
             actors, delay_sum, delay_count, median_sum, median_count = steps.get(index, (0, None, 0, None, 0))
+            is_action = isinstance(series, ActionsNode)
             if self.order == "unordered":
                 item = {"action_id": None, "name": f"Completed {index + 1} step{'s' if index else ''}", "custom_name": None}
+            elif is_action:
+                item = {"action_id": series.id, "name": self.actions.require(series.id).name, "custom_name": series.custom_name}
             else:
                 item = {"action_id": series.event, "name": series.event, "custom_name": series.custom_name}
-            item.update({"order": index, "people": [], "count": int(actors or 0), "type": "events"})
+            item.update({"order": index, "people": [], "count": int(actors or 0), "type": "actions" if is_action else "events"})
             if index == 0:
                 item.update({"average_conversion_time": None, "median_conversion_time": None})
             else:
@@ -277,11 +283,15 @@ class FunnelsQueryRunner(QueryRunner):
             exp.GTE(this=timestamp, expression=engine.timestamp(self.date_range.date_from(), params)),
             exp.LTE(this=timestamp.copy(), expression=engine.timestamp(self.date_range.date_to(), params)),
         ]
-        names = {node.event for node in [*query.series, *exclusions]}
+        names: set = set()
+        for node in [*query.series, *exclusions]:
+            events = entity_event_names(node, self.actions)
+            names |= {None} if events is None else events
         if self.order != "strict" and None not in names:
             where.append(exp.In(this=context.event_column("event"), expressions=[context.param(name) for name in sorted(names)]))
         # Without per-step filters, the event names alone select the funnel's events (better estimates).
-        selects_steps = self.order != "strict" and not any(node.properties for node in [*query.series, *exclusions])
+        selects_steps = self.order != "strict" and not any(
+            node.properties or isinstance(node, ActionsNode) for node in [*query.series, *exclusions])
         where.append(properties_condition(query.properties, context))
         if query.filterTestAccounts:
             where.append(properties_condition(test_account_filters(self.team), context))
@@ -315,11 +325,8 @@ class FunnelsQueryRunner(QueryRunner):
         person, distinct_id = context.event_column("person"), context.event_column("distinct_id")
         return context.engine.actor_columns(person, distinct_id)
 
-    @staticmethod
-    def _entity(node: EventsNode, context: SQLContext) -> exp.Expression:
-        conditions = []
-        if node.event is not None:
-            conditions.append(exp.EQ(this=context.event_column("event"), expression=context.param(node.event)))
+    def _entity(self, node: EventsNode, context: SQLContext) -> exp.Expression:
+        conditions = [entity_condition(node, context, self.actions)]
         conditions.append(properties_condition(node.properties, context))
         return and_all(conditions) or exp.true()
 
@@ -346,14 +353,15 @@ class FunnelsQueryRunner(QueryRunner):
         seen: dict[str, int] = {}
         groups = []
         for node in self.query.series:
-            key = repr((node.event, [p.model_dump(mode="json") for p in node.properties or []]))
+            key = repr((node.kind, getattr(node, "event", None), getattr(node, "id", None), [p.model_dump(mode="json") for p in node.properties or []]))
             groups.append(seen.setdefault(key, len(seen)))
         return groups
 
 
 def _matches_all_of(exclusion: FunnelExclusionEventsNode, step: EventsNode) -> bool:
     """The exclusion matches every event of the step (same event, no filter the step lacks)."""
-    if step.event != exclusion.event:
+    if step.kind != exclusion.kind or getattr(step, "event", None) != getattr(exclusion, "event", None) \
+            or getattr(step, "id", None) != getattr(exclusion, "id", None):
         return False
     step_filters = [p.model_dump(mode="json", exclude_none=True) for p in step.properties or []]
     return all(p.model_dump(mode="json", exclude_none=True) in step_filters for p in exclusion.properties or [])

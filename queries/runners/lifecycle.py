@@ -12,8 +12,9 @@ from typing import Optional
 from sqlglot import exp
 
 from ..dates import QueryDateRange, add_intervals
-from ..schema import LifecycleQuery, PropertyFilter, PropertyOperator
-from ..sql.actors import entity_condition, events_select, events_series, query_conditions, reject_group_aggregation, with_ctes
+from ..schema import ActionsNode, LifecycleQuery, PropertyFilter, PropertyOperator
+from ..sql.actions import earliest_names, series_condition, series_label
+from ..sql.actors import events_select, events_series, query_conditions, reject_group_aggregation, with_ctes
 from ..sql.context import SQLContext
 from ..sql.engine import Params, case
 from ..sql.intervals import interval_index
@@ -35,6 +36,8 @@ class LifecycleQueryRunner(ActorInsightRunner):
         super().__init__(query, team, **kwargs)
         self.query: LifecycleQuery
         self.series = events_series(query.series, "LifecycleQuery")
+        for series in self.series:
+            series_label(series, self.actions)  # a missing action is a 400, before any SQL
         reject_group_aggregation(query)
         self.interval_name = query.interval.value if query.interval else "day"
         # With `explicitDate` the range is used as given (QueryDateRange.explicit).
@@ -50,7 +53,7 @@ class LifecycleQueryRunner(ActorInsightRunner):
                                 add_intervals(self.periods[-1], self.interval_name, 1)] if self.periods else [])
 
     def _earliest(self) -> Optional[datetime]:
-        return self.earliest_event([series.event for series in self.series])
+        return self.earliest_event(earliest_names(self.series, self.actions))
 
     def range_start(self) -> datetime:
         return self.date_range.date_from()
@@ -79,8 +82,11 @@ class LifecycleQueryRunner(ActorInsightRunner):
         # SQL numbers the interval before the first period 0, so period k is index k + 1.
         data = [float(sign * counts.get((k + 1, status), 0)) for k in range(len(self.periods))]
         first = self.series[0]
-        name = first.event if first.event is not None else "All events"
-        action = {"id": first.event, "name": name, "type": "events", "order": 0, "math": "total"}
+        name = series_label(first, self.actions)
+        if isinstance(first, ActionsNode):
+            action = {"id": str(first.id), "name": name, "type": "actions", "order": 0, "math": "total"}
+        else:
+            action = {"id": first.event, "name": name, "type": "events", "order": 0, "math": "total"}
         if first.custom_name is not None:
             action["custom_name"] = first.custom_name
         return {
@@ -101,7 +107,7 @@ class LifecycleQueryRunner(ActorInsightRunner):
         ts = context.event_column("timestamp")
         person = context.event_column("person")
         conditions = query_conditions(self.query, self.team, context)
-        conditions += [entity_condition(series.event, series.properties, context) for series in self.series]
+        conditions += [series_condition(series, context, self.actions) for series in self.series]
         conditions += [
             properties_condition([PERSON_PROFILE_FILTER], context),
             exp.Not(this=exp.Is(this=person, expression=exp.null())),

@@ -19,7 +19,9 @@ from ..sql.actors import (
     ACTOR_COLUMNS, actor_join, actor_key, actor_key_aliased, entity_condition, events_select, query_conditions,
     reject_group_aggregation, with_ctes,
 )
+from ..sql.actions import step_event_names
 from ..sql.context import SQLContext
+from ..sql.properties import and_all, properties_condition
 from ..sql.engine import Params, case
 from ..sql.intervals import interval_index
 from .actor_insight import ActorInsightRunner, date_range_errors
@@ -68,8 +70,10 @@ class RetentionQueryRunner(ActorInsightRunner):
         if retention.timeWindowMode == "24_hour_windows":
             raise ValidationError("The 24_hour_windows time window mode is not supported.")
         for name, entity in (("targetEntity", self.target), ("returningEntity", self.returning)):
-            if entity.type == "actions" or entity.kind == "ActionsNode":
-                raise ValidationError(f"{name}: actions are not supported; use an event.")
+            if self._is_action(entity):
+                if self.actions.get(entity.id) is None:
+                    raise ValidationError(f"{name}: Action ID {entity.id} does not exist!")
+                continue
             if entity.id is not None and not isinstance(entity.id, str):
                 raise ValidationError(f"{name}: the id of an event entity must be an event name.")
 
@@ -96,11 +100,23 @@ class RetentionQueryRunner(ActorInsightRunner):
         return spec
 
     @staticmethod
+    def _is_action(entity: RetentionEntity) -> bool:
+        return entity.type == "actions" or entity.kind == "ActionsNode"
+
+    @staticmethod
     def _event_name(entity: RetentionEntity) -> Optional[str]:
         return entity.id if isinstance(entity.id, str) else None
 
     def _earliest(self) -> Optional[datetime]:
-        return self.earliest_event([self._event_name(self.target), self._event_name(self.returning)])
+        names: set = set()
+        for entity in (self.target, self.returning):
+            if self._is_action(entity):
+                action = self.actions.get(entity.id)
+                events = step_event_names(action) if action else set()
+            else:
+                events = {self._event_name(entity)}
+            names |= {None} if events is None else events
+        return self.earliest_event(names)
 
     def _intervals(self) -> tuple[list[datetime], datetime]:
         """Cohort interval starts (team timezone) and the exclusive end of the range.
@@ -258,12 +274,15 @@ class RetentionQueryRunner(ActorInsightRunner):
 
     def _same_entities(self) -> bool:
         def identity(entity: RetentionEntity):
-            return self._event_name(entity), [prop.model_dump() for prop in entity.properties or []]
+            return self._is_action(entity), entity.id if self._is_action(entity) else self._event_name(entity), [prop.model_dump() for prop in entity.properties or []]
 
         return identity(self.target) == identity(self.returning)
 
     def _entity_condition(self, entity: RetentionEntity, context: SQLContext) -> exp.Expression:
-        condition = entity_condition(self._event_name(entity), entity.properties, context)
+        if self._is_action(entity):
+            condition = and_all([self.actions.condition(entity.id, context), properties_condition(entity.properties, context)])
+        else:
+            condition = entity_condition(self._event_name(entity), entity.properties, context)
         return condition if condition is not None else exp.true()
 
     def _breakdown_value(self, context: SQLContext) -> exp.Expression:
@@ -287,7 +306,7 @@ class RetentionQueryRunner(ActorInsightRunner):
         if self.retention_type == FIRST_TIME:
             return events_select(context, [*key, exp.alias_(exp.Min(this=ts), "first_ts")], [*filters, target]).group_by(*group)
         # First ever occurrence: the first event of that name, counted only if it also matches the entity's filters.
-        name_only = self._entity_condition(RetentionEntity(id=self.target.id), context)
+        name_only = self._entity_condition(RetentionEntity(id=self.target.id, type=self.target.type, kind=self.target.kind), context)
         first_any = exp.Min(this=ts.copy())
         first_matching = exp.Min(this=case([(target, ts.copy())]))
         return (events_select(context, [*key, exp.alias_(first_any, "first_ts")], [*filters, name_only]).group_by(*group)

@@ -11,8 +11,9 @@ from rest_framework.exceptions import ValidationError
 from sqlglot import exp
 
 from ..dates import ONE_MICROSECOND, QueryDateRange, add_intervals, compare_to_period, previous_period, to_utc
-from ..schema import EventsNode, StickinessQuery
-from ..sql.actors import actor_key, entity_condition, events_select, events_series, query_conditions
+from ..schema import ActionsNode, EventsNode, StickinessQuery
+from ..sql.actions import series_condition, series_label
+from ..sql.actors import actor_key, events_select, events_series, query_conditions
 from ..sql.context import SQLContext
 from ..sql.engine import Params
 from ..sql.hogql import compile_expression
@@ -33,6 +34,8 @@ class StickinessQueryRunner(ActorInsightRunner):
         super().__init__(query, team, **kwargs)
         self.query: StickinessQuery
         self.series = events_series(query.series, "StickinessQuery")
+        for series in self.series:
+            series_label(series, self.actions)  # a missing action is a 400, before any SQL
         self._validate()
         self.interval_name = query.interval.value if query.interval else "day"
         self.date_range = QueryDateRange(query.dateRange, tz=self.tz, interval=self.interval_name, now=self.now,
@@ -115,9 +118,11 @@ class StickinessQueryRunner(ActorInsightRunner):
             "count": total,
             "data": data,
             "days": days,
-            "label": series.event if series.event is not None else "All events",
+            "label": series_label(series, self.actions),
             "labels": [f"{day} {self.interval_name}{'' if day == 1 else 's'}{suffix}" for day in days],
-            "action": {"order": index, "type": "events", "name": series.event or "All events", "id": series.event,
+            # For actions too, `id` is the label and `type` "events" (as in trends).
+            "action": {"order": index, "type": "events", "name": series_label(series, self.actions),
+                       "id": series_label(series, self.actions) if isinstance(series, ActionsNode) else series.event,
                        "custom_name": series.custom_name},
         }
         if compare_label:
@@ -146,7 +151,7 @@ class StickinessQueryRunner(ActorInsightRunner):
         """Rows (number of active intervals, actors)."""
         ts = context.event_column("timestamp")
         conditions = query_conditions(self.query, self.team, context)
-        conditions.append(entity_condition(series.event, series.properties, context))
+        conditions.append(series_condition(series, context, self.actions))
         conditions += [
             exp.GTE(this=ts, expression=context.engine.timestamp(to_utc(date_range.filter_from()), context.params)),
             exp.LTE(this=ts.copy(), expression=context.engine.timestamp(to_utc(date_range.date_to()), context.params)),

@@ -11,7 +11,7 @@ from typing import Any, Optional
 from rest_framework.exceptions import ValidationError
 from sqlglot import exp
 
-from ..schema import EventsNode
+from ..schema import ActionsNode, EventsNode
 from .context import SQLContext
 from .properties import and_all, properties_condition, test_account_filters
 
@@ -73,12 +73,12 @@ def with_ctes(select: exp.Select, ctes: list[tuple[str, exp.Expression]]) -> exp
 
 
 def events_series(series: list, kind: str) -> list[EventsNode]:
-    """The query's series, all EventsNode (actions and data warehouse tables have no store here)."""
+    """The query's series, EventsNode or ActionsNode (data warehouse tables have no store here)."""
     if not series:
         raise ValidationError(f"A {kind} needs at least one series.")
     for node in series:
-        if not isinstance(node, EventsNode):
-            raise ValidationError(f"{node.kind} series are not supported; use EventsNode.")
+        if not isinstance(node, (EventsNode, ActionsNode)):
+            raise ValidationError(f"{node.kind} series are not supported; use EventsNode or ActionsNode.")
     return list(series)
 
 

@@ -252,8 +252,9 @@ def test_insight_without_query(api, team):
 
 
 def test_query_the_engine_refuses(api, team):
-    insight = make_insight(team, query=viz({"kind": "TrendsQuery", "series": [{"kind": "ActionsNode", "id": 1}]}))
-    assert analyze(api, team, insight) == "This insight's query cannot be analyzed: ActionsNode series are not supported; use EventsNode."
+    insight = make_insight(team, query=viz({"kind": "TrendsQuery", "series": [{"kind": "DataWarehouseNode", "id": "t", "table_name": "t", "timestamp_field": "ts", "id_field": "id", "distinct_id_field": "d"}]}))
+    assert analyze(api, team, insight) == (
+        "This insight's query cannot be analyzed: DataWarehouseNode series are not supported; use EventsNode or ActionsNode.")
 
 
 # --- Access ---------------------------------------------------------------------------------------

@@ -188,7 +188,7 @@ def test_lifecycle_and_stickiness_suggest_each_other_and_retention(api, team, da
     viz({"kind": "PathsQuery", "pathsFilter": {}}),
     {"kind": "DataVisualizationNode", "source": {"kind": "HogQLQuery", "query": "select 1"}},
     {"kind": "TrendsQuery", "series": series("$pageview")},  # not wrapped in an InsightVizNode
-    viz({"kind": "TrendsQuery", "series": [{"kind": "ActionsNode", "id": 1}]}),  # the engine refuses it
+    viz({"kind": "TrendsQuery", "series": [{"kind": "DataWarehouseNode", "id": "t", "table_name": "t", "timestamp_field": "ts", "id_field": "id", "distinct_id_field": "d"}]}),  # the engine refuses it
 ], ids=["no-query", "paths", "sql", "bare", "unsupported"])
 def test_unsupported_queries_have_no_suggestions(api, team, query):
     insight = make_insight(team, query=query, **({"filters": {"insight": "TRENDS"}} if query is None else {}))
@@ -264,7 +264,7 @@ def test_llm_suggestions_follow_the_deterministic_ones(api, team, data, llm):
     insight = make_insight(team, query=RETENTION, name="Signup retention")
     execute_query(team, RETENTION, refresh="blocking")
     answer = [
-        llm_item("Action series", {"kind": "TrendsQuery", "series": [{"kind": "ActionsNode", "id": 7}]}),  # engine refuses
+        llm_item("Warehouse series", {"kind": "TrendsQuery", "series": [{"kind": "DataWarehouseNode", "id": "t", "table_name": "t", "timestamp_field": "ts", "id_field": "id", "distinct_id_field": "d"}]}),  # engine refuses
         {"title": "Not a viz node", "targetQuery": {"kind": "TrendsQuery", "series": series("paid")}},
         {"description": "no title", "targetQuery": GOOD_1["targetQuery"]},
         llm_item("Broken", {"kind": "TrendsQuery"}),  # invalid node

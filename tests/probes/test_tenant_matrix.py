@@ -11,6 +11,7 @@ from drf_spectacular.generators import EndpointEnumerator
 from rest_framework.test import APIClient
 
 from accounts.models import PersonalAPIKey
+from actions.models import Action
 from alerts.models import AlertConfiguration
 from cohorts.models import Cohort
 from exports.models import ExportedAsset
@@ -61,6 +62,7 @@ def world():
     export = ExportedAsset.objects.create(team=victim_team, insight=insight, export_format="text/csv",
                                           content=SECRET.encode(), created_by=victim)
     cohort = Cohort.objects.create(team=victim_team, name=f"{SECRET} cohort", is_static=True, version=0, created_by=victim)
+    action = Action.objects.create(team=victim_team, name=f"{SECRET} action", steps_json=[{"event": SECRET}])
     attacker = make_member(make_team(name="attacker project"))
     ids = {
         "project_id": victim_team.id,
@@ -77,6 +79,7 @@ def world():
         "variable": variable.id,
         "export": export.id,
         "cohort": cohort.id,
+        "action": action.id,
     }
     return {"victim_team": victim_team, "victim": victim, "sibling_team": sibling_team, "attacker": attacker,
             "share_token": share.access_token, "ids": ids, "counts": _counts(victim_team)}
@@ -86,14 +89,15 @@ def _counts(team):
     return (Insight.objects.filter(team=team, deleted=False).count(), Dashboard.objects.filter(team=team, deleted=False).count(),
             AlertConfiguration.objects.filter(team=team).count(), SharingConfiguration.objects.filter(team=team, enabled=True).count(),
             InsightVariable.objects.filter(team=team).count(), ExportedAsset.objects.filter(team=team).count(),
-            Cohort.objects.filter(team=team, deleted=False).count())
+            Cohort.objects.filter(team=team, deleted=False).count(), Action.objects.filter(team=team, deleted=False).count())
 
 
 def _fill(path: str, ids: dict) -> str:
     def pk_for(match_path):
         for family, key in (("alerts", "alert"), ("thresholds", "threshold"), ("dashboards", "dashboard"), ("insights", "insight"),
                             ("personal_api_keys", "key"), ("users", "user"), ("projects", "project"),
-                            ("insight_variables", "variable"), ("exports", "export"), ("cohorts", "cohort")):
+                            ("insight_variables", "variable"), ("exports", "export"), ("cohorts", "cohort"),
+                            ("actions", "action")):
             if f"/{family}/{{pk}}/" in match_path:
                 return ids[key]
         raise AssertionError(f"no id for {match_path}")

@@ -159,7 +159,7 @@ def test_empty_project_gives_four_zero_series(client, team):
 @pytest.mark.parametrize(
     "fields, detail",
     [
-        ({"series": [{"kind": "ActionsNode", "id": 1}]}, "ActionsNode series are not supported; use EventsNode."),
+        ({"series": [{"kind": "ActionsNode", "id": 1}]}, "Action ID 1 does not exist!"),
         ({"series": []}, "A LifecycleQuery needs at least one series."),
         ({"aggregation_group_type_index": 1}, "Group aggregation (aggregation_group_type_index) is not supported."),
         ({"properties": [{"key": "x", "value": "(", "operator": "regex"}]}, "Invalid regular expression '(': missing ), unterminated subpattern at position 0"),

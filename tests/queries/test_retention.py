@@ -248,8 +248,8 @@ def test_empty_range_and_date_from_after_date_to(client, team):
 @pytest.mark.parametrize(
     "retention_filter, detail",
     [
-        ({"targetEntity": {"id": 3, "type": "actions"}}, "targetEntity: actions are not supported; use an event."),
-        ({"returningEntity": {"id": 3, "kind": "ActionsNode"}}, "returningEntity: actions are not supported; use an event."),
+        ({"targetEntity": {"id": 3, "type": "actions"}}, "targetEntity: Action ID 3 does not exist!"),
+        ({"returningEntity": {"id": 3, "kind": "ActionsNode"}}, "returningEntity: Action ID 3 does not exist!"),
         ({"totalIntervals": -1}, "totalIntervals must be at least 1."),
         ({"totalIntervals": 10**9}, "totalIntervals must be at most 250000."),
         ({"minimumOccurrences": -1}, "minimumOccurrences must be at least 1."),

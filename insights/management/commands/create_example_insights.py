@@ -2,6 +2,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import OrganizationMembership, Team
+from actions.models import Action
+from actions.services import create_action
 from cohorts.services import COHORT_EXAMPLE, example_cohort
 from insights.models import Insight
 from insights.services import create_insight
@@ -87,6 +89,23 @@ EXAMPLES = [
     ),
 ]
 
+# An action (pageviews of the pricing page, or a sign-up) and an insight counting it.
+EXAMPLE_ACTION = {
+    "name": "Viewed pricing or signed up",
+    "description": "Example action: a pageview whose URL contains /pricing, or a sign-up.",
+    "steps_json": [{"event": "$pageview", "url": "/pricing", "url_matching": "contains"}, {"event": "signed up"}],
+}
+ACTION_INSIGHT = "Pricing interest (action)"
+
+
+def _action_insight(action: Action) -> dict:
+    return _viz({
+        "kind": "TrendsQuery",
+        "series": [{"kind": "ActionsNode", "id": action.id, "name": action.name, "math": "dau"}],
+        "interval": "day",
+        "dateRange": {"date_from": "-30d"},
+    })
+
 
 class Command(BaseCommand):
     help = "Create example insights for a team (skips the ones it already has)."
@@ -110,6 +129,13 @@ class Command(BaseCommand):
             cohort = example_cohort(team=team, user=owner.user if owner else None)
             name, query = COHORT_EXAMPLE[1], _cohort_breakdown_example(cohort.id)
             create_insight(team=team, user=owner.user if owner else None, data={"name": name, "query": query}, dashboards=None, tags=["example"])
+            created += 1
+        if ACTION_INSIGHT not in existing:
+            user = owner.user if owner else None
+            action = Action.objects.filter(team=team, name=EXAMPLE_ACTION["name"], deleted=False).first() or create_action(
+                team=team, user=user, data=dict(EXAMPLE_ACTION))
+            create_insight(team=team, user=user, data={"name": ACTION_INSIGHT, "query": _action_insight(action)}, dashboards=None,
+                           tags=["example"])
             created += 1
         self.stdout.write(f"{created} example insight(s) created for team {team.id}.")
 

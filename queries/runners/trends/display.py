@@ -21,12 +21,15 @@ class TrendsDisplay:
     """Result shaping for TrendsQueryRunner (uses its query, date range and breakdowns)."""
 
     def _label(self, series: EventsNode) -> str:
+        if series.kind == "ActionsNode":
+            return self.actions.require(series.id).name
         return series.event if series.event is not None else "All events"
 
     def _action(self, series: EventsNode, index: int) -> dict:
+        # For actions too, `id` is the label and `type` "events" (PostHog's HogQL-era result).
         return {
             "days": response_value(self.date_range.bucket_starts()),
-            "id": series.event,
+            "id": self._label(series) if series.kind == "ActionsNode" else series.event,
             "type": "events",
             "order": index,
             "name": self._label(series),

@@ -7,6 +7,7 @@ from sqlglot import exp
 
 from ...dates import ONE_MICROSECOND, QueryDateRange, to_utc
 from ...schema import EventsNode
+from ...sql.actions import entity_condition
 from ...sql.context import SQLContext
 from ...sql.engine import case, paren
 from ...sql.hogql import compile_expression
@@ -107,8 +108,8 @@ class SeriesQueryBuilder:
         """Team and event (`scope`), then the series, query and test-account property filters."""
         context, runner = self.context, self.runner
         conditions = [context.team_filter()] if scope else []
-        if scope and self.series.event is not None:
-            conditions.append(exp.EQ(this=context.event_column("event"), expression=context.param(self.series.event)))
+        if scope:
+            conditions.append(entity_condition(self.series, context, runner.actions))
         if filters:
             conditions.append(properties_condition(self.series.properties, context))
             conditions.append(properties_condition(runner.query.properties, context))

@@ -13,7 +13,8 @@ from typing import Any, Optional
 from sqlglot import exp
 
 from ...dates import QueryDateRange, compare_to_period, previous_period
-from ...schema import ChartDisplayType, EventsNode, TrendsQuery
+from ...schema import ActionsNode, ChartDisplayType, EventsNode, TrendsQuery
+from ...sql.actions import entity_event_names
 from ...sql.context import SQLContext
 from ...sql.engine import Params
 from .. import formula as formulas
@@ -75,8 +76,8 @@ class TrendsQueryRunner(TrendsDisplay, QueryRunner):
         if not self.query.series:
             raise UnsupportedQuery("A TrendsQuery needs at least one series.")
         for series in self.query.series:
-            if not isinstance(series, EventsNode):
-                raise UnsupportedQuery(f"{series.kind} series are not supported; use EventsNode.")
+            if not isinstance(series, (EventsNode, ActionsNode)):
+                raise UnsupportedQuery(f"{series.kind} series are not supported; use EventsNode or ActionsNode.")
             math_type = series.math or "total"
             if math_type == "unique_group" or series.math_group_type_index is not None:
                 raise UnsupportedQuery("Group math (unique_group) is not supported.")
@@ -95,7 +96,11 @@ class TrendsQueryRunner(TrendsDisplay, QueryRunner):
                     raise UnsupportedQuery(f"Math '{math_type}' does not support intervalCount.")
 
     def _earliest_timestamp(self) -> Optional[datetime]:
-        return self.earliest_event([series.event for series in self.query.series], after=EARLIEST_TIMESTAMP)
+        names: set = set()
+        for series in self.query.series:
+            events = entity_event_names(series, self.actions)
+            names |= {None} if events is None else events
+        return self.earliest_event(names, after=EARLIEST_TIMESTAMP)
 
     @property
     def breakdown_limit(self) -> int:
@@ -166,6 +171,8 @@ class TrendsQueryRunner(TrendsDisplay, QueryRunner):
     # --- One series in one period --------------------------------------------------------------
 
     def _series_results(self, series: EventsNode, index: int, date_range: QueryDateRange, compare_label: Optional[str]) -> list[dict]:
+        if isinstance(series, ActionsNode) and self.actions.get(series.id) is None:
+            return []  # PostHog drops the series of a missing action
         if self.cohort_breakdown is not None:
             return cohort_series_results(self, series, index, date_range, compare_label)
         context = SQLContext(self.engine, self.team, Params())

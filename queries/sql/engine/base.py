@@ -157,6 +157,14 @@ class Engine:
         """Every match of `pattern` replaced (ClickHouse's replaceRegexpAll: `\\0` whole match, `\\1`.. groups)."""
         raise NotImplementedError
 
+    def regex_any_group(self, value: exp.Expression, extract: str, pattern: exp.Expression, params: Params) -> exp.Expression:
+        """Some match of the regex `extract` in `value` has a first group matching the regex `pattern`
+        (ClickHouse: `arrayExists(x -> match(x, pattern), extractAll(value, extract))`); NULL `value` -> false.
+
+        `extract` is a constant pattern with exactly one group, matched left to right without
+        overlaps; `pattern` a user regex checked with queries.sql.regex first."""
+        raise NotImplementedError
+
     def binary_order(self, value: exp.Expression) -> exp.Expression:
         """Order text by code point, whatever the database collation (ClickHouse's order)."""
         return value

@@ -2,6 +2,7 @@
 import re
 from datetime import timezone
 
+import sqlglot
 from django.db import transaction
 from sqlglot import exp
 
@@ -63,6 +64,12 @@ class PostgresEngine(Engine):
 
     def binary_order(self, value):
         return exp.Collate(this=value, expression=exp.Identifier(this="C", quoted=True))
+
+    def regex_any_group(self, value, extract, pattern, params):
+        # regexp_matches with 'g' yields each non-overlapping match's groups, as extractAll does.
+        tree = sqlglot.parse_one("EXISTS (SELECT 1 FROM regexp_matches(v, x, 'g') AS m(g) WHERE m.g[1] ~ y)", read="postgres")
+        parts = {"v": value, "x": params.add(extract), "y": pattern}
+        return paren(tree.transform(lambda node: parts[node.name].copy() if isinstance(node, exp.Column) and not node.table and node.name in parts else node))
 
     def regex_replace(self, value, pattern, replacement, params):
         template = _WHOLE_MATCH.sub(r"\\&", replacement)

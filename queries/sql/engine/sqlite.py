@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlglot import exp
 
 from ...dates import shift_date, shift_datetime
-from ..regex import regex_replace, regex_search
+from ..regex import compile_regex, regex_replace, regex_search
 from .base import MICROSECONDS, Engine, case, paren
 from .base import cast as _cast, function as _fn, string as _string
 
@@ -110,6 +110,13 @@ def _regexp(pattern, value):
     return regex_search(pattern, value)
 
 
+def _regex_any_group(value, extract, pattern):
+    if value is None or extract is None or pattern is None:
+        return None
+    matcher = compile_regex(pattern)
+    return any(matcher.search(group or "") is not None for group in compile_regex(extract).findall(str(value)))
+
+
 class SQLiteEngine(Engine):
     vendor = "sqlite"
     dialect = "sqlite"
@@ -127,6 +134,7 @@ class SQLiteEngine(Engine):
         raw = self.connection.connection
         raw.create_function("REGEXP", 2, _regexp, deterministic=True)
         raw.create_function("hogql_regexp_replace", 3, regex_replace, deterministic=True)
+        raw.create_function("hogql_regex_any_group", 3, _regex_any_group, deterministic=True)
         raw.create_function("hogql_to_local", 2, _to_local, deterministic=True)
         raw.create_function("hogql_from_local", 2, _from_local, deterministic=True)
         raw.create_function("hogql_shift", 5, _shift, deterministic=True)
@@ -195,6 +203,9 @@ class SQLiteEngine(Engine):
         if literal is not None:
             return exp.Glob(this=value, expression=params.add(_like_to_glob(literal)))
         return exp.Like(this=value, expression=exp.Escape(this=pattern, expression=_string("\\")))
+
+    def regex_any_group(self, value, extract, pattern, params):
+        return _fn("hogql_regex_any_group", value, params.add(extract), pattern)
 
     def regex_replace(self, value, pattern, replacement, params):
         # RE2's Python templates name the whole match \g<0>.
