@@ -18,6 +18,7 @@ from django.db.models.constants import OnConflict
 from django.utils import timezone
 
 from accounts.models import Team
+from groups.ingestion import record_groups
 
 from .exceptions import InvalidPayload, invalid_token, missing_token, unusable_token
 from .models import Event, Person, PersonDistinctId
@@ -213,6 +214,7 @@ def _write(team_id: int, captured: list[CapturedEvent], now: datetime, *, lock_p
             resolver.apply(event)
     person_ids = resolver.persist()
     insert_events(team_id, captured, person_ids, now, skip_stored_uuids=skip_stored_uuids)
+    record_groups(team_id, captured)  # group types named in `$groups`, `$groupidentify` upserts
 
 
 def _lock_distinct_ids(team_id: int, distinct_ids: set[str]) -> None:

@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "alerts",
     "insight_variables",
     "exports",
+    "groups",
 ]
 
 MIDDLEWARE = [

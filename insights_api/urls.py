@@ -18,6 +18,7 @@ urlpatterns = [
     path("api/", include("accounts.urls")),
     path("api/", include("insight_variables.urls")),
     path("api/", include("exports.urls")),
+    path("api/", include("groups.urls")),
     path("", include("events.urls")),
     path("", include("sharing.public_urls")),
 ]

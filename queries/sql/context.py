@@ -30,6 +30,12 @@ class SQLContext:
         self.team = team
         self.params = params or Params()
         self.uses_person = False
+        # Other tables read through the events table (queries.sql.joined_events): session fields by
+        # name, the group type indexes whose group properties are read, and the group type whose
+        # key is the actor instead of the person (`aggregation_group_type_index`, group math).
+        self.session_fields: set[str] = set()
+        self.group_property_indexes: set[int] = set()
+        self.aggregation_group_type_index: int | None = None
 
     def param(self, value) -> exp.Placeholder:
         return self.params.add(value)
@@ -53,7 +59,13 @@ class SQLContext:
     def person_property_number(self, key: str) -> exp.Expression:
         return self.engine.json_number(self.person_column("properties"), key, self.params)
 
-    def events_table(self) -> exp.Table:
+    def events_table(self) -> exp.Expression:
+        """The events table; a derived table with session and group columns when those were used
+        (build columns and conditions first: compiling them is what tells)."""
+        if self.session_fields or self.group_property_indexes:
+            from .joined_events import joined_events_table  # it builds on this module
+
+            return joined_events_table(self)
         return exp.to_table(Event._meta.db_table).as_(EVENT_ALIAS)
 
     def person_join_condition(self) -> exp.Expression:
@@ -63,10 +75,19 @@ class SQLContext:
         return exp.to_table(Person._meta.db_table).as_(PERSON_ALIAS)
 
     def actor_key(self) -> list[exp.Expression]:
-        """GROUP BY these for one group per actor: the event's person, or a personless event's distinct id."""
+        """GROUP BY these for one group per actor: the event's person, or a personless event's distinct id
+        (the group's key when aggregating by group)."""
+        if self.aggregation_group_type_index is not None:
+            from .groups import group_actor_key
+
+            return group_actor_key(self)
         return self.engine.actor_key(self.event_column("person"), self.event_column("distinct_id"))
 
     def count_actors(self) -> exp.Expression:
+        if self.aggregation_group_type_index is not None:
+            from .groups import count_groups
+
+            return count_groups(self)
         return self.engine.count_actors(self.event_column("person"), self.event_column("distinct_id"))
 
     def team_filter(self) -> exp.Expression:

@@ -10,7 +10,9 @@ from ...schema import EventsNode
 from ...sql.context import SQLContext
 from ...sql.engine import case, paren
 from ...sql.hogql import compile_expression
+from ...sql.groups import aggregate_by_group
 from ...sql.properties import and_all, properties_condition, test_account_filters
+from ...sql.sessions import is_session_duration, session_value
 from ..base import UnsupportedQuery
 from .breakdown import BREAKDOWN_NULL, BREAKDOWN_OTHER, breakdown_value
 
@@ -20,10 +22,12 @@ if TYPE_CHECKING:
 PERCENTILES = {"median": 0.5, "p75": 0.75, "p90": 0.9, "p95": 0.95, "p99": 0.99}
 PROPERTY_MATHS = {"sum", "avg", "min", "max", *PERCENTILES}
 INTEGER_MATHS = {
-    "total", "dau", "weekly_active", "monthly_active", "unique_session", "first_time_for_user",
+    "total", "dau", "weekly_active", "monthly_active", "unique_session", "unique_group", "first_time_for_user",
     "first_matching_event_for_user", "min_count_per_actor", "max_count_per_actor",
 }
 ACTIVE_WINDOWS = {"weekly_active": 7, "monthly_active": 30}
+# Maths that count groups instead of persons when the series names a math_group_type_index.
+GROUP_MATHS = {"unique_group", "dau", "weekly_active", "monthly_active"}
 BUCKETS = "buckets"
 
 
@@ -39,6 +43,11 @@ class SeriesQueryBuilder:
         self.time_series = not runner.total_value
         self.ctes: list[exp.CTE] = []
         self.breakdown_count = len(runner.breakdowns)
+        # unique_group is dau over groups (cumulative and windows included); without an index, a count.
+        group_index = series.math_group_type_index if self.math in GROUP_MATHS else None
+        if self.math == "unique_group":
+            self.math = "dau" if group_index is not None else "total"
+        self.group_conditions = aggregate_by_group(context, group_index)
 
     # Pieces
 
@@ -109,6 +118,8 @@ class SeriesQueryBuilder:
         conditions = [context.team_filter()] if scope else []
         if scope and self.series.event is not None:
             conditions.append(exp.EQ(this=context.event_column("event"), expression=context.param(self.series.event)))
+        if scope:
+            conditions += [condition.copy() for condition in self.group_conditions]
         if filters:
             conditions.append(properties_condition(self.series.properties, context))
             conditions.append(properties_condition(runner.query.properties, context))
@@ -169,6 +180,8 @@ class SeriesQueryBuilder:
 
     def _values_select(self, breakdown_exprs: list[exp.Expression]) -> exp.Select:
         math_type = self.math
+        if math_type in PROPERTY_MATHS and is_session_duration(self.series):
+            return self._session_duration_select(breakdown_exprs)
         if math_type in PERCENTILES:
             return self._percentile_select(breakdown_exprs, self._property_value(), PERCENTILES[math_type])
         if math_type.endswith("_count_per_actor"):
@@ -240,6 +253,26 @@ class SeriesQueryBuilder:
         conditions = self._conditions() + [exp.Not(this=exp.Is(this=value.copy(), expression=exp.null()))]
         source = self._cte("property_values", self._events_select([*keys, exp.alias_(value, "value")], conditions))
         return self._percentile_of(source, quantile, self._key_names())
+
+    def _session_duration_select(self, breakdown_exprs) -> exp.Select:
+        """Property math over sessions: each session counts once per bucket (and breakdown value) it
+        has matching events in, with the whole session's duration (PostHog's per-session wrapper)."""
+        keys = self._key_columns(breakdown_exprs)
+        duration = exp.Max(this=session_value(self.context, "$session_duration"))
+        if self.series.math_multiplier is not None:
+            duration = exp.Mul(this=duration, expression=self.context.param(float(self.series.math_multiplier)))
+        per_session = self._events_select([*keys, exp.alias_(duration, "value")], self._conditions())
+        per_session = per_session.group_by(*self._group_positions(len(keys)), self.context.event_column("session_id")).having(
+            exp.Not(this=exp.Is(this=duration.copy(), expression=exp.null())))
+        source = self._cte("session_durations", per_session)
+        names = self._key_names()
+        if self.math in PERCENTILES:
+            return self._percentile_of(source, PERCENTILES[self.math], names)
+        cls = {"sum": exp.Sum, "avg": exp.Avg, "min": exp.Min, "max": exp.Max}[self.math]
+        value = exp.Coalesce(this=cls(this=exp.Cast(this=exp.column("value"), to=exp.DataType.build("double"))),
+                             expressions=[exp.Literal.number(0)])
+        select = exp.select(*[exp.column(n) for n in names], exp.alias_(value, "value")).from_(source)
+        return select.group_by(*self._group_positions(len(names))) if names else select
 
     def _count_per_actor_select(self, breakdown_exprs) -> exp.Select:
         keys = self._key_columns(breakdown_exprs)

@@ -1,0 +1,207 @@
+"""Sessions: one row per `$session_id`, computed in SQL from the session's events (PostHog's `sessions` table).
+
+The one place that defines the sessions subquery and its fields. Insights read session fields
+(`type: session` filters and breakdowns, `$session_duration` math) through the events table, which
+then joins this subquery on the event's session id (queries.sql.joined_events); SQL insights read it
+as the `sessions` table. As in PostHog, only ids that are UUIDv7 form sessions, and every field is
+an aggregate over all the session's events (not only those in a query's date range).
+"""
+from dataclasses import dataclass
+from typing import Optional
+
+from rest_framework.exceptions import ValidationError
+from sqlglot import exp
+
+from events.models import Event
+
+from .context import EVENT_ALIAS, SQLContext
+from .engine import case
+
+SESSION_ID_V7_REGEX = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-7[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}$"
+# A session with one pageview, no autocapture and shorter than this is a bounce (PostHog's default).
+BOUNCE_RATE_DURATION_SECONDS = 10
+SESSIONS_ALIAS = "s"
+# Column of the session of each event in the joined events table.
+COLUMN_PREFIX = "session_"
+
+TEXT, NUMBER, TIMESTAMP, BOOLEAN = "text", "number", "timestamp", "boolean"
+# Properties of the session's first event that sessions carry as `$entry_<property>`.
+ENTRY_PROPERTIES = ["utm_source", "utm_campaign", "utm_medium", "utm_term", "utm_content", "gclid", "gad_source", "fbclid"]
+URL_PATH_REGEX = r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*([^?#]*).*$"
+URL_HOST_REGEX = r"^[A-Za-z][A-Za-z0-9+.-]*://([^/?#@]*@)?([^/?#:]*).*$"
+
+
+@dataclass(frozen=True)
+class SessionField:
+    column: str
+    kind: str
+
+
+FIELDS: dict[str, SessionField] = {
+    "session_id": SessionField("session_id", TEXT),
+    "distinct_id": SessionField("distinct_id", TEXT),
+    "$start_timestamp": SessionField("start_timestamp", TIMESTAMP),
+    "$end_timestamp": SessionField("end_timestamp", TIMESTAMP),
+    "$session_duration": SessionField("duration", NUMBER),
+    "$entry_current_url": SessionField("entry_url", TEXT),
+    "$entry_pathname": SessionField("entry_pathname", TEXT),
+    "$entry_hostname": SessionField("entry_hostname", TEXT),
+    "$end_current_url": SessionField("end_url", TEXT),
+    "$end_pathname": SessionField("end_pathname", TEXT),
+    "$end_hostname": SessionField("end_hostname", TEXT),
+    "$entry_referring_domain": SessionField("entry_referring_domain", TEXT),
+    **{f"$entry_{name}": SessionField(f"entry_{name}", TEXT) for name in ENTRY_PROPERTIES},
+    "$num_uniq_urls": SessionField("num_uniq_urls", NUMBER),
+    "$pageview_count": SessionField("pageview_count", NUMBER),
+    "$autocapture_count": SessionField("autocapture_count", NUMBER),
+    "$screen_count": SessionField("screen_count", NUMBER),
+    "$is_bounce": SessionField("is_bounce", BOOLEAN),
+}
+ALIASES = {"id": "session_id", "duration": "$session_duration", "$exit_current_url": "$end_current_url",
+           "$exit_pathname": "$end_pathname"}
+
+
+def session_field(name: str) -> SessionField:
+    field = FIELDS.get(ALIASES.get(name, name))
+    if field is None:
+        raise ValidationError(f"Unknown session property: {name!r}")
+    return field
+
+
+# --- The sessions subquery ---------------------------------------------------------------------
+
+
+def sessions_select(context: SQLContext, team_condition: Optional[exp.Expression] = None) -> exp.Select:
+    """SELECT one row per session of the context's team: a column per field of FIELDS (by `column`)."""
+    engine, params = context.engine, context.params
+    alias = "se"
+
+    def col(name: str) -> exp.Column:
+        return exp.column(Event._meta.get_field(name).column, table=alias)
+
+    def prop(key: str) -> exp.Expression:
+        return exp.Nullif(this=engine.json_text(col("properties"), key, params), expression=exp.Literal.string(""))
+
+    url = exp.Nullif(this=prop("$current_url"), expression=exp.Literal.string("null"))
+
+    def ranked(descending: bool, skip_null: Optional[exp.Expression] = None) -> exp.Window:
+        """Events of the session from the first (last); with `skip_null`, those without that value go last."""
+        order = [exp.Ordered(this=col("timestamp"), desc=descending), exp.Ordered(this=col("uuid"), desc=descending)]
+        if skip_null is not None:
+            missing = case([(exp.Is(this=skip_null.copy(), expression=exp.null()), exp.Literal.number(1))], exp.Literal.number(0))
+            order.insert(0, exp.Ordered(this=missing))
+        return exp.Window(this=exp.RowNumber(), partition_by=[col("session_id")], order=exp.Order(expressions=order))
+
+    team = team_condition if team_condition is not None else exp.EQ(this=col("team"), expression=context.param(context.team.id))
+    events = (
+        exp.select(
+            exp.alias_(col("session_id"), "session_id"), exp.alias_(col("timestamp"), "ts"), exp.alias_(col("event"), "event"),
+            exp.alias_(col("distinct_id"), "distinct_id"), exp.alias_(url, "url"),
+            exp.alias_(prop("$referring_domain"), "referring_domain"),
+            *[exp.alias_(prop(name), name) for name in ENTRY_PROPERTIES],
+            exp.alias_(ranked(False), "first_rank"), exp.alias_(ranked(True), "last_rank"),
+            # The entry and exit URLs are the first and last known ones (argMin/argMax skip NULLs).
+            exp.alias_(ranked(False, url), "first_url_rank"), exp.alias_(ranked(True, url), "last_url_rank"),
+        )
+        .from_(exp.to_table(Event._meta.db_table).as_(alias))
+        .where(exp.and_(team, engine.regex(col("session_id"), context.param(SESSION_ID_V7_REGEX))))
+    )
+
+    def at(rank: str, value: str) -> exp.Expression:
+        return exp.Max(this=case([(exp.EQ(this=exp.column(rank), expression=exp.Literal.number(1)), exp.column(value))]))
+
+    def count_of(event: str) -> exp.Expression:
+        return exp.Count(this=case([(exp.EQ(this=exp.column("event"), expression=context.param(event)), exp.Literal.number(1))]))
+
+    start, end = exp.Min(this=exp.column("ts")), exp.Max(this=exp.column("ts"))
+    seconds = [engine.floor_divide(engine.epoch_microseconds(value), 1_000_000) for value in (end, start.copy())]
+    duration = engine.truncate_to_integer(exp.Sub(this=seconds[0], expression=seconds[1]))
+    entry_url, end_url = at("first_url_rank", "url"), at("last_url_rank", "url")
+    columns = {
+        "session_id": exp.column("session_id"),
+        "distinct_id": at("last_rank", "distinct_id"),
+        "start_timestamp": start,
+        "end_timestamp": end,
+        "duration": duration,
+        "entry_url": entry_url,
+        "entry_pathname": engine.regex_replace(entry_url.copy(), URL_PATH_REGEX, "\\1", params),
+        "entry_hostname": engine.regex_replace(entry_url.copy(), URL_HOST_REGEX, "\\2", params),
+        "end_url": end_url,
+        "end_pathname": engine.regex_replace(end_url.copy(), URL_PATH_REGEX, "\\1", params),
+        "end_hostname": engine.regex_replace(end_url.copy(), URL_HOST_REGEX, "\\2", params),
+        "entry_referring_domain": at("first_rank", "referring_domain"),
+        **{f"entry_{name}": at("first_rank", name) for name in ENTRY_PROPERTIES},
+        "num_uniq_urls": exp.Count(this=exp.Distinct(expressions=[exp.column("url")])),
+        "pageview_count": count_of("$pageview"),
+        "autocapture_count": count_of("$autocapture"),
+        "screen_count": count_of("$screen"),
+    }
+    # Not a bounce: more than one pageview, any autocapture, or long enough (NULL without pageviews).
+    engaged = exp.or_(
+        exp.GT(this=columns["pageview_count"].copy(), expression=exp.Literal.number(1)),
+        exp.GT(this=columns["autocapture_count"].copy(), expression=exp.Literal.number(0)),
+        exp.GTE(this=duration.copy(), expression=context.param(BOUNCE_RATE_DURATION_SECONDS)),
+    )
+    columns["is_bounce"] = case([
+        (exp.EQ(this=columns["pageview_count"].copy(), expression=exp.Literal.number(0)), exp.null()),
+        (engaged, exp.Literal.number(0)),
+    ], exp.Literal.number(1))
+    source = exp.Subquery(this=events, alias=exp.TableAlias(this=exp.to_identifier("session_events")))
+    return exp.select(*[exp.alias_(value, name) for name, value in columns.items()]).from_(source).group_by(exp.column("session_id"))
+
+
+def session_columns(context: SQLContext) -> list[exp.Expression]:
+    """The used session fields as columns of the joined events table (see queries.sql.joined_events)."""
+    columns = sorted({FIELDS[name].column for name in context.session_fields})
+    return [exp.alias_(exp.column(column, table=SESSIONS_ALIAS), COLUMN_PREFIX + column) for column in columns]
+
+
+def session_join_condition(context: SQLContext) -> exp.Expression:
+    return exp.EQ(this=exp.column("session_id", table=SESSIONS_ALIAS), expression=context.event_column("session_id"))
+
+
+# --- Session fields in insights ------------------------------------------------------------------
+
+
+def session_value(context: SQLContext, name: str) -> exp.Column:
+    """The raw value of a session field for each event (NULL when the event has no session)."""
+    canonical = ALIASES.get(name, name)
+    field = session_field(canonical)
+    context.session_fields.add(canonical)
+    return exp.column(COLUMN_PREFIX + field.column, table=EVENT_ALIAS)
+
+
+def session_text(context: SQLContext, name: str) -> exp.Expression:
+    """A session field in its text form (what filters compare and breakdowns group by)."""
+    field = session_field(name)
+    value = session_value(context, name)
+    if field.kind == TEXT:
+        return value
+    if field.kind == TIMESTAMP:
+        return context.engine.to_text(value)
+    return context.engine.to_text(value)
+
+
+class SessionPropertyField:
+    """A `type: session` property filter's field: its text, number and timestamp forms."""
+
+    def __init__(self, context: SQLContext, key: str):
+        self.context = context
+        self.key = key
+        self.kind = session_field(key).kind
+        self.text = session_text(context, key)
+
+    def number(self) -> exp.Expression:
+        if self.kind in (NUMBER, BOOLEAN):
+            return session_value(self.context, self.key)
+        return self.context.engine.text_to_number(self.text.copy(), self.context.params)
+
+    def timestamp(self) -> exp.Expression:
+        if self.kind == TIMESTAMP:
+            return session_value(self.context, self.key)
+        return self.context.engine.text_to_timestamp(self.text.copy(), self.context.params)
+
+
+def is_session_duration(series) -> bool:
+    """A property math over `$session_duration`: computed per session (trends)."""
+    return series.math_property == "$session_duration" and series.math_property_type != "person_properties"
