@@ -30,7 +30,7 @@ CLAUSE_NAMES = {
     "sample": "SAMPLE", "final": "FINAL", "into": "INTO", "locks": "FOR UPDATE", "laterals": "LATERAL",
     "kind": "SELECT AS STRUCT/VALUE", "hint": "hints", "connect": "CONNECT BY", "options": "OPTION",
 }
-TABLES_HELP = "You can query the tables: events, persons, person_distinct_ids."
+TABLES_HELP = "You can query the tables: events, persons, person_distinct_ids, sessions."
 
 
 class ScopeContext(SQLContext):
