@@ -23,6 +23,7 @@ from ..schema import (
 from ..sql.context import EVENT_FIELDS, SQLContext
 from ..sql.engine import Params, case, paren
 from ..sql.funnels import MICROSECONDS, Exclusion, FunnelPlan, FunnelSQL
+from ..sql.groups import aggregate_by_group, group_key
 from ..sql.hogql import BOOL, STRING, compile_expression
 from ..sql.properties import and_all, properties_condition, test_account_filters
 from .base import QueryRunner, register, response_value
@@ -108,8 +109,6 @@ class FunnelsQueryRunner(QueryRunner):
                 raise ValidationError(f"Math '{step.math}' is not supported in funnels.")
             if step.optionalInFunnel:
                 raise ValidationError("Optional funnel steps are not supported.")
-        if query.aggregation_group_type_index is not None:
-            raise ValidationError("Group aggregation (aggregation_group_type_index) is not supported.")
         last = len(steps) - 1
         if ff.funnelFromStep is not None and not 0 <= ff.funnelFromStep <= last - 1:
             raise ValidationError(f"funnelFromStep is out of bounds. It must be between 0 and {last - 1}.")
@@ -306,6 +305,10 @@ class FunnelsQueryRunner(QueryRunner):
 
     def _actor(self, context: SQLContext, where: list) -> list[exp.Expression]:
         """The actor: the person, or for personless events the distinct id; or a HogQL value."""
+        if self.query.aggregation_group_type_index is not None:
+            # Groups as actors: events outside a group of that type are left out.
+            where.extend(aggregate_by_group(context, self.query.aggregation_group_type_index))
+            return [group_key(context, self.query.aggregation_group_type_index)]
         expression = self.filter.funnelAggregateByHogQL
         if expression and expression.strip() not in ("person_id", "person.id"):
             value = _as_text(compile_expression(expression, context), context)
