@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 from accounts.models import PersonalAPIKey
 from alerts.models import AlertConfiguration
 from exports.models import ExportedAsset
+from groups.models import Group, GroupTypeMapping
 from insight_variables.models import InsightVariable
 from insights.models import Dashboard, Insight
 from sharing.models import SharingConfiguration
@@ -59,6 +60,9 @@ def world():
     variable = InsightVariable.objects.create(team=victim_team, name=f"{SECRET} variable", code_name="v", type="String")
     export = ExportedAsset.objects.create(team=victim_team, insight=insight, export_format="text/csv",
                                           content=SECRET.encode(), created_by=victim)
+    GroupTypeMapping.objects.create(team=victim_team, project_id=victim_team.project_id, group_type="company", group_type_index=0,
+                                    name_singular=f"{SECRET} company")
+    Group.objects.create(team=victim_team, group_type_index=0, group_key=f"{SECRET} group", group_properties={"name": SECRET})
     attacker = make_member(make_team(name="attacker project"))
     ids = {
         "project_id": victim_team.id,
@@ -74,6 +78,7 @@ def world():
         "project": victim_team.id,
         "variable": variable.id,
         "export": export.id,
+        "group_type_index": 0,
     }
     return {"victim_team": victim_team, "victim": victim, "sibling_team": sibling_team, "attacker": attacker,
             "share_token": share.access_token, "ids": ids, "counts": _counts(victim_team)}
@@ -82,7 +87,8 @@ def world():
 def _counts(team):
     return (Insight.objects.filter(team=team, deleted=False).count(), Dashboard.objects.filter(team=team, deleted=False).count(),
             AlertConfiguration.objects.filter(team=team).count(), SharingConfiguration.objects.filter(team=team, enabled=True).count(),
-            InsightVariable.objects.filter(team=team).count(), ExportedAsset.objects.filter(team=team).count())
+            InsightVariable.objects.filter(team=team).count(), ExportedAsset.objects.filter(team=team).count(),
+            GroupTypeMapping.objects.filter(project_id=team.project_id).count(), Group.objects.filter(team=team).count())
 
 
 def _fill(path: str, ids: dict) -> str:
