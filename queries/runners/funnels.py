@@ -24,6 +24,7 @@ from ..sql.context import EVENT_FIELDS, SQLContext
 from ..sql.engine import Params, case, paren
 from ..sql.funnels import MICROSECONDS, Exclusion, FunnelPlan, FunnelSQL
 from ..sql.groups import aggregate_by_group, group_key
+from ..sql.sessions import session_text
 from ..sql.hogql import BOOL, STRING, compile_expression
 from ..sql.properties import and_all, properties_condition, test_account_filters
 from .base import QueryRunner, register, response_value
@@ -41,7 +42,7 @@ WINDOW_UNITS = {
     "week": timedelta(weeks=1),
     "month": timedelta(days=31),
 }
-BOXED_BREAKDOWN_TYPES = ("event", "person", "event_metadata", "hogql")
+BOXED_BREAKDOWN_TYPES = ("event", "person", "event_metadata", "hogql", "session")
 OTHER_BREAKDOWN_TYPES = ("event", "person")
 MAX_CUSTOM_BINS = 90
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -336,6 +337,8 @@ class FunnelsQueryRunner(QueryRunner):
             value = context.person_property(prop)
         elif kind == "event_metadata":
             value = context.engine.to_text(context.event_column(EVENT_FIELDS[prop]))
+        elif kind == "session":
+            value = session_text(context, prop)
         else:
             value = _as_text(compile_expression(prop, context), context)
         value = exp.Coalesce(this=value, expressions=[exp.Literal.string("")])

@@ -142,3 +142,14 @@ def test_sessions_table_in_sql_insights(data, run_query):
         [S3, 20, 2, 0, "https://y.org/c", "https://y.org/d", "bob"],
         [S4, 5, 1, 1, "https://x.com/e", "https://x.com/e", "carol"],
     ]
+
+
+def test_session_breakdown_in_funnel(data, run_query):
+    query = {"kind": "FunnelsQuery", "series": [{"kind": "EventsNode", "event": "$pageview"}, {"kind": "EventsNode", "event": "$pageview"}],
+             "breakdownFilter": {"breakdown_type": "session", "breakdown": "$entry_hostname"}, **RANGE}
+    response = run_query(query, refresh="force_blocking")
+    assert response.status_code == 200, response.json()
+    counts = {steps[0]["breakdown_value"][0]: [step["count"] for step in steps] for steps in response.json()["results"]}
+    # First touch: alice (S1), bob (S2) and carol (S4) enter on x.com; the anonymous visitor has no session.
+    assert counts["x.com"] == [3, 3]
+    assert counts[""] == [1, 0]
