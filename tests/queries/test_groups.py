@@ -144,3 +144,18 @@ def test_stickiness_by_groups(data, run_query):
     response = run_query(query, refresh="force_blocking")
     assert response.status_code == 200, response.json()
     assert response.json()["results"][0]["data"] == [1, 1, 0]  # acme on one day, globex on two
+
+
+def test_lifecycle_by_groups(data, team, run_query):
+    from events.models import Person, PersonDistinctId
+    from tests.queries.events import ts
+    people = PersonDistinctId.objects.filter(team=team, distinct_id__in=["u1", "u2"]).values("person_id")
+    Person.objects.filter(id__in=people).update(created_at=ts("2020-01-01 09:00"))
+    query = {"kind": "LifecycleQuery", "series": pageviews(), "aggregation_group_type_index": 0, **RANGE}
+    response = run_query(query, refresh="force_blocking")
+    assert response.status_code == 200, response.json()
+    by_status = {item["status"]: item["data"] for item in response.json()["results"]}
+    # acme is new on day 1 (its persons u1 and u2 were created that day) and dormant on day 2; globex's persons
+    # are older: resurrecting, returning, then dormant. Day 3's event has no company.
+    assert by_status == {"new": [1.0, 0.0, 0.0], "resurrecting": [1.0, 0.0, 0.0], "returning": [0.0, 1.0, 0.0],
+                         "dormant": [0.0, -1.0, -1.0]}

@@ -120,8 +120,6 @@ def test_non_json_body(client, team):
         ({**QUERY, "kind": "FunnelsQuery", "aggregation_group_type_index": 9}, "Invalid group type index: 9 (0 to 4)."),
         ({**QUERY, "series": [{"kind": "EventsNode", "math": "hogql", "math_hogql": "properties.x"}]},
          "math_hogql must be an aggregation, such as count() or sum(toFloat(properties.price))."),
-        ({"kind": "LifecycleQuery", "series": [{"kind": "EventsNode"}], "aggregation_group_type_index": 0},
-         "Group aggregation (aggregation_group_type_index) is not supported."),
     ],
 )
 def test_unsupported_queries_are_400(client, team, query, detail):
