@@ -19,6 +19,8 @@ EVENT_FIELDS = {
     "person_id": "person",
     "properties": "properties",
 }
+# PostHog's ingestion writes the event's group keys as `$group_0..4`; here they are resolved at query time.
+GROUP_KEY_PROPERTIES = {f"$group_{index}": index for index in range(5)}
 PERSON_FIELDS = {"id": "id", "created_at": "created_at", "properties": "properties", "is_identified": "is_identified"}
 
 
@@ -48,12 +50,18 @@ class SQLContext:
         return exp.column(Person._meta.get_field(field).column, table=PERSON_ALIAS)
 
     def event_property(self, key: str) -> exp.Expression:
+        if key in GROUP_KEY_PROPERTIES:  # `$group_N`: read from `$groups` through the project's mapping
+            from .groups import group_key
+
+            return group_key(self, GROUP_KEY_PROPERTIES[key])
         return self.engine.json_text(self.event_column("properties"), key, self.params)
 
     def person_property(self, key: str) -> exp.Expression:
         return self.engine.json_text(self.person_column("properties"), key, self.params)
 
     def event_property_number(self, key: str) -> exp.Expression:
+        if key in GROUP_KEY_PROPERTIES:
+            return self.engine.text_to_number(self.event_property(key), self.params)
         return self.engine.json_number(self.event_column("properties"), key, self.params)
 
     def person_property_number(self, key: str) -> exp.Expression:

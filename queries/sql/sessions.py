@@ -15,7 +15,7 @@ from sqlglot import exp
 from events.models import Event
 
 from .context import EVENT_ALIAS, SQLContext
-from .engine import case
+from .engine import case, paren
 
 SESSION_ID_V7_REGEX = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-7[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}$"
 # A session with one pageview, no autocapture and shorter than this is a bounce (PostHog's default).
@@ -56,6 +56,7 @@ FIELDS: dict[str, SessionField] = {
     "$autocapture_count": SessionField("autocapture_count", NUMBER),
     "$screen_count": SessionField("screen_count", NUMBER),
     "$is_bounce": SessionField("is_bounce", BOOLEAN),
+    "$channel_type": SessionField("channel_type", TEXT),
 }
 ALIASES = {"id": "session_id", "duration": "$session_duration", "$exit_current_url": "$end_current_url",
            "$exit_pathname": "$end_pathname"}
@@ -147,7 +148,64 @@ def sessions_select(context: SQLContext, team_condition: Optional[exp.Expression
         (engaged, exp.Literal.number(0)),
     ], exp.Literal.number(1))
     source = exp.Subquery(this=events, alias=exp.TableAlias(this=exp.to_identifier("session_events")))
-    return exp.select(*[exp.alias_(value, name) for name, value in columns.items()]).from_(source).group_by(exp.column("session_id"))
+    grouped = exp.select(*[exp.alias_(value, name) for name, value in columns.items()]).from_(source).group_by(exp.column("session_id"))
+    sessions = exp.Subquery(this=grouped, alias=exp.TableAlias(this=exp.to_identifier("session_rows")))
+    return exp.select(exp.Star(), exp.alias_(channel_type(context), "channel_type")).from_(sessions)
+
+
+PAID_MEDIUMS = ["cpc", "cpm", "cpv", "cpa", "ppc", "retargeting"]
+SOCIAL_MEDIUMS = ["social", "social-network", "social-media", "sm", "social network", "social media"]
+EMAIL_MEDIUMS = ["email", "e-mail", "e_mail", "e mail"]
+DIRECT_SOURCES = ["(direct)", "direct", "$direct"]
+
+
+def channel_type(context: SQLContext) -> exp.Expression:
+    """A simplified `$channel_type` from the entry UTM fields, click ids and referring domain.
+
+    PostHog's rules also look sources and referring domains up in tables of known search engines,
+    social networks, shopping and video sites (e.g. google -> Paid/Organic Search); those tables are
+    not reproduced: such sessions fall to "Paid Unknown", "Referral" or "Unknown" here.
+    """
+    param = context.param
+
+    def lowered(column: str) -> exp.Expression:
+        return exp.Nullif(this=exp.Lower(this=exp.column(column)), expression=exp.Literal.string(""))
+
+    campaign, medium, source = lowered("entry_utm_campaign"), lowered("entry_utm_medium"), lowered("entry_utm_source")
+    referrer = lowered("entry_referring_domain")
+
+    def present(value: exp.Expression) -> exp.Expression:
+        return exp.Not(this=exp.Is(this=value.copy(), expression=exp.null()))
+
+    def missing(value: exp.Expression) -> exp.Expression:
+        return exp.Is(this=value.copy(), expression=exp.null())
+
+    def is_in(value: exp.Expression, options: list[str]) -> exp.Expression:
+        return exp.In(this=value.copy(), expressions=[param(option) for option in options])
+
+    def like(value: exp.Expression, pattern: str) -> exp.Expression:
+        return exp.Like(this=value.copy(), expression=param(pattern))
+
+    gclid, fbclid, gad_source = present(exp.column("entry_gclid")), present(exp.column("entry_fbclid")), exp.column("entry_gad_source")
+    paid = exp.or_(is_in(medium, PAID_MEDIUMS), like(medium, "paid%"), gclid.copy(), present(gad_source))
+    direct = exp.and_(exp.EQ(this=referrer.copy(), expression=param("$direct")), missing(medium),
+                      exp.or_(missing(source), is_in(source, DIRECT_SOURCES)), exp.Not(this=fbclid.copy()))
+    whens = [
+        (like(campaign, "%cross-network%"), "Cross Network"),
+        (exp.and_(paid, exp.or_(gclid.copy(), exp.EQ(this=gad_source.copy(), expression=param("1")))), "Paid Search"),
+        (exp.and_(paid.copy(), fbclid.copy()), "Paid Social"),
+        (exp.and_(paid.copy(), like(medium, "%video%")), "Paid Video"),
+        (paid.copy(), "Paid Unknown"),
+        (direct, "Direct"),
+        (exp.or_(is_in(medium, SOCIAL_MEDIUMS), fbclid.copy()), "Organic Social"),
+        (like(medium, "%video%"), "Organic Video"),
+        (like(medium, "%push"), "Push"),
+        (is_in(medium, EMAIL_MEDIUMS), "Email"),
+        (exp.EQ(this=medium.copy(), expression=param("affiliate")), "Affiliate"),
+        (exp.EQ(this=medium.copy(), expression=param("organic")), "Organic Search"),
+        (exp.or_(exp.EQ(this=medium.copy(), expression=param("referral")), present(referrer)), "Referral"),
+    ]
+    return case([(paren(condition), param(label)) for condition, label in whens], param("Unknown"))
 
 
 def session_columns(context: SQLContext) -> list[exp.Expression]:

@@ -159,3 +159,12 @@ def test_lifecycle_by_groups(data, team, run_query):
     # are older: resurrecting, returning, then dormant. Day 3's event has no company.
     assert by_status == {"new": [1.0, 0.0, 0.0], "resurrecting": [1.0, 0.0, 0.0], "returning": [0.0, 1.0, 0.0],
                          "dormant": [0.0, -1.0, -1.0]}
+
+
+def test_group_key_as_event_property(data, trends):
+    [result] = trends(pageviews(), properties=[{"type": "event", "key": "$group_0", "value": "globex"}], **RANGE)
+    assert result["data"] == [1, 1, 0]
+    results = trends(pageviews(), breakdownFilter={"breakdown": "$group_1"}, **RANGE)
+    assert {r["breakdown_value"]: r["data"] for r in results} == {"o1": [0, 1, 0], "$$_posthog_breakdown_null_$$": [4, 0, 1]}
+    [hogql] = trends(pageviews(), properties=[{"type": "hogql", "key": "properties.$group_0 = 'acme'"}], **RANGE)
+    assert hogql["data"] == [2, 0, 0]

@@ -153,3 +153,21 @@ def test_session_breakdown_in_funnel(data, run_query):
     # First touch: alice (S1), bob (S2) and carol (S4) enter on x.com; the anonymous visitor has no session.
     assert counts["x.com"] == [3, 3]
     assert counts[""] == [1, 0]
+
+
+def test_channel_type(team, trends):
+    rows = [
+        ({"$referring_domain": "$direct"}, "Direct"),
+        ({"$referring_domain": "news.ycombinator.com"}, "Referral"),
+        ({"$referring_domain": "google.com", "gclid": "abc"}, "Paid Search"),
+        ({"$referring_domain": "facebook.com", "utm_medium": "cpc", "fbclid": "x"}, "Paid Social"),
+        ({"$referring_domain": "$direct", "utm_medium": "Paid-Ads"}, "Paid Unknown"),
+        ({"$referring_domain": "$direct", "fbclid": "x"}, "Organic Social"),
+        ({"$referring_domain": "$direct", "utm_medium": "email"}, "Email"),
+        ({"$referring_domain": "$direct", "utm_campaign": "Cross-Network-Q1"}, "Cross Network"),
+        ({}, "Unknown"),
+    ]
+    events(team, *[("$pageview", f"u{n}", "2020-01-01 10:00", props, sid(100 + n)) for n, (props, _) in enumerate(rows)])
+    results = trends(pageviews(), breakdownFilter={"breakdown_type": "session", "breakdown": "$channel_type"},
+                     trendsFilter={"display": "ActionsTable"}, **RANGE)
+    assert {r["breakdown_value"]: r["aggregated_value"] for r in results} == {label: 1 for _, label in rows}
