@@ -25,11 +25,13 @@ def _valid_index(index) -> int:
 
 
 def group_type_names(context: SQLContext) -> dict[int, str]:
-    """The project's group types by index, looked up once per query context."""
-    names = getattr(context, "_group_type_names", None)
+    """The project's group types by index, looked up once per team object (a request's, a job's)
+    so that a query of many series or periods reads them once."""
+    team = context.team
+    names = getattr(team, "_group_type_names", None)
     if names is None:
-        names = dict(GroupTypeMapping.objects.filter(project_id=context.team.project_id).values_list("group_type_index", "group_type"))
-        context._group_type_names = names
+        names = dict(GroupTypeMapping.objects.filter(project_id=team.project_id).values_list("group_type_index", "group_type"))
+        team._group_type_names = names
     return names
 
 

@@ -168,3 +168,19 @@ def test_group_key_as_event_property(data, trends):
     assert {r["breakdown_value"]: r["data"] for r in results} == {"o1": [0, 1, 0], "$$_posthog_breakdown_null_$$": [4, 0, 1]}
     [hogql] = trends(pageviews(), properties=[{"type": "hogql", "key": "properties.$group_0 = 'acme'"}], **RANGE)
     assert hogql["data"] == [2, 0, 0]
+
+
+def test_group_types_are_read_once_per_query(data, run_query):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def count(series, **fields):
+        with CaptureQueriesContext(connection) as captured:
+            response = run_query({"kind": "TrendsQuery", "series": series, **RANGE, **fields}, refresh="force_blocking")
+        assert response.status_code == 200, response.json()
+        return len(captured.captured_queries)
+
+    plain = count(pageviews() * 4, compareFilter={"compare": True})
+    grouped = count(pageviews(math="unique_group", math_group_type_index=0) * 4, compareFilter={"compare": True},
+                    properties=[{"type": "group", "group_type_index": 1, "key": "x", "operator": "is_not_set"}])
+    assert grouped <= plain + 1  # the mapping, once for 8 statements
