@@ -272,6 +272,7 @@ class FunnelsQueryRunner(QueryRunner):
         engine, params = context.engine, context.params
         timestamp = context.event_column("timestamp")
         exclusions = list(ff.exclusions or [])
+        context.events_time_range = (self.date_range.date_from(), self.date_range.date_to())
         where = [
             context.team_filter(),
             exp.GTE(this=timestamp, expression=engine.timestamp(self.date_range.date_from(), params)),

@@ -38,6 +38,8 @@ class SQLContext:
         self.session_fields: set[str] = set()
         self.group_property_indexes: set[int] = set()
         self.aggregation_group_type_index: int | None = None
+        # The query's event time range [lower, upper) when known: sessions are read around it only.
+        self.events_time_range = None
 
     def param(self, value) -> exp.Placeholder:
         return self.params.add(value)

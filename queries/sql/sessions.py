@@ -7,6 +7,7 @@ as the `sessions` table. As in PostHog, only ids that are UUIDv7 form sessions, 
 an aggregate over all the session's events (not only those in a query's date range).
 """
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Optional
 
 from rest_framework.exceptions import ValidationError
@@ -23,6 +24,10 @@ BOUNCE_RATE_DURATION_SECONDS = 10
 SESSIONS_ALIAS = "s"
 # Column of the session of each event in the joined events table.
 COLUMN_PREFIX = "session_"
+# Epoch microseconds plus 10^16 have 17 digits from 1653 to 5138: their texts sort like the times.
+TIME_KEY_SHIFT = 10 ** 16
+TIME_KEY_DIGITS = 17
+SESSION_BUFFER = timedelta(days=3)
 
 TEXT, NUMBER, TIMESTAMP, BOOLEAN = "text", "number", "timestamp", "boolean"
 # Properties of the session's first event that sessions carry as `$entry_<property>`.
@@ -72,8 +77,14 @@ def session_field(name: str) -> SessionField:
 # --- The sessions subquery ---------------------------------------------------------------------
 
 
-def sessions_select(context: SQLContext, team_condition: Optional[exp.Expression] = None) -> exp.Select:
-    """SELECT one row per session of the context's team: a column per field of FIELDS (by `column`)."""
+def sessions_select(context: SQLContext) -> exp.Select:
+    """SELECT one row per session of the context's team: a column per field of FIELDS (by `column`).
+
+    One GROUP BY over the team's session events, no window: the value of the first (last) event is
+    read from MIN (MAX) of "<time key><value>" texts, where the time key is the event's epoch
+    microseconds shifted to a fixed 17 digits, so that texts sort in time order. Like ClickHouse's
+    argMin/argMax, events without the value are skipped.
+    """
     engine, params = context.engine, context.params
     alias = "se"
 
@@ -84,32 +95,36 @@ def sessions_select(context: SQLContext, team_condition: Optional[exp.Expression
         return exp.Nullif(this=engine.json_text(col("properties"), key, params), expression=exp.Literal.string(""))
 
     url = exp.Nullif(this=prop("$current_url"), expression=exp.Literal.string("null"))
-
-    def ranked(descending: bool, skip_null: Optional[exp.Expression] = None) -> exp.Window:
-        """Events of the session from the first (last); with `skip_null`, those without that value go last."""
-        order = [exp.Ordered(this=col("timestamp"), desc=descending), exp.Ordered(this=col("uuid"), desc=descending)]
-        if skip_null is not None:
-            missing = case([(exp.Is(this=skip_null.copy(), expression=exp.null()), exp.Literal.number(1))], exp.Literal.number(0))
-            order.insert(0, exp.Ordered(this=missing))
-        return exp.Window(this=exp.RowNumber(), partition_by=[col("session_id")], order=exp.Order(expressions=order))
-
-    team = team_condition if team_condition is not None else exp.EQ(this=col("team"), expression=context.param(context.team.id))
+    time_key = engine.to_text(exp.Add(this=engine.epoch_microseconds(col("timestamp")), expression=exp.Literal.number(TIME_KEY_SHIFT)))
+    team = exp.EQ(this=col("team"), expression=context.param(context.team.id))
+    if context.events_time_range is not None:
+        # Like PostHog, read the sessions around the query's range only (sessions last at most a day;
+        # a few days of margin keep every session touching the range whole).
+        lower, upper = context.events_time_range
+        team = exp.and_(team, exp.GTE(this=col("timestamp"), expression=engine.timestamp(lower - SESSION_BUFFER, params)),
+                        exp.LT(this=col("timestamp"), expression=engine.timestamp(upper + SESSION_BUFFER, params)))
     events = (
         exp.select(
             exp.alias_(col("session_id"), "session_id"), exp.alias_(col("timestamp"), "ts"), exp.alias_(col("event"), "event"),
-            exp.alias_(col("distinct_id"), "distinct_id"), exp.alias_(url, "url"),
+            exp.alias_(time_key, "time_key"), exp.alias_(col("distinct_id"), "distinct_id"), exp.alias_(url, "url"),
             exp.alias_(prop("$referring_domain"), "referring_domain"),
             *[exp.alias_(prop(name), name) for name in ENTRY_PROPERTIES],
-            exp.alias_(ranked(False), "first_rank"), exp.alias_(ranked(True), "last_rank"),
-            # The entry and exit URLs are the first and last known ones (argMin/argMax skip NULLs).
-            exp.alias_(ranked(False, url), "first_url_rank"), exp.alias_(ranked(True, url), "last_url_rank"),
         )
         .from_(exp.to_table(Event._meta.db_table).as_(alias))
         .where(exp.and_(team, engine.regex(col("session_id"), context.param(SESSION_ID_V7_REGEX))))
     )
 
-    def at(rank: str, value: str) -> exp.Expression:
-        return exp.Max(this=case([(exp.EQ(this=exp.column(rank), expression=exp.Literal.number(1)), exp.column(value))]))
+    def keyed(value: str, aggregate) -> exp.Expression:
+        """`value` of the first (MIN) or last (MAX) event that has one."""
+        text = exp.DPipe(this=exp.column("time_key"), expression=exp.column(value), safe=True)
+        picked = aggregate(this=case([(exp.Not(this=exp.Is(this=exp.column(value), expression=exp.null())), text)]))
+        return exp.Substring(this=picked, start=exp.Literal.number(TIME_KEY_DIGITS + 1))
+
+    def first(value: str) -> exp.Expression:
+        return keyed(value, exp.Min)
+
+    def last(value: str) -> exp.Expression:
+        return keyed(value, exp.Max)
 
     def count_of(event: str) -> exp.Expression:
         return exp.Count(this=case([(exp.EQ(this=exp.column("event"), expression=context.param(event)), exp.Literal.number(1))]))
@@ -117,10 +132,10 @@ def sessions_select(context: SQLContext, team_condition: Optional[exp.Expression
     start, end = exp.Min(this=exp.column("ts")), exp.Max(this=exp.column("ts"))
     seconds = [engine.floor_divide(engine.epoch_microseconds(value), 1_000_000) for value in (end, start.copy())]
     duration = engine.truncate_to_integer(exp.Sub(this=seconds[0], expression=seconds[1]))
-    entry_url, end_url = at("first_url_rank", "url"), at("last_url_rank", "url")
+    entry_url, end_url = first("url"), last("url")
     columns = {
         "session_id": exp.column("session_id"),
-        "distinct_id": at("last_rank", "distinct_id"),
+        "distinct_id": last("distinct_id"),
         "start_timestamp": start,
         "end_timestamp": end,
         "duration": duration,
@@ -130,8 +145,8 @@ def sessions_select(context: SQLContext, team_condition: Optional[exp.Expression
         "end_url": end_url,
         "end_pathname": engine.regex_replace(end_url.copy(), URL_PATH_REGEX, "\\1", params),
         "end_hostname": engine.regex_replace(end_url.copy(), URL_HOST_REGEX, "\\2", params),
-        "entry_referring_domain": at("first_rank", "referring_domain"),
-        **{f"entry_{name}": at("first_rank", name) for name in ENTRY_PROPERTIES},
+        "entry_referring_domain": first("referring_domain"),
+        **{f"entry_{name}": first(name) for name in ENTRY_PROPERTIES},
         "num_uniq_urls": exp.Count(this=exp.Distinct(expressions=[exp.column("url")])),
         "pageview_count": count_of("$pageview"),
         "autocapture_count": count_of("$autocapture"),

@@ -129,6 +129,7 @@ class SeriesQueryBuilder:
 
     def _time_conditions(self, lower: datetime, upper_exclusive: datetime) -> list[exp.Expression]:
         ts, engine, params = self.context.event_column("timestamp"), self.context.engine, self.context.params
+        self.context.events_time_range = (lower, upper_exclusive)  # bounds the sessions read (queries.sql.sessions)
         return [exp.GTE(this=ts, expression=engine.timestamp(lower, params)),
                 exp.LT(this=ts.copy(), expression=engine.timestamp(upper_exclusive, params))]
 
@@ -149,17 +150,19 @@ class SeriesQueryBuilder:
         return self._time_conditions(to_utc(self.date_range.filter_from()), to_utc(self.date_range.filter_to()) + ONE_MICROSECOND)
 
     def _events_select(self, columns: list[exp.Expression], conditions: list[exp.Expression], *, source=None) -> exp.Select:
-        events = source if source is not None else self.context.events_table()
+        # The time conditions first: the events table depends on them when it joins sessions.
         if self.time_series and self.context.engine.bucket_by_join:
-            select = exp.select(*columns).from_(exp.to_table(BUCKETS).as_("b")).join(events, join_type="cross")
             conditions = conditions + self._bucket_conditions()
         elif self.time_series:
             rows = self._bucket_rows()
-            select = exp.select(*columns).from_(events)
             conditions = conditions + self._time_conditions(rows[0][1], rows[-1][2])
         else:
-            select = exp.select(*columns).from_(events)
             conditions = conditions + self._range_conditions()
+        events = source if source is not None else self.context.events_table()
+        if self.time_series and self.context.engine.bucket_by_join:
+            select = exp.select(*columns).from_(exp.to_table(BUCKETS).as_("b")).join(events, join_type="cross")
+        else:
+            select = exp.select(*columns).from_(events)
         if self.context.uses_person:
             select = select.join(self.context.person_table(), on=self.context.person_join_condition(), join_type="left")
         return select.where(and_all(conditions))
