@@ -171,3 +171,9 @@ def test_channel_type(team, trends):
     results = trends(pageviews(), breakdownFilter={"breakdown_type": "session", "breakdown": "$channel_type"},
                      trendsFilter={"display": "ActionsTable"}, **RANGE)
     assert {r["breakdown_value"]: r["aggregated_value"] for r in results} == {label: 1 for _, label in rows}
+
+
+def test_sessions_are_whole_beyond_the_query_range(data, trends):
+    # S3 started the day before: its duration still counts the events outside the range.
+    [result] = trends(pageviews(math="max", math_property="$session_duration"), dateRange={"date_from": "2020-01-02", "date_to": "2020-01-02"})
+    assert result["data"] == [20]
