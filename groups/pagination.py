@@ -6,3 +6,6 @@ class GroupCursorPagination(CursorPagination):
 
     page_size = 100
     ordering = ("-created_at", "-group_key")
+
+    def get_previous_link(self):
+        return None  # forward-only, as PostHog pages groups

@@ -34,7 +34,7 @@ def _group_type_index(request) -> int:
         raise ValidationError({"group_type_index": ["A valid integer is required."]}) from None
 
 
-@extend_schema(parameters=[PROJECT_ID_PARAMETER], tags=["groups"])
+@extend_schema(parameters=[PROJECT_ID_PARAMETER])
 class GroupTypeViewSet(TeamScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     scope_object = "group"
     required_scopes: list[str] | None = None  # set per extra action
@@ -50,22 +50,29 @@ class GroupTypeViewSet(TeamScopedViewSetMixin, mixins.ListModelMixin, viewsets.G
             return self.queryset
         return project_group_types(self.team)
 
+    def list(self, request, *args, **kwargs):
+        """The project's group types, ordered by index (not paginated)."""
+        return super().list(request, *args, **kwargs)
+
     @extend_schema(request=GroupTypeMetadataSerializer(many=True), responses=GroupTypeSerializer(many=True))
     @action(detail=False, methods=["patch"], required_scopes=["group:write"])
     def update_metadata(self, request, **kwargs):
+        """Set the singular and plural names of group types; answers the updated list."""
         items = GroupTypeMetadataSerializer(data=request.data, many=True)
         items.is_valid(raise_exception=True)
         update_group_type_metadata(team=self.team, items=items.validated_data)
         return Response(GroupTypeSerializer(self.get_queryset(), many=True).data)
 
-    @extend_schema(responses={204: OpenApiResponse(description="Deleted")})
+    @extend_schema(parameters=[OpenApiParameter("group_type_index", OpenApiTypes.INT, OpenApiParameter.PATH)],
+                   responses={204: OpenApiResponse(description="Deleted")})
     def destroy(self, request, **kwargs):
+        """Delete a group type and its groups (events keep their `$groups`)."""
         if not delete_group_type(team=self.team, group_type_index=int(kwargs["group_type_index"])):
             raise NotFound()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-@extend_schema(parameters=[PROJECT_ID_PARAMETER], tags=["groups"])
+@extend_schema(parameters=[PROJECT_ID_PARAMETER])
 class GroupViewSet(TeamScopedViewSetMixin, mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
     scope_object = "group"
     required_scopes: list[str] | None = None  # set per extra action
@@ -90,7 +97,9 @@ class GroupViewSet(TeamScopedViewSetMixin, mixins.ListModelMixin, mixins.CreateM
         """List the groups of one type, newest first; `?group_type_index=` is required."""
         return super().list(request, *args, **kwargs)
 
+    @extend_schema(responses={201: GroupSerializer})
     def create(self, request, *args, **kwargs):
+        """Create a group of an existing type; also records a `$groupidentify` event."""
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         group = create_group(team=self.team, **serializer.validated_data)
@@ -101,6 +110,7 @@ class GroupViewSet(TeamScopedViewSetMixin, mixins.ListModelMixin, mixins.CreateM
                    responses=FoundGroupSerializer)
     @action(detail=False, methods=["get"], required_scopes=["group:read"])
     def find(self, request, **kwargs):
+        """One group by type and key, or 404."""
         index = _group_type_index(request)
         group = Group.objects.filter(team=self.team, group_type_index=index, group_key=request.query_params.get("group_key", "")).first()
         if group is None:
