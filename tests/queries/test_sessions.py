@@ -177,3 +177,11 @@ def test_sessions_are_whole_beyond_the_query_range(data, trends):
     # S3 started the day before: its duration still counts the events outside the range.
     [result] = trends(pageviews(math="max", math_property="$session_duration"), dateRange={"date_from": "2020-01-02", "date_to": "2020-01-02"})
     assert result["data"] == [20]
+
+
+@pytest.mark.parametrize("math", ["first_time_for_user", "first_matching_event_for_user"])
+def test_first_time_maths_with_session_filters_and_breakdowns(data, trends, math):
+    results = trends(pageviews(math=math), properties=[{"type": "session", "key": "$session_duration", "operator": "gte", "value": 0}],
+                     breakdownFilter={"breakdown_type": "session", "breakdown": "$entry_hostname"}, **RANGE)
+    # alice and bob first view on day 1 in x.com sessions; carol on day 2 (S4).
+    assert {r["breakdown_value"]: r["data"] for r in results} == {"x.com": [2, 1, 0]}

@@ -337,6 +337,10 @@ class SeriesQueryBuilder:
         matching = self.math == "first_matching_event_for_user"
         inner_conditions = self._conditions(filters=matching)
         self.context = outer_context
+        outer_conditions = [] if matching else self._conditions(scope=False)
+        # Session and group columns read outside (filters, breakdowns) come through the inner table.
+        inner_context.session_fields |= outer_context.session_fields
+        inner_context.group_property_indexes |= outer_context.group_property_indexes
         order = exp.Order(expressions=[exp.Ordered(this=inner_context.event_column("timestamp")), exp.Ordered(this=inner_context.event_column("uuid"))])
         rank = exp.Window(this=exp.RowNumber(), partition_by=inner_context.actor_key(), order=order)
         all_columns = exp.Column(this=exp.Star(), table=exp.to_identifier("e"))
@@ -346,8 +350,7 @@ class SeriesQueryBuilder:
         inner = inner.where(and_all(inner_conditions))
         source = exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("e")))
         conditions = [exp.EQ(this=exp.column("first_rank", table="e"), expression=exp.Literal.number(1))]
-        if not matching:
-            conditions += self._conditions(scope=False)
+        conditions += outer_conditions
         keys = self._key_columns(breakdown_exprs)
         select = self._events_select([*keys, exp.alias_(exp.Count(this=exp.Star()), "value")], conditions, source=source)
         return select.group_by(*self._group_positions(len(keys))) if keys else select
