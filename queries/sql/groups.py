@@ -76,6 +76,8 @@ def count_groups(context: SQLContext) -> exp.Expression:
 
 def group_properties(context: SQLContext, index: int) -> exp.Column:
     """The properties of the event's group of that type (NULL without one), from the joined events table."""
+    if not context.joins_sessions_and_groups:
+        raise ValidationError("Group property filters are not supported here.")
     context.group_property_indexes.add(_valid_index(index))
     return exp.column(GROUP_COLUMN.format(index), table=EVENT_ALIAS)
 

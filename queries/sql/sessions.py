@@ -240,6 +240,8 @@ def session_value(context: SQLContext, name: str) -> exp.Column:
     """The raw value of a session field for each event (NULL when the event has no session)."""
     canonical = ALIASES.get(name, name)
     field = session_field(canonical)
+    if not context.joins_sessions_and_groups:
+        raise ValidationError("Session property filters are not supported here; read the sessions table instead.")
     context.session_fields.add(canonical)
     return exp.column(COLUMN_PREFIX + field.column, table=EVENT_ALIAS)
 

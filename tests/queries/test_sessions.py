@@ -185,3 +185,26 @@ def test_first_time_maths_with_session_filters_and_breakdowns(data, trends, math
                      breakdownFilter={"breakdown_type": "session", "breakdown": "$entry_hostname"}, **RANGE)
     # alice and bob first view on day 1 in x.com sessions; carol on day 2 (S4).
     assert {r["breakdown_value"]: r["data"] for r in results} == {"x.com": [2, 1, 0]}
+
+
+SESSION_FILTER = {"type": "session", "key": "$session_duration", "operator": "gt", "value": 60}
+
+
+@pytest.mark.parametrize("query, expected", [
+    ({"kind": "RetentionQuery", "retentionFilter": {"period": "Day", "totalIntervals": 2}, **RANGE}, [1, 0]),
+    ({"kind": "StickinessQuery", "series": pageviews(), **RANGE}, None),
+    ({"kind": "LifecycleQuery", "series": pageviews(), **RANGE}, None),
+    ({"kind": "PathsQuery", "pathsFilter": {"includeEventTypes": ["$pageview"]}, **RANGE}, None),
+])
+def test_session_filters_in_other_insights(data, run_query, query, expected):
+    response = run_query({**query, "properties": [SESSION_FILTER]}, refresh="force_blocking")
+    assert response.status_code == 200, response.json()
+    if expected is not None:  # only alice's S1 lasts over a minute
+        assert [[cell["count"] for cell in row["values"]] for row in response.json()["results"]][0] == expected
+
+
+def test_session_filters_in_sql_filters_are_a_400(data, run_query):
+    response = run_query({"kind": "HogQLQuery", "query": "select count() from events where {filters}",
+                          "filters": {"properties": [SESSION_FILTER]}}, refresh="force_blocking")
+    assert response.status_code == 400
+    assert response.json()["detail"] == "Session property filters are not supported here; read the sessions table instead."

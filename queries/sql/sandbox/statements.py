@@ -39,6 +39,7 @@ class ScopeContext(SQLContext):
     def __init__(self, compiler: "QueryCompiler", source: EventsTable):
         super().__init__(compiler.engine, compiler.team, compiler.params)
         self.source = source
+        self.joins_sessions_and_groups = False
 
     def event_column(self, field: str) -> exp.Column:
         return self.source.field(field)
