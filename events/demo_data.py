@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Team
+from groups.ingestion import record_groups
 
 from .models import Person, PersonDistinctId
 from .services import CapturedEvent, person_uuid_for
@@ -22,6 +23,11 @@ from .store import PersonChanges, get_store
 
 CHUNK_EVENTS = 5000
 HOST = "shop.example.com"
+# (group key, name, industry) of the companies users sign up for.
+COMPANIES = [(f"company-{n}", name, industry) for n, (name, industry) in enumerate([
+    ("Acme", "manufacturing"), ("Globex", "energy"), ("Initech", "software"), ("Umbrella", "healthcare"), ("Hooli", "software"),
+    ("Stark Industries", "manufacturing"), ("Wayne Enterprises", "finance"), ("Wonka", "food"), ("Soylent", "food"), ("Vandelay", "retail"),
+], start=1)]
 
 BROWSERS = [("Chrome", 62), ("Safari", 20), ("Firefox", 8), ("Microsoft Edge", 7), ("Opera", 3)]
 DEVICES = [  # (device type, os, weight)
@@ -92,6 +98,12 @@ class _Generator:
     def uuid(self) -> uuid.UUID:
         return uuid.UUID(int=self.rng.getrandbits(128), version=4)
 
+    def session_uuid(self, moment: datetime) -> "uuid.UUID":
+        """A UUIDv7 (time-ordered, as posthog-js makes session ids): sessions are built from these only."""
+        millis = int(moment.timestamp() * 1000) & ((1 << 48) - 1)
+        value = (millis << 80) | (0x7 << 76) | (self.rng.getrandbits(12) << 64) | (0b10 << 62) | self.rng.getrandbits(62)
+        return uuid.UUID(int=value)
+
     def session_start(self, earliest: datetime) -> datetime:
         """A random moment after `earliest` at a plausible hour; may fall after `end` (then dropped)."""
         day = (earliest + timedelta(days=self.rng.expovariate(1 / 3))).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -141,7 +153,7 @@ class _Generator:
                 moment = self.session_start(moment)
             if moment >= self.end:
                 break
-            session_id = str(self.uuid())
+            session_id = str(self.session_uuid(moment))
             page = "/app" if user_id else _pick(rng, LANDING_PAGES)[0]
             session_referrer = referrer if number == 0 else rng.choice(["$direct", "$direct", referrer])
             for _ in range(1 + min(int(rng.expovariate(1 / 3)), 14)):
@@ -183,8 +195,14 @@ class _Generator:
             "plan": plan,
         }
         properties.update(person_props)
+        # Users sign up for a company (group type "company"): its events carry `$groups`.
+        company = rng.choice(COMPANIES)
+        context["$groups"] = {"company": company[0]}
         events.append(("$identify", user_id, {**context, "$anon_distinct_id": anon_id, "$session_id": session_id, "$set": person_props}, moment, session_id))
         events.append(("signed up", user_id, {**context, "plan": plan, "$session_id": session_id, "signup_method": rng.choice(["email", "google", "github"])}, moment + timedelta(seconds=1), session_id))
+        events.append(("$groupidentify", user_id, {"$group_type": "company", "$group_key": company[0], "$groups": context["$groups"],
+                                                   "$group_set": {"name": company[1], "industry": company[2]}, "$session_id": session_id},
+                       moment + timedelta(seconds=2), session_id))
         return user_id
 
     def purchase(self, events, distinct_id, context, moment, session_id, properties) -> None:
@@ -263,5 +281,6 @@ def _insert(generator: _Generator, stories: list[tuple[dict, list, list[str]]], 
     # mirrored there): far faster than model instances.
     get_store().write(team.id, events, person_ids, timezone.now(),
                      PersonChanges(person_ids={p.pk for p in persons}, new_links=person_ids))
+    record_groups(team.id, events)
     summary.events += len(events)
     summary.persons += len(persons)

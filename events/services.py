@@ -18,6 +18,7 @@ from django.db.models import BigIntegerField, Case, F, Value, When
 from django.utils import timezone
 
 from accounts.models import Team
+from groups.ingestion import record_groups
 
 from .exceptions import InvalidPayload, invalid_token, missing_token, unusable_token
 from .models import Event, Person, PersonDistinctId
@@ -214,6 +215,7 @@ def _write(team_id: int, captured: list[CapturedEvent], now: datetime, *, lock_p
             resolver.apply(event)
     person_ids = resolver.persist()
     get_store().write(team_id, captured, person_ids, now, resolver.changes, skip_stored_uuids=skip_stored_uuids)
+    record_groups(team_id, captured)  # group types named in `$groups`, `$groupidentify` upserts
 
 
 def _lock_distinct_ids(team_id: int, distinct_ids: set[str]) -> None:

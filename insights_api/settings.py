@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "exports",
     "cohorts",
     "actions",
+    "groups",
 ]
 
 MIDDLEWARE = [

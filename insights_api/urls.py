@@ -20,6 +20,7 @@ urlpatterns = [
     path("api/", include("exports.urls")),
     path("api/", include("cohorts.urls")),
     path("api/", include("actions.urls")),
+    path("api/", include("groups.urls")),
     path("", include("events.urls")),
     path("", include("sharing.public_urls")),
 ]

@@ -25,6 +25,8 @@ from ..sql.actions import entity_condition, entity_event_names
 from ..sql.context import EVENT_FIELDS, SQLContext
 from ..sql.engine import Params, case, paren
 from ..sql.funnels import MICROSECONDS, Exclusion, FunnelPlan, FunnelSQL
+from ..sql.groups import aggregate_by_group, group_key
+from ..sql.sessions import session_text
 from ..sql.hogql import BOOL, STRING, compile_expression
 from ..sql.properties import and_all, properties_condition, test_account_filters
 from .base import QueryRunner, register, response_value
@@ -42,7 +44,7 @@ WINDOW_UNITS = {
     "week": timedelta(weeks=1),
     "month": timedelta(days=31),
 }
-BOXED_BREAKDOWN_TYPES = ("event", "person", "event_metadata", "hogql")
+BOXED_BREAKDOWN_TYPES = ("event", "person", "event_metadata", "hogql", "session")
 OTHER_BREAKDOWN_TYPES = ("event", "person")
 MAX_CUSTOM_BINS = 90
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -110,8 +112,6 @@ class FunnelsQueryRunner(QueryRunner):
                 raise ValidationError(f"Math '{step.math}' is not supported in funnels.")
             if step.optionalInFunnel:
                 raise ValidationError("Optional funnel steps are not supported.")
-        if query.aggregation_group_type_index is not None:
-            raise ValidationError("Group aggregation (aggregation_group_type_index) is not supported.")
         last = len(steps) - 1
         if ff.funnelFromStep is not None and not 0 <= ff.funnelFromStep <= last - 1:
             raise ValidationError(f"funnelFromStep is out of bounds. It must be between 0 and {last - 1}.")
@@ -278,6 +278,7 @@ class FunnelsQueryRunner(QueryRunner):
         engine, params = context.engine, context.params
         timestamp = context.event_column("timestamp")
         exclusions = list(ff.exclusions or [])
+        context.events_time_range = (self.date_range.date_from(), self.date_range.date_to())
         where = [
             context.team_filter(),
             exp.GTE(this=timestamp, expression=engine.timestamp(self.date_range.date_from(), params)),
@@ -316,6 +317,10 @@ class FunnelsQueryRunner(QueryRunner):
 
     def _actor(self, context: SQLContext, where: list) -> list[exp.Expression]:
         """The actor: the person, or for personless events the distinct id; or a HogQL value."""
+        if self.query.aggregation_group_type_index is not None:
+            # Groups as actors: events outside a group of that type are left out.
+            where.extend(aggregate_by_group(context, self.query.aggregation_group_type_index))
+            return [group_key(context, self.query.aggregation_group_type_index)]
         expression = self.filter.funnelAggregateByHogQL
         if expression and expression.strip() not in ("person_id", "person.id"):
             value = _as_text(compile_expression(expression, context), context)
@@ -340,6 +345,8 @@ class FunnelsQueryRunner(QueryRunner):
             value = context.person_property(prop)
         elif kind == "event_metadata":
             value = context.engine.to_text(context.event_column(EVENT_FIELDS[prop]))
+        elif kind == "session":
+            value = session_text(context, prop)
         else:
             value = _as_text(compile_expression(prop, context), context)
         value = exp.Coalesce(this=value, expressions=[exp.Literal.string("")])

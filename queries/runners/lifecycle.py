@@ -14,9 +14,10 @@ from sqlglot import exp
 from ..dates import QueryDateRange, add_intervals
 from ..schema import ActionsNode, LifecycleQuery, PropertyFilter, PropertyOperator
 from ..sql.actions import earliest_names, series_condition, series_label
-from ..sql.actors import events_select, events_series, query_conditions, reject_group_aggregation, with_ctes
+from ..sql.actors import events_select, events_series, query_conditions, with_ctes
 from ..sql.context import SQLContext
 from ..sql.engine import Params, case
+from ..sql.groups import aggregate_by_group, group_key
 from ..sql.intervals import interval_index
 from ..sql.properties import properties_condition
 from .actor_insight import ActorInsightRunner, date_range_errors
@@ -38,7 +39,6 @@ class LifecycleQueryRunner(ActorInsightRunner):
         self.series = events_series(query.series, "LifecycleQuery")
         for series in self.series:
             series_label(series, self.actions)  # a missing action is a 400, before any SQL
-        reject_group_aggregation(query)
         self.interval_name = query.interval.value if query.interval else "day"
         # With `explicitDate` the range is used as given (QueryDateRange.explicit).
         self.date_range = QueryDateRange(query.dateRange, tz=self.tz, interval=self.interval_name, now=self.now,
@@ -106,6 +106,8 @@ class LifecycleQueryRunner(ActorInsightRunner):
         boundaries = self.boundaries
         ts = context.event_column("timestamp")
         person = context.event_column("person")
+        group_index = self.query.aggregation_group_type_index
+        aggregate_by_group(context, group_index)  # groups as actors (their key), `$group_N = ''` left out
         conditions = query_conditions(self.query, self.team, context)
         conditions += [series_condition(series, context, self.actions) for series in self.series]
         conditions += [
@@ -114,15 +116,25 @@ class LifecycleQueryRunner(ActorInsightRunner):
             exp.GTE(this=ts, expression=context.engine.timestamp(boundaries[0], context.params)),
             exp.LT(this=ts.copy(), expression=context.engine.timestamp(boundaries[-1], context.params)),
         ]
-        activity = events_select(
-            context,
-            [exp.alias_(person.copy(), "actor"), exp.alias_(interval_index(ts.copy(), boundaries, context, checked=False), "idx")],
-            [condition for condition in conditions if condition is not None],
-        ).group_by(exp.Literal.number(1), exp.Literal.number(2))
+        actor = person.copy() if group_index is None else group_key(context, group_index)
+        columns = [exp.alias_(actor, "actor"), exp.alias_(interval_index(ts.copy(), boundaries, context, checked=False), "idx")]
+        if group_index is not None:
+            # A group is "new" in the interval of the earliest created_at of the persons behind its events.
+            columns.append(exp.alias_(exp.Min(this=context.person_column("created_at")), "created_at"))
+        activity = events_select(context, columns, [condition for condition in conditions if condition is not None]).group_by(
+            exp.Literal.number(1), exp.Literal.number(2))
 
         person_context = SQLContext(context.engine, context.team, context.params)
-        created_at = person_context.person_column("created_at")
         ordering = {"partition_by": [exp.column("actor", table="a")], "order": exp.Order(expressions=[exp.Ordered(this=exp.column("idx", table="a"))])}
+        if group_index is None:
+            created_at = person_context.person_column("created_at")
+            creators = (person_context.person_table(), exp.EQ(this=person_context.person_column("id"), expression=exp.column("actor", table="a")))
+        else:
+            created_at = exp.column("created_at", table="c")
+            firsts = exp.select("actor", exp.alias_(exp.Min(this=exp.column("created_at")), "created_at")).from_("activity").group_by(
+                exp.Literal.number(1))
+            creators = (exp.Subquery(this=firsts, alias=exp.TableAlias(this=exp.to_identifier("c"))),
+                        exp.EQ(this=exp.column("actor", table="c"), expression=exp.column("actor", table="a")))
         ordered = (
             exp.select(
                 exp.column("actor", table="a"), exp.column("idx", table="a"),
@@ -132,8 +144,7 @@ class LifecycleQueryRunner(ActorInsightRunner):
                            "next_idx"),
             )
             .from_(exp.to_table("activity").as_("a"))
-            .join(person_context.person_table(), on=exp.EQ(this=person_context.person_column("id"), expression=exp.column("actor", table="a")),
-                  join_type="inner")
+            .join(creators[0], on=creators[1], join_type="inner")
         )
 
         idx, previous_idx, next_idx = exp.column("idx"), exp.column("previous_idx"), exp.column("next_idx")

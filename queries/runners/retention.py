@@ -17,12 +17,13 @@ from ..dates import QueryDateRange, add_intervals, start_of_interval
 from ..schema import RetentionEntity, RetentionQuery
 from ..sql.actors import (
     ACTOR_COLUMNS, actor_join, actor_key, actor_key_aliased, entity_condition, events_select, query_conditions,
-    reject_group_aggregation, with_ctes,
+    with_ctes,
 )
 from ..sql.actions import step_event_names
 from ..sql.context import SQLContext
 from ..sql.properties import and_all, properties_condition
 from ..sql.engine import Params, case
+from ..sql.groups import aggregate_by_group
 from ..sql.intervals import interval_index
 from .actor_insight import ActorInsightRunner, date_range_errors
 from .base import register, response_value
@@ -59,7 +60,6 @@ class RetentionQueryRunner(ActorInsightRunner):
     # --- Setup ---------------------------------------------------------------------------------
 
     def _validate(self) -> None:
-        reject_group_aggregation(self.query)
         retention = self.query.retentionFilter
         if self.total_intervals < 1:
             raise ValidationError("totalIntervals must be at least 1.")
@@ -158,6 +158,7 @@ class RetentionQueryRunner(ActorInsightRunner):
         counts: dict[tuple, dict[int, int]] = {}
         if self.starts:
             context = SQLContext(self.engine, self.team, Params())
+            aggregate_by_group(context, self.query.aggregation_group_type_index)  # groups as actors
             for row in self.run_sql(self._statement(context), context.params):
                 *breakdown_value, cohort, offset, count = row
                 cells = counts.setdefault((tuple(breakdown_value), int(cohort)), {})

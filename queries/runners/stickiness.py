@@ -15,6 +15,7 @@ from ..schema import ActionsNode, EventsNode, StickinessQuery
 from ..sql.actions import series_condition, series_label
 from ..sql.actors import actor_key, events_select, events_series, query_conditions
 from ..sql.context import SQLContext
+from ..sql.groups import aggregate_by_group
 from ..sql.engine import Params
 from ..sql.hogql import compile_expression
 from ..sql.intervals import interval_index
@@ -49,8 +50,6 @@ class StickinessQueryRunner(ActorInsightRunner):
     def _validate(self) -> None:
         query = self.query
         for series in self.series:
-            if series.math == "unique_group" or series.math_group_type_index is not None:
-                raise ValidationError("Group math (unique_group) is not supported.")
             if series.math == "hogql" and not series.math_hogql:
                 raise ValidationError("Math 'hogql' needs a math_hogql expression.")
         criteria = query.stickinessFilter.stickinessCriteria if query.stickinessFilter else None
@@ -104,6 +103,8 @@ class StickinessQueryRunner(ActorInsightRunner):
         counts: dict[int, int] = {}
         if count:
             context = SQLContext(self.engine, self.team, Params())
+            if series.math == "unique_group":  # groups of that type are the actors
+                aggregate_by_group(context, series.math_group_type_index)
             with date_range_errors():
                 statement = self._statement(series, date_range, starts, context)
             rows = self.run_sql(statement, context.params)

@@ -13,13 +13,17 @@ from sqlglot import exp
 
 from ..schema import ActionsNode, EventsNode
 from .context import SQLContext
+from .groups import group_key_condition
 from .properties import and_all, properties_condition, test_account_filters
 
 ACTOR_COLUMNS = ("actor_person", "actor_distinct_id")
 
 
 def actor_key(context: SQLContext) -> list[exp.Expression]:
-    """[person id, the distinct id of a personless event]: one NULL in each row, for GROUP BY."""
+    """[person id, the distinct id of a personless event]: one NULL in each row, for GROUP BY
+    ([the team, the group key] when the context aggregates by group)."""
+    if context.aggregation_group_type_index is not None:
+        return context.actor_key()
     person = context.event_column("person")
     return [person, exp.Case().when(exp.Is(this=person.copy(), expression=exp.null()), context.event_column("distinct_id"))]
 
@@ -39,6 +43,8 @@ def actor_join(left: str, right: str) -> exp.Expression:
 def query_conditions(query, team, context: SQLContext) -> list[exp.Expression]:
     """Team scope, the query's `properties` and, with `filterTestAccounts`, the team's test-account filters."""
     conditions = [context.team_filter(), properties_condition(query.properties, context)]
+    if context.aggregation_group_type_index is not None:
+        conditions.append(group_key_condition(context, context.aggregation_group_type_index))
     if query.filterTestAccounts:
         conditions.append(properties_condition(test_account_filters(team), context))
     return [condition for condition in conditions if condition is not None]

@@ -22,6 +22,8 @@ EVENT_FIELDS = {
     "person_id": "person",
     "properties": "properties",
 }
+# PostHog's ingestion writes the event's group keys as `$group_0..4`; here they are resolved at query time.
+GROUP_KEY_PROPERTIES = {f"$group_{index}": index for index in range(5)}
 PERSON_FIELDS = {"id": "id", "created_at": "created_at", "properties": "properties", "is_identified": "is_identified"}
 
 
@@ -33,6 +35,16 @@ class SQLContext:
         self.team = team
         self.params = params or Params()
         self.uses_person = False
+        # Other tables read through the events table (queries.sql.joined_events): session fields by
+        # name, the group type indexes whose group properties are read, and the group type whose
+        # key is the actor instead of the person (`aggregation_group_type_index`, group math).
+        self.session_fields: set[str] = set()
+        self.group_property_indexes: set[int] = set()
+        self.aggregation_group_type_index: int | None = None
+        # The query's event time range [lower, upper) when known: sessions are read around it only.
+        self.events_time_range = None
+        # False where the events table cannot join sessions and groups (SQL insights' {filters}).
+        self.joins_sessions_and_groups = True
 
     def param(self, value) -> exp.Placeholder:
         return self.params.add(value)
@@ -48,18 +60,30 @@ class SQLContext:
         return exp.column(Person._meta.get_field(field).column, table=PERSON_ALIAS)
 
     def event_property(self, key: str) -> exp.Expression:
+        if key in GROUP_KEY_PROPERTIES:  # `$group_N`: read from `$groups` through the project's mapping
+            from .groups import group_key
+
+            return group_key(self, GROUP_KEY_PROPERTIES[key])
         return self.engine.json_text(self.event_column("properties"), key, self.params)
 
     def person_property(self, key: str) -> exp.Expression:
         return self.engine.json_text(self.person_column("properties"), key, self.params)
 
     def event_property_number(self, key: str) -> exp.Expression:
+        if key in GROUP_KEY_PROPERTIES:
+            return self.engine.text_to_number(self.event_property(key), self.params)
         return self.engine.json_number(self.event_column("properties"), key, self.params)
 
     def person_property_number(self, key: str) -> exp.Expression:
         return self.engine.json_number(self.person_column("properties"), key, self.params)
 
-    def events_table(self) -> exp.Table:
+    def events_table(self) -> exp.Expression:
+        """The events table; a derived table with session and group columns when those were used
+        (build columns and conditions first: compiling them is what tells)."""
+        if self.session_fields or self.group_property_indexes:
+            from .joined_events import joined_events_table  # it builds on this module
+
+            return joined_events_table(self)
         return self.engine.events_source(self.team.id, EVENT_ALIAS)
 
     def person_join_condition(self) -> exp.Expression:
@@ -69,10 +93,19 @@ class SQLContext:
         return self.engine.persons_source(self.team.id, PERSON_ALIAS)
 
     def actor_key(self) -> list[exp.Expression]:
-        """GROUP BY these for one group per actor: the event's person, or a personless event's distinct id."""
+        """GROUP BY these for one group per actor: the event's person, or a personless event's distinct id
+        (the group's key when aggregating by group)."""
+        if self.aggregation_group_type_index is not None:
+            from .groups import group_actor_key
+
+            return group_actor_key(self)
         return self.engine.actor_key(self.event_column("person"), self.event_column("distinct_id"))
 
     def count_actors(self) -> exp.Expression:
+        if self.aggregation_group_type_index is not None:
+            from .groups import count_groups
+
+            return count_groups(self)
         return self.engine.count_actors(self.event_column("person"), self.event_column("distinct_id"))
 
     def team_filter(self) -> exp.Expression:

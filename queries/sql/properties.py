@@ -18,8 +18,10 @@ from ..dates import parse_date
 from ..schema import PropertyFilter, PropertyGroupFilter, PropertyGroupFilterValue, PropertyOperator
 from .context import EVENT_FIELDS, SQLContext
 from .engine import is_not_false, is_true, paren
+from .groups import GroupPropertyField
 from .hogql import compile_condition
 from .regex import regex_problem
+from .sessions import SessionPropertyField
 
 UNSUPPORTED_TYPES_MESSAGE = "Property filters of type '{}' are not supported."
 NEGATIVE_OPERATORS = {PropertyOperator.is_not, PropertyOperator.not_icontains, PropertyOperator.not_regex, PropertyOperator.not_in}
@@ -118,7 +120,7 @@ def property_condition(prop: PropertyFilter, context: SQLContext) -> Optional[ex
     operator = prop.operator or PropertyOperator.exact
     if operator == PropertyOperator.flag_evaluates_to:
         raise ValidationError("The flag_evaluates_to operator is not supported.")
-    field = _Field(context, prop)
+    field = _joined_field(context, prop) or _Field(context, prop)
     value = prop.value
 
     if operator in (PropertyOperator.is_set, PropertyOperator.is_not_set):
@@ -150,6 +152,15 @@ def property_condition(prop: PropertyFilter, context: SQLContext) -> Optional[ex
             parts = [_scalar_condition(field, operator, item, context) for item in value]
             return paren(exp.and_(*parts) if operator in NEGATIVE_OPERATORS else exp.or_(*parts))
     return _scalar_condition(field, operator, value, context)
+
+
+def _joined_field(context: SQLContext, prop: PropertyFilter):
+    """Fields of the event's session or group (queries.sql.sessions / queries.sql.groups), else None."""
+    if prop.type == "session":
+        return SessionPropertyField(context, prop.key)
+    if prop.type == "group":
+        return GroupPropertyField(context, prop)
+    return None
 
 
 def _scalar_condition(field: _Field, operator: PropertyOperator, value: Any, context: SQLContext) -> exp.Expression:

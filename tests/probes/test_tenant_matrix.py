@@ -15,6 +15,7 @@ from actions.models import Action
 from alerts.models import AlertConfiguration
 from cohorts.models import Cohort
 from exports.models import ExportedAsset
+from groups.models import Group, GroupTypeMapping
 from insight_variables.models import InsightVariable
 from insights.models import Dashboard, Insight
 from sharing.models import SharingConfiguration
@@ -63,6 +64,9 @@ def world():
                                           content=SECRET.encode(), created_by=victim)
     cohort = Cohort.objects.create(team=victim_team, name=f"{SECRET} cohort", is_static=True, version=0, created_by=victim)
     action = Action.objects.create(team=victim_team, name=f"{SECRET} action", steps_json=[{"event": SECRET}])
+    GroupTypeMapping.objects.create(team=victim_team, project_id=victim_team.project_id, group_type="company", group_type_index=0,
+                                    name_singular=f"{SECRET} company")
+    Group.objects.create(team=victim_team, group_type_index=0, group_key=f"{SECRET} group", group_properties={"name": SECRET})
     attacker = make_member(make_team(name="attacker project"))
     ids = {
         "project_id": victim_team.id,
@@ -80,6 +84,7 @@ def world():
         "export": export.id,
         "cohort": cohort.id,
         "action": action.id,
+        "group_type_index": 0,
     }
     return {"victim_team": victim_team, "victim": victim, "sibling_team": sibling_team, "attacker": attacker,
             "share_token": share.access_token, "ids": ids, "counts": _counts(victim_team)}
@@ -89,7 +94,8 @@ def _counts(team):
     return (Insight.objects.filter(team=team, deleted=False).count(), Dashboard.objects.filter(team=team, deleted=False).count(),
             AlertConfiguration.objects.filter(team=team).count(), SharingConfiguration.objects.filter(team=team, enabled=True).count(),
             InsightVariable.objects.filter(team=team).count(), ExportedAsset.objects.filter(team=team).count(),
-            Cohort.objects.filter(team=team, deleted=False).count(), Action.objects.filter(team=team, deleted=False).count())
+            Cohort.objects.filter(team=team, deleted=False).count(), Action.objects.filter(team=team, deleted=False).count(),
+            GroupTypeMapping.objects.filter(project_id=team.project_id).count(), Group.objects.filter(team=team).count())
 
 
 def _fill(path: str, ids: dict) -> str:

@@ -122,7 +122,7 @@ def test_other_teams_events_are_invisible(client, team, people):
     ({"select": ["team_id"]}, "Unknown field `team_id`."),
     ({"select": ["event"], "where": ["1; DROP TABLE events_event"]}, "Not a single expression: '1; DROP TABLE events_event'"),
     ({"select": ["event"], "orderBy": ["(SELECT 1 FROM sqlite_master)"]},
-     "Table `sqlite_master` is not allowed. You can query the tables: events, persons, person_distinct_ids."),
+     "Table `sqlite_master` is not allowed. You can query the tables: events, persons, person_distinct_ids, sessions."),
     ({"select": ["event", "timestamp"], "where": ["count() > 1"]},
      "Column 'event' must be in GROUP BY or inside an aggregate function such as count() or any()."),
 ])

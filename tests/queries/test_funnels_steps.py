@@ -343,7 +343,7 @@ def test_member_of_another_organization_cannot_read(team, api_client):
         ({"series": []}, "A funnel needs at least one step."),
         ({"series": [{"kind": "EventsNode", "event": str(i)} for i in range(21)]}, "A funnel can have at most 20 steps."),
         ({"series": [{"kind": "ActionsNode", "id": 1}, {"kind": "EventsNode", "event": "b"}]}, "Action ID 1 does not exist!"),
-        ({"aggregation_group_type_index": 0}, "Group aggregation (aggregation_group_type_index) is not supported."),
+        ({"aggregation_group_type_index": 5}, "Invalid group type index: 5 (0 to 4)."),
         ({"funnelsFilter": {"funnelFromStep": 1}}, "funnelFromStep is out of bounds. It must be between 0 and 0."),
         ({"funnelsFilter": {"funnelToStep": 2}}, "funnelToStep is out of bounds. It must be between 1 and 1."),
         ({"series": [{"kind": "EventsNode", "event": "a"}, {"kind": "EventsNode", "event": "b", "optionalInFunnel": True}]},

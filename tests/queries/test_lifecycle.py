@@ -161,7 +161,7 @@ def test_empty_project_gives_four_zero_series(client, team):
     [
         ({"series": [{"kind": "ActionsNode", "id": 1}]}, "Action ID 1 does not exist!"),
         ({"series": []}, "A LifecycleQuery needs at least one series."),
-        ({"aggregation_group_type_index": 1}, "Group aggregation (aggregation_group_type_index) is not supported."),
+        ({"aggregation_group_type_index": 7}, "Invalid group type index: 7 (0 to 4)."),
         ({"properties": [{"key": "x", "value": "(", "operator": "regex"}]}, "Invalid regular expression '(': missing ), unterminated subpattern at position 0"),
     ],
 )

@@ -118,10 +118,9 @@ def test_non_json_body(client, team):
          "DataWarehouseNode series are not supported; use EventsNode or ActionsNode."),
         ({**QUERY, "trendsFilter": {"display": "CalendarHeatmap"}}, "The CalendarHeatmap display is not supported."),
         ({**QUERY, "series": [{"kind": "EventsNode", "math": "sum"}]}, "Math 'sum' needs a math_property."),
-        ({**QUERY, "series": [{"kind": "EventsNode", "math": "unique_group", "math_group_type_index": 0}]}, "Group math (unique_group) is not supported."),
+        ({**QUERY, "kind": "FunnelsQuery", "aggregation_group_type_index": 9}, "Invalid group type index: 9 (0 to 4)."),
         ({**QUERY, "series": [{"kind": "EventsNode", "math": "hogql", "math_hogql": "properties.x"}]},
          "math_hogql must be an aggregation, such as count() or sum(toFloat(properties.price))."),
-        ({**QUERY, "aggregation_group_type_index": 0}, "Group aggregation (aggregation_group_type_index) is not supported."),
     ],
 )
 def test_unsupported_queries_are_400(client, team, query, detail):

@@ -267,8 +267,8 @@ def test_invalid_queries_are_400(client, team, retention_filter, detail):
 def test_bad_shapes_are_400(client, team):
     body = run(client, team, {"kind": "RetentionQuery", "retentionFilter": {"period": "Year"}}, status=400)
     assert body["type"] == "invalid_request" and body["code"] == "parse_error"
-    body = run(client, team, {**retention(), "aggregation_group_type_index": 0}, status=400)
-    assert body == error("validation_error", "invalid_input", "Group aggregation (aggregation_group_type_index) is not supported.")
+    body = run(client, team, {**retention(), "aggregation_group_type_index": 7}, status=400)
+    assert body == error("validation_error", "invalid_input", "Invalid group type index: 7 (0 to 4).")
     body = run(client, team, {**retention(), "breakdownFilter": {"breakdown": "1", "breakdown_type": "cohort"}}, status=400)
     assert body == error("validation_error", "invalid_input", "Retention breakdowns of type 'cohort' are not supported.")
 

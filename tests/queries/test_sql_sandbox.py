@@ -13,7 +13,7 @@ from tests.queries.events import events, person, ts
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("events_engine")]
 
-TABLES = "You can query the tables: events, persons, person_distinct_ids."
+TABLES = "You can query the tables: events, persons, person_distinct_ids, sessions."
 FUNCTIONS = "SQL insights support a subset of HogQL functions (count, sum, avg, quantile, if, coalesce, toString, toDate, toStartOfDay, dateDiff...)."
 
 

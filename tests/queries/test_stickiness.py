@@ -162,8 +162,6 @@ def test_other_teams_events_are_invisible(client, team, activity):
          "Stickiness criteria with operator exact or lte must use a value greater than 0."),
         ({"intervalCount": 0}, "stickiness_interval_count_non_positive", "intervalCount must be a positive integer."),
         ({"intervalCount": 366}, "stickiness_interval_count_too_large", "intervalCount cannot exceed 365."),
-        ({"series": [{"kind": "EventsNode", "math": "unique_group", "math_group_type_index": 0}]}, "invalid_input",
-         "Group math (unique_group) is not supported."),
         ({"series": [{"kind": "ActionsNode", "id": 4}]}, "invalid_input", "Action ID 4 does not exist!"),
         ({"interval": "minute", "dateRange": {"date_from": "-30d"}}, "invalid_input",
          "The date range has more than 10000 minute intervals. Use a shorter date range or a longer interval."),

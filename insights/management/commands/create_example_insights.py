@@ -78,6 +78,27 @@ EXAMPLES = [
         }),
     ),
     (
+        "Companies signing up (weekly)",
+        _viz({
+            "kind": "TrendsQuery",
+            "series": [{"kind": "EventsNode", "event": "signed up", "math": "unique_group", "math_group_type_index": 0}],
+            "interval": "week",
+            "dateRange": {"date_from": "-90d"},
+            "breakdownFilter": {"breakdown_type": "group", "breakdown": "industry", "breakdown_group_type_index": 0},
+        }),
+    ),
+    (
+        "Average session duration by entry page",
+        _viz({
+            "kind": "TrendsQuery",
+            "series": [{"kind": "EventsNode", "event": "$pageview", "math": "avg", "math_property": "$session_duration",
+                        "math_property_type": "session_properties"}],
+            "dateRange": {"date_from": "-30d"},
+            "breakdownFilter": {"breakdown_type": "session", "breakdown": "$entry_pathname"},
+            "trendsFilter": {"display": "ActionsBarValue"},
+        }),
+    ),
+    (
         "Top pages (SQL)",
         {
             "kind": "DataVisualizationNode",

@@ -1,14 +1,16 @@
 """Trends breakdowns: what a breakdown filter asks for, and the SQL value each event is grouped by."""
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 from sqlglot import exp
 
 from ...schema import TrendsQuery
 from ...sql.context import EVENT_FIELDS, SQLContext
 from ...sql.engine import case
+from ...sql.groups import group_breakdown_value
 from ...sql.hogql import STRING, compile_expression
+from ...sql.sessions import session_text
 from ..base import UnsupportedQuery
 
 BREAKDOWN_OTHER = "$$_posthog_breakdown_other_$$"
@@ -22,6 +24,7 @@ class BreakdownSpec:
     type: str
     property: str
     normalize_url: bool = False
+    group_type_index: Optional[int] = None
 
 
 def breakdown_specs(query: TrendsQuery) -> list[BreakdownSpec]:
@@ -36,18 +39,20 @@ def breakdown_specs(query: TrendsQuery) -> list[BreakdownSpec]:
         for item in breakdown_filter.breakdowns:
             if item.histogram_bin_count is not None:
                 raise UnsupportedQuery("Histogram breakdowns are not supported.")
-            specs.append(BreakdownSpec(item.type or "event", str(item.property), bool(item.normalize_url)))
+            specs.append(BreakdownSpec(item.type or "event", str(item.property), bool(item.normalize_url),
+                                       getattr(item, "group_type_index", None)))
     elif breakdown_filter.breakdown is not None:
         value = breakdown_filter.breakdown
         if isinstance(value, list):
             if len(value) != 1:
                 raise UnsupportedQuery("A breakdown of several values needs `breakdowns` (one entry per property).")
             value = value[0]
-        specs = [BreakdownSpec(breakdown_filter.breakdown_type or "event", str(value), bool(breakdown_filter.breakdown_normalize_url))]
+        specs = [BreakdownSpec(breakdown_filter.breakdown_type or "event", str(value), bool(breakdown_filter.breakdown_normalize_url),
+                               breakdown_filter.breakdown_group_type_index)]
     else:
         return []
     for spec in specs:
-        if spec.type not in ("event", "person", "event_metadata", "hogql"):
+        if spec.type not in ("event", "person", "event_metadata", "hogql", "session", "group"):
             raise UnsupportedQuery(f"Breakdowns of type '{spec.type}' are not supported.")
         if spec.type == "event_metadata" and (spec.property not in EVENT_FIELDS or spec.property == "properties"):
             raise UnsupportedQuery(f"Unknown event metadata field: {spec.property!r}")
@@ -62,6 +67,10 @@ def breakdown_value(spec: BreakdownSpec, context: SQLContext) -> exp.Expression:
         value = context.person_property(spec.property)
     elif spec.type == "event_metadata":
         value = context.engine.to_text(context.event_column(EVENT_FIELDS[spec.property]))
+    elif spec.type == "session":
+        value = session_text(context, spec.property)
+    elif spec.type == "group":
+        value = group_breakdown_value(context, spec.group_type_index, spec.property)
     else:
         typed = compile_expression(spec.property, context)
         value = typed.sql if typed.type == STRING else context.engine.to_text(typed.sql)

@@ -11,7 +11,9 @@ from ...sql.actions import entity_condition
 from ...sql.context import SQLContext
 from ...sql.engine import case, paren
 from ...sql.hogql import compile_expression
+from ...sql.groups import aggregate_by_group
 from ...sql.properties import and_all, properties_condition, test_account_filters
+from ...sql.sessions import is_session_duration, session_value
 from ..base import UnsupportedQuery
 from .breakdown import BREAKDOWN_NULL, BREAKDOWN_OTHER, breakdown_value
 
@@ -21,10 +23,12 @@ if TYPE_CHECKING:
 PERCENTILES = {"median": 0.5, "p75": 0.75, "p90": 0.9, "p95": 0.95, "p99": 0.99}
 PROPERTY_MATHS = {"sum", "avg", "min", "max", *PERCENTILES}
 INTEGER_MATHS = {
-    "total", "dau", "weekly_active", "monthly_active", "unique_session", "first_time_for_user",
+    "total", "dau", "weekly_active", "monthly_active", "unique_session", "unique_group", "first_time_for_user",
     "first_matching_event_for_user", "min_count_per_actor", "max_count_per_actor",
 }
 ACTIVE_WINDOWS = {"weekly_active": 7, "monthly_active": 30}
+# Maths that count groups instead of persons when the series names a math_group_type_index.
+GROUP_MATHS = {"unique_group", "dau", "weekly_active", "monthly_active"}
 BUCKETS = "buckets"
 
 
@@ -40,6 +44,11 @@ class SeriesQueryBuilder:
         self.time_series = not runner.total_value
         self.ctes: list[exp.CTE] = []
         self.breakdown_count = len(runner.breakdowns)
+        # unique_group is dau over groups (cumulative and windows included); without an index, a count.
+        group_index = series.math_group_type_index if self.math in GROUP_MATHS else None
+        if self.math == "unique_group":
+            self.math = "dau" if group_index is not None else "total"
+        self.group_conditions = aggregate_by_group(context, group_index)
 
     # Pieces
 
@@ -110,6 +119,7 @@ class SeriesQueryBuilder:
         conditions = [context.team_filter()] if scope else []
         if scope:
             conditions.append(entity_condition(self.series, context, runner.actions))
+            conditions += [condition.copy() for condition in self.group_conditions]
         if filters:
             conditions.append(properties_condition(self.series.properties, context))
             conditions.append(properties_condition(runner.query.properties, context))
@@ -119,6 +129,7 @@ class SeriesQueryBuilder:
 
     def _time_conditions(self, lower: datetime, upper_exclusive: datetime) -> list[exp.Expression]:
         ts, engine, params = self.context.event_column("timestamp"), self.context.engine, self.context.params
+        self.context.events_time_range = (lower, upper_exclusive)  # bounds the sessions read (queries.sql.sessions)
         return [exp.GTE(this=ts, expression=engine.timestamp(lower, params)),
                 exp.LT(this=ts.copy(), expression=engine.timestamp(upper_exclusive, params))]
 
@@ -139,17 +150,19 @@ class SeriesQueryBuilder:
         return self._time_conditions(to_utc(self.date_range.filter_from()), to_utc(self.date_range.filter_to()) + ONE_MICROSECOND)
 
     def _events_select(self, columns: list[exp.Expression], conditions: list[exp.Expression], *, source=None) -> exp.Select:
-        events = source if source is not None else self.context.events_table()
+        # The time conditions first: the events table depends on them when it joins sessions.
         if self.time_series and self.context.engine.bucket_by_join:
-            select = exp.select(*columns).from_(exp.to_table(BUCKETS).as_("b")).join(events, join_type="cross")
             conditions = conditions + self._bucket_conditions()
         elif self.time_series:
             rows = self._bucket_rows()
-            select = exp.select(*columns).from_(events)
             conditions = conditions + self._time_conditions(rows[0][1], rows[-1][2])
         else:
-            select = exp.select(*columns).from_(events)
             conditions = conditions + self._range_conditions()
+        events = source if source is not None else self.context.events_table()
+        if self.time_series and self.context.engine.bucket_by_join:
+            select = exp.select(*columns).from_(exp.to_table(BUCKETS).as_("b")).join(events, join_type="cross")
+        else:
+            select = exp.select(*columns).from_(events)
         if self.context.uses_person:
             select = select.join(self.context.person_table(), on=self.context.person_join_condition(), join_type="left")
         return select.where(and_all(conditions))
@@ -170,6 +183,8 @@ class SeriesQueryBuilder:
 
     def _values_select(self, breakdown_exprs: list[exp.Expression]) -> exp.Select:
         math_type = self.math
+        if math_type in PROPERTY_MATHS and is_session_duration(self.series):
+            return self._session_duration_select(breakdown_exprs)
         if math_type in PERCENTILES:
             return self._percentile_select(breakdown_exprs, self._property_value(), PERCENTILES[math_type])
         if math_type.endswith("_count_per_actor"):
@@ -242,6 +257,26 @@ class SeriesQueryBuilder:
         source = self._cte("property_values", self._events_select([*keys, exp.alias_(value, "value")], conditions))
         return self._percentile_of(source, quantile, self._key_names())
 
+    def _session_duration_select(self, breakdown_exprs) -> exp.Select:
+        """Property math over sessions: each session counts once per bucket (and breakdown value) it
+        has matching events in, with the whole session's duration (PostHog's per-session wrapper)."""
+        keys = self._key_columns(breakdown_exprs)
+        duration = exp.Max(this=session_value(self.context, "$session_duration"))
+        if self.series.math_multiplier is not None:
+            duration = exp.Mul(this=duration, expression=self.context.param(float(self.series.math_multiplier)))
+        per_session = self._events_select([*keys, exp.alias_(duration, "value")], self._conditions())
+        per_session = per_session.group_by(*self._group_positions(len(keys)), self.context.event_column("session_id")).having(
+            exp.Not(this=exp.Is(this=duration.copy(), expression=exp.null())))
+        source = self._cte("session_durations", per_session)
+        names = self._key_names()
+        if self.math in PERCENTILES:
+            return self._percentile_of(source, PERCENTILES[self.math], names)
+        cls = {"sum": exp.Sum, "avg": exp.Avg, "min": exp.Min, "max": exp.Max}[self.math]
+        value = exp.Coalesce(this=cls(this=exp.Cast(this=exp.column("value"), to=exp.DataType.build("double"))),
+                             expressions=[exp.Literal.number(0)])
+        select = exp.select(*[exp.column(n) for n in names], exp.alias_(value, "value")).from_(source)
+        return select.group_by(*self._group_positions(len(names))) if names else select
+
     def _count_per_actor_select(self, breakdown_exprs) -> exp.Select:
         keys = self._key_columns(breakdown_exprs)
         per_actor = self._events_select([*keys, exp.alias_(exp.Count(this=exp.Star()), "value")], self._conditions())
@@ -302,6 +337,10 @@ class SeriesQueryBuilder:
         matching = self.math == "first_matching_event_for_user"
         inner_conditions = self._conditions(filters=matching)
         self.context = outer_context
+        outer_conditions = [] if matching else self._conditions(scope=False)
+        # Session and group columns read outside (filters, breakdowns) come through the inner table.
+        inner_context.session_fields |= outer_context.session_fields
+        inner_context.group_property_indexes |= outer_context.group_property_indexes
         order = exp.Order(expressions=[exp.Ordered(this=inner_context.event_column("timestamp")), exp.Ordered(this=inner_context.event_column("uuid"))])
         rank = exp.Window(this=exp.RowNumber(), partition_by=inner_context.actor_key(), order=order)
         all_columns = exp.Column(this=exp.Star(), table=exp.to_identifier("e"))
@@ -311,8 +350,7 @@ class SeriesQueryBuilder:
         inner = inner.where(and_all(inner_conditions))
         source = exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("e")))
         conditions = [exp.EQ(this=exp.column("first_rank", table="e"), expression=exp.Literal.number(1))]
-        if not matching:
-            conditions += self._conditions(scope=False)
+        conditions += outer_conditions
         keys = self._key_columns(breakdown_exprs)
         select = self._events_select([*keys, exp.alias_(exp.Count(this=exp.Star()), "value")], conditions, source=source)
         return select.group_by(*self._group_positions(len(keys))) if keys else select

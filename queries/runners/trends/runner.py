@@ -71,21 +71,15 @@ class TrendsQueryRunner(TrendsDisplay, QueryRunner):
     def _validate(self) -> None:
         if self.display in UNSUPPORTED_DISPLAYS:
             raise UnsupportedQuery(f"The {self.display.value} display is not supported.")
-        if self.query.aggregation_group_type_index is not None:
-            raise UnsupportedQuery("Group aggregation (aggregation_group_type_index) is not supported.")
         if not self.query.series:
             raise UnsupportedQuery("A TrendsQuery needs at least one series.")
         for series in self.query.series:
             if not isinstance(series, (EventsNode, ActionsNode)):
                 raise UnsupportedQuery(f"{series.kind} series are not supported; use EventsNode or ActionsNode.")
             math_type = series.math or "total"
-            if math_type == "unique_group" or series.math_group_type_index is not None:
-                raise UnsupportedQuery("Group math (unique_group) is not supported.")
             if math_type in PROPERTY_MATHS:
                 if not series.math_property:
                     raise UnsupportedQuery(f"Math '{math_type}' needs a math_property.")
-                if series.math_property == "$session_duration":
-                    raise UnsupportedQuery("Math on $session_duration is not supported.")
             if math_type == "hogql" and not series.math_hogql:
                 raise UnsupportedQuery("Math 'hogql' needs a math_hogql expression.")
             if math_type in ACTIVE_WINDOWS and not self.total_value:

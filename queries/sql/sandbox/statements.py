@@ -30,7 +30,7 @@ CLAUSE_NAMES = {
     "sample": "SAMPLE", "final": "FINAL", "into": "INTO", "locks": "FOR UPDATE", "laterals": "LATERAL",
     "kind": "SELECT AS STRUCT/VALUE", "hint": "hints", "connect": "CONNECT BY", "options": "OPTION",
 }
-TABLES_HELP = "You can query the tables: events, persons, person_distinct_ids."
+TABLES_HELP = "You can query the tables: events, persons, person_distinct_ids, sessions."
 
 
 class ScopeContext(SQLContext):
@@ -39,6 +39,7 @@ class ScopeContext(SQLContext):
     def __init__(self, compiler: "QueryCompiler", source: EventsTable):
         super().__init__(compiler.engine, compiler.team, compiler.params)
         self.source = source
+        self.joins_sessions_and_groups = False
 
     def event_column(self, field: str) -> exp.Column:
         return self.source.field(field)

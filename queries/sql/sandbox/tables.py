@@ -6,9 +6,10 @@ from sqlglot import exp
 
 from events.models import Event, Person, PersonDistinctId
 
+from .. import sessions
 from ..hogql import BOOL, DATETIME, STRING
 from .parsing import _describe
-from .values import JSON, PERSON, SandboxError, Value
+from .values import INTEGER, JSON, PERSON, SandboxError, Value
 
 if TYPE_CHECKING:
     from .statements import QueryCompiler
@@ -194,7 +195,32 @@ class DistinctIdsTable(_VirtualTable):
         raise SandboxError(f"Unknown field {_describe(node)} on the person_distinct_ids table.")
 
 
-VIRTUAL_TABLES = {"events": EventsTable, "persons": PersonsTable, "person_distinct_ids": DistinctIdsTable}
+class SessionsTable(_VirtualTable):
+    """PostHog's `sessions`: one row per UUIDv7 session id, from queries.sql.sessions (already team-filtered)."""
+
+    model = Event
+    TYPES = {sessions.TEXT: STRING, sessions.NUMBER: INTEGER, sessions.TIMESTAMP: DATETIME, sessions.BOOLEAN: INTEGER}
+
+    def has(self, name):
+        return name in sessions.FIELDS or name in sessions.ALIASES
+
+    def star(self):
+        return list(sessions.FIELDS)
+
+    def resolve(self, chain, node):
+        if len(chain) != 1 or not self.has(chain[0]):
+            raise SandboxError(f"Unknown field {_describe(node)} on the sessions table.")
+        field = sessions.session_field(chain[0])
+        column = self.column(f"f_{field.column}", lambda: exp.column(field.column, table="s"))
+        return Value(column, self.TYPES[field.kind], not_null=chain[0] in ("session_id", "id"))
+
+    def table_expression(self):
+        columns = [build().as_(name, quoted=True) for name, build in self.used.items()] or [exp.Literal.number(1).as_("f_one")]
+        source = exp.Subquery(this=sessions.sessions_select(self.compiler.context), alias=exp.TableAlias(this=exp.to_identifier("s")))
+        return exp.Subquery(this=exp.select(*columns).from_(source), alias=exp.TableAlias(this=exp.to_identifier(self.sql_alias)))
+
+
+VIRTUAL_TABLES = {"events": EventsTable, "persons": PersonsTable, "person_distinct_ids": DistinctIdsTable, "sessions": SessionsTable}
 
 
 class DerivedTable(Source):

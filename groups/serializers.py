@@ -1,0 +1,43 @@
+from rest_framework import serializers
+
+from .models import MAX_GROUP_TYPES_PER_PROJECT, Group, GroupTypeMapping
+
+
+class GroupTypeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = GroupTypeMapping
+        fields = ["group_type", "group_type_index", "name_singular", "name_plural", "detail_dashboard", "default_columns", "created_at"]
+        read_only_fields = ["group_type", "group_type_index", "detail_dashboard", "created_at"]
+
+
+class GroupTypeMetadataSerializer(serializers.Serializer):
+    """One item of `update_metadata`'s body: the names of one group type."""
+
+    group_type_index = serializers.IntegerField(min_value=0, max_value=MAX_GROUP_TYPES_PER_PROJECT - 1)
+    name_singular = serializers.CharField(max_length=400, required=False, allow_null=True, allow_blank=True)
+    name_plural = serializers.CharField(max_length=400, required=False, allow_null=True, allow_blank=True)
+
+
+class GroupSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Group
+        fields = ["group_type_index", "group_key", "group_properties", "created_at"]
+        read_only_fields = ["created_at"]
+        # The duplicate check is the service's, with PostHog's message.
+        validators: list = []
+
+    group_type_index = serializers.IntegerField(min_value=0, max_value=MAX_GROUP_TYPES_PER_PROJECT - 1)
+    group_key = serializers.CharField(max_length=400)
+    group_properties = serializers.DictField(required=False, default=dict)
+
+
+class FoundGroupSerializer(GroupSerializer):
+    """`find`'s answer: the group and the short id of its notebook (none here)."""
+
+    notebook = serializers.SerializerMethodField()
+
+    class Meta(GroupSerializer.Meta):
+        fields = [*GroupSerializer.Meta.fields, "notebook"]
+
+    def get_notebook(self, obj) -> str | None:
+        return None

@@ -1,0 +1,186 @@
+"""Groups in insights: `unique_group` and group math, group property filters and breakdowns, and
+`aggregation_group_type_index` (groups as the actors) in funnels, retention and stickiness.
+
+Fixture (UTC, 2020-01-01 .. 2020-01-03): group types company (0) and org (1); groups identified:
+acme {industry: finance}, globex {industry: tech}; "initech" appears in events only.
+
+  day    event                         $groups
+  01-01  u1 $pageview 10:00            company acme
+         u2 $pageview 11:00            company acme
+         u3 $pageview 12:00            company globex
+         u4 $pageview 13:00            -
+         u1 signed_up 14:00            company acme
+  01-02  u3 $pageview 10:00            company globex, org o1
+         u3 signed_up 11:00            company initech
+  01-03  u2 $pageview 10:00            company "" (no group: excluded from group counts)
+"""
+import pytest
+
+from groups.models import Group, GroupTypeMapping
+from tests.queries.events import events
+
+pytestmark = pytest.mark.django_db
+
+RANGE = {"dateRange": {"date_from": "2020-01-01", "date_to": "2020-01-03"}}
+
+
+@pytest.fixture
+def data(team):
+    for index, name in enumerate(["company", "org"]):
+        GroupTypeMapping.objects.create(team=team, project_id=team.project_id, group_type=name, group_type_index=index)
+    Group.objects.create(team=team, group_type_index=0, group_key="acme", group_properties={"industry": "finance", "seats": 10})
+    Group.objects.create(team=team, group_type_index=0, group_key="globex", group_properties={"industry": "tech", "seats": 50})
+    acme, globex = {"$groups": {"company": "acme"}}, {"$groups": {"company": "globex"}}
+    events(
+        team,
+        ("$pageview", "u1", "2020-01-01 10:00", acme),
+        ("$pageview", "u2", "2020-01-01 11:00", acme),
+        ("$pageview", "u3", "2020-01-01 12:00", globex),
+        ("$pageview", "u4", "2020-01-01 13:00"),
+        ("signed_up", "u1", "2020-01-01 14:00", acme),
+        ("$pageview", "u3", "2020-01-02 10:00", {"$groups": {"company": "globex", "org": "o1"}}),
+        ("signed_up", "u3", "2020-01-02 11:00", {"$groups": {"company": "initech"}}),
+        ("$pageview", "u2", "2020-01-03 10:00", {"$groups": {"company": ""}}),
+    )
+
+
+def pageviews(**fields):
+    return [{"kind": "EventsNode", "event": "$pageview", **fields}]
+
+
+@pytest.mark.parametrize(
+    "fields, expected",
+    [
+        ({}, [4, 1, 1]),
+        ({"math": "dau"}, [4, 1, 1]),
+        ({"math": "unique_group", "math_group_type_index": 0}, [2, 1, 0]),
+        ({"math": "unique_group", "math_group_type_index": 1}, [0, 1, 0]),
+        ({"math": "dau", "math_group_type_index": 0}, [2, 1, 0]),
+        ({"math": "weekly_active", "math_group_type_index": 0}, [2, 2, 2]),
+        ({"math": "unique_group"}, [4, 1, 1]),  # without an index: a count of events
+    ],
+)
+def test_group_math(data, trends, fields, expected):
+    [result] = trends(pageviews(**fields), **RANGE)
+    assert result["data"] == expected
+
+
+def test_unique_group_cumulative_counts_each_group_once(data, trends):
+    [result] = trends(pageviews(math="unique_group", math_group_type_index=0), trendsFilter={"display": "ActionsLineGraphCumulative"}, **RANGE)
+    assert result["data"] == [2, 2, 2]
+
+
+def test_unique_group_of_a_type_without_mapping_is_zero(data, trends):
+    [result] = trends(pageviews(math="unique_group", math_group_type_index=3), **RANGE)
+    assert result["data"] == [0, 0, 0]
+
+
+def test_unique_group_total_value(data, trends):
+    [result] = trends(pageviews(math="unique_group", math_group_type_index=0), trendsFilter={"display": "BoldNumber"}, **RANGE)
+    assert result["aggregated_value"] == 2
+
+
+@pytest.mark.parametrize(
+    "prop, expected",
+    [
+        ({"key": "industry", "value": "finance"}, [2, 0, 0]),
+        ({"key": "industry", "value": "finance", "operator": "is_not"}, [2, 1, 1]),
+        ({"key": "seats", "value": 20, "operator": "gt"}, [1, 1, 0]),
+        ({"key": "industry", "operator": "is_set"}, [3, 1, 0]),
+    ],
+)
+def test_group_property_filters(data, trends, prop, expected):
+    [result] = trends(pageviews(), properties=[{"type": "group", "group_type_index": 0, **prop}], **RANGE)
+    assert result["data"] == expected
+
+
+def test_group_property_filter_without_index_is_a_400(data, run_query):
+    response = run_query({"kind": "TrendsQuery", "series": pageviews(), "properties": [{"type": "group", "key": "industry", "value": "x"}]},
+                         refresh="force_blocking")
+    assert response.status_code == 400
+    assert response.json()["type"] == "validation_error"
+
+
+def test_group_breakdown(data, trends):
+    results = trends(pageviews(), breakdownFilter={"breakdown_type": "group", "breakdown": "industry", "breakdown_group_type_index": 0}, **RANGE)
+    assert {r["breakdown_value"]: r["data"] for r in results} == {
+        "finance": [2, 0, 0], "tech": [1, 1, 0], "$$_posthog_breakdown_null_$$": [1, 0, 1],
+    }
+
+
+def test_group_breakdown_with_unique_group_math(data, trends):
+    results = trends(pageviews(math="unique_group", math_group_type_index=0),
+                     breakdownFilter={"breakdowns": [{"type": "group", "property": "industry", "group_type_index": 0}]}, **RANGE)
+    assert {r["breakdown_value"][0] if isinstance(r["breakdown_value"], list) else r["breakdown_value"]: r["data"] for r in results} == {
+        "finance": [1, 0, 0], "tech": [1, 1, 0],
+    }
+
+
+def funnel(**fields):
+    return {"kind": "FunnelsQuery", "series": [{"kind": "EventsNode", "event": "$pageview"}, {"kind": "EventsNode", "event": "signed_up"}],
+            **RANGE, **fields}
+
+
+def test_funnel_by_persons_and_by_groups(data, run_query):
+    by_person = run_query(funnel(), refresh="force_blocking").json()["results"]
+    assert [step["count"] for step in by_person] == [4, 2]
+    response = run_query(funnel(aggregation_group_type_index=0), refresh="force_blocking")
+    assert response.status_code == 200, response.json()
+    # acme converts; globex's signup happened in initech; the "" group is no group.
+    assert [step["count"] for step in response.json()["results"]] == [2, 1]
+
+
+def test_retention_by_groups(data, run_query):
+    query = {"kind": "RetentionQuery", "dateRange": {"date_from": "2020-01-01", "date_to": "2020-01-03"}, "aggregation_group_type_index": 0,
+             "retentionFilter": {"period": "Day", "totalIntervals": 3, "retentionType": "retention_first_time"}}
+    response = run_query(query, refresh="force_blocking")
+    assert response.status_code == 200, response.json()
+    # Day 0: acme and globex first seen, globex back on day 1; no group is first seen later ("" is none).
+    assert [[cell["count"] for cell in row["values"]] for row in response.json()["results"]] == [[2, 1, 0], [0, 0, 0], [0, 0, 0]]
+
+
+def test_stickiness_by_groups(data, run_query):
+    query = {"kind": "StickinessQuery", "series": pageviews(math="unique_group", math_group_type_index=0), **RANGE}
+    response = run_query(query, refresh="force_blocking")
+    assert response.status_code == 200, response.json()
+    assert response.json()["results"][0]["data"] == [1, 1, 0]  # acme on one day, globex on two
+
+
+def test_lifecycle_by_groups(data, team, run_query):
+    from events.models import Person, PersonDistinctId
+    from tests.queries.events import ts
+    people = PersonDistinctId.objects.filter(team=team, distinct_id__in=["u1", "u2"]).values("person_id")
+    Person.objects.filter(id__in=people).update(created_at=ts("2020-01-01 09:00"))
+    query = {"kind": "LifecycleQuery", "series": pageviews(), "aggregation_group_type_index": 0, **RANGE}
+    response = run_query(query, refresh="force_blocking")
+    assert response.status_code == 200, response.json()
+    by_status = {item["status"]: item["data"] for item in response.json()["results"]}
+    # acme is new on day 1 (its persons u1 and u2 were created that day) and dormant on day 2; globex's persons
+    # are older: resurrecting, returning, then dormant. Day 3's event has no company.
+    assert by_status == {"new": [1.0, 0.0, 0.0], "resurrecting": [1.0, 0.0, 0.0], "returning": [0.0, 1.0, 0.0],
+                         "dormant": [0.0, -1.0, -1.0]}
+
+
+def test_group_key_as_event_property(data, trends):
+    [result] = trends(pageviews(), properties=[{"type": "event", "key": "$group_0", "value": "globex"}], **RANGE)
+    assert result["data"] == [1, 1, 0]
+    results = trends(pageviews(), breakdownFilter={"breakdown": "$group_1"}, **RANGE)
+    assert {r["breakdown_value"]: r["data"] for r in results} == {"o1": [0, 1, 0], "$$_posthog_breakdown_null_$$": [4, 0, 1]}
+    [hogql] = trends(pageviews(), properties=[{"type": "hogql", "key": "properties.$group_0 = 'acme'"}], **RANGE)
+    assert hogql["data"] == [2, 0, 0]
+
+
+def test_group_types_are_read_once_per_query(data, run_query):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def count(series, **fields):
+        with CaptureQueriesContext(connection) as captured:
+            response = run_query({"kind": "TrendsQuery", "series": series, **RANGE, **fields}, refresh="force_blocking")
+        assert response.status_code == 200, response.json()
+        return len(captured.captured_queries)
+
+    plain = count(pageviews() * 4, compareFilter={"compare": True})
+    grouped = count(pageviews(math="unique_group", math_group_type_index=0) * 4, compareFilter={"compare": True},
+                    properties=[{"type": "group", "group_type_index": 1, "key": "x", "operator": "is_not_set"}])
+    assert grouped <= plain + 1  # the mapping, once for 8 statements
