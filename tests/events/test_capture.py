@@ -331,7 +331,7 @@ def test_schema_documents_the_capture_endpoints(client):
     for path, operation_id in [("/batch/", "capture_batch_create"), ("/capture/", "capture_capture_create"), ("/e/", "capture_e_create"), ("/i/v0/e/", "capture_i_v0_e_create")]:
         operation = schema["paths"][path]["post"]
         assert operation["operationId"] == operation_id
-        assert set(operation["responses"]) == {"200", "400", "401", "413"}
+        assert set(operation["responses"]) == {"200", "400", "401", "413", "503"}
         assert "security" not in operation  # the project token in the body, no user credentials
         assert operation["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/CaptureRequest"}
     schemas = schema["components"]["schemas"]
