@@ -444,8 +444,11 @@ class ClickHouseEngine(Engine):
         while worker.is_alive():
             worker.join(self.CHECK_EVERY_SECONDS)
             if worker.is_alive() and not killed and cancel_check():
-                self.cancel_backend(query_id)
                 killed = True
+                try:
+                    self.cancel_backend(query_id)
+                except Exception:  # the query then ends at its timeout
+                    logger.warning("Could not kill ClickHouse query %s", query_id, exc_info=True)
         if "error" in outcome:
             raise outcome["error"]
         return outcome["rows"]
