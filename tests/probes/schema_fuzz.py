@@ -59,6 +59,8 @@ def seed(url: str, key: str, team_id: int) -> dict:
                 "calculation_interval": "daily"}
         alerts.append(call("POST", "alerts/", body))
     query = call("POST", "query/", {"query": TRENDS["source"], "refresh": "async", "client_query_id": "fuzz-query"}, expected=(200, 202))
+    actions = [call("POST", "actions/", {"name": f"Fuzz action {n}", "steps": [{"event": "$pageview", "url": "/pricing"}]})["id"]
+               for n in range(3)]
     keys = [call("POST", "/api/personal_api_keys/", {"label": f"fuzz {n}", "scopes": ["insight:read"]})["id"] for n in range(3)]
     return {
         "insight_id": insights,
@@ -71,6 +73,7 @@ def seed(url: str, key: str, team_id: int) -> dict:
         "key_id": keys,
         "user_id": [me["uuid"] if "uuid" in me else me["id"], "@me"],
         "share_tokens": tokens,
+        "action_id": actions,
     }
 
 
@@ -86,6 +89,7 @@ def config(url: str, key: str, team_id: int, ids: dict, examples: int) -> str:
         (r"/insights/\{id\}/", "insight_or_short_id"),
         (r"/personal_api_keys/\{id\}/", "key_id"),
         (r"/users/\{id\}/", "user_id"),
+        (r"/actions/\{id\}/", "action_id"),
     ]
     lines = [
         f'base-url = "{url}"',
