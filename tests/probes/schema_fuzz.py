@@ -62,6 +62,8 @@ def seed(url: str, key: str, team_id: int) -> dict:
     cohort_filters = {"properties": {"type": "AND", "values": [{"type": "person", "key": "plan", "operator": "exact", "value": "pro"}]}}
     cohorts = [call("POST", "cohorts/", {"name": "Fuzz dynamic", "filters": cohort_filters})["id"],
                call("POST", "cohorts/", {"name": "Fuzz static", "is_static": True})["id"]]
+    actions = [call("POST", "actions/", {"name": f"Fuzz action {n}", "steps": [{"event": "$pageview", "url": "/pricing"}]})["id"]
+               for n in range(3)]
     keys = [call("POST", "/api/personal_api_keys/", {"label": f"fuzz {n}", "scopes": ["insight:read"]})["id"] for n in range(3)]
     return {
         "insight_id": insights,
@@ -75,6 +77,7 @@ def seed(url: str, key: str, team_id: int) -> dict:
         "user_id": [me["uuid"] if "uuid" in me else me["id"], "@me"],
         "share_tokens": tokens,
         "cohort_id": cohorts,
+        "action_id": actions,
     }
 
 
@@ -91,6 +94,7 @@ def config(url: str, key: str, team_id: int, ids: dict, examples: int) -> str:
         (r"/personal_api_keys/\{id\}/", "key_id"),
         (r"/users/\{id\}/", "user_id"),
         (r"/cohorts/\{id\}/", "cohort_id"),
+        (r"/actions/\{id\}/", "action_id"),
     ]
     lines = [
         f'base-url = "{url}"',
