@@ -60,11 +60,12 @@ class SQLContext:
         return exp.column(Person._meta.get_field(field).column, table=PERSON_ALIAS)
 
     def event_property(self, key: str) -> exp.Expression:
-        if key in GROUP_KEY_PROPERTIES:  # `$group_N`: read from `$groups` through the project's mapping
+        stored = self.engine.json_text(self.event_column("properties"), key, self.params)
+        if key in GROUP_KEY_PROPERTIES:  # `$group_N`: from `$groups` through the project's mapping (else as stored)
             from .groups import group_key
 
-            return group_key(self, GROUP_KEY_PROPERTIES[key])
-        return self.engine.json_text(self.event_column("properties"), key, self.params)
+            return exp.Coalesce(this=group_key(self, GROUP_KEY_PROPERTIES[key]), expressions=[stored])
+        return stored
 
     def person_property(self, key: str) -> exp.Expression:
         return self.engine.json_text(self.person_column("properties"), key, self.params)

@@ -4,11 +4,11 @@ The one place that defines the sessions subquery and its fields. Insights read s
 (`type: session` filters and breakdowns, `$session_duration` math) through the events table, which
 then joins this subquery on the event's session id (queries.sql.joined_events); SQL insights read it
 as the `sessions` table. As in PostHog, only ids that are UUIDv7 form sessions, and every field is
-an aggregate over all the session's events (not only those in a query's date range).
+an aggregate over all the session's events, not only those in a query's date range (insights read
+the sessions with events within a few days of their range, as PostHog does).
 """
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Optional
 
 from rest_framework.exceptions import ValidationError
 from sqlglot import exp
