@@ -139,18 +139,10 @@ class ChdbClient(ClickHouseClient):
                 return connection.query(sql, fmt, params={k: _param_text(v) for k, v in parameters.items()})
             return connection.query(sql, fmt)
         except Exception as error:  # chDB raises RuntimeError with ClickHouse's message
-            self._drain()
+            _drain(connection)
             raise ClickHouseError(str(error), _error_code(str(error))) from None
         finally:
             self._connections.release(connection)
-
-    def _drain(self) -> None:
-        """chDB keeps what a failed query had written (e.g. the header of a timed-out one) and
-        prepends it to the next result: read it out with a throwaway query."""
-        try:
-            self._session.query("SELECT 1", "CSV")
-        except Exception:  # best effort: the session is unusable anyway if this fails
-            pass
 
     def query(self, sql, *, parameters=None, settings=None, query_id=None):
         all_settings = {**_OUTPUT_SETTINGS, **(settings or {})}
@@ -181,6 +173,14 @@ class ChdbClient(ClickHouseClient):
         # system.processes has no log_comment column; the statement's settings hold it.
         self.command(f"KILL QUERY WHERE Settings['log_comment'] = {quote(query_id)} ASYNC")
 
+
+def _drain(connection) -> None:
+    """chDB keeps what a failed query had written (e.g. the header of a timed-out one) and
+    prepends it to the connection's next result: read it out with a throwaway query."""
+    try:
+        connection.query("SELECT 1", "CSV")
+    except Exception:  # best effort: the connection is unusable anyway if this fails
+        pass
 
 
 class _ChdbConnections:
