@@ -10,6 +10,7 @@
 Values are passed inline as SQL literals rendered by sqlglot (see the engine) or as ClickHouse
 server-side parameters (`{name:Type}` in the SQL, `parameters=` here); never by string pasting.
 """
+import atexit
 import json
 import threading
 from dataclasses import dataclass, field
@@ -186,8 +187,18 @@ def _chdb_session(path: str):
     if _chdb["path"] != path:
         if _chdb["session"] is not None:
             _chdb["session"].close()
+        if _chdb["path"] is None:
+            atexit.register(_close_chdb_session)
         _chdb["session"], _chdb["path"] = chdb_session.Session(path), path
     return _chdb["session"]
+
+
+def _close_chdb_session() -> None:
+    """Close the session before the interpreter tears down (left open, chDB can segfault at exit
+    after queries that ran while other threads were alive)."""
+    session, _chdb["session"] = _chdb["session"], None
+    if session is not None:
+        session.close()
 
 
 def _json_value(value: Any) -> Any:
