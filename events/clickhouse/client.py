@@ -10,6 +10,7 @@
 Values are passed inline as SQL literals rendered by sqlglot (see the engine) or as ClickHouse
 server-side parameters (`{name:Type}` in the SQL, `parameters=` here); never by string pasting.
 """
+import atexit
 import json
 import threading
 from dataclasses import dataclass, field
@@ -220,8 +221,18 @@ def _chdb_connections(path: str) -> _ChdbConnections:
     if current is None or current.path != path:
         if current is not None:
             current.close()
+        else:
+            atexit.register(_close_chdb_connections)
         _chdb["connections"] = _ChdbConnections(path)
     return _chdb["connections"]
+
+
+def _close_chdb_connections() -> None:
+    """Close chDB before the interpreter tears down (left open, chDB can segfault at exit after
+    queries that ran while other threads were alive)."""
+    connections, _chdb["connections"] = _chdb["connections"], None
+    if connections is not None:
+        connections.close()
 
 
 def _json_value(value: Any) -> Any:
