@@ -1,5 +1,5 @@
 """The wire shape of actions and their steps (PostHog's ActionSerializer / ActionStepJSON)."""
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from accounts.serializers import UserBasicSerializer
@@ -82,3 +82,8 @@ class ActionSerializer(serializers.ModelSerializer):
         data = super().to_representation(instance)
         data["tags"] = list(instance.tags or [])
         return data
+
+
+@extend_schema_serializer(many=False)  # the list answers one object holding every action, not an array
+class ActionListResponseSerializer(serializers.Serializer):
+    results = ActionSerializer(many=True)

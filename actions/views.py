@@ -1,6 +1,6 @@
 """Actions (`/api/projects/:id/actions/`, `/api/environments/:id/actions/`): definitions insights count."""
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.response import Response
 
@@ -8,7 +8,7 @@ from core.mixins import TeamScopedViewSetMixin
 
 from .models import Action
 from .selectors import listed_actions, team_actions
-from .serializers import ActionSerializer
+from .serializers import ActionListResponseSerializer, ActionSerializer
 from .services import create_action, update_action
 
 PROJECT_ID_PARAMETER = OpenApiParameter(
@@ -32,7 +32,7 @@ class ActionViewSet(TeamScopedViewSetMixin, viewsets.ModelViewSet):
             return self.queryset
         return team_actions(self.team)
 
-    @extend_schema(responses=inline_serializer("ActionList", {"results": ActionSerializer(many=True)}))
+    @extend_schema(responses=ActionListResponseSerializer)
     def list(self, request, *args, **kwargs):
         # Not paginated: PostHog answers every live action at once.
         serializer = self.get_serializer(listed_actions(self.team), many=True)

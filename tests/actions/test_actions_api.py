@@ -153,3 +153,13 @@ class TestActionScopes(ScopeTestCases.ReadActions, ScopeTestCases.WriteActions):
 
     def make_object(self, team, user):
         return ActionFactory(team=team, created_by=user)
+
+
+def test_openapi_documents_the_unpaginated_list_and_every_route(client):
+    schema = client.get("/api/schema/?format=json").json()
+    for prefix, op in (("/api/projects/{project_id}/actions/", "actions"), ("/api/environments/{project_id}/actions/", "environments_actions")):
+        listed = schema["paths"][prefix]["get"]
+        assert listed["operationId"] == f"{op}_list"
+        assert listed["responses"]["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ActionListResponse"}
+        assert set(schema["paths"][prefix + "{id}/"]) >= {"get", "put", "patch", "delete"}
+    assert schema["components"]["schemas"]["ActionListResponse"]["properties"]["results"]["items"] == {"$ref": "#/components/schemas/Action"}
