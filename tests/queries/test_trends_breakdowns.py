@@ -139,7 +139,6 @@ def test_no_events_no_series(team, trends):
     "breakdown_filter, detail",
     [
         ({"breakdown": 3, "breakdown_type": "cohort"}, "Breakdowns of type 'cohort' are not supported."),
-        ({"breakdown": "$browser", "breakdown_histogram_bin_count": 5}, "Histogram breakdowns are not supported."),
         ({"breakdown": "nope", "breakdown_type": "event_metadata"}, "Unknown event metadata field: 'nope'"),
     ],
 )
