@@ -117,8 +117,10 @@ class FunnelSQL:
     """Builds the one statement of a funnel visualisation, as a chain of CTEs."""
 
     def __init__(self, plan: FunnelPlan, *, entrance_periods: Optional[list[tuple[int, int, int]]] = None,
-                 with_breakdown: bool = True):
+                 with_breakdown: bool = True, with_times: bool = False):
         self.plan = plan
+        # Also carry when the counted attempt reached each step (`at0`..): funnel paths need them.
+        self.with_times = with_times and plan.order != "unordered"
         self.text = _Text()
         self.ctes: list[tuple[str, str]] = []
         self.n = len(plan.steps)
@@ -199,6 +201,13 @@ class FunnelSQL:
             SELECT {out}, SUM(CASE WHEN r >= {from_step} THEN 1 ELSE 0 END) AS reached_from,
                    SUM(CASE WHEN r >= {to_step} THEN 1 ELSE 0 END) AS reached_to
             FROM actors GROUP BY {out} ORDER BY {out}""")
+
+    def step_times(self) -> exp.Expression:
+        """Rows (actor..., r, at0..at(n-1)): each actor's furthest step (0-based) and the time (epoch
+        microseconds) its counted attempt reached each step, NULL past r. Ordered and strict funnels."""
+        assert self.with_times
+        self._actors()
+        return self._statement(f"SELECT {_list(self.actor + ['r'] + [f'at{k}' for k in range(self.n)])} FROM actors")
 
     # --- Plumbing ----------------------------------------------------------------------------------
 
@@ -434,6 +443,9 @@ class FunnelSQL:
                              f"q{k}_{j}") for j in range(k + 1)]
             if self.touch:
                 columns += [("MAX", f"t{c}" if touch else "CAST(NULL AS TEXT)", f"t{c}") for c in self.bv]
+            if self.with_times:
+                # The first (clean) entry, for actors who got no further than step 0.
+                columns.append(("MIN", f"CASE WHEN {ok[0]} THEN t END" if 0 in levels else "CAST(NULL AS BIGINT)", "q0_0"))
             return columns
 
         def plain(columns) -> str:
@@ -463,6 +475,8 @@ class FunnelSQL:
             at_r = " ".join(f"WHEN {k} THEN ok{k}" for k in range(n))
             furthest = f"CASE WHEN (CASE r {at_r} END) = 0 OR b > r THEN -1 ELSE r END"
         delays = [f"CASE r {' '.join(f'WHEN {k} THEN q{k}_{i} - q{k}_{i - 1}' for k in range(i, n))} END AS d{i}" for i in range(1, n)]
+        if self.with_times:
+            delays += [f"CASE r {' '.join(f'WHEN {k} THEN q{k}_{j}' for k in range(j, n))} END AS at{j}" for j in range(n)]
         self._finish("per_actor", furthest, delays)
 
     def _finish(self, source: str, furthest: str, delays: list[str]) -> None:
