@@ -35,6 +35,7 @@ import sqlglot
 from sqlglot import exp
 
 from .context import SQLContext
+from .funnel_optional import OptionalStepsMachine
 
 ORDER_SLOTS = 32
 MICROSECONDS = 1_000_000
@@ -68,6 +69,8 @@ class FunnelPlan:
     step_groups: list[int] = field(default_factory=list)
     # `where` already keeps only events that match a step or an exclusion (no second filter needed).
     where_selects_steps: bool = False
+    # Optional steps (0-based; ordered and strict funnels): see queries.sql.funnel_optional.
+    optional: list[int] = field(default_factory=list)
 
 
 class _Text:
@@ -121,6 +124,8 @@ class FunnelSQL:
         self.plan = plan
         # Also carry when the counted attempt reached each step (`at0`..): funnel paths need them.
         self.with_times = with_times and plan.order != "unordered"
+        self.optional = sorted(set(plan.optional)) if plan.order != "unordered" else []
+        self.recursive = False
         self.text = _Text()
         self.ctes: list[tuple[str, str]] = []
         self.n = len(plan.steps)
@@ -148,8 +153,10 @@ class FunnelSQL:
         n = self.n
         self._cte("step_numbers", "SELECT * FROM (VALUES " + _list([f"({k})" for k in range(n)]) + ") AS v", ["k"])
         delay = ("CASE s.k " + " ".join(f"WHEN {k} THEN a.d{k}" for k in range(1, n)) + " END") if n > 1 else "NULL"
+        # With optional steps an actor counts at the steps its attempt passed (its bit field).
+        counted = ("CASE s.k " + " ".join(f"WHEN {k} THEN (a.bits / {1 << k}) % 2" for k in range(n)) + " END") if self.optional else "1"
         self._cte("reached", f"""
-            SELECT {_list([f'a.{c}' for c in group] + ['s.k'])}, {delay} AS d
+            SELECT {_list([f'a.{c}' for c in group] + ['s.k'])}, {delay} AS d, {counted} AS counted
             FROM grouped AS a JOIN step_numbers AS s ON s.k <= a.r""")
         g = _list(group + ["k"])
         self._cte("delays", f"""
@@ -162,7 +169,7 @@ class FunnelSQL:
         columns = [f"c.{c}" for c in group] + ["c.k", "c.actors", "c.dsum", "c.dcount", "m.msum", "m.mcount"]
         return self._statement(f"""
             SELECT {_list(columns)}
-            FROM (SELECT {g}, COUNT(*) AS actors, SUM(CASE WHEN d > 0 THEN d END) AS dsum, COUNT(CASE WHEN d > 0 THEN 1 END) AS dcount
+            FROM (SELECT {g}, SUM(counted) AS actors, SUM(CASE WHEN d > 0 THEN d END) AS dsum, COUNT(CASE WHEN d > 0 THEN 1 END) AS dcount
                   FROM reached GROUP BY {g}) AS c
             LEFT JOIN medians AS m ON {same}
             ORDER BY {_list([f'c.{c}' for c in group] + ['c.k'])}""")
@@ -217,7 +224,7 @@ class FunnelSQL:
         self.ctes.append((head + (" AS NOT MATERIALIZED" if inline else " AS"), body))
 
     def _statement(self, body: str) -> exp.Expression:
-        with_clause = ("WITH " + ",\n".join(f"{head} ({sql})" for head, sql in self.ctes) + "\n") if self.ctes else ""
+        with_clause = (("WITH RECURSIVE " if self.recursive else "WITH ") + ",\n".join(f"{head} ({sql})" for head, sql in self.ctes) + "\n") if self.ctes else ""
         return self.text.tree(with_clause + body)
 
     def _over(self, frame: str) -> str:
@@ -341,8 +348,24 @@ class FunnelSQL:
         source = self._events()
         if self.unordered:
             self._unordered_actors(source)
+        elif self.optional:
+            self._optional_actors(source)
         else:
             self._ordered_actors(source)
+
+    def _optional_actors(self, source: str) -> None:
+        machine = OptionalStepsMachine(steps=self.n, window_us=self.w, optional=self.optional, excluded=sorted(self.excluded),
+                                       strict=self.strict, keys=self.keys, carried=[f"t{c}" for c in self.bv] if self.touch else [])
+        self.recursive = True
+        for name, body in machine.ctes(source):
+            self._cte(name, body)
+        if self.touch:
+            self._cte("optional_touched", f"SELECT *, {_list([f't{c} AS {c}' for c in self.bv])} FROM optional_actors")
+            source = "optional_touched"
+        else:
+            source = "optional_actors"
+        extra = ["bits"] + ([f"mt{j} AS at{j}" for j in range(self.n)] if self.with_times else [])
+        self._finish(source, "r", machine.delays() + extra)
 
     # Per step k >= 1, a pass over the actor's events in order finds the last event before each row
     # that reached step k-1. Non-strict funnels fold "and no step-k event since" into the same
@@ -550,7 +573,10 @@ class FunnelSQL:
             self._cte("grouped", "SELECT * FROM actors")
             return []
         bv = _list(self.bv)
-        counts = _list([f"SUM(CASE WHEN r >= {k} THEN 1 ELSE 0 END) AS c{k}" for k in range(self.n)])
+        if self.optional:
+            counts = _list([f"SUM((bits / {1 << k}) % 2) AS c{k}" for k in range(self.n)])
+        else:
+            counts = _list([f"SUM(CASE WHEN r >= {k} THEN 1 ELSE 0 END) AS c{k}" for k in range(self.n)])
         self._cte("value_counts", f"SELECT {bv}, {counts} FROM actors GROUP BY {bv}")
         order = _list([f"c{k} DESC" for k in reversed(range(self.n))] + [f"{self._binary(c)}" for c in self.bv])
         self._cte("value_ranks", f"SELECT {bv}, ROW_NUMBER() OVER (ORDER BY {order}) AS rnk FROM value_counts")
@@ -562,7 +588,8 @@ class FunnelSQL:
         else:
             values = [f"a.{c} AS {c}" for c in self.bv] + ["0 AS is_other"]
             where = f" WHERE {kept}"
-        self._cte("grouped", f"SELECT {_list(values + ['a.r AS r'] + delays)} FROM actors AS a JOIN value_ranks AS v ON {same}{where}")
+        bits = ["a.bits AS bits"] if self.optional else []
+        self._cte("grouped", f"SELECT {_list(values + ['a.r AS r'] + bits + delays)} FROM actors AS a JOIN value_ranks AS v ON {same}{where}")
         return self.bv + ["is_other"]
 
     def _binary(self, column: str) -> str:

@@ -124,3 +124,12 @@ def test_strict_funnel_source(client, team, journeys):
 def test_invalid_funnel_paths_are_400(client, team, path_type, step, source, detail):
     body = run(client, team, paths_query(path_type, step, source), status=400)
     assert body == error("validation_error", "invalid_input", detail)
+
+
+def test_funnel_source_with_an_optional_step(client, team, journeys):
+    steps = [{"kind": "EventsNode", "event": "step one"}, {"kind": "EventsNode", "event": "x", "optionalInFunnel": True},
+             {"kind": "EventsNode", "event": "step two"}]
+    source = {"kind": "FunnelsQuery", "series": steps}
+    body = run(client, team, paths_query("funnel_path_after_step", 3, source))
+    # p1 passed x, p3 skipped it: both reached step two at 10:02
+    assert edges(body) == [("1_step two", "2_y", 2), ("2_y", "3_step three", 1), ("3_step three", "4_z", 1)]
