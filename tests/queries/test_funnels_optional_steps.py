@@ -130,3 +130,29 @@ def test_without_optional_steps_nothing_changes(client, team):
 )
 def test_refused_optional_steps_are_400(client, team, query, detail):
     assert run(client, team, query, status=400) == error("validation_error", "invalid_input", detail)
+
+
+@pytest.mark.parametrize("attribution", ["first_touch", "last_touch", "all_events", "step"])
+@pytest.mark.parametrize("order", ["ordered", "strict"])
+def test_breakdown_attributions_and_orders(client, team, attribution, order):
+    chrome, safari = {"$browser": "Chrome"}, {"$browser": "Safari"}
+    events(
+        team,
+        at("A", "u1", "10:00", **chrome), at("B", "u1", "10:01", **chrome), at("C", "u1", "10:02", **chrome),
+        at("A", "u2", "10:00", **safari), at("C", "u2", "10:02", **safari),
+    )
+    query = funnel(step("A"), step("B", optional=True), step("C"), funnelOrderType=order, breakdownAttributionType=attribution,
+                   **({"breakdownAttributionValue": 0} if attribution == "step" else {}))
+    query["breakdownFilter"] = {"breakdown": "$browser", "breakdown_type": "event"}
+    body = run(client, team, query)
+    assert sorted(([item["count"] for item in steps], steps[0]["breakdown_value"]) for steps in body["results"]) == [
+        ([1, 0, 1], ["Safari"]),
+        ([1, 1, 1], ["Chrome"]),
+    ]
+
+
+def test_aggregated_by_session(client, team):
+    events(team, *[(name, "u1", f"{DAY} {time}", {"$session_id": session}, session)
+                   for name, time, session in [("A", "10:00", "s1"), ("C", "10:01", "s1"), ("A", "11:00", "s2")]])
+    body = run(client, team, funnel(step("A"), step("B", optional=True), step("C"), funnelAggregateByHogQL="properties.$session_id"))
+    assert [item["count"] for item in body["results"]] == [2, 0, 1]
