@@ -57,14 +57,32 @@ class FunnelPaths:
         """`select` (FROM events e ...) joined to the funnel's actors and cut to their time bounds."""
         funnel_sql = FunnelSQL(self.funnel._plan(context), with_breakdown=False, with_times=True)
         actors = funnel_sql.step_times()
-        reached = (exp.GTE(this=exp.column("r"), expression=exp.Literal.number(self.target)) if self.step > 0
-                   else exp.EQ(this=exp.column("r"), expression=exp.Literal.number(self.target)))
+        reached = self._reached(funnel_sql)
         actors = exp.select("*").from_(exp.Subquery(this=actors, alias=exp.TableAlias(this=exp.to_identifier("funnel_steps")))).where(reached)
         names = funnel_sql.actor
         event_actor = context.engine.actor_columns(context.event_column("person"), context.event_column("distinct_id"))
         on = exp.and_(*[exp.EQ(this=value, expression=exp.column(name, table=ALIAS)) for value, name in zip(event_actor, names)])
         select = select.join(exp.Subquery(this=actors, alias=exp.TableAlias(this=exp.to_identifier(ALIAS))), on=on, join_type="inner")
         return select.where(self._time_bounds(context))
+
+    def _reached(self, funnel_sql: FunnelSQL) -> exp.Expression:
+        """Converted at step N: reached it; dropped off at N: reached step N-1 but not N. With optional
+        steps (as PostHog): passed step N; passed the last required step before N but not N."""
+        if not funnel_sql.optional:
+            r = exp.column("r")
+            if self.step > 0:
+                return exp.GTE(this=r, expression=exp.Literal.number(self.target))
+            return exp.EQ(this=r, expression=exp.Literal.number(self.target))
+
+        def passed(step: int) -> exp.Expression:
+            bit = exp.Mod(this=exp.IntDiv(this=exp.column("bits"), expression=exp.Literal.number(1 << step)), expression=exp.Literal.number(2))
+            return exp.EQ(this=bit, expression=exp.Literal.number(1))
+
+        if self.step > 0:
+            return passed(self.target)
+        dropped_at = abs(self.step) - 1
+        required = max(k for k in range(dropped_at) if k not in funnel_sql.optional)
+        return exp.and_(passed(required), exp.Not(this=passed(dropped_at)))
 
     def _time_bounds(self, context: SQLContext) -> exp.Expression:
         t = context.engine.epoch_microseconds(context.event_column("timestamp"))

@@ -211,10 +211,12 @@ class FunnelSQL:
 
     def step_times(self) -> exp.Expression:
         """Rows (actor..., r, at0..at(n-1)): each actor's furthest step (0-based) and the time (epoch
-        microseconds) its counted attempt reached each step, NULL past r. Ordered and strict funnels."""
+        microseconds) its counted attempt reached each step, NULL past r (with optional steps, also
+        `bits`: the steps passed). Ordered and strict funnels."""
         assert self.with_times
         self._actors()
-        return self._statement(f"SELECT {_list(self.actor + ['r'] + [f'at{k}' for k in range(self.n)])} FROM actors")
+        bits = ["bits"] if self.optional else []
+        return self._statement(f"SELECT {_list(self.actor + ['r'] + bits + [f'at{k}' for k in range(self.n)])} FROM actors")
 
     # --- Plumbing ----------------------------------------------------------------------------------
 

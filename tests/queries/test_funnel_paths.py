@@ -133,3 +133,16 @@ def test_funnel_source_with_an_optional_step(client, team, journeys):
     body = run(client, team, paths_query("funnel_path_after_step", 3, source))
     # p1 passed x, p3 skipped it: both reached step two at 10:02
     assert edges(body) == [("1_step two", "2_y", 2), ("2_y", "3_step three", 1), ("3_step three", "4_z", 1)]
+
+
+def test_optional_target_step_selects_the_actors_who_passed_it(client, team, journeys):
+    steps = [{"kind": "EventsNode", "event": "step one"}, {"kind": "EventsNode", "event": "x", "optionalInFunnel": True},
+             {"kind": "EventsNode", "event": "step two"}]
+    source = {"kind": "FunnelsQuery", "series": steps}
+    # p1 and p2 passed x (p3 skipped it); p2's later events start a new session
+    assert edges(run(client, team, paths_query("funnel_path_after_step", 2, source))) == [
+        ("1_late1", "2_late2", 1), ("1_x", "2_step two", 1), ("1_x", "2_w", 1),
+        ("2_step two", "3_y", 1), ("3_y", "4_step three", 1), ("4_step three", "5_z", 1),
+    ]
+    # dropped off at step two: passed step one (the last required step before it), not step two: p2
+    assert edges(run(client, team, paths_query("funnel_path_before_step", -3, source))) == [("1_step one", "2_x", 1)]
