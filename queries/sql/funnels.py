@@ -20,6 +20,9 @@ when every attempt at its furthest step was later excluded, or when a blocked at
 than any clean one, as PostHog does. Only step 1's pass reads every event; later passes read the
 events that reached step 1 or can serve a later step, which are few.
 
+With optional steps (`optionalInFunnel`) that closed form does not hold: ordered and strict funnels
+with optional steps run PostHog's state machine itself (queries.sql.funnel_optional).
+
 Unordered funnels count, for each event taken as the start of a window of the conversion window's
 length, how many steps have an event inside the window (windows cut by an exclusion are void).
 
