@@ -140,3 +140,15 @@ def test_refused_histograms_are_400(run_query, team, breakdown_filter, detail):
     response = run_query(query)
     assert response.status_code == 400
     assert response.json()["detail"] == detail
+
+
+def test_funnels_ignore_the_bin_count(team, run_query):
+    # PostHog's funnels break down by the raw value whatever the histogram bin count
+    events(team, ("A", "u1", "2020-01-01 10:00", {"price": 1}), ("B", "u1", "2020-01-01 10:01"),
+           ("A", "u2", "2020-01-01 10:00", {"price": 10}))
+    query = {"kind": "FunnelsQuery", "series": [{"kind": "EventsNode", "event": "A"}, {"kind": "EventsNode", "event": "B"}],
+             **histogram(2), **RANGE}
+    body = run_query(query, refresh="force_blocking").json()
+    assert [([step["count"] for step in steps], steps[0]["breakdown_value"]) for steps in body["results"]] == [
+        ([1, 1], ["1"]), ([1, 0], ["10"]),
+    ]
