@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 import sqlglot
+from rest_framework.exceptions import ValidationError
 from sqlglot import exp
 
 from .context import SQLContext
@@ -45,6 +46,8 @@ MICROSECONDS = 1_000_000
 # Time to convert: automatic bin counts are ceil(cbrt(conversions)) clamped to [1, 60].
 MAX_AUTO_BINS = 60
 DEFAULT_BIN_WIDTH_SECONDS = 60
+# Characters of SQL the optional-steps machine may take (a few seconds of parsing and planning).
+MAX_OPTIONAL_MACHINE_SQL = 150_000
 
 
 @dataclass
@@ -362,7 +365,12 @@ class FunnelSQL:
         machine = OptionalStepsMachine(steps=self.n, window_us=self.w, optional=self.optional, excluded=sorted(self.excluded),
                                        strict=self.strict, keys=self.keys, carried=[f"t{c}" for c in self.bv] if self.touch else [])
         self.recursive = True
-        for name, body in machine.ctes(source):
+        ctes = machine.ctes(source)
+        if sum(len(body) for _, body in ctes) > MAX_OPTIONAL_MACHINE_SQL:
+            # The state machine's SQL grows fast with steps, optional steps and exclusions.
+            raise ValidationError("This funnel is too complex to compute with optional steps: "
+                                  "use fewer steps, optional steps or exclusions.")
+        for name, body in ctes:
             self._cte(name, body)
         if self.touch:
             self._cte("optional_touched", f"SELECT *, {_list([f't{c} AS {c}' for c in self.bv])} FROM optional_actors")

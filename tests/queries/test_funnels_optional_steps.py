@@ -126,6 +126,8 @@ def test_without_optional_steps_nothing_changes(client, team):
          'Optional funnel steps are only supported in funnels with step order Sequential or Strict and the graph type "Conversion Steps".'),
         (funnel(step("A"), step("B", optional=True, properties=[{"key": "x", "value": "1", "operator": "exact", "type": "event"}]), step("B")),
          "An optional step cannot be the same as the following required step."),
+        (funnel(step("A"), *[step(f"O{i}", optional=True) for i in range(8)], step("Z")),
+         "This funnel is too complex to compute with optional steps: use fewer steps, optional steps or exclusions."),
     ],
 )
 def test_refused_optional_steps_are_400(client, team, query, detail):
