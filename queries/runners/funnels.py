@@ -110,8 +110,7 @@ class FunnelsQueryRunner(QueryRunner):
                 raise ValidationError(f"{step.kind} steps are not supported; use EventsNode or ActionsNode.")
             if step.math in ("first_time_for_user", "first_matching_event_for_user"):
                 raise ValidationError(f"Math '{step.math}' is not supported in funnels.")
-            if step.optionalInFunnel:
-                raise ValidationError("Optional funnel steps are not supported.")
+        self._validate_optional_steps()
         last = len(steps) - 1
         if ff.funnelFromStep is not None and not 0 <= ff.funnelFromStep <= last - 1:
             raise ValidationError(f"funnelFromStep is out of bounds. It must be between 0 and {last - 1}.")
@@ -150,6 +149,20 @@ class FunnelsQueryRunner(QueryRunner):
                                       f"{', '.join(map(str, range(1, len(steps))))} for time to convert!")
         if ff.funnelWindowInterval is not None and ff.funnelWindowInterval < 0:
             raise ValidationError("funnelWindowInterval must not be negative.")
+
+    def _validate_optional_steps(self) -> None:
+        steps = self.query.series
+        if not any(step.optionalInFunnel for step in steps):
+            return
+        if self.viz != "steps" or self.order == "unordered":
+            raise ValidationError('Optional funnel steps are only supported in funnels with step order Sequential or Strict '
+                                  'and the graph type "Conversion Steps".')
+        if steps[0].optionalInFunnel:
+            raise ValidationError("The first step of a funnel cannot be optional.")
+        for step, following in zip(steps, steps[1:]):
+            # The next required step matches every event of the optional one: the optional step would never convert.
+            if step.optionalInFunnel and not following.optionalInFunnel and _matches_all_of(following, step):
+                raise ValidationError("An optional step cannot be the same as the following required step.")
 
     # --- Freshness -----------------------------------------------------------------------------
 
@@ -313,6 +326,7 @@ class FunnelsQueryRunner(QueryRunner):
             attribution_step=ff.breakdownAttributionValue or 0,
             step_groups=self._step_groups(),
             where_selects_steps=selects_steps,
+            optional=[index for index, node in enumerate(query.series) if node.optionalInFunnel],
         )
 
     def _actor(self, context: SQLContext, where: list) -> list[exp.Expression]:

@@ -23,6 +23,7 @@ from ..sql.engine import Params, case, paren
 from ..sql.hogql import STRING, compile_expression
 from ..sql.regex import regex_problem
 from .actor_insight import ActorInsightRunner, date_range_errors
+from .funnel_paths import FunnelPaths
 from .base import register, response_value
 
 DEFAULT_STEP_LIMIT = 5
@@ -42,8 +43,8 @@ class PathsQueryRunner(ActorInsightRunner):
         self.query: PathsQuery
         self.paths_filter: PathsFilter = query.pathsFilter
         reject_group_aggregation(query)
-        if query.funnelPathsFilter is not None:
-            raise ValidationError("Funnel paths (funnelPathsFilter) are not supported.")
+        self.funnel_paths = (FunnelPaths(query.funnelPathsFilter, team, now=self.now, engine=self._engine)
+                             if query.funnelPathsFilter is not None else None)
         self.step_limit = self.paths_filter.stepLimit or DEFAULT_STEP_LIMIT
         if self.step_limit < 1:
             raise ValidationError("stepLimit must be at least 1.")
@@ -159,6 +160,8 @@ class PathsQueryRunner(ActorInsightRunner):
             *self._raw_columns(context),
         ]
         raw_events = events_select(context, columns, conditions)
+        if self.funnel_paths:
+            raw_events = self.funnel_paths.restrict(raw_events, context)
         kept = [*ACTOR_COLUMNS, "event_order", "t_us"]
         cleaned_events = exp.select(*kept, exp.alias_(self._item(context), "cleaned_item")).from_("raw_events")
         path_events = exp.select(*kept, exp.alias_(self._grouped(context), "path_item")).from_("cleaned_events")

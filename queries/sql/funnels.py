@@ -20,6 +20,9 @@ when every attempt at its furthest step was later excluded, or when a blocked at
 than any clean one, as PostHog does. Only step 1's pass reads every event; later passes read the
 events that reached step 1 or can serve a later step, which are few.
 
+With optional steps (`optionalInFunnel`) that closed form does not hold: ordered and strict funnels
+with optional steps run PostHog's state machine itself (queries.sql.funnel_optional).
+
 Unordered funnels count, for each event taken as the start of a window of the conversion window's
 length, how many steps have an event inside the window (windows cut by an exclusion are void).
 
@@ -32,15 +35,19 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 import sqlglot
+from rest_framework.exceptions import ValidationError
 from sqlglot import exp
 
 from .context import SQLContext
+from .funnel_optional import OptionalStepsMachine
 
 ORDER_SLOTS = 32
 MICROSECONDS = 1_000_000
 # Time to convert: automatic bin counts are ceil(cbrt(conversions)) clamped to [1, 60].
 MAX_AUTO_BINS = 60
 DEFAULT_BIN_WIDTH_SECONDS = 60
+# Characters of SQL the optional-steps machine may take (a few seconds of parsing and planning).
+MAX_OPTIONAL_MACHINE_SQL = 150_000
 
 
 @dataclass
@@ -68,6 +75,8 @@ class FunnelPlan:
     step_groups: list[int] = field(default_factory=list)
     # `where` already keeps only events that match a step or an exclusion (no second filter needed).
     where_selects_steps: bool = False
+    # Optional steps (0-based; ordered and strict funnels): see queries.sql.funnel_optional.
+    optional: list[int] = field(default_factory=list)
 
 
 class _Text:
@@ -117,8 +126,12 @@ class FunnelSQL:
     """Builds the one statement of a funnel visualisation, as a chain of CTEs."""
 
     def __init__(self, plan: FunnelPlan, *, entrance_periods: Optional[list[tuple[int, int, int]]] = None,
-                 with_breakdown: bool = True):
+                 with_breakdown: bool = True, with_times: bool = False):
         self.plan = plan
+        # Also carry when the counted attempt reached each step (`at0`..): funnel paths need them.
+        self.with_times = with_times and plan.order != "unordered"
+        self.optional = sorted(set(plan.optional)) if plan.order != "unordered" else []
+        self.recursive = False
         self.text = _Text()
         self.ctes: list[tuple[str, str]] = []
         self.n = len(plan.steps)
@@ -146,8 +159,10 @@ class FunnelSQL:
         n = self.n
         self._cte("step_numbers", "SELECT * FROM (VALUES " + _list([f"({k})" for k in range(n)]) + ") AS v", ["k"])
         delay = ("CASE s.k " + " ".join(f"WHEN {k} THEN a.d{k}" for k in range(1, n)) + " END") if n > 1 else "NULL"
+        # With optional steps an actor counts at the steps its attempt passed (its bit field).
+        counted = ("CASE s.k " + " ".join(f"WHEN {k} THEN (a.bits / {1 << k}) % 2" for k in range(n)) + " END") if self.optional else "1"
         self._cte("reached", f"""
-            SELECT {_list([f'a.{c}' for c in group] + ['s.k'])}, {delay} AS d
+            SELECT {_list([f'a.{c}' for c in group] + ['s.k'])}, {delay} AS d, {counted} AS counted
             FROM grouped AS a JOIN step_numbers AS s ON s.k <= a.r""")
         g = _list(group + ["k"])
         self._cte("delays", f"""
@@ -160,7 +175,7 @@ class FunnelSQL:
         columns = [f"c.{c}" for c in group] + ["c.k", "c.actors", "c.dsum", "c.dcount", "m.msum", "m.mcount"]
         return self._statement(f"""
             SELECT {_list(columns)}
-            FROM (SELECT {g}, COUNT(*) AS actors, SUM(CASE WHEN d > 0 THEN d END) AS dsum, COUNT(CASE WHEN d > 0 THEN 1 END) AS dcount
+            FROM (SELECT {g}, SUM(counted) AS actors, SUM(CASE WHEN d > 0 THEN d END) AS dsum, COUNT(CASE WHEN d > 0 THEN 1 END) AS dcount
                   FROM reached GROUP BY {g}) AS c
             LEFT JOIN medians AS m ON {same}
             ORDER BY {_list([f'c.{c}' for c in group] + ['c.k'])}""")
@@ -200,6 +215,15 @@ class FunnelSQL:
                    SUM(CASE WHEN r >= {to_step} THEN 1 ELSE 0 END) AS reached_to
             FROM actors GROUP BY {out} ORDER BY {out}""")
 
+    def step_times(self) -> exp.Expression:
+        """Rows (actor..., r, at0..at(n-1)): each actor's furthest step (0-based) and the time (epoch
+        microseconds) its counted attempt reached each step, NULL past r (with optional steps, also
+        `bits`: the steps passed). Ordered and strict funnels."""
+        assert self.with_times
+        self._actors()
+        bits = ["bits"] if self.optional else []
+        return self._statement(f"SELECT {_list(self.actor + ['r'] + bits + [f'at{k}' for k in range(self.n)])} FROM actors")
+
     # --- Plumbing ----------------------------------------------------------------------------------
 
     def _cte(self, name: str, body: str, columns: Optional[list[str]] = None, *, inline: bool = False) -> None:
@@ -208,7 +232,7 @@ class FunnelSQL:
         self.ctes.append((head + (" AS NOT MATERIALIZED" if inline else " AS"), body))
 
     def _statement(self, body: str) -> exp.Expression:
-        with_clause = ("WITH " + ",\n".join(f"{head} ({sql})" for head, sql in self.ctes) + "\n") if self.ctes else ""
+        with_clause = (("WITH RECURSIVE " if self.recursive else "WITH ") + ",\n".join(f"{head} ({sql})" for head, sql in self.ctes) + "\n") if self.ctes else ""
         return self.text.tree(with_clause + body)
 
     def _over(self, frame: str) -> str:
@@ -332,8 +356,29 @@ class FunnelSQL:
         source = self._events()
         if self.unordered:
             self._unordered_actors(source)
+        elif self.optional:
+            self._optional_actors(source)
         else:
             self._ordered_actors(source)
+
+    def _optional_actors(self, source: str) -> None:
+        machine = OptionalStepsMachine(steps=self.n, window_us=self.w, optional=self.optional, excluded=sorted(self.excluded),
+                                       strict=self.strict, keys=self.keys, carried=[f"t{c}" for c in self.bv] if self.touch else [])
+        self.recursive = True
+        ctes = machine.ctes(source)
+        if sum(len(body) for _, body in ctes) > MAX_OPTIONAL_MACHINE_SQL:
+            # The state machine's SQL grows fast with steps, optional steps and exclusions.
+            raise ValidationError("This funnel is too complex to compute with optional steps: "
+                                  "use fewer steps, optional steps or exclusions.")
+        for name, body in ctes:
+            self._cte(name, body)
+        if self.touch:
+            self._cte("optional_touched", f"SELECT *, {_list([f't{c} AS {c}' for c in self.bv])} FROM optional_actors")
+            source = "optional_touched"
+        else:
+            source = "optional_actors"
+        extra = ["bits"] + ([f"mt{j} AS at{j}" for j in range(self.n)] if self.with_times else [])
+        self._finish(source, "r", machine.delays() + extra)
 
     # Per step k >= 1, a pass over the actor's events in order finds the last event before each row
     # that reached step k-1. Non-strict funnels fold "and no step-k event since" into the same
@@ -434,6 +479,9 @@ class FunnelSQL:
                              f"q{k}_{j}") for j in range(k + 1)]
             if self.touch:
                 columns += [("MAX", f"t{c}" if touch else "CAST(NULL AS TEXT)", f"t{c}") for c in self.bv]
+            if self.with_times:
+                # The first (clean) entry, for actors who got no further than step 0.
+                columns.append(("MIN", f"CASE WHEN {ok[0]} THEN t END" if 0 in levels else "CAST(NULL AS BIGINT)", "q0_0"))
             return columns
 
         def plain(columns) -> str:
@@ -463,6 +511,8 @@ class FunnelSQL:
             at_r = " ".join(f"WHEN {k} THEN ok{k}" for k in range(n))
             furthest = f"CASE WHEN (CASE r {at_r} END) = 0 OR b > r THEN -1 ELSE r END"
         delays = [f"CASE r {' '.join(f'WHEN {k} THEN q{k}_{i} - q{k}_{i - 1}' for k in range(i, n))} END AS d{i}" for i in range(1, n)]
+        if self.with_times:
+            delays += [f"CASE r {' '.join(f'WHEN {k} THEN q{k}_{j}' for k in range(j, n))} END AS at{j}" for j in range(n)]
         self._finish("per_actor", furthest, delays)
 
     def _finish(self, source: str, furthest: str, delays: list[str]) -> None:
@@ -536,7 +586,10 @@ class FunnelSQL:
             self._cte("grouped", "SELECT * FROM actors")
             return []
         bv = _list(self.bv)
-        counts = _list([f"SUM(CASE WHEN r >= {k} THEN 1 ELSE 0 END) AS c{k}" for k in range(self.n)])
+        if self.optional:
+            counts = _list([f"SUM((bits / {1 << k}) % 2) AS c{k}" for k in range(self.n)])
+        else:
+            counts = _list([f"SUM(CASE WHEN r >= {k} THEN 1 ELSE 0 END) AS c{k}" for k in range(self.n)])
         self._cte("value_counts", f"SELECT {bv}, {counts} FROM actors GROUP BY {bv}")
         order = _list([f"c{k} DESC" for k in reversed(range(self.n))] + [f"{self._binary(c)}" for c in self.bv])
         self._cte("value_ranks", f"SELECT {bv}, ROW_NUMBER() OVER (ORDER BY {order}) AS rnk FROM value_counts")
@@ -548,7 +601,8 @@ class FunnelSQL:
         else:
             values = [f"a.{c} AS {c}" for c in self.bv] + ["0 AS is_other"]
             where = f" WHERE {kept}"
-        self._cte("grouped", f"SELECT {_list(values + ['a.r AS r'] + delays)} FROM actors AS a JOIN value_ranks AS v ON {same}{where}")
+        bits = ["a.bits AS bits"] if self.optional else []
+        self._cte("grouped", f"SELECT {_list(values + ['a.r AS r'] + bits + delays)} FROM actors AS a JOIN value_ranks AS v ON {same}{where}")
         return self.bv + ["is_other"]
 
     def _binary(self, column: str) -> str:

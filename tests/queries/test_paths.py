@@ -228,7 +228,7 @@ def test_other_teams_events_are_invisible(client, team, site):
     "fields, detail",
     [
         ({"funnelPathsFilter": {"funnelSource": {"kind": "FunnelsQuery", "series": []}, "funnelPathType": "funnel_path_after_step"}},
-         "Funnel paths (funnelPathsFilter) are not supported."),
+         "A funnel needs at least one step."),
         ({"aggregation_group_type_index": 0}, "Group aggregation (aggregation_group_type_index) is not supported."),
         ({"pathsFilter": {"localPathCleaningFilters": [{"regex": "(", "alias": "x"}]}},
          "Invalid regular expression in path cleaning rule '(': missing ), unterminated subpattern at position 0"),

@@ -107,6 +107,16 @@ def test_multiple_breakdowns(data, trends):
     assert len(results) == 11
 
 
+def test_multiple_breakdowns_sum_the_rest_into_an_other_list(data, run_query):
+    breakdowns = [{"property": "$browser"}, {"property": "plan", "type": "person"}]
+    query = {"kind": "TrendsQuery", "series": [{"kind": "EventsNode", "event": "$pageview"}],
+             "breakdownFilter": {"breakdowns": breakdowns, "breakdown_limit": 2}, **RANGE}
+    body = run_query(query, refresh="force_blocking").json()
+    assert summary(body["results"]) == [(["Safari", "pro"], [1, 2]), (["Chrome", "pro"], [1, 1]), ([OTHER, OTHER], [7, 3])]
+    assert body["results"][-1]["label"] == f"{OTHER}::{OTHER}"
+    assert body["hasMore"] is True
+
+
 def test_several_series_prefix_labels(data, trends):
     series = [{"kind": "EventsNode", "event": "$pageview"}, {"kind": "EventsNode", "event": "signed_up"}]
     results = trends(series, **breakdown(breakdown_limit=1), **RANGE)
@@ -139,7 +149,6 @@ def test_no_events_no_series(team, trends):
     "breakdown_filter, detail",
     [
         ({"breakdown": 3, "breakdown_type": "cohort"}, "Could not find cohort with ID 3"),
-        ({"breakdown": "$browser", "breakdown_histogram_bin_count": 5}, "Histogram breakdowns are not supported."),
         ({"breakdown": "nope", "breakdown_type": "event_metadata"}, "Unknown event metadata field: 'nope'"),
     ],
 )

@@ -99,6 +99,46 @@ EXAMPLES = [
         }),
     ),
     (
+        "Purchases by revenue (histogram)",
+        _viz({
+            "kind": "TrendsQuery",
+            "series": [{"kind": "EventsNode", "event": "purchase"}],
+            "dateRange": {"date_from": "-30d"},
+            "breakdownFilter": {"breakdown": "revenue", "breakdown_type": "event", "breakdown_histogram_bin_count": 5},
+            "trendsFilter": {"display": "ActionsBarValue"},
+        }),
+    ),
+    (
+        "Sign-up funnel, pricing page optional",
+        _viz({
+            "kind": "FunnelsQuery",
+            "series": [
+                {"kind": "EventsNode", "event": "$pageview"},
+                {"kind": "EventsNode", "event": "$pageview", "optionalInFunnel": True, "custom_name": "Saw pricing",
+                 "properties": [{"key": "$pathname", "value": "/pricing", "operator": "exact", "type": "event"}]},
+                {"kind": "EventsNode", "event": "signed up"},
+            ],
+            "dateRange": {"date_from": "-30d"},
+        }),
+    ),
+    (
+        "Paths after signing up",
+        _viz({
+            "kind": "PathsQuery",
+            "dateRange": {"date_from": "-30d"},
+            "pathsFilter": {"includeEventTypes": ["$pageview"], "stepLimit": 5},
+            "funnelPathsFilter": {
+                "funnelPathType": "funnel_path_after_step",
+                "funnelStep": 2,
+                "funnelSource": {
+                    "kind": "FunnelsQuery",
+                    "series": [{"kind": "EventsNode", "event": "$pageview"}, {"kind": "EventsNode", "event": "signed up"}],
+                    "dateRange": {"date_from": "-30d"},
+                },
+            },
+        }),
+    ),
+    (
         "Top pages (SQL)",
         {
             "kind": "DataVisualizationNode",

@@ -12,6 +12,7 @@ from ...sql.groups import group_breakdown_value
 from ...sql.hogql import STRING, compile_expression
 from ...sql.sessions import session_text
 from ..base import UnsupportedQuery
+from .histogram import HistogramBins, histogram_value, validate_histogram
 
 BREAKDOWN_OTHER = "$$_posthog_breakdown_other_$$"
 BREAKDOWN_NULL = "$$_posthog_breakdown_null_$$"
@@ -25,6 +26,7 @@ class BreakdownSpec:
     property: str
     normalize_url: bool = False
     group_type_index: Optional[int] = None
+    histogram_bin_count: Optional[int] = None
 
 
 def breakdown_specs(query: TrendsQuery) -> list[BreakdownSpec]:
@@ -32,15 +34,10 @@ def breakdown_specs(query: TrendsQuery) -> list[BreakdownSpec]:
     breakdown_filter = query.breakdownFilter
     if breakdown_filter is None:
         return []
-    if breakdown_filter.breakdown_histogram_bin_count is not None:
-        raise UnsupportedQuery("Histogram breakdowns are not supported.")
     if breakdown_filter.breakdowns:
-        specs = []
-        for item in breakdown_filter.breakdowns:
-            if item.histogram_bin_count is not None:
-                raise UnsupportedQuery("Histogram breakdowns are not supported.")
-            specs.append(BreakdownSpec(item.type or "event", str(item.property), bool(item.normalize_url),
-                                       getattr(item, "group_type_index", None)))
+        specs = [BreakdownSpec(item.type or "event", str(item.property), bool(item.normalize_url),
+                               group_type_index=getattr(item, "group_type_index", None), histogram_bin_count=item.histogram_bin_count)
+                 for item in breakdown_filter.breakdowns]
     elif breakdown_filter.breakdown is not None:
         value = breakdown_filter.breakdown
         if isinstance(value, list):
@@ -48,7 +45,8 @@ def breakdown_specs(query: TrendsQuery) -> list[BreakdownSpec]:
                 raise UnsupportedQuery("A breakdown of several values needs `breakdowns` (one entry per property).")
             value = value[0]
         specs = [BreakdownSpec(breakdown_filter.breakdown_type or "event", str(value), bool(breakdown_filter.breakdown_normalize_url),
-                               breakdown_filter.breakdown_group_type_index)]
+                               group_type_index=breakdown_filter.breakdown_group_type_index,
+                               histogram_bin_count=breakdown_filter.breakdown_histogram_bin_count)]
     else:
         return []
     for spec in specs:
@@ -56,11 +54,14 @@ def breakdown_specs(query: TrendsQuery) -> list[BreakdownSpec]:
             raise UnsupportedQuery(f"Breakdowns of type '{spec.type}' are not supported.")
         if spec.type == "event_metadata" and (spec.property not in EVENT_FIELDS or spec.property == "properties"):
             raise UnsupportedQuery(f"Unknown event metadata field: {spec.property!r}")
+        validate_histogram(spec)
     return specs
 
 
-def breakdown_value(spec: BreakdownSpec, context: SQLContext) -> exp.Expression:
+def breakdown_value(spec: BreakdownSpec, context: SQLContext, bins: Optional[HistogramBins] = None) -> exp.Expression:
     """The value an event is grouped by: text, with missing and empty values as the null sentinel."""
+    if spec.histogram_bin_count is not None:
+        return histogram_value(spec, bins or HistogramBins([]), context, context.param(BREAKDOWN_NULL))
     if spec.type == "event":
         value = context.event_property(spec.property)
     elif spec.type == "person":

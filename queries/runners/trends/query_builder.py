@@ -49,11 +49,12 @@ class SeriesQueryBuilder:
         if self.math == "unique_group":
             self.math = "dau" if group_index is not None else "total"
         self.group_conditions = aggregate_by_group(context, group_index)
+        self.histograms: dict = {}  # histogram bins per breakdown position (see histogram.py)
 
     # Pieces
 
     def build(self) -> exp.Expression:
-        breakdown_exprs = [breakdown_value(spec, self.context) for spec in self.runner.breakdowns]
+        breakdown_exprs = [breakdown_value(spec, self.context, self.histograms.get(i)) for i, spec in enumerate(self.runner.breakdowns)]
         values = self._values_select(breakdown_exprs)
         if self.breakdown_count:
             values = self._ranked(values)
@@ -148,6 +149,19 @@ class SeriesQueryBuilder:
             date_to = self.date_range.date_to()
             return self._time_conditions(date_to - timedelta(days=ACTIVE_WINDOWS[self.math]), date_to + ONE_MICROSECOND)
         return self._time_conditions(to_utc(self.date_range.filter_from()), to_utc(self.date_range.filter_to()) + ONE_MICROSECOND)
+
+    def bounds_select(self, columns: list[exp.Expression]) -> exp.Select:
+        """Aggregates (no grouping) over the series' matching events in the period, e.g. a property's min and max."""
+        conditions = self._conditions()
+        if self.time_series:
+            rows = self._bucket_rows()
+            conditions += self._time_conditions(rows[0][1], rows[-1][2])
+        else:
+            conditions += self._range_conditions()
+        select = exp.select(*columns).from_(self.context.events_table())
+        if self.context.uses_person:
+            select = select.join(self.context.person_table(), on=self.context.person_join_condition(), join_type="left")
+        return select.where(and_all(conditions))
 
     def _events_select(self, columns: list[exp.Expression], conditions: list[exp.Expression], *, source=None) -> exp.Select:
         # The time conditions first: the events table depends on them when it joins sessions.

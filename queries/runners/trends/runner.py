@@ -22,6 +22,7 @@ from ..base import QueryRunner, UnsupportedQuery, register, response_value
 from .breakdown import BREAKDOWN_NULL, BREAKDOWN_OTHER, DEFAULT_BREAKDOWN_LIMIT, WORLD_MAP_BREAKDOWN_LIMIT, breakdown_specs
 from .cohort_breakdown import cohort_breakdown_values, cohort_series_results
 from .display import TOTAL_VALUE_DISPLAYS, UNSUPPORTED_DISPLAYS, TrendsDisplay
+from .histogram import histogram_bins
 from .query_builder import ACTIVE_WINDOWS, INTEGER_MATHS, PROPERTY_MATHS, SeriesQueryBuilder
 
 INTERVAL_ORDER = ["second", "minute", "hour", "day", "week", "month"]
@@ -220,4 +221,7 @@ class TrendsQueryRunner(TrendsDisplay, QueryRunner):
 
     def _series_tree(self, series: EventsNode, date_range: QueryDateRange, context: SQLContext) -> exp.Expression:
         builder = SeriesQueryBuilder(self, series, date_range, context)
+        if any(spec.histogram_bin_count is not None for spec in self.breakdowns):
+            bounds = SeriesQueryBuilder(self, series, date_range, SQLContext(self.engine, self.team, Params()))
+            builder.histograms = histogram_bins(bounds, self.breakdowns)
         return builder.build()
