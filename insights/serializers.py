@@ -17,7 +17,8 @@ from .models import Dashboard, DashboardTile, Insight
 from .query_validation import validate_query, wrap_for_saving
 from . import signals
 from .results import insight_results
-from .selectors import live_tiles, tag_names
+from .access import access_level_name, request_access
+from .selectors import insight_dashboards, live_tiles, tag_names
 
 RESTRICTION_EVERYONE_CAN_EDIT = 21
 RESTRICTION_ONLY_COLLABORATORS_CAN_EDIT = 37
@@ -149,7 +150,9 @@ class InsightBasicSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_user_access_level(self, insight) -> str | None:
-        return None if self.context.get("is_shared") else "editor"
+        if self.context.get("is_shared"):
+            return None
+        return access_level_name(request_access(self.context).insight_privilege(insight_dashboards(insight)))
 
     @extend_schema_field(serializers.DateTimeField(allow_null=True))
     def get_last_viewed_at(self, insight):
@@ -436,15 +439,19 @@ class InsightSerializer(InsightBasicSerializer):
     def get_resolved_date_range(self, insight):
         return self._results(insight)["resolved_date_range"]
 
-    # -- access levels (no per-object access control here: every member may edit) -------------
+    # -- access levels: the restrictions of the dashboards the insight is on, for this user -----
 
     @extend_schema_field(serializers.ChoiceField(choices=RESTRICTION_LEVELS))
     def get_effective_restriction_level(self, insight) -> int:
-        return RESTRICTION_ONLY_COLLABORATORS_CAN_EDIT if self.context.get("is_shared") else RESTRICTION_EVERYONE_CAN_EDIT
+        if self.context.get("is_shared"):
+            return RESTRICTION_ONLY_COLLABORATORS_CAN_EDIT
+        return request_access(self.context).insight_restriction(insight_dashboards(insight))
 
     @extend_schema_field(serializers.ChoiceField(choices=PRIVILEGE_LEVELS))
     def get_effective_privilege_level(self, insight) -> int:
-        return PRIVILEGE_CAN_VIEW if self.context.get("is_shared") else PRIVILEGE_CAN_EDIT
+        if self.context.get("is_shared"):
+            return PRIVILEGE_CAN_VIEW
+        return request_access(self.context).insight_privilege(insight_dashboards(insight))
 
     @extend_schema_field(serializers.ListField(child=serializers.DictField()))
     def get_alerts(self, insight) -> list:

@@ -5,11 +5,14 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema, inline_serializer
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 
 from core.mixins import TeamScopedViewSetMixin
+from insights.access import CAN_EDIT, Access
 from insights.models import Insight
+from insights.selectors import insight_dashboards
 
 from . import services
 from .models import SharingConfiguration
@@ -69,6 +72,12 @@ class SharingConfigurationViewSet(TeamScopedViewSetMixin, viewsets.GenericViewSe
         if insight is None:
             raise NotFound("Insight not found.")
         return insight
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        # Writes need edit rights on the insight: one on a restricted dashboard may be view-only.
+        if request.method not in SAFE_METHODS and Access(request.user, self.team).insight_privilege(insight_dashboards(self.insight)) < CAN_EDIT:
+            raise PermissionDenied("You don't have edit permissions for this insight.")
 
     @extend_schema(
         summary="The insight's sharing configuration",

@@ -4,8 +4,9 @@ from rest_framework import serializers
 
 from accounts.serializers import UserBasicSerializer
 
+from ..access import access_level_name, request_access
 from ..models import Dashboard, DashboardTile
-from ..serializers import InsightSerializer, TagsField
+from ..serializers import PRIVILEGE_LEVELS, RESTRICTION_LEVELS, InsightSerializer, TagsField
 from .fields import DashboardFiltersField, DashboardVariablesField
 
 BASIC_FIELDS = [
@@ -20,6 +21,10 @@ BASIC_FIELDS = [
     "filters",
     "variables",
     "tags",
+    "restriction_level",
+    "effective_restriction_level",
+    "effective_privilege_level",
+    "user_access_level",
     "team_id",
 ]
 
@@ -86,11 +91,33 @@ class DashboardBasicSerializer(serializers.ModelSerializer):
     tags = TagsField(required=False)
     filters = DashboardFiltersField(required=False)
     variables = DashboardVariablesField(required=False)
+    restriction_level = serializers.ChoiceField(choices=RESTRICTION_LEVELS, required=False)
+    effective_restriction_level = serializers.SerializerMethodField()
+    effective_privilege_level = serializers.SerializerMethodField()
+    user_access_level = serializers.SerializerMethodField(help_text="The effective access level the user has for this object")
 
     class Meta:
         model = Dashboard
         fields = BASIC_FIELDS
         read_only_fields = ["id", "created_at", "created_by", "team_id"]
+
+    # Computed for the requesting user; shared viewers may only view.
+
+    @extend_schema_field(serializers.ChoiceField(choices=RESTRICTION_LEVELS))
+    def get_effective_restriction_level(self, dashboard) -> int:
+        return Dashboard.RestrictionLevel.ONLY_COLLABORATORS_CAN_EDIT.value if self.context.get("is_shared") else dashboard.restriction_level
+
+    @extend_schema_field(serializers.ChoiceField(choices=PRIVILEGE_LEVELS))
+    def get_effective_privilege_level(self, dashboard) -> int:
+        if self.context.get("is_shared"):
+            return Dashboard.PrivilegeLevel.CAN_VIEW.value
+        return request_access(self.context).dashboard_privilege(dashboard)
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_user_access_level(self, dashboard) -> str | None:
+        if self.context.get("is_shared"):
+            return None
+        return access_level_name(request_access(self.context).dashboard_privilege(dashboard))
 
 
 class DashboardSerializer(DashboardBasicSerializer):
