@@ -287,7 +287,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/",
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {
+        # Dashboard restriction and privilege levels share the values 21/37: name each set once.
+        "EffectiveRestrictionLevelEnum": "insights.serializers.RESTRICTION_LEVELS",
+        "EffectivePrivilegeLevelEnum": "insights.serializers.PRIVILEGE_LEVELS",
+    },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "core.openapi.posthog_tags"],
 }
 
