@@ -16,7 +16,7 @@ from .filters import MAX_DATABASE_ID
 from .models import Dashboard, DashboardTile, Insight
 from .query_validation import validate_query, wrap_for_saving
 from . import signals
-from .results import insight_results
+from .results import insight_results, shown_query
 from .access import access_level_name, request_access
 from .selectors import insight_dashboards, live_tiles, tag_names
 
@@ -164,7 +164,12 @@ class InsightBasicSerializer(serializers.ModelSerializer):
         return None if is_exact is None else ("exact" if is_exact else "similar")
 
     def get_filters(self, insight) -> dict:
-        return {} if insight.query is not None else insight.filters
+        # Legacy filters that convert to a query show that query instead (filters `{}`), as PostHog.
+        return {} if shown_query(insight) is not None else insight.filters
+
+    @extend_schema_field(QueryField(allow_null=True))
+    def get_query(self, insight) -> dict | None:
+        return shown_query(insight)
 
     def get_tags(self, insight) -> list[str]:
         return tag_names(insight)
@@ -465,7 +470,7 @@ class InsightSerializer(InsightBasicSerializer):
 
     def get_filters(self, insight) -> dict:
         filters = super().get_filters(insight)
-        if insight.query is None and "insight" not in filters:
+        if shown_query(insight) is None and "insight" not in filters:
             return {**filters, "insight": "TRENDS"}  # legacy insights without a type are trends
         return filters
 

@@ -29,7 +29,7 @@ from .filters import MAX_DATABASE_ID, InsightFilterBackend, InsightFilterSet, st
 from .llm import ensure_ai_allowed
 from .metadata import GenerateMetadataRequestSerializer, InsightMetadataSerializer, generate_metadata, validated_query
 from .models import DashboardTile, Insight
-from .results import DashboardContext, insight_results
+from .results import DashboardContext, insight_results, shown_query
 from .selectors import insight_dashboards, my_last_viewed, trending_insights, with_last_viewed_at, with_relations
 from .serializers import (
     MAX_TRENDING_DAYS,
@@ -259,7 +259,7 @@ class InsightViewSet(QueryCoalescingMixin, TeamScopedViewSetMixin, viewsets.Mode
             )
         data = self.get_serializer_class()(insight, context=context).data
         if dashboard is not None and "query" in data:
-            data["query"] = dashboard.returned_query(insight.query)
+            data["query"] = dashboard.returned_query(shown_query(insight))
         if tile is not None:
             data["color"] = tile.color
             # Layouts migrated from older versions may still be stored as a JSON string.

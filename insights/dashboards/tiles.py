@@ -2,7 +2,7 @@
 from queries.api import ExecutionMode
 
 from ..models import DashboardTile, Insight
-from ..results import DashboardContext, insight_results
+from ..results import DashboardContext, insight_results, shown_query
 from ..selectors import with_last_viewed_at, with_relations
 from ..serializers import InsightSerializer
 
@@ -25,6 +25,6 @@ def render_tiles(dashboard, *, refresh: ExecutionMode, context: dict) -> list[di
     insight_context = {**context, "refresh": refresh, "results": results}
     by_id = {}
     for insight, data in zip(insights, InsightSerializer(insights, many=True, context=insight_context).data):
-        data["query"] = contexts[insight.id].returned_query(insight.query)
+        data["query"] = contexts[insight.id].returned_query(shown_query(insight))
         by_id[insight.id] = data
     return DashboardTileSerializer(tiles, many=True, context={**context, "tile_insights": by_id}).data
