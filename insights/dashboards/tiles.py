@@ -12,16 +12,27 @@ def live_dashboard_tiles(dashboard) -> list[DashboardTile]:
     return list(DashboardTile.objects.filter(dashboard=dashboard, insight__deleted=False).order_by("id"))
 
 
-def render_tiles(dashboard, *, refresh: ExecutionMode, context: dict) -> list[dict]:
-    """Serialized tiles: the dashboard's filters and variables apply to every tile's query, the
-    tile's `filters_overrides` on top. Queries: a fixed number for any number of tiles, plus the computations."""
-    from .serializers import DashboardTileSerializer
-
+def tile_insights(dashboard) -> tuple[list[DashboardTile], list[Insight], dict[int, DashboardContext]]:
+    """The shown tiles, their insights (with what the serializer reads) and each insight's dashboard context."""
     tiles = live_dashboard_tiles(dashboard)
     insights = list(with_last_viewed_at(with_relations(Insight.objects.filter(id__in=[tile.insight_id for tile in tiles]))))
     contexts = {tile.insight_id: DashboardContext(dashboard, tile_filters=tile.filters_overrides or None) for tile in tiles}
-    user = getattr(context.get("request"), "user", None)
-    results = insight_results(insights, context.get("team"), refresh, user, contexts=contexts)
+    return tiles, insights, contexts
+
+
+def render_tiles(dashboard, *, refresh: ExecutionMode, context: dict, computed=None) -> list[dict]:
+    """Serialized tiles: the dashboard's filters and variables apply to every tile's query, the
+    tile's `filters_overrides` on top. Queries: a fixed number for any number of tiles, plus the computations.
+
+    `computed`: `(tiles, insights, contexts, results)` already read and computed (a public page's)."""
+    from .serializers import DashboardTileSerializer
+
+    if computed is None:
+        tiles, insights, contexts = tile_insights(dashboard)
+        user = getattr(context.get("request"), "user", None)
+        results = insight_results(insights, context.get("team"), refresh, user, contexts=contexts)
+    else:
+        tiles, insights, contexts, results = computed
     insight_context = {**context, "refresh": refresh, "results": results}
     by_id = {}
     for insight, data in zip(insights, InsightSerializer(insights, many=True, context=insight_context).data):
