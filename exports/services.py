@@ -24,6 +24,7 @@ from sharing.layout import layout
 from sharing.png import render_png
 
 from . import formats
+from .dashboards import DashboardStillComputing, render_dashboard
 from .models import ExportedAsset, ExportFormat
 
 logger = logging.getLogger(__name__)
@@ -72,6 +73,11 @@ def run_export(asset: ExportedAsset, *, in_background: bool = False) -> None:
 
 
 def _render(asset: ExportedAsset, *, in_background: bool) -> bytes:
+    if asset.dashboard_id is not None and asset.insight_id is None:
+        try:
+            return render_dashboard(asset)
+        except DashboardStillComputing:
+            raise StillComputing() from None
     query, fields = _result(asset, in_background=in_background)
     if asset.export_format == ExportFormat.PNG:
         chart = build_chart(query, fields)
@@ -124,7 +130,7 @@ def _message(detail) -> str:
 
 
 def run_export_by_id(asset_id: int) -> None:
-    asset = ExportedAsset.objects.select_related("team", "insight", "created_by").filter(id=asset_id).first()
+    asset = ExportedAsset.objects.select_related("team", "insight", "dashboard", "created_by").filter(id=asset_id).first()
     if asset is not None and asset.content is None and not asset.exception:
         run_export(asset, in_background=True)
 
