@@ -18,6 +18,7 @@ from rest_framework.exceptions import APIException, ValidationError
 from events.models import Event
 
 from .. import clock, conf
+from ..limit_context import LimitContext
 from ..schema import SchemaModel
 from ..sql.engine import Engine, Params, get_engine
 from ..wire import response_value  # noqa: F401  (the runners' formatter, re-exported)
@@ -51,6 +52,7 @@ class QueryRunner:
         self.week_start_day = clock.week_start_day(team)
         self._engine = engine
         self.timeout: float = conf.query_timeout_seconds()
+        self.limit_context = LimitContext.QUERY  # row caps of SQL and events queries
         self.cancel_check: Optional[Callable[[], bool]] = None
         self.executed_sql: list[str] = []
 
@@ -72,6 +74,8 @@ class QueryRunner:
             "timezone": self.team.timezone,
             "week_start_day": self.week_start_day,
             "version": CACHE_VERSION,
+            # Other row caps give other results; the usual context keeps the keys it always had.
+            **({"limit_context": self.limit_context.value} if self.limit_context is not LimitContext.QUERY else {}),
         }
 
     def cache_key(self) -> str:
