@@ -47,6 +47,8 @@ def _tiles(asset, timeout) -> list[tuple[str, dict, dict]]:
     by_id = {insight.id: insight for insight in insights}
     shown = []
     for tile in tiles:
+        if tile.insight_id is None:
+            continue  # text tiles hold no data
         insight, fields = by_id[tile.insight_id], results[tile.insight_id]
         status = fields.get("query_status") or {}
         if status.get("error") and status.get("error_code") == QueryTimeout.default_code:

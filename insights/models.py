@@ -121,9 +121,22 @@ class LiveTileManager(models.Manager):
         return super().get_queryset().filter(deleted=False, dashboard__deleted=False)
 
 
+class Text(models.Model):
+    """The body of a text tile on a dashboard (markdown, shown as written)."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    body = models.CharField(max_length=4000, null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    last_modified_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    last_modified_at = models.DateTimeField(default=timezone.now)
+
+
 class DashboardTile(models.Model):
+    """An insight, or a text, shown on a dashboard."""
+
     dashboard = models.ForeignKey(Dashboard, on_delete=models.CASCADE, related_name="tiles")
-    insight = models.ForeignKey(Insight, on_delete=models.CASCADE, related_name="dashboard_tiles")
+    insight = models.ForeignKey(Insight, on_delete=models.CASCADE, null=True, blank=True, related_name="dashboard_tiles")
+    text = models.ForeignKey(Text, on_delete=models.CASCADE, null=True, blank=True, related_name="dashboard_tiles")
     layouts = models.JSONField(default=dict, blank=True)
     color = models.CharField(max_length=400, null=True, blank=True)
     deleted = models.BooleanField(default=False)
@@ -137,7 +150,13 @@ class DashboardTile(models.Model):
 
     class Meta:
         base_manager_name = "objects_including_soft_deleted"
-        constraints = [models.UniqueConstraint(fields=["dashboard", "insight"], name="unique_dashboard_insight_tile")]
+        constraints = [
+            models.UniqueConstraint(fields=["dashboard", "insight"], name="unique_dashboard_insight_tile"),
+            models.CheckConstraint(
+                condition=models.Q(insight__isnull=False, text__isnull=True) | models.Q(insight__isnull=True, text__isnull=False),
+                name="dashboard_tile_exactly_one_content",
+            ),
+        ]
 
 
 class Tag(models.Model):

@@ -235,6 +235,9 @@ def _dashboard_page(request, configuration, extension: str, embedded: bool, shar
     width, height = PAGE_CHART_SIZE
     shown_tiles = []
     for tile in tiles:
+        if tile.insight_id is None:  # a text tile: its body, escaped by the template
+            shown_tiles.append({"id": tile.id, "text": tile.text.body or "", "pending": False})
+            continue
         insight, result = by_id[tile.insight_id], shown[tile.insight_id]
         chart = build_chart(contexts[insight.id].returned_query(shown_query(insight)), result.fields)
         title = insight_title(insight)

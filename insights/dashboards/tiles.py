@@ -1,4 +1,6 @@
 """A dashboard's tiles as shown, with every insight's results computed in one call."""
+from django.db.models import Q
+
 from queries.api import ExecutionMode
 
 from ..models import DashboardTile, Insight
@@ -8,15 +10,18 @@ from ..serializers import InsightSerializer
 
 
 def live_dashboard_tiles(dashboard) -> list[DashboardTile]:
-    """The dashboard's shown tiles (not soft-deleted, insight not deleted), oldest first."""
-    return list(DashboardTile.objects.filter(dashboard=dashboard, insight__deleted=False).order_by("id"))
+    """The dashboard's shown tiles (not soft-deleted; text tiles, and insight tiles whose insight is
+    not deleted), oldest first."""
+    return list(DashboardTile.objects.filter(Q(insight__isnull=True) | Q(insight__deleted=False), dashboard=dashboard)
+                .select_related("text__created_by", "text__last_modified_by").order_by("id"))
 
 
 def tile_insights(dashboard) -> tuple[list[DashboardTile], list[Insight], dict[int, DashboardContext]]:
     """The shown tiles, their insights (with what the serializer reads) and each insight's dashboard context."""
     tiles = live_dashboard_tiles(dashboard)
-    insights = list(with_last_viewed_at(with_relations(Insight.objects.filter(id__in=[tile.insight_id for tile in tiles]))))
-    contexts = {tile.insight_id: DashboardContext(dashboard, tile_filters=tile.filters_overrides or None) for tile in tiles}
+    insight_tiles = [tile for tile in tiles if tile.insight_id is not None]
+    insights = list(with_last_viewed_at(with_relations(Insight.objects.filter(id__in=[tile.insight_id for tile in insight_tiles]))))
+    contexts = {tile.insight_id: DashboardContext(dashboard, tile_filters=tile.filters_overrides or None) for tile in insight_tiles}
     return tiles, insights, contexts
 
 

@@ -93,7 +93,7 @@ class DashboardViewSet(
         tags = data.pop("tags", None)
         tiles = data.pop("tiles", None)
         data.pop("use_dashboard", None), data.pop("duplicate_tiles", None)  # duplicating is for create only
-        dashboard = update_dashboard(serializer.instance, data=data, tags=tags, tiles=tiles)
+        dashboard = update_dashboard(serializer.instance, data=data, tags=tags, tiles=tiles, user=request.user)
         return Response(self._render(self._with_relations().get(pk=dashboard.pk)))
 
     @extend_schema(responses={405: OpenApiResponse(description="Dashboards cannot be deleted; PATCH `{\"deleted\": true}` instead.")})

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0004_personal_api_key_restrictions_not_null'),
-        ('insights', '0004_dashboard_restriction_and_collaborators'),
+        ('insights', '0004_dashboard_access_and_text_tiles'),
         ('sharing', '0001_initial'),
     ]
 
