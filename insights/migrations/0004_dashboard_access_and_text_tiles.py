@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0004_personal_api_key_restrictions_not_null'),
+        ('accounts', '0001_initial'),  # Team and User; later accounts migrations do not matter here
         ('insights', '0003_dashboardtile_filters_overrides'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0004_personal_api_key_restrictions_not_null'),
+        ('accounts', '0001_initial'),  # Team and User; later accounts migrations do not matter here
         ('insights', '0004_dashboard_access_and_text_tiles'),
         ('sharing', '0001_initial'),
     ]
