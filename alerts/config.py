@@ -187,11 +187,11 @@ def _check_funnels(node, kind, condition: str, config: FunnelsAlertConfig) -> No
     if kind != "FunnelsQuery":
         raise AlertConfigError(f"Funnel alert config requires a FunnelsQuery insight, got '{kind}'")
     viz = funnel_viz(node)
-    if viz not in (None, "steps"):
-        raise AlertConfigError(
-            f"Funnel alerts require a steps funnel, but this insight uses '{viz}'. "
-            "Switch the funnel to the steps view to alert on conversion."
-        )
+    # Steps and trends funnels have a conversion rate; time to convert (a duration) has none.
+    if viz not in (None, "steps", "trends"):
+        raise AlertConfigError(f"Funnel alerts aren't supported for the '{viz}' visualization.")
+    if viz == "trends":
+        return  # the whole funnel's rate per period: funnel_step and metric do not apply
     # A steps funnel has one conversion rate and no earlier period to compare it with.
     if condition != ABSOLUTE_VALUE:
         raise AlertConfigError("This funnel only supports absolute value conditions")

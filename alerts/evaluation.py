@@ -9,8 +9,10 @@ breakdown) of the insight's query, recomputed for the last few intervals:
   one to the last completed one (or from the last completed one to the ongoing one, with
   `check_ongoing_interval`, for increases); a percentage threshold compares the change as a
   fraction of the earlier value (0.2 = 20%).
-Funnels (FunnelsAlertConfig, steps funnels): the conversion rate (0-100) of `funnel_step` (the
-last step by default) from the first step or from the previous one, per breakdown value.
+Funnels (FunnelsAlertConfig): for a steps funnel, the conversion rate (0-100) of `funnel_step` (the
+last step by default) from the first step or from the previous one, per breakdown value; for a
+trends funnel, the whole funnel's rate in the last completed period (the ongoing one with
+`check_ongoing_interval`), or its change from the period before for relative conditions.
 SQL (HogQLAlertConfig): a numeric column of the result, read in the last row, the first row (with
 the row before it for relative conditions) or in every row (`any_row`, labelled by `label_column`).
 With several values (breakdowns, rows) the alert fires when any breaches; the check records which.
@@ -30,6 +32,7 @@ from .config import (
     HogQLAlertConfig,
     InsightThreshold,
     ThresholdBounds,
+    funnel_viz,
     is_non_time_series,
     validate_alert_setup,
 )
@@ -161,6 +164,8 @@ def _first_breach(values: list[tuple[float, str, dict]], judge: "_Judge", *, cur
 
 def _evaluate_funnel(team, setup) -> Evaluation:
     config: FunnelsAlertConfig = setup.config
+    if funnel_viz(setup.query) == "trends":
+        return _evaluate_funnel_trends(team, setup)
     results = _compute(team, setup.query, None)
     if not results:
         raise EvaluationError("Funnel alert query returned no steps.")
@@ -176,6 +181,46 @@ def _evaluate_funnel(team, setup) -> Evaluation:
             ", ".join(str(part) for part in breakdown_value) if isinstance(breakdown_value, list) else str(breakdown_value))
         values.append((_conversion_rate(steps, step, config.metric), label, {"funnel_step": step, "breakdown_value": breakdown_value}))
     return _first_breach(values, judge, current=True)
+
+
+def _evaluate_funnel_trends(team, setup) -> Evaluation:
+    """A trends funnel: the whole funnel's conversion rate (0-100) per period, per breakdown value.
+    The last completed period is checked (the ongoing one with `check_ongoing_interval`); relative
+    conditions compare it with the period before."""
+    results = [row for row in _compute(team, setup.query, None)
+               if not isinstance(row, dict) or row.get("compare_label") in (None, "current")]
+    if not results:
+        raise EvaluationError("Funnel trends alert query returned no data.")
+    ongoing = bool(setup.config.check_ongoing_interval)
+    judge = _Judge(setup.threshold, setup.condition, setup.query.get("interval") or "day")
+    values = []
+    for row in results:
+        if not isinstance(row, dict):
+            raise EvaluationError("Funnel trends series is malformed.")
+        breakdown_value = row.get("breakdown_value")
+        label = "conversion" if breakdown_value is None else (
+            ", ".join(str(part) for part in breakdown_value) if isinstance(breakdown_value, list) else str(breakdown_value))
+        data = row.get("data") if isinstance(row.get("data"), list) else []
+        anchor = max(len(data) - (1 if ongoing else 2), 0)
+        current = _rate(data, anchor)
+        if current is None:
+            continue  # no rate for that period: nothing to judge
+        if setup.condition != ABSOLUTE_VALUE:
+            before = _rate(data, anchor - 1)
+            if before is None:
+                continue
+            current = judge.change(before, current)
+        values.append((current, label, {"breakdown_value": breakdown_value}))
+    if not values:
+        return Evaluation(None, ())
+    return _first_breach(values, judge, current=ongoing)
+
+
+def _rate(data: list, index: int) -> float | None:
+    if not 0 <= index < len(data):
+        return None
+    value = data[index]
+    return None if isinstance(value, bool) or not isinstance(value, (int, float)) else float(value)
 
 
 def _conversion_rate(steps: list, step: int, metric: str) -> float:

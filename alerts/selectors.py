@@ -34,8 +34,18 @@ def team_alerts(team, insight_id: int | None = None) -> QuerySet:
     return alerts_with_relations(queryset)
 
 
-def recent_checks(alert: AlertConfiguration, limit: int = RECENT_CHECKS, offset: int = 0) -> list[AlertCheck]:
-    return list(alert.checks.order_by("-created_at", "-id")[offset:offset + limit])
+def checks_within(alert: AlertConfiguration, date_from=None, date_to=None) -> QuerySet:
+    """The alert's checks created within [date_from, date_to] (either bound optional), newest first."""
+    checks = alert.checks.order_by("-created_at", "-id")
+    if date_from is not None:
+        checks = checks.filter(created_at__gte=date_from)
+    if date_to is not None:
+        checks = checks.filter(created_at__lte=date_to)
+    return checks
+
+
+def recent_checks(alert: AlertConfiguration, limit: int = RECENT_CHECKS, offset: int = 0, *, date_from=None, date_to=None) -> list[AlertCheck]:
+    return list(checks_within(alert, date_from, date_to)[offset:offset + limit])
 
 
 def alerts_by_insight(insight_ids) -> dict[int, list[AlertConfiguration]]:

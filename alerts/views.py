@@ -1,4 +1,7 @@
 """Alerts (`/api/projects/:id/alerts/`) and insight thresholds (`.../insights/:insight_id/thresholds/`)."""
+from zoneinfo import ZoneInfo
+
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, viewsets
@@ -6,9 +9,10 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from core.mixins import TeamScopedViewSetMixin
+from queries.dates import parse_date
 
 from .models import AlertConfiguration, Threshold
-from .selectors import MAX_CHECKS, RECENT_CHECKS, insight_thresholds, recent_checks, team_alerts
+from .selectors import MAX_CHECKS, RECENT_CHECKS, checks_within, insight_thresholds, recent_checks, team_alerts
 from .serializers import AlertSerializer, ThresholdWithAlertsSerializer
 from .services import create_alert, delete_alert, update_alert
 
@@ -41,6 +45,25 @@ def _bounded_int(params, name: str, default: int, lowest: int, highest: int) -> 
     return value
 
 
+UTC = ZoneInfo("UTC")
+
+
+def _check_date(params, name: str):
+    """A check-window bound in UTC, as PostHog reads it: relative hours keep the minute, relative
+    days start at midnight, ISO dates are taken as they are; an unreadable value is now."""
+    value = params.get(name)
+    if not value:
+        return None
+    now = timezone.now()
+    try:
+        moment, relative, hours = parse_date(value, UTC, now, truncate=False)
+        if relative and not hours:
+            moment, _, _ = parse_date(value, UTC, now, truncate=True)
+    except (OverflowError, ValueError):
+        raise exceptions.ValidationError({name: ["The date is outside the supported range of dates."]}) from None
+    return moment
+
+
 @extend_schema(parameters=[PROJECT_ID_PARAMETER])
 @extend_schema_view(
     list=extend_schema(
@@ -51,6 +74,11 @@ def _bounded_int(params, name: str, default: int, lowest: int, highest: int) -> 
         parameters=[
             OpenApiParameter("checks_limit", OpenApiTypes.INT, description="How many checks to return (default 5, max 500)."),
             OpenApiParameter("checks_offset", OpenApiTypes.INT, description="How many of the newest checks to skip (default 0)."),
+            OpenApiParameter("checks_date_from", OpenApiTypes.STR,
+                             description="Only checks created at or after this date: relative (`-24h`, `-7d`) or ISO 8601."),
+            OpenApiParameter("checks_date_to", OpenApiTypes.STR,
+                             description="Only checks created at or before this date: relative (`-1h`) or ISO 8601. "
+                                         "With either date, up to 500 checks are returned unless `checks_limit` says otherwise."),
         ],
     ),
 )
@@ -71,11 +99,14 @@ class AlertViewSet(TeamScopedViewSetMixin, viewsets.ModelViewSet):
         return team_alerts(self.team, insight_id)
 
     def retrieve(self, request, *args, **kwargs):
-        limit = _bounded_int(request.query_params, "checks_limit", RECENT_CHECKS, 1, MAX_CHECKS)
+        date_from, date_to = (_check_date(request.query_params, name) for name in ("checks_date_from", "checks_date_to"))
+        # A time window returns every check in it (up to the maximum) unless a limit is asked for.
+        default_limit = MAX_CHECKS if date_from or date_to else RECENT_CHECKS
+        limit = _bounded_int(request.query_params, "checks_limit", default_limit, 1, MAX_CHECKS)
         offset = _bounded_int(request.query_params, "checks_offset", 0, 0, MAX_DATABASE_ID)
         alert = self.get_object()
-        alert.recent_checks = recent_checks(alert, limit, offset)
-        alert.checks_total = alert.checks.count()
+        alert.recent_checks = recent_checks(alert, limit, offset, date_from=date_from, date_to=date_to)
+        alert.checks_total = checks_within(alert, date_from, date_to).count()
         return Response(self.get_serializer(alert).data)
 
     def perform_create(self, serializer):

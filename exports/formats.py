@@ -194,3 +194,35 @@ def _xlsx_cell(sheet, value: Any):
     cell = WriteOnlyCell(sheet, ILLEGAL_CHARACTERS_RE.sub("", value))
     cell.data_type = "s"  # text stays text: a value starting with "=" is not a formula
     return cell
+
+
+def to_xlsx_sheets(sheets: list[tuple[str, list[dict]]]) -> bytes:
+    """One worksheet per (title, rows): a dashboard's tiles side by side in one workbook."""
+    workbook = Workbook(write_only=True)
+    used: set[str] = set()
+    for title, rows in sheets:
+        sheet = workbook.create_sheet(title=_sheet_title(title, used))
+        header = header_of(rows)
+        sheet.append(header)
+        for row in rows:
+            sheet.append([_xlsx_cell(sheet, _cell(row.get(name))) for name in header])
+    if not sheets:
+        workbook.create_sheet().append(header_of(NO_DATA))
+    output = io.BytesIO()
+    workbook.save(output)
+    return output.getvalue()
+
+
+# Characters Excel refuses in sheet names, and its length limit.
+_SHEET_FORBIDDEN = str.maketrans({character: " " for character in "[]:*?/\\"})
+MAX_SHEET_TITLE = 31
+
+
+def _sheet_title(title: str, used: set[str]) -> str:
+    base = ILLEGAL_CHARACTERS_RE.sub("", title).translate(_SHEET_FORBIDDEN).strip().strip("'")[:MAX_SHEET_TITLE] or "Insight"
+    name, number = base, 2
+    while name.lower() in used:
+        suffix = f" ({number})"
+        name, number = base[: MAX_SHEET_TITLE - len(suffix)] + suffix, number + 1
+    used.add(name.lower())
+    return name

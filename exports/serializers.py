@@ -45,10 +45,9 @@ class ExportedAssetSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError({"export_context": ["Must be an object."]})
         if export_format not in SUPPORTED_FORMATS:
             raise serializers.ValidationError({"export_format": [f"Export format {export_format} is not supported."]})
-        if attrs.get("dashboard") and not attrs.get("insight"):
-            raise serializers.ValidationError({"dashboard": ["Dashboard exports are not supported: export its insights one by one."]})
-        if not attrs.get("insight") and not isinstance((context or {}).get("source"), dict):
-            raise serializers.ValidationError({"export_context": ["Exports without an insight need `source`: the query to export."]})
-        if export_format == ExportFormat.PNG and not attrs.get("insight"):
-            raise serializers.ValidationError({"export_format": ["PNG exports need an insight."]})
+        target = attrs.get("insight") or attrs.get("dashboard")
+        if not target and not isinstance((context or {}).get("source"), dict):
+            raise serializers.ValidationError({"export_context": ["Exports without an insight or a dashboard need `source`: the query to export."]})
+        if export_format == ExportFormat.PNG and not target:
+            raise serializers.ValidationError({"export_format": ["PNG exports need an insight or a dashboard."]})
         return attrs

@@ -16,14 +16,16 @@ from django.db import close_old_connections, connections, transaction
 from django.utils import timezone
 from rest_framework.exceptions import APIException
 
-from insights.results import insight_results
+from insights.results import insight_results, shown_query
 from queries import conf
-from queries.api import ExecutionMode, QueryTimeout, execute_query
+from queries.api import ExecutionMode, QueryTimeout, execute_query, source_of
 from sharing.charts import build_chart
 from sharing.layout import layout
 from sharing.png import render_png
 
 from . import formats
+from .computing import TABLE_KINDS, StillComputing, error_message, export_fields
+from .dashboards import render_dashboard
 from .models import ExportedAsset, ExportFormat
 
 logger = logging.getLogger(__name__)
@@ -32,10 +34,6 @@ SUPPORTED_FORMATS = (ExportFormat.CSV, ExportFormat.XLSX, ExportFormat.PNG)
 DEFAULT_LIFETIME = timedelta(weeks=26)
 IMAGE_SIZE = (1200, 630)
 FAILED_MESSAGE = "The export failed. Please try again."
-
-
-class StillComputing(Exception):
-    """The result is not ready within the request: finish the export in the background."""
 
 
 def default_expiry():
@@ -64,7 +62,7 @@ def run_export(asset: ExportedAsset, *, in_background: bool = False) -> None:
         else:
             raise
     except APIException as error:
-        asset.exception = _message(error.detail)
+        asset.exception = error_message(error.detail)
     except Exception:  # noqa: BLE001  (the reason is logged; the client gets a generic message)
         logger.exception("Export %s failed", asset.id)
         asset.exception = FAILED_MESSAGE
@@ -72,6 +70,8 @@ def run_export(asset: ExportedAsset, *, in_background: bool = False) -> None:
 
 
 def _render(asset: ExportedAsset, *, in_background: bool) -> bytes:
+    if asset.dashboard_id is not None and asset.insight_id is None:
+        return render_dashboard(asset, timeout=conf.async_timeout_seconds() if in_background else None)
     query, fields = _result(asset, in_background=in_background)
     if asset.export_format == ExportFormat.PNG:
         chart = build_chart(query, fields)
@@ -93,12 +93,12 @@ def _result(asset: ExportedAsset, *, in_background: bool) -> tuple[dict, dict]:
     timeout = conf.async_timeout_seconds() if in_background else None
     if isinstance(context.get("source"), dict):
         query = context["source"]
-        try:
-            response = execute_query(asset.team, query, refresh=ExecutionMode.BLOCKING, user=asset.created_by, timeout=timeout)
-        except QueryTimeout:
-            raise StillComputing() from None
-        return query, {"result": response.get("results"), "columns": response.get("columns")}
+        return query, export_fields(asset.team, query, asset.created_by, timeout=timeout)
     insight = asset.insight
+    if source_of(shown_query(insight)).get("kind") in TABLE_KINDS:
+        # A SQL or events insight holds up to the export's rows, not the 100 its page shows.
+        query = shown_query(insight)
+        return query, export_fields(asset.team, query, asset.created_by, timeout=timeout, insight_id=insight.id)
     if in_background and insight.query:
         try:  # compute into the cache with the longer timeout; the insight's result is then read from it
             execute_query(asset.team, insight.query, refresh=ExecutionMode.BLOCKING, user=asset.created_by, insight_id=insight.id,
@@ -111,20 +111,14 @@ def _result(asset: ExportedAsset, *, in_background: bool) -> tuple[dict, dict]:
         if status.get("error_code") == QueryTimeout.default_code:
             raise StillComputing()
         raise APIException(status.get("error_message") or FAILED_MESSAGE)
-    return insight.query or {}, fields
-
-
-def _message(detail) -> str:
-    while isinstance(detail, (list, dict)) and detail:
-        detail = next(iter(detail.values())) if isinstance(detail, dict) else detail[0]
-    return str(detail)
+    return shown_query(insight) or {}, fields
 
 
 # --- Background ------------------------------------------------------------------------------------
 
 
 def run_export_by_id(asset_id: int) -> None:
-    asset = ExportedAsset.objects.select_related("team", "insight", "created_by").filter(id=asset_id).first()
+    asset = ExportedAsset.objects.select_related("team", "insight", "dashboard", "created_by").filter(id=asset_id).first()
     if asset is not None and asset.content is None and not asset.exception:
         run_export(asset, in_background=True)
 

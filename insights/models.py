@@ -1,6 +1,7 @@
 """Saved insights, the dashboards they sit on, their tags and who viewed them."""
 import secrets
 import string
+import uuid
 
 from django.conf import settings
 from django.db import models
@@ -17,6 +18,14 @@ def generate_short_id() -> str:
 
 
 class Dashboard(models.Model):
+    class RestrictionLevel(models.IntegerChoices):
+        EVERYONE_IN_PROJECT_CAN_EDIT = 21, "Everyone in the project can edit"
+        ONLY_COLLABORATORS_CAN_EDIT = 37, "Only those invited to this dashboard can edit"
+
+    class PrivilegeLevel(models.IntegerChoices):
+        CAN_VIEW = 21, "Can view dashboard"
+        CAN_EDIT = 37, "Can edit dashboard"
+
     class CreationMode(models.TextChoices):
         DEFAULT = "default"
         TEMPLATE = "template"
@@ -36,9 +45,27 @@ class Dashboard(models.Model):
     # Dashboard-wide filters and variable values, applied to its insights' queries by the query engine.
     filters = models.JSONField(default=dict, blank=True)
     variables = models.JSONField(default=dict, blank=True)
+    # Who may edit it and the insights on it (see insights/access.py).
+    restriction_level = models.PositiveSmallIntegerField(
+        choices=RestrictionLevel.choices, default=RestrictionLevel.EVERYONE_IN_PROJECT_CAN_EDIT
+    )
 
     def __str__(self):
         return self.name or f"Dashboard {self.pk}"
+
+
+class DashboardPrivilege(models.Model):
+    """A collaborator of a restricted dashboard: a user invited with a privilege level."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    dashboard = models.ForeignKey(Dashboard, on_delete=models.CASCADE, related_name="privileges")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="dashboard_privileges")
+    level = models.PositiveSmallIntegerField(choices=Dashboard.PrivilegeLevel.choices)
+    added_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["dashboard", "user"], name="unique_dashboard_privilege")]
 
 
 class LiveInsightManager(models.Manager):
@@ -94,9 +121,22 @@ class LiveTileManager(models.Manager):
         return super().get_queryset().filter(deleted=False, dashboard__deleted=False)
 
 
+class Text(models.Model):
+    """The body of a text tile on a dashboard (markdown, shown as written)."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    body = models.CharField(max_length=4000, null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    last_modified_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    last_modified_at = models.DateTimeField(default=timezone.now)
+
+
 class DashboardTile(models.Model):
+    """An insight, or a text, shown on a dashboard."""
+
     dashboard = models.ForeignKey(Dashboard, on_delete=models.CASCADE, related_name="tiles")
-    insight = models.ForeignKey(Insight, on_delete=models.CASCADE, related_name="dashboard_tiles")
+    insight = models.ForeignKey(Insight, on_delete=models.CASCADE, null=True, blank=True, related_name="dashboard_tiles")
+    text = models.ForeignKey(Text, on_delete=models.CASCADE, null=True, blank=True, related_name="dashboard_tiles")
     layouts = models.JSONField(default=dict, blank=True)
     color = models.CharField(max_length=400, null=True, blank=True)
     deleted = models.BooleanField(default=False)
@@ -110,7 +150,13 @@ class DashboardTile(models.Model):
 
     class Meta:
         base_manager_name = "objects_including_soft_deleted"
-        constraints = [models.UniqueConstraint(fields=["dashboard", "insight"], name="unique_dashboard_insight_tile")]
+        constraints = [
+            models.UniqueConstraint(fields=["dashboard", "insight"], name="unique_dashboard_insight_tile"),
+            models.CheckConstraint(
+                condition=models.Q(insight__isnull=False, text__isnull=True) | models.Q(insight__isnull=True, text__isnull=False),
+                name="dashboard_tile_exactly_one_content",
+            ),
+        ]
 
 
 class Tag(models.Model):

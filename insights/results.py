@@ -139,6 +139,21 @@ def has_definition(insight) -> bool:
     return bool(insight.query or insight.filters)
 
 
+def shown_query(insight) -> dict | None:
+    """The `query` an insight shows: its own, or the one its legacy `filters` convert to (as
+    PostHog's `query_from_filters`); None when it has neither or the filters cannot be converted."""
+    if insight.query is not None or not insight.filters:
+        return insight.query
+    cached = getattr(insight, "_shown_query", False)
+    if cached is False:
+        try:
+            cached = queries_api.filters_to_query(insight.filters)
+        except APIException:
+            cached = None
+        insight._shown_query = cached  # the serializer asks for both `filters` and `query`
+    return cached
+
+
 def computed_query(insight) -> dict:
     """The query an insight computes: its own, or the one its legacy `filters` convert to (the
     stored `filters` stay as they are). UnconvertibleFilters (400) when they cannot be converted."""

@@ -34,7 +34,10 @@ TRENDING_VIEWERS = 3
 RELATION_PREFETCHES = (
     Prefetch(
         "dashboard_tiles",
-        queryset=DashboardTile.objects.only("id", "dashboard_id", "insight_id", "deleted"),
+        # The dashboard's restriction and owner decide who may edit the insight (insights/access.py).
+        queryset=DashboardTile.objects.select_related("dashboard").only(
+            "id", "dashboard_id", "insight_id", "deleted", "dashboard__restriction_level", "dashboard__created_by_id"
+        ),
         to_attr="prefetched_tiles",
     ),
     Prefetch("tagged_items", queryset=TaggedItem.objects.select_related("tag"), to_attr="prefetched_tagged_items"),
@@ -43,7 +46,12 @@ RELATION_PREFETCHES = (
 
 def live_tiles(insight: Insight) -> list[DashboardTile]:
     tiles = getattr(insight, "prefetched_tiles", None)
-    return tiles if tiles is not None else list(DashboardTile.objects.filter(insight=insight))
+    return tiles if tiles is not None else list(DashboardTile.objects.filter(insight=insight).select_related("dashboard"))
+
+
+def insight_dashboards(insight: Insight) -> list:
+    """The live dashboards the insight is shown on."""
+    return [tile.dashboard for tile in live_tiles(insight)]
 
 
 def tag_names(obj) -> list[str]:

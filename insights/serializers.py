@@ -16,8 +16,9 @@ from .filters import MAX_DATABASE_ID
 from .models import Dashboard, DashboardTile, Insight
 from .query_validation import validate_query, wrap_for_saving
 from . import signals
-from .results import insight_results
-from .selectors import live_tiles, tag_names
+from .results import insight_results, shown_query
+from .access import access_level_name, request_access
+from .selectors import insight_dashboards, live_tiles, tag_names
 
 RESTRICTION_EVERYONE_CAN_EDIT = 21
 RESTRICTION_ONLY_COLLABORATORS_CAN_EDIT = 37
@@ -149,7 +150,9 @@ class InsightBasicSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_user_access_level(self, insight) -> str | None:
-        return None if self.context.get("is_shared") else "editor"
+        if self.context.get("is_shared"):
+            return None
+        return access_level_name(request_access(self.context).insight_privilege(insight_dashboards(insight)))
 
     @extend_schema_field(serializers.DateTimeField(allow_null=True))
     def get_last_viewed_at(self, insight):
@@ -161,7 +164,12 @@ class InsightBasicSerializer(serializers.ModelSerializer):
         return None if is_exact is None else ("exact" if is_exact else "similar")
 
     def get_filters(self, insight) -> dict:
-        return {} if insight.query is not None else insight.filters
+        # Legacy filters that convert to a query show that query instead (filters `{}`), as PostHog.
+        return {} if shown_query(insight) is not None else insight.filters
+
+    @extend_schema_field(QueryField(allow_null=True))
+    def get_query(self, insight) -> dict | None:
+        return shown_query(insight)
 
     def get_tags(self, insight) -> list[str]:
         return tag_names(insight)
@@ -436,15 +444,19 @@ class InsightSerializer(InsightBasicSerializer):
     def get_resolved_date_range(self, insight):
         return self._results(insight)["resolved_date_range"]
 
-    # -- access levels (no per-object access control here: every member may edit) -------------
+    # -- access levels: the restrictions of the dashboards the insight is on, for this user -----
 
     @extend_schema_field(serializers.ChoiceField(choices=RESTRICTION_LEVELS))
     def get_effective_restriction_level(self, insight) -> int:
-        return RESTRICTION_ONLY_COLLABORATORS_CAN_EDIT if self.context.get("is_shared") else RESTRICTION_EVERYONE_CAN_EDIT
+        if self.context.get("is_shared"):
+            return RESTRICTION_ONLY_COLLABORATORS_CAN_EDIT
+        return request_access(self.context).insight_restriction(insight_dashboards(insight))
 
     @extend_schema_field(serializers.ChoiceField(choices=PRIVILEGE_LEVELS))
     def get_effective_privilege_level(self, insight) -> int:
-        return PRIVILEGE_CAN_VIEW if self.context.get("is_shared") else PRIVILEGE_CAN_EDIT
+        if self.context.get("is_shared"):
+            return PRIVILEGE_CAN_VIEW
+        return request_access(self.context).insight_privilege(insight_dashboards(insight))
 
     @extend_schema_field(serializers.ListField(child=serializers.DictField()))
     def get_alerts(self, insight) -> list:
@@ -458,7 +470,7 @@ class InsightSerializer(InsightBasicSerializer):
 
     def get_filters(self, insight) -> dict:
         filters = super().get_filters(insight)
-        if insight.query is None and "insight" not in filters:
+        if shown_query(insight) is None and "insight" not in filters:
             return {**filters, "insight": "TRENDS"}  # legacy insights without a type are trends
         return filters
 

@@ -1,5 +1,6 @@
 """Insights and dashboards endpoints under /api/projects/:id/ and /api/environments/:id/."""
 import json
+from functools import cached_property
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -21,14 +22,15 @@ from queries.api import ExecutionMode, cancel_query, resolve_refresh, validate_d
 
 from . import openapi  # noqa: F401  (registers the serializer schema extension)
 from . import signals
+from .access import CAN_EDIT, Access, require_tile_changes
 from .analysis import InsightAnalysisSerializer, analyze_insight
 from .bulk_tags import BulkUpdateTagsRequestSerializer, BulkUpdateTagsResponseSerializer
 from .filters import MAX_DATABASE_ID, InsightFilterBackend, InsightFilterSet, str_to_bool
 from .llm import ensure_ai_allowed
 from .metadata import GenerateMetadataRequestSerializer, InsightMetadataSerializer, generate_metadata, validated_query
 from .models import DashboardTile, Insight
-from .results import DashboardContext, insight_results
-from .selectors import my_last_viewed, trending_insights, with_last_viewed_at, with_relations
+from .results import DashboardContext, insight_results, shown_query
+from .selectors import insight_dashboards, my_last_viewed, trending_insights, with_last_viewed_at, with_relations
 from .serializers import (
     MAX_TRENDING_DAYS,
     InsightBasicSerializer,
@@ -205,8 +207,13 @@ class InsightViewSet(QueryCoalescingMixin, TeamScopedViewSetMixin, viewsets.Mode
             return signals.shared_access.execution_mode(mode)
         return mode
 
+    @cached_property
+    def _access(self) -> Access:
+        return Access(self.request.user, self.team)
+
     def get_serializer_context(self):
         context = super().get_serializer_context()
+        context["access"] = self._access
         context["is_mcp"] = self.request.headers.get("X-PostHog-Client") == "mcp"
         if signals.shared_access.is_sharing_request(self.request):
             context["is_shared"] = True
@@ -252,7 +259,7 @@ class InsightViewSet(QueryCoalescingMixin, TeamScopedViewSetMixin, viewsets.Mode
             )
         data = self.get_serializer_class()(insight, context=context).data
         if dashboard is not None and "query" in data:
-            data["query"] = dashboard.returned_query(insight.query)
+            data["query"] = dashboard.returned_query(shown_query(insight))
         if tile is not None:
             data["color"] = tile.color
             # Layouts migrated from older versions may still be stored as a JSON string.
@@ -264,6 +271,9 @@ class InsightViewSet(QueryCoalescingMixin, TeamScopedViewSetMixin, viewsets.Mode
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
+        if data.get("dashboards"):
+            requested = [dashboard for dashboard in data["dashboards"] if not dashboard.deleted]
+            require_tile_changes(self._access, requested, [])
         insight = create_insight(
             team=self.team, user=request.user, data=data, dashboards=data.pop("dashboards", None), tags=data.pop("tags", None)
         )
@@ -272,9 +282,13 @@ class InsightViewSet(QueryCoalescingMixin, TeamScopedViewSetMixin, viewsets.Mode
     def update(self, request, *args, **kwargs):
         refresh = self._refresh()
         insight = self.get_object()
+        current = insight_dashboards(insight)
+        self._access.require_insight_edit(current)
         serializer = self.get_serializer(insight, data=request.data, partial=kwargs.get("partial", False))
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
+        if data.get("dashboards") is not None and not data.get("deleted"):
+            require_tile_changes(self._access, [dashboard for dashboard in data["dashboards"] if not dashboard.deleted], current)
         update_insight(
             insight, team=self.team, user=request.user, data=data, dashboards=data.pop("dashboards", None), tags=data.pop("tags", None)
         )
@@ -372,12 +386,16 @@ class InsightViewSet(QueryCoalescingMixin, TeamScopedViewSetMixin, viewsets.Mode
         body = BulkUpdateTagsRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         ids = list(dict.fromkeys(body.validated_data["ids"]))
-        found = {insight.id: insight for insight in self.filter_queryset_by_team(Insight.objects.filter(deleted=False, id__in=ids))}
-        tags = bulk_update_insight_tags(team=self.team, user=request.user, insights=[found[i] for i in ids if i in found],
+        found = {insight.id: insight for insight in with_relations(self.filter_queryset_by_team(Insight.objects.filter(deleted=False, id__in=ids)))}
+        # Each insight needs editor access: one on a dashboard the user may not edit is skipped.
+        denied = {i for i, insight in found.items() if self._access.insight_privilege(insight_dashboards(insight)) < CAN_EDIT}
+        editable = [found[i] for i in ids if i in found and i not in denied]
+        tags = bulk_update_insight_tags(team=self.team, user=request.user, insights=editable,
                                         action=body.validated_data["action"], names=body.validated_data["tags"])
         return Response({
-            "updated": [{"id": insight_id, "tags": tags[insight_id]} for insight_id in ids if insight_id in found],
-            "skipped": [{"id": insight_id, "reason": "Not found"} for insight_id in ids if insight_id not in found],
+            "updated": [{"id": insight.id, "tags": tags[insight.id]} for insight in editable],
+            "skipped": [{"id": insight_id, "reason": "Not found" if insight_id not in found else "Permission denied"}
+                        for insight_id in ids if insight_id not in found or insight_id in denied],
         })
 
     @extend_schema(request=GenerateMetadataRequestSerializer, responses={200: InsightMetadataSerializer})

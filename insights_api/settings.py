@@ -308,7 +308,12 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/",
-    "ENUM_NAME_OVERRIDES": {"ActionStepMatchingEnum": "actions.models.MATCHING_OPTIONS"},
+    "ENUM_NAME_OVERRIDES": {
+        # Dashboard restriction and privilege levels share the values 21/37: name each set once.
+        "EffectiveRestrictionLevelEnum": "insights.serializers.RESTRICTION_LEVELS",
+        "EffectivePrivilegeLevelEnum": "insights.serializers.PRIVILEGE_LEVELS",
+        "ActionStepMatchingEnum": "actions.models.MATCHING_OPTIONS",
+    },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "core.openapi.posthog_tags"],
 }
 

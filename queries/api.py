@@ -61,6 +61,7 @@ from typing import Any, Optional
 from . import execution, jobs
 from .execution import apply_dashboard_filters, apply_dashboard_variables, source_of, validate_dashboard_filters  # noqa: F401
 from .legacy import QUERY_KINDS as LEGACY_INSIGHT_TO_QUERY_KIND, UnconvertibleFilters, filters_to_query  # noqa: F401
+from .limit_context import LimitContext  # noqa: F401
 from .modes import ExecutionMode, resolve_refresh  # noqa: F401
 from .runners.base import QueryTimeout, UnsupportedQuery  # noqa: F401
 
@@ -70,9 +71,11 @@ def validate_query(query: Any) -> None:
 
 
 def execute_query(team, query: dict, *, refresh: Any = ExecutionMode.FORCE_CACHE, user=None, insight_id=None, dashboard_id=None,
-                  client_query_id=None, timeout: Optional[float] = None) -> dict:
+                  client_query_id=None, timeout: Optional[float] = None, limit_context: LimitContext = LimitContext.QUERY) -> dict:
+    """`limit_context`: the row caps of SQL and events queries (queries.limit_context); EXPORT is
+    computed blocking only (its jobs are the export's own, never the async query jobs)."""
     return execution.execute(team, query, resolve_refresh(refresh), user=user, query_id=client_query_id,
-                             insight_id=insight_id, dashboard_id=dashboard_id, timeout=timeout)
+                             insight_id=insight_id, dashboard_id=dashboard_id, timeout=timeout, limit_context=limit_context)
 
 
 def cancel_query(team, query_id: str) -> str:

@@ -6,6 +6,7 @@ from pydantic import ValidationError as PydanticValidationError
 from rest_framework.exceptions import ParseError, ValidationError
 
 from . import cache, clock, jobs
+from .limit_context import LimitContext
 from .modes import ExecutionMode
 from .runners import RUNNERS
 from .runners.base import QueryRunner, UnsupportedQuery, response_value
@@ -155,8 +156,9 @@ def execute(team, query: dict, mode: ExecutionMode, **kwargs) -> dict:
 
 
 def _execute(team, query: dict, mode: ExecutionMode, *, user=None, query_id=None, insight_id=None, dashboard_id=None,
-             timeout: Optional[float] = None) -> dict:
+             timeout: Optional[float] = None, limit_context: LimitContext = LimitContext.QUERY) -> dict:
     runner = build_runner(team, query)
+    runner.limit_context = limit_context
     if timeout:
         runner.timeout = timeout
     cache_key = runner.cache_key()

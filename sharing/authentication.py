@@ -16,6 +16,7 @@ from insights.signals import SharedInsightAccess
 from queries.api import ExecutionMode
 
 from .models import SharingConfiguration
+from . import selectors
 from .selectors import live_configuration, password_for_share_token
 
 INVALID_TOKEN = "Sharing access token is invalid."
@@ -86,7 +87,12 @@ def is_sharing_request(request) -> bool:
 def shared_insight_ids(request) -> set[int] | None:
     """The insights a sharing request may see, or None when the request is not a sharing one."""
     configuration = sharing_configuration_of(request)
-    return None if configuration is None else {configuration.insight_id}
+    if configuration is None:
+        return None
+    ids = getattr(request, "_shared_insight_ids", None)
+    if ids is None:  # read once per request
+        ids = request._shared_insight_ids = selectors.shared_insight_ids(configuration)
+    return ids
 
 
 class SharingTokenPermission(permissions.BasePermission):
@@ -100,7 +106,7 @@ class SharingTokenPermission(permissions.BasePermission):
 
     def has_object_permission(self, request, view, obj):
         configuration = sharing_configuration_of(request)
-        return configuration is not None and obj.pk == configuration.insight_id
+        return configuration is not None and obj.pk in shared_insight_ids(request)
 
 
 # Execution modes a shared viewer may ask for: never force a recomputation, and never wait for

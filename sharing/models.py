@@ -1,4 +1,5 @@
-"""Public links to insights: one current configuration per insight, optionally password-protected."""
+"""Public links to insights and dashboards: one current configuration per insight or dashboard,
+optionally password-protected."""
 import secrets
 
 from django.conf import settings
@@ -7,7 +8,7 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.models import Team
-from insights.models import Insight
+from insights.models import Dashboard, Insight
 
 # After a token rotation the previous link keeps working this long, so open pages do not break at once.
 TOKEN_GRACE_PERIOD_SECONDS = 300
@@ -22,7 +23,9 @@ class SharingConfiguration(models.Model):
     of their grace period."""
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
-    insight = models.ForeignKey(Insight, on_delete=models.CASCADE, related_name="sharing_configurations")
+    # What is shared: exactly one of an insight or a whole dashboard.
+    insight = models.ForeignKey(Insight, on_delete=models.CASCADE, null=True, blank=True, related_name="sharing_configurations")
+    dashboard = models.ForeignKey(Dashboard, on_delete=models.CASCADE, null=True, blank=True, related_name="sharing_configurations")
     enabled = models.BooleanField(default=False)
     access_token = models.CharField(max_length=400, unique=True, default=generate_access_token)
     settings = models.JSONField(null=True, blank=True)
@@ -34,11 +37,23 @@ class SharingConfiguration(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["insight"], condition=models.Q(expires_at__isnull=True), name="unique_current_sharing_configuration"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["dashboard"], condition=models.Q(expires_at__isnull=True), name="unique_current_dashboard_sharing_configuration"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(insight__isnull=False, dashboard__isnull=True) | models.Q(insight__isnull=True, dashboard__isnull=False),
+                name="sharing_configuration_exactly_one_target",
+            ),
         ]
 
+    @property
+    def target(self):
+        """The shared insight or dashboard."""
+        return self.insight if self.insight_id is not None else self.dashboard
+
     def __str__(self):
-        return f"Sharing of insight {self.insight_id}"
+        return f"Sharing of insight {self.insight_id}" if self.insight_id else f"Sharing of dashboard {self.dashboard_id}"
 
 
 class SharePassword(models.Model):

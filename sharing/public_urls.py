@@ -1,4 +1,4 @@
-"""Public pages of shared insights, at the site root as in PostHog."""
+"""Public pages of shared insights and dashboards, at the site root as in PostHog."""
 from django.urls import re_path
 
 from .public_views import shared_insight
@@ -7,4 +7,5 @@ from .public_views import shared_insight
 urlpatterns = [
     re_path(r"^shared/(?P<token>[^/]+)/?$", shared_insight, name="shared_insight"),
     re_path(r"^embedded/(?P<token>[^/]+)/?$", shared_insight, {"embedded": True}, name="embedded_insight"),
+    re_path(r"^shared_dashboard/(?P<token>[^/]+)/?$", shared_insight, name="shared_dashboard"),  # PostHog's legacy path
 ]

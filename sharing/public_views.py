@@ -17,6 +17,9 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from insights.dashboards.serializers import DashboardSerializer
+from insights.dashboards.tiles import render_tiles, tile_insights
+from insights.results import shown_query
 from insights.serializers import InsightSerializer
 
 from . import services, throttling
@@ -24,7 +27,7 @@ from .authentication import bearer_token
 from .charts import build_chart, format_number
 from .layout import layout
 from .png import render_png
-from .results import SharedResult, shared_result
+from .results import SharedResult, shared_result, shared_results
 from .selectors import active_passwords, live_configuration, password_for_share_token
 from .svg import render_svg
 from .tokens import COOKIE_NAME, LIFETIME, encode_share_token
@@ -132,6 +135,8 @@ def _locked(request, extension: str):
 
 
 def _page(request, configuration, extension: str, embedded: bool, share_token: str | None):
+    if configuration.dashboard_id is not None:
+        return _dashboard_page(request, configuration, extension, embedded, share_token)
     insight = configuration.insight
     options = configuration.settings or {}
     shown = shared_result(insight)
@@ -201,3 +206,45 @@ def _payload(configuration, shown: SharedResult, embedded: bool, share_token: st
     if share_token:
         payload["shareToken"] = share_token
     return payload
+
+
+def _dashboard_page(request, configuration, extension: str, embedded: bool, share_token: str | None):
+    """A shared dashboard: every tile with its result under the dashboard's filters, computed as
+    the dashboard retrieve computes them (one call for all tiles), within the public-page limits."""
+    if extension == "png":
+        return not_found(request)  # dashboards have no share image
+    dashboard = configuration.dashboard
+    options = configuration.settings or {}
+    tiles, insights, contexts = tile_insights(dashboard)
+    shown = shared_results(insights, configuration.team, contexts)
+    wants_json = extension == "json" or (share_token is not None and request.headers.get("Accept") == "application/json")
+    if wants_json:
+        context = {"team": configuration.team, "is_shared": True, "hide_extra_details": bool(options.get("hideExtraDetails"))}
+        results = {insight_id: result.fields for insight_id, result in shown.items()}
+        context["tiles"] = render_tiles(dashboard, refresh=None, context=context, computed=(tiles, insights, contexts, results))
+        payload = {"type": "embed" if embedded else "scene", "accessToken": configuration.access_token,
+                   "dashboard": DashboardSerializer(dashboard, context=context).data, "themes": []}
+        payload |= {option: True for option in PAGE_OPTIONS if options.get(option)}
+        if options.get("theme"):
+            payload["theme"] = options["theme"]
+        if share_token:
+            payload["shareToken"] = share_token
+        return JsonResponse(payload, encoder=DjangoJSONEncoder)
+
+    by_id = {insight.id: insight for insight in insights}
+    width, height = PAGE_CHART_SIZE
+    shown_tiles = []
+    for tile in tiles:
+        if tile.insight_id is None:  # a text tile: its body, escaped by the template
+            shown_tiles.append({"id": tile.id, "text": tile.text.body or "", "pending": False})
+            continue
+        insight, result = by_id[tile.insight_id], shown[tile.insight_id]
+        chart = build_chart(contexts[insight.id].returned_query(shown_query(insight)), result.fields)
+        title = insight_title(insight)
+        svg = render_svg(layout(chart, width, height, legend=bool(options.get("legend")) or chart.has_legend), width, height, title) \
+            if chart.kind in ("line", "bar") else None
+        shown_tiles.append({"id": tile.id, "title": title, "chart": chart, "chart_svg": svg, "pending": result.pending, "error": result.error,
+                            "number": format_number(chart.number) if chart.number is not None else ""})
+    context = {"dashboard": dashboard, "title": dashboard.name or "Untitled dashboard", "embedded": embedded, "options": options,
+               "tiles": shown_tiles, "pending": any(tile["pending"] for tile in shown_tiles), "poll_seconds": POLL_SECONDS}
+    return render(request, "sharing/dashboard.html", context)

@@ -1,10 +1,10 @@
 from core.routers import OptionalSlashRouter, TeamNestedRouter
 
-from .views import SharingConfigurationViewSet
+from .views import DashboardSharingViewSet, SharingConfigurationViewSet
 
 
 class _SingleObjectRouter(OptionalSlashRouter):
-    """An insight has exactly one sharing configuration: the collection URL reads it (GET) and
+    """An insight (or dashboard) has exactly one sharing configuration: the collection URL reads it (GET) and
     edits it (PATCH), and there is no detail URL."""
 
     routes = [
@@ -21,5 +21,6 @@ class _SharingRouter(TeamNestedRouter):
 
 router = _SharingRouter()
 router.register(r"insights/(?P<insight_id>[^/.]+)/sharing", SharingConfigurationViewSet, basename="insight_sharing")
+router.register(r"dashboards/(?P<dashboard_id>[^/.]+)/sharing", DashboardSharingViewSet, basename="dashboard_sharing")
 
 urlpatterns = router.urls

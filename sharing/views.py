@@ -1,15 +1,18 @@
-"""The sharing configuration of an insight: `.../insights/<insight_id>/sharing/`."""
+"""Sharing configurations: `.../insights/<insight_id>/sharing/` and `.../dashboards/<dashboard_id>/sharing/`."""
 from functools import cached_property
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema, inline_serializer
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 
 from core.mixins import TeamScopedViewSetMixin
-from insights.models import Insight
+from insights.access import CAN_EDIT, Access
+from insights.models import Dashboard, Insight
+from insights.selectors import insight_dashboards
 
 from . import services
 from .models import SharingConfiguration
@@ -36,6 +39,7 @@ PASSWORD_ERROR_BODY = PolymorphicProxySerializer(
     resource_type_field_name=None,
 )
 INSIGHT_ID = OpenApiParameter("insight_id", OpenApiTypes.INT, OpenApiParameter.PATH)
+DASHBOARD_ID = OpenApiParameter("dashboard_id", OpenApiTypes.INT, OpenApiParameter.PATH)
 PROJECT_ID = OpenApiParameter(
     "project_id",
     OpenApiTypes.STR,
@@ -48,9 +52,9 @@ def _parse_id(raw: str) -> int | None:
     return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
 
 
-@extend_schema(parameters=[PROJECT_ID, INSIGHT_ID], tags=["insights"])
-class SharingConfigurationViewSet(TeamScopedViewSetMixin, viewsets.GenericViewSet):
-    """One configuration per insight, read and edited at the collection URL (no list, no ids)."""
+class BaseSharingViewSet(TeamScopedViewSetMixin, viewsets.GenericViewSet):
+    """One configuration per shared object, read and edited at the collection URL (no list, no ids).
+    Subclasses name the object (`target`) and who may change its sharing (`require_edit`)."""
 
     scope_object = "sharing_configuration"
     required_scopes: list[str] | None = None  # set per extra action
@@ -59,23 +63,24 @@ class SharingConfigurationViewSet(TeamScopedViewSetMixin, viewsets.GenericViewSe
     pagination_class = None
 
     @cached_property
-    def insight(self) -> Insight:
-        insight_id = _parse_id(self.kwargs.get("insight_id", ""))
-        insight = (
-            Insight.objects.select_related("team__organization").filter(id=insight_id, team__project_id=self.team.project_id).first()
-            if insight_id is not None
-            else None
-        )
-        if insight is None:
-            raise NotFound("Insight not found.")
-        return insight
+    def target(self):
+        raise NotImplementedError
+
+    def require_edit(self, access: Access) -> None:
+        raise NotImplementedError
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        # Writes need edit rights on what is shared: restricted dashboards (and their insights) may be view-only.
+        if request.method not in SAFE_METHODS:
+            self.require_edit(Access(request.user, self.team))
 
     @extend_schema(
-        summary="The insight's sharing configuration",
+        summary="The sharing configuration",
         description="A single object. The configuration is stored on first read, so its access token is stable.",
     )
     def list(self, request, *args, **kwargs):
-        configuration = services.current_configuration(self.insight)
+        configuration = services.current_configuration(self.target)
         return Response(self.get_serializer(configuration).data)
 
     @extend_schema(
@@ -85,7 +90,7 @@ class SharingConfigurationViewSet(TeamScopedViewSetMixin, viewsets.GenericViewSe
     def partial_update(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        configuration = services.update_configuration(self.insight, request.user, serializer.validated_data)
+        configuration = services.update_configuration(self.target, request.user, serializer.validated_data)
         return Response(self.get_serializer(configuration).data)
 
     @extend_schema(
@@ -95,7 +100,7 @@ class SharingConfigurationViewSet(TeamScopedViewSetMixin, viewsets.GenericViewSe
     )
     @action(methods=["post"], detail=False, required_scopes=WRITE_SCOPES)
     def refresh(self, request, *args, **kwargs):
-        configuration = services.rotate_access_token(self.insight, request.user)
+        configuration = services.rotate_access_token(self.target, request.user)
         return Response(self.get_serializer(configuration).data)
 
     @extend_schema(
@@ -106,7 +111,7 @@ class SharingConfigurationViewSet(TeamScopedViewSetMixin, viewsets.GenericViewSe
     )
     @action(methods=["post"], detail=False, url_path="passwords", required_scopes=WRITE_SCOPES)
     def create_password(self, request, *args, **kwargs):
-        configuration = services.current_configuration(self.insight)
+        configuration = services.current_configuration(self.target)
         if not configuration.password_required:
             return Response({"error": "Password protection must be enabled before creating passwords"}, status=status.HTTP_400_BAD_REQUEST)
         serializer = SharePasswordCreateSerializer(data=request.data)
@@ -130,7 +135,49 @@ class SharingConfigurationViewSet(TeamScopedViewSetMixin, viewsets.GenericViewSe
     )
     @action(methods=["delete"], detail=False, url_path=r"passwords/(?P<password_id>[^/.]+)", required_scopes=WRITE_SCOPES)
     def delete_password(self, request, password_id, *args, **kwargs):
-        configuration = services.current_configuration(self.insight)
+        configuration = services.current_configuration(self.target)
         if not services.deactivate_password(configuration, password_id):
             raise NotFound("Password not found")
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(parameters=[PROJECT_ID, INSIGHT_ID], tags=["insights"])
+class SharingConfigurationViewSet(BaseSharingViewSet):
+    """The sharing configuration of an insight."""
+
+    @cached_property
+    def target(self) -> Insight:
+        insight_id = _parse_id(self.kwargs.get("insight_id", ""))
+        insight = (
+            Insight.objects.select_related("team__organization").filter(id=insight_id, team__project_id=self.team.project_id).first()
+            if insight_id is not None
+            else None
+        )
+        if insight is None:
+            raise NotFound("Insight not found.")
+        return insight
+
+    def require_edit(self, access: Access) -> None:
+        if access.insight_privilege(insight_dashboards(self.target)) < CAN_EDIT:
+            raise PermissionDenied("You don't have edit permissions for this insight.")
+
+
+@extend_schema(parameters=[PROJECT_ID, DASHBOARD_ID], tags=["dashboards"])
+class DashboardSharingViewSet(BaseSharingViewSet):
+    """The sharing configuration of a whole dashboard: its public page shows every tile."""
+
+    @cached_property
+    def target(self) -> Dashboard:
+        dashboard_id = _parse_id(self.kwargs.get("dashboard_id", ""))
+        dashboard = (
+            Dashboard.objects.select_related("team__organization")
+            .filter(id=dashboard_id, team__project_id=self.team.project_id, deleted=False).first()
+            if dashboard_id is not None
+            else None
+        )
+        if dashboard is None:
+            raise NotFound("Dashboard not found.")
+        return dashboard
+
+    def require_edit(self, access: Access) -> None:
+        access.require_dashboard_edit(self.target)

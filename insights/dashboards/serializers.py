@@ -4,8 +4,9 @@ from rest_framework import serializers
 
 from accounts.serializers import UserBasicSerializer
 
-from ..models import Dashboard, DashboardTile
-from ..serializers import InsightSerializer, TagsField
+from ..access import access_level_name, request_access
+from ..models import Dashboard, DashboardTile, Text
+from ..serializers import PRIVILEGE_LEVELS, RESTRICTION_LEVELS, InsightSerializer, TagsField
 from .fields import DashboardFiltersField, DashboardVariablesField
 
 BASIC_FIELDS = [
@@ -20,8 +21,26 @@ BASIC_FIELDS = [
     "filters",
     "variables",
     "tags",
+    "restriction_level",
+    "effective_restriction_level",
+    "effective_privilege_level",
+    "user_access_level",
     "team_id",
 ]
+
+
+class TextSerializer(serializers.ModelSerializer):
+    """The text of a text tile (PostHog's Text)."""
+
+    created_by = UserBasicSerializer(read_only=True)
+    last_modified_by = UserBasicSerializer(read_only=True)
+    body = serializers.CharField(max_length=4000, required=False, allow_blank=True, allow_null=True,
+                                 error_messages={"max_length": "Text body cannot exceed 4000 characters"})
+
+    class Meta:
+        model = Text
+        fields = ["id", "created_by", "last_modified_by", "body", "last_modified_at", "team"]
+        read_only_fields = ["id", "created_by", "last_modified_by", "last_modified_at", "team"]
 
 
 class DashboardTileSerializer(serializers.ModelSerializer):
@@ -42,9 +61,9 @@ class DashboardTileSerializer(serializers.ModelSerializer):
     def get_insight(self, tile):
         return self.context["tile_insights"].get(tile.insight_id)
 
-    @extend_schema_field({"type": "object", "nullable": True, "additionalProperties": True})
+    @extend_schema_field(TextSerializer(allow_null=True))
     def get_text(self, tile):
-        return None  # every tile here holds an insight; PostHog's text tiles are not stored
+        return TextSerializer(tile.text).data if tile.text_id is not None else None
 
     @extend_schema_field(serializers.DateTimeField(allow_null=True))
     def get_last_refresh(self, tile):
@@ -55,16 +74,18 @@ class DashboardTileSerializer(serializers.ModelSerializer):
 
 
 class TileUpdateSerializer(serializers.Serializer):
-    """What `PATCH` may change on one of the dashboard's tiles, named by its id."""
+    """What `PATCH` may change on one of the dashboard's tiles, named by its id; without an id, a
+    tile with `text` is a new text tile."""
 
-    id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    id = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False)
+    text = TextSerializer(required=False)
     layouts = serializers.DictField(required=False)
     color = serializers.CharField(max_length=400, allow_null=True, allow_blank=True, required=False)
     deleted = serializers.BooleanField(required=False)
     filters_overrides = DashboardFiltersField(required=False)
 
     def validate(self, attrs):
-        if "id" not in attrs:  # a PATCH makes every nested field optional; a tile is still named by its id
+        if "id" not in attrs and "text" not in attrs:  # an existing tile is named by its id; a new one is a text
             raise serializers.ValidationError({"id": [self.fields["id"].error_messages["required"]]}, code="required")
         return attrs
 
@@ -86,11 +107,33 @@ class DashboardBasicSerializer(serializers.ModelSerializer):
     tags = TagsField(required=False)
     filters = DashboardFiltersField(required=False)
     variables = DashboardVariablesField(required=False)
+    restriction_level = serializers.ChoiceField(choices=RESTRICTION_LEVELS, required=False)
+    effective_restriction_level = serializers.SerializerMethodField()
+    effective_privilege_level = serializers.SerializerMethodField()
+    user_access_level = serializers.SerializerMethodField(help_text="The effective access level the user has for this object")
 
     class Meta:
         model = Dashboard
         fields = BASIC_FIELDS
         read_only_fields = ["id", "created_at", "created_by", "team_id"]
+
+    # Computed for the requesting user; shared viewers may only view.
+
+    @extend_schema_field(serializers.ChoiceField(choices=RESTRICTION_LEVELS))
+    def get_effective_restriction_level(self, dashboard) -> int:
+        return Dashboard.RestrictionLevel.ONLY_COLLABORATORS_CAN_EDIT.value if self.context.get("is_shared") else dashboard.restriction_level
+
+    @extend_schema_field(serializers.ChoiceField(choices=PRIVILEGE_LEVELS))
+    def get_effective_privilege_level(self, dashboard) -> int:
+        if self.context.get("is_shared"):
+            return Dashboard.PrivilegeLevel.CAN_VIEW.value
+        return request_access(self.context).dashboard_privilege(dashboard)
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_user_access_level(self, dashboard) -> str | None:
+        if self.context.get("is_shared"):
+            return None
+        return access_level_name(request_access(self.context).dashboard_privilege(dashboard))
 
 
 class DashboardSerializer(DashboardBasicSerializer):
@@ -117,10 +160,12 @@ class DashboardSerializer(DashboardBasicSerializer):
 
     def validate_tiles(self, tiles):
         """Only this dashboard's own tiles (soft-deleted ones included, to restore them) may change."""
-        ids = {tile["id"] for tile in tiles}
-        own = set() if self.instance is None else set(
-            DashboardTile.objects_including_soft_deleted.filter(dashboard=self.instance, id__in=ids).values_list("id", flat=True)
+        ids = {tile["id"] for tile in tiles if "id" in tile}
+        own = {} if self.instance is None else dict(
+            DashboardTile.objects_including_soft_deleted.filter(dashboard=self.instance, id__in=ids).values_list("id", "text_id")
         )
-        if missing := sorted(ids - own):
+        if missing := sorted(ids - set(own)):
             raise serializers.ValidationError(f"Tile {missing[0]} is not on this dashboard.")
+        if insight_tile := next((tile["id"] for tile in tiles if "text" in tile and "id" in tile and own[tile["id"]] is None), None):
+            raise serializers.ValidationError(f"Tile {insight_tile} shows an insight: it has no text to change.")
         return tiles

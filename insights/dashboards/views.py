@@ -1,6 +1,9 @@
 """Dashboards under /api/projects/:id/dashboards/."""
+from functools import cached_property
+
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
@@ -8,6 +11,7 @@ from core.coalescing import QueryCoalescingMixin
 from core.mixins import TeamScopedViewSetMixin
 from queries.api import ExecutionMode, resolve_refresh
 
+from ..access import RESTRICT_DENIED, Access
 from ..models import Dashboard
 from ..views import REFRESH_PARAMETER
 from .serializers import DashboardBasicSerializer, DashboardSerializer
@@ -33,6 +37,16 @@ class DashboardViewSet(
     queryset = Dashboard.objects.all()
     parser_classes = [JSONParser]
     filter_backends: list = []
+
+    @cached_property
+    def _access(self) -> Access:
+        return Access(self.request.user, self.team)
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if not getattr(self, "swagger_fake_view", False):
+            context["access"] = self._access
+        return context
 
     def get_serializer_class(self):
         return DashboardBasicSerializer if self.action == "list" else DashboardSerializer
@@ -69,13 +83,17 @@ class DashboardViewSet(
         return Response(self._render(self._with_relations().get(pk=dashboard.pk)), status=status.HTTP_201_CREATED)
 
     def update(self, request, *args, **kwargs):
-        serializer = self.get_serializer(self.get_object(), data=request.data, partial=kwargs.pop("partial", False))
+        dashboard = self.get_object()
+        self._access.require_dashboard_edit(dashboard)
+        serializer = self.get_serializer(dashboard, data=request.data, partial=kwargs.pop("partial", False))
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
+        if "restriction_level" in data and not self._access.can_restrict(dashboard):
+            raise PermissionDenied(RESTRICT_DENIED)
         tags = data.pop("tags", None)
         tiles = data.pop("tiles", None)
         data.pop("use_dashboard", None), data.pop("duplicate_tiles", None)  # duplicating is for create only
-        dashboard = update_dashboard(serializer.instance, data=data, tags=tags, tiles=tiles)
+        dashboard = update_dashboard(serializer.instance, data=data, tags=tags, tiles=tiles, user=request.user)
         return Response(self._render(self._with_relations().get(pk=dashboard.pk)))
 
     @extend_schema(responses={405: OpenApiResponse(description="Dashboards cannot be deleted; PATCH `{\"deleted\": true}` instead.")})

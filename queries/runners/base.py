@@ -16,6 +16,7 @@ from rest_framework.exceptions import APIException, ValidationError
 from sqlglot import exp
 
 from .. import clock, conf
+from ..limit_context import LimitContext
 from ..schema import SchemaModel
 from ..sql.actions import ActionCatalog
 from ..sql.engine import Engine, EngineTimeout, Params, get_engine
@@ -50,6 +51,7 @@ class QueryRunner:
         self.week_start_day = clock.week_start_day(team)
         self._engine = engine
         self.timeout: float = conf.query_timeout_seconds()
+        self.limit_context = LimitContext.QUERY  # row caps of SQL and events queries
         self.cancel_check: Optional[Callable[[], bool]] = None
         self.executed_sql: list[str] = []
 
@@ -80,6 +82,8 @@ class QueryRunner:
             "version": CACHE_VERSION,
             # Editing an action changes the results of every query that references it.
             **({"actions": self.actions.versions()} if self.actions.actions else {}),
+            # Other row caps give other results; the usual context keeps the keys it always had.
+            **({"limit_context": self.limit_context.value} if self.limit_context is not LimitContext.QUERY else {}),
         }
 
     def cache_key(self) -> str:

@@ -14,8 +14,9 @@ from rest_framework.exceptions import ValidationError
 from sqlglot import exp
 
 from ..dates import parse_date
+from ..limit_context import LimitContext
 from ..schema import EventsQuery, HogQLFilters
-from ..sql.sandbox import AGGREGATES, MAX_LIMIT, SandboxError, clickhouse_type, compile_query, parse_expression
+from ..sql.sandbox import AGGREGATES, SandboxError, clickhouse_type, compile_query, parse_expression
 from .base import QueryRunner, register
 from .hogql_query import run_sandboxed
 
@@ -66,8 +67,9 @@ class EventsQueryRunner(QueryRunner):
         node = self._select(select)
         compiled = compile_query(
             node, self.team, self.engine, now=self.now, tz=self.tz, filters=self._filters(),
-            default_limit=DEFAULT_LIMIT, limit=min(query.limit, MAX_LIMIT) if query.limit is not None else None,
-            offset=query.offset or 0,
+            default_limit=self.limit_context.default_rows if self.limit_context is not LimitContext.QUERY else DEFAULT_LIMIT,
+            limit=min(query.limit, self.limit_context.max_rows) if query.limit is not None else None,
+            offset=query.offset or 0, max_limit=self.limit_context.max_rows,
         )
         body = run_sandboxed(self, compiled)
         kinds = compiled.value_types

@@ -45,5 +45,6 @@ class HogQLQueryRunner(QueryRunner):
         compiled = compile_query(
             query.query, self.team, self.engine, now=self.now, tz=self.tz,
             filters=query.filters, variables=query.variables, values=query.values,
+            default_limit=self.limit_context.default_rows, max_limit=self.limit_context.max_rows,
         )
         return {**run_sandboxed(self, compiled), "query": query.query}

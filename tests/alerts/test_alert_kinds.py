@@ -136,14 +136,45 @@ def test_bad_funnel_configs_are_400(client, team, user, config, condition, detai
     assert (response.status_code, response.json()) == (400, error("validation_error", "invalid_input", detail))
 
 
-def test_a_funnel_that_is_not_a_steps_funnel_is_refused(client, team, user):
-    trends_funnel = {**FUNNEL, "source": {**FUNNEL["source"], "funnelsFilter": {"funnelVizType": "trends"}}}
+TRENDS_FUNNEL = {**FUNNEL, "source": {**FUNNEL["source"], "funnelsFilter": {"funnelVizType": "trends"}}}
+
+
+def test_a_time_to_convert_funnel_is_refused(client, team, user):
+    time_funnel = {**FUNNEL, "source": {**FUNNEL["source"], "funnelsFilter": {"funnelVizType": "time_to_convert"}}}
     config = {"type": "FunnelsAlertConfig", "metric": "conversion_from_start"}
-    response = post(client, team, alert_body(make_insight(team, trends_funnel), [user], lower=1, config=config))
-    assert response.json() == error(
-        "validation_error", "invalid_input",
-        "Funnel alerts require a steps funnel, but this insight uses 'trends'. Switch the funnel to the steps view to alert on conversion.",
-    )
+    response = post(client, team, alert_body(make_insight(team, time_funnel), [user], lower=1, config=config))
+    assert (response.status_code, response.json()) == (400, error(
+        "validation_error", "invalid_input", "Funnel alerts aren't supported for the 'time_to_convert' visualization."))
+
+
+@pytest.mark.parametrize(
+    "condition, bounds, check_ongoing, state, value",
+    [
+        # The whole funnel converted 10% of two days ago's visitors and 0% of yesterday's.
+        ("absolute_value", {"lower": 5}, None, "Firing", 0.0),  # yesterday: the last completed day
+        ("absolute_value", {"upper": 5}, None, "Not firing", 0.0),
+        ("relative_decrease", {"upper": 5}, None, "Firing", 10.0),  # 10% -> 0%
+        ("relative_increase", {"upper": 5}, None, "Not firing", -10.0),
+        ("absolute_value", {"upper": 50}, True, "Not firing", 0.0),  # today, still in progress
+    ],
+)
+def test_trends_funnel_alert_reads_the_conversion_rate_per_period(client, team, user, funnel_events, condition, bounds, check_ongoing,
+                                                                  state, value):
+    config = {"type": "FunnelsAlertConfig", "metric": "conversion_from_start", "check_ongoing_interval": check_ongoing}
+    response = post(client, team, alert_body(make_insight(team, TRENDS_FUNNEL), [user], config=config, condition=condition, **bounds))
+    assert response.status_code == 201, response.json()
+    alert, check = run(AlertConfiguration.objects.get(pk=response.json()["id"]))
+    assert (check.state, check.error) == (state, None)
+    assert check.calculated_value == pytest.approx(value)
+
+
+def test_trends_funnel_alert_with_a_breakdown_records_the_breaching_value(team, funnel_events):
+    by_plan = {**FUNNEL_BY_PLAN, "source": {**FUNNEL_BY_PLAN["source"], "funnelsFilter": {"funnelVizType": "trends"}}}
+    config = {"type": "FunnelsAlertConfig", "metric": "conversion_from_start"}
+    # Two days ago pro converted 1 of 2 visitors (50%), free none; yesterday only pro visited (0%).
+    alert, check = run(make_alert(team, make_insight(team, by_plan), config=config, condition="relative_decrease", upper=20))
+    assert (check.state, check.calculated_value) == ("Firing", pytest.approx(50.0))
+    assert check.triggered_metadata == {"breakdown_value": ["pro"]}
 
 
 # -- SQL insights --------------------------------------------------------------------------------------

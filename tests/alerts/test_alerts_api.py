@@ -151,6 +151,28 @@ def test_retrieve_has_the_last_five_checks_newest_first(client, base, team, user
     assert [check["state"] for check in checks[:2]] == ["Not firing", "Firing"]
 
 
+def test_retrieve_checks_within_a_time_window(client, base, team, user, insight):
+    alert = make_alert(team, insight, [user], upper=1)
+    now = timezone.now()
+    for hours in (1, 2, 30, 50, 80, 100, 120):
+        AlertCheck.objects.create(alert_configuration=alert, created_at=now - timedelta(hours=hours), calculated_value=float(hours),
+                                  state=AlertState.NOT_FIRING)
+    values = lambda body: [check["calculated_value"] for check in body["checks"]]  # noqa: E731
+    body = client.get(f"{base}{alert.id}/", {"checks_date_from": "-24h"}).json()
+    assert (values(body), body["checks_total"]) == ([1.0, 2.0], 2)
+    # A window returns every check in it, not just the last five.
+    body = client.get(f"{base}{alert.id}/", {"checks_date_from": "-6d"}).json()
+    assert (values(body), body["checks_total"]) == ([1.0, 2.0, 30.0, 50.0, 80.0, 100.0, 120.0], 7)
+    body = client.get(f"{base}{alert.id}/", {"checks_date_from": "-60h", "checks_date_to": "-24h", "checks_limit": 1}).json()
+    assert (values(body), body["checks_total"]) == ([30.0], 2)
+    iso = (now - timedelta(hours=90)).isoformat()
+    body = client.get(f"{base}{alert.id}/", {"checks_date_to": iso, "checks_offset": 1}).json()
+    assert (values(body), body["checks_total"]) == ([120.0], 2)
+    assert client.get(f"{base}{alert.id}/").json()["checks_total"] == 7
+    response = client.get(f"{base}{alert.id}/", {"checks_date_from": "-99999999999d"})
+    assert response.status_code == 400 and response.json()["attr"] == "checks_date_from"
+
+
 # -- update and delete -------------------------------------------------------------------------
 
 

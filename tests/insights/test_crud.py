@@ -80,12 +80,17 @@ def test_create_applies_dashboards_and_normalised_tags(client, team, base):
 
 
 def test_create_with_legacy_filters(client, base):
+    # Filters that convert show the converted query instead, as PostHog (they stay stored as sent).
     funnel = client.post(base, {"name": "legacy", "filters": {"insight": "FUNNELS", "events": []}}, format="json").json()
-    assert funnel["filters"] == {"insight": "FUNNELS", "events": []}
-    assert funnel["query"] is None
+    assert funnel["filters"] == {}
+    assert (funnel["query"]["kind"], funnel["query"]["source"]["kind"], funnel["query"]["full"]) == ("InsightVizNode", "FunnelsQuery", True)
+    assert Insight.objects.get(id=funnel["id"]).filters == {"insight": "FUNNELS", "events": []}
     # A legacy insight without a type is a trends insight.
     untyped = client.post(base, {"name": "legacy", "filters": {"events": []}}, format="json").json()
-    assert untyped["filters"] == {"events": [], "insight": "TRENDS"}
+    assert (untyped["filters"], untyped["query"]["source"]["kind"]) == ({}, "TrendsQuery")
+    # Filters that do not convert are shown as stored, without a query.
+    broken = client.post(base, {"name": "legacy", "filters": {"events": "{not json"}}, format="json").json()
+    assert (broken["filters"], broken["query"]) == ({"events": "{not json", "insight": "TRENDS"}, None)
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,8 @@ from .conftest import make_dashboard, make_insight, put_on
 
 pytestmark = pytest.mark.django_db
 
-BASIC_KEYS = ["id", "name", "description", "pinned", "created_at", "created_by", "deleted", "creation_mode", "filters", "variables", "tags", "team_id"]
+BASIC_KEYS = ["id", "name", "description", "pinned", "created_at", "created_by", "deleted", "creation_mode", "filters", "variables", "tags",
+              "restriction_level", "effective_restriction_level", "effective_privilege_level", "user_access_level", "team_id"]
 DASHBOARD_KEYS = [*BASIC_KEYS, "tiles"]
 
 

@@ -78,6 +78,7 @@ def seed(url: str, key: str, team_id: int) -> dict:
         "share_tokens": tokens,
         "cohort_id": cohorts,
         "action_id": actions,
+        "user_uuid": [me["uuid"]] if "uuid" in me else ["00000000-0000-0000-0000-000000000000"],
     }
 
 
@@ -115,12 +116,14 @@ def config(url: str, key: str, team_id: int, ids: dict, examples: int) -> str:
         # typing mistake, kept for fidelity): fuzz the full shape only.
         '"query.basic" = false',
         '"path.insight_id" = { dictionary = "insight_id" }',
+        '"path.dashboard_id" = { dictionary = "dashboard_id" }',
+        '"path.user__uuid" = { dictionary = "user_uuid" }',
         '"path.password_id" = { dictionary = "password_id" }',
         '"path.query_id" = { dictionary = "query_id" }',
         '"query.sharing_access_token" = { dictionary = "share_tokens", probability = 0.3 }',
         "[dictionaries]",
     ]
-    for name in ("insight_id", "password_id", "query_id", "share_tokens", *{family for _, family in id_families}):
+    for name in ("insight_id", "password_id", "query_id", "share_tokens", "user_uuid", *{family for _, family in id_families}):
         lines.append(f"{name} = {{ values = {values(name)} }}")
     for regex, family in id_families:
         lines += ["[[operations]]", f"include-path-regex = '{regex}'", "[operations.parameters]", f'"path.id" = {{ dictionary = "{family}" }}']

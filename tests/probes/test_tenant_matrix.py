@@ -76,6 +76,8 @@ def world():
         "alert": str(alert.id),
         "threshold": "00000000-0000-0000-0000-000000000000",
         "dashboard": dashboard.id,
+        "dashboard_id": dashboard.id,
+        "user__uuid": str(victim.uuid),
         "insight": insight.id,
         "key": victim_key_id,
         "user": "@me",  # the only user route

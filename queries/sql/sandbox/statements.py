@@ -568,13 +568,13 @@ class QueryCompiler:
 
 def compile_query(source: Any, team, engine: Engine, *, now: datetime, tz: ZoneInfo, filters=None, variables=None,
                   values=None, default_limit: int = DEFAULT_LIMIT, limit: Optional[int] = None,
-                  offset: Optional[int] = None) -> SandboxQuery:
+                  offset: Optional[int] = None, max_limit: int = MAX_LIMIT) -> SandboxQuery:
     """HogQL text (or an already parsed SELECT) -> a safe query for `engine`, scoped to `team`."""
     if isinstance(source, str) and len(source) > MAX_QUERY_LENGTH:
         raise SandboxError(f"The query is too long (more than {MAX_QUERY_LENGTH} characters).")
     compiler = QueryCompiler(engine, team, now=now, tz=tz, filters=filters, variables=variables, values=values)
     try:
         node = parse_select(source) if isinstance(source, str) else source
-        return compiler.compile(node, default_limit=default_limit, limit=limit, offset=offset)
+        return compiler.compile(node, default_limit=default_limit, limit=limit, offset=offset, max_limit=max_limit)
     except RecursionError:
         raise SandboxError("The query is nested too deeply.") from None
