@@ -197,6 +197,12 @@ class ClickHouseEngine(Engine):
     def regex_replace(self, value, pattern, replacement, params):
         return _fn("replaceRegexpAll", value, params.add(pattern), params.add(replacement))
 
+    def regex_any_group(self, value, extract, pattern, params):
+        # extractAll gives each non-overlapping match's first group; a NULL value has none.
+        groups = _fn("extractAll", exp.Coalesce(this=value, expressions=[_string("")]), params.add(extract))
+        matches = exp.Lambda(this=_fn("match", exp.column("x"), pattern), expressions=[exp.to_identifier("x")])
+        return _fn("arrayExists", matches, groups)
+
     def natural_nulls_first(self, descending):
         return False  # ClickHouse sorts NULLs last in both directions
 
