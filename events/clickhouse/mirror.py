@@ -6,12 +6,13 @@ from typing import Iterable, Sequence
 from events.models import Person, PersonDistinctId
 
 from .client import ClickHouseClient, get_client
-from .schema import EVENTS, PERSON_DISTINCT_ID_OVERRIDES, PERSON_DISTINCT_IDS, PERSONS
+from .schema import EVENTS, GROUPS, PERSON_DISTINCT_ID_OVERRIDES, PERSON_DISTINCT_IDS, PERSONS
 
 EVENT_COLUMNS = ("uuid", "team_id", "event", "distinct_id", "properties", "timestamp", "person_id", "session_id", "created_at")
 PERSON_COLUMNS = ("id", "uuid", "team_id", "created_at", "properties", "is_identified", "version", "is_deleted")
 DISTINCT_ID_COLUMNS = ("team_id", "distinct_id", "person_id", "version", "is_deleted")
 OVERRIDE_COLUMNS = ("team_id", "distinct_id", "person_id", "version")
+GROUP_COLUMNS = ("team_id", "group_type_index", "group_key", "group_properties", "created_at", "version", "is_deleted")
 
 
 def insert_events(rows: Sequence[Sequence], client: ClickHouseClient | None = None) -> None:
@@ -61,6 +62,14 @@ def write_overrides(team_id: int, overrides: Iterable[tuple[str, int, int]], cli
     rows = override_rows(team_id, overrides)
     if rows:
         (client or get_client()).insert(PERSON_DISTINCT_ID_OVERRIDES, rows, OVERRIDE_COLUMNS)
+
+
+def mirror_groups(groups: Iterable, *, deleted: bool = False, client: ClickHouseClient | None = None) -> None:
+    """Copy these `groups.Group` rows as they are now (or mark them deleted: a newer version)."""
+    rows = [(g.team_id, g.group_type_index, g.group_key, json.dumps(g.group_properties), g.created_at,
+             g.version + (1 if deleted else 0), 1 if deleted else 0) for g in groups]
+    if rows:
+        (client or get_client()).insert(GROUPS, rows, GROUP_COLUMNS)
 
 
 def _json_properties(row: tuple, index: int) -> tuple:

@@ -137,6 +137,22 @@ class ClickHouseEngine(Engine):
 
         return self._newest(PERSON_DISTINCT_IDS, team_id, "distinct_id", ["person_id"], alias)
 
+    def groups_source(self, team_id: int, alias: str) -> exp.Expression:
+        from events.clickhouse.schema import GROUPS
+
+        def newest(name):
+            return exp.Anonymous(this="argMax", expressions=[exp.column(name), exp.column("version")])
+
+        keys = [exp.column("team_id"), exp.column("group_type_index"), exp.column("group_key")]
+        select = (
+            exp.select(*keys, *[exp.alias_(newest(name), name) for name in ("group_properties", "created_at")])
+            .from_(GROUPS)
+            .where(exp.EQ(this=exp.column("team_id"), expression=exp.Literal.number(int(team_id))))
+            .group_by(*[key.copy() for key in keys])
+            .having(exp.EQ(this=newest("is_deleted"), expression=exp.Literal.number(0)))
+        )
+        return exp.Subquery(this=select, alias=exp.TableAlias(this=exp.to_identifier(alias)))
+
     # --- JSON -------------------------------------------------------------------------------------
 
     def _materialized_column(self, column: exp.Expression, key: str) -> Optional[exp.Expression]:
