@@ -6,7 +6,7 @@ from typing import Iterable, Sequence
 from events.models import Person, PersonDistinctId
 
 from .client import ClickHouseClient, get_client
-from .schema import EVENTS, GROUPS, PERSON_DISTINCT_ID_OVERRIDES, PERSON_DISTINCT_IDS, PERSONS
+from .schema import COHORT_PEOPLE, EVENTS, GROUPS, PERSON_DISTINCT_ID_OVERRIDES, PERSON_DISTINCT_IDS, PERSONS
 
 EVENT_COLUMNS = ("uuid", "team_id", "event", "distinct_id", "properties", "timestamp", "person_id", "session_id", "created_at")
 PERSON_COLUMNS = ("id", "uuid", "team_id", "created_at", "properties", "is_identified", "version", "is_deleted")
@@ -70,6 +70,26 @@ def mirror_groups(groups: Iterable, *, deleted: bool = False, client: ClickHouse
              g.version + (1 if deleted else 0), 1 if deleted else 0) for g in groups]
     if rows:
         (client or get_client()).insert(GROUPS, rows, GROUP_COLUMNS)
+
+
+COHORT_PEOPLE_COLUMNS = ("cohort_id", "person_id", "version")
+
+
+def insert_cohort_people(rows: Sequence[Sequence], client: ClickHouseClient | None = None) -> None:
+    """Rows of (cohort_id, person_id, version), as the Django `CohortPeople` table has them."""
+    if rows:
+        (client or get_client()).insert(COHORT_PEOPLE, rows, COHORT_PEOPLE_COLUMNS)
+
+
+def mirror_cohort_generation(cohort_id: int, version: int, client: ClickHouseClient | None = None) -> None:
+    """Replace one generation of a cohort's members with the Django database's (static cohorts edit version 0)."""
+    from cohorts.models import CohortPeople
+
+    client = client or get_client()
+    client.command(f"DELETE FROM {COHORT_PEOPLE} WHERE cohort_id = {int(cohort_id)} AND version = {int(version)}",
+                   settings={"mutations_sync": 1})
+    insert_cohort_people(list(CohortPeople.objects.filter(cohort_id=cohort_id, version=version)
+                              .values_list("cohort_id", "person_id", "version")), client)
 
 
 def _json_properties(row: tuple, index: int) -> tuple:

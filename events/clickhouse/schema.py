@@ -33,6 +33,7 @@ PERSONS = "persons"
 PERSON_DISTINCT_IDS = "person_distinct_ids"
 PERSON_DISTINCT_ID_OVERRIDES = "person_distinct_id_overrides"
 GROUPS = "groups"
+COHORT_PEOPLE = "cohortpeople"
 MIGRATIONS_TABLE = "clickhouse_migrations"
 UUID_INDEX = "uuid_bloom"
 
@@ -159,12 +160,26 @@ def _0004(cluster: str) -> list[str]:
     """]
 
 
+def _0005(cluster: str) -> list[str]:
+    """Cohort members mirrored from the Django `CohortPeople` table (queries read members of a
+    cohort's current version; older versions are only left behind, never read)."""
+    return [f"""
+    CREATE TABLE IF NOT EXISTS {COHORT_PEOPLE}{on_cluster(cluster)} (
+        cohort_id Int64,
+        person_id Int64,
+        version Int64
+    ) ENGINE = {_engine("MergeTree", cluster, sharded=False)}
+    ORDER BY (cohort_id, version, person_id)
+    """]
+
+
 # (name, the statements for a cluster name or "" for one node) in order; never edit one that has shipped.
 MIGRATIONS: list[tuple[str, Callable[[str], list[str]]]] = [
     ("0001_initial", _0001),
     ("0002_materialized_columns", _0002),
     ("0003_uuid_bloom_filter", _0003),
     ("0004_groups", _0004),
+    ("0005_cohortpeople", _0005),
 ]
 
 
@@ -204,7 +219,7 @@ def migrate(client: ClickHouseClient, cluster: str | None = None) -> list[str]:
 
 
 def data_tables(cluster: str = "") -> tuple[str, ...]:
-    return (events_table(cluster), PERSONS, PERSON_DISTINCT_IDS, PERSON_DISTINCT_ID_OVERRIDES, GROUPS)
+    return (events_table(cluster), PERSONS, PERSON_DISTINCT_IDS, PERSON_DISTINCT_ID_OVERRIDES, GROUPS, COHORT_PEOPLE)
 
 
 TABLES = data_tables()

@@ -115,6 +115,12 @@ class Engine:
 
         return exp.to_table(Group._meta.db_table).as_(alias)
 
+    def cohort_people_source(self, alias: str) -> exp.Expression:
+        """Cohort members (columns named as `cohorts_cohortpeople`'s: cohort_id, person_id, version)."""
+        from cohorts.models import CohortPeople
+
+        return exp.to_table(CohortPeople._meta.db_table).as_(alias)
+
     # --- Values -----------------------------------------------------------------------------
 
     def timestamp(self, value: datetime, params: Params) -> exp.Expression:

@@ -153,6 +153,11 @@ class ClickHouseEngine(Engine):
         )
         return exp.Subquery(this=select, alias=exp.TableAlias(this=exp.to_identifier(alias)))
 
+    def cohort_people_source(self, alias: str) -> exp.Expression:
+        from events.clickhouse.schema import COHORT_PEOPLE
+
+        return exp.to_table(COHORT_PEOPLE).as_(alias)
+
     # --- JSON -------------------------------------------------------------------------------------
 
     def _materialized_column(self, column: exp.Expression, key: str) -> Optional[exp.Expression]:
@@ -446,6 +451,22 @@ class ClickHouseEngine(Engine):
             if error.code == QUERY_WAS_CANCELLED:
                 raise DatabaseError("The query was cancelled.") from error
             raise DatabaseError(message) from error
+
+    def execute_write(self, tree, params, *, timeout=None):
+        """An INSERT ... SELECT into the cohort membership table: the SELECT runs on ClickHouse and
+        its rows are written to the Django table (the source of truth) and the ClickHouse mirror."""
+        from cohorts.models import CohortPeople
+        from events.clickhouse.mirror import insert_cohort_people
+
+        target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+        if not (isinstance(tree, exp.Insert) and target.name == CohortPeople._meta.db_table):
+            raise NotImplementedError("ClickHouse writes only cohort members.")
+        columns = [column.name for column in tree.this.expressions]
+        rows = self.execute(tree.expression, params, timeout=timeout)
+        CohortPeople.objects.bulk_create([CohortPeople(**dict(zip(columns, row))) for row in rows], batch_size=5000)
+        insert_cohort_people([tuple(dict(zip(columns, row))[name] for name in ("cohort_id", "person_id", "version")) for row in rows],
+                             self.client)
+        return len(rows)
 
     CHECK_EVERY_SECONDS = 0.25
 
