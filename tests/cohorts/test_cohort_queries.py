@@ -267,3 +267,16 @@ def test_huge_cohort_ids_are_not_found(run_query, cohorts):
     response = run_query({"kind": "TrendsQuery", "series": [{"kind": "EventsNode", "event": "$pageview"}],
                           "properties": [cohort_filter(10**30)]}, refresh="force_blocking")
     assert response.status_code == 400 and response.json()["detail"] == f"Could not find cohort with ID {10**30}"
+
+
+def test_static_edits_and_copies_reach_the_queries(client, cohorts_url, cohorts, people, trends):
+    """Removing a static member and duplicating a dynamic cohort as static change what insights
+    count (on ClickHouse: through the cohortpeople mirror)."""
+    response = client.patch(f"{cohorts_url}{cohorts['static']}/remove_person_from_static_cohort/",
+                            {"person_id": str(people["bob"].uuid)}, format="json")
+    assert response.status_code == 200, response.json()
+    [result] = trends(properties=[cohort_filter(cohorts["static"])], dateRange=WEEK)
+    assert result["data"] == [0, 0, 0, 0]
+    copy = client.get(f"{cohorts_url}{cohorts['pro']}/duplicate_as_static_cohort/").json()
+    [result] = trends(properties=[cohort_filter(copy["id"])], dateRange=WEEK)
+    assert result["data"] == [0, 1, 2, 0]  # alice, as the "pro" cohort
