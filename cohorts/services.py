@@ -11,6 +11,9 @@ from queries.sql.cohorts import add_static_members, copy_members, parse_uuid
 
 from .calculation import enqueue_calculation
 from .csv_import import read_ids
+from events.clickhouse import is_enabled as clickhouse_enabled
+from events.clickhouse.mirror import mirror_cohort_generation
+
 from .models import Cohort, CohortPeople
 
 SCOPE = "Cohort"
@@ -89,6 +92,8 @@ def remove_person_from_static_cohort(*, cohort: Cohort, user, person_id) -> None
         if not deleted:
             raise NotFound("Person is not part of the cohort")
         _recount(cohort)
+        if clickhouse_enabled():
+            mirror_cohort_generation(cohort.id, cohort.version or 0)
 
 
 def duplicate_as_static(*, cohort: Cohort, user) -> Cohort:

@@ -7,6 +7,7 @@ took the same index or created the same group) rolls the batch back and capture 
 from typing import Iterable
 
 from accounts.models import Team
+from events.clickhouse import is_enabled as clickhouse_enabled
 
 from .models import MAX_GROUP_TYPES_PER_PROJECT, Group, GroupTypeMapping
 
@@ -82,3 +83,8 @@ def _identify_groups(team_id: int, events: list, indexes: dict[str, int]) -> Non
         Group.objects.bulk_create(new)
     if changed:
         Group.objects.bulk_update(changed, ["group_properties", "version"])
+    if clickhouse_enabled():
+        # After the Django writes (they may still fail): queries on ClickHouse join the mirror.
+        from events.clickhouse.mirror import mirror_groups
+
+        mirror_groups(new + changed)

@@ -5,6 +5,7 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
+from events.clickhouse import is_enabled as clickhouse_enabled
 from events.services import ingest_batch
 
 from .models import Group, GroupTypeMapping
@@ -30,7 +31,12 @@ def delete_group_type(*, team, group_type_index: int) -> bool:
     """Forget the type and its groups (events keep their `$groups`)."""
     deleted, _ = project_group_types(team).filter(group_type_index=group_type_index).delete()
     if deleted:
-        Group.objects.filter(team__project_id=team.project_id, group_type_index=group_type_index).delete()
+        groups = Group.objects.filter(team__project_id=team.project_id, group_type_index=group_type_index)
+        if clickhouse_enabled():
+            from events.clickhouse.mirror import mirror_groups
+
+            mirror_groups(list(groups), deleted=True)
+        groups.delete()
     return bool(deleted)
 
 
@@ -44,6 +50,10 @@ def create_group(*, team, group_type_index: int, group_key: str, group_propertie
             raise ValidationError("A group with this key already exists")
         group = Group.objects.create(team=team, group_type_index=group_type_index, group_key=group_key,
                                      group_properties=group_properties, created_at=timezone.now())
+        if clickhouse_enabled():
+            from events.clickhouse.mirror import mirror_groups
+
+            mirror_groups([group])
     ingest_batch(team, [{
         "event": "$groupidentify",
         "distinct_id": str(team.uuid),

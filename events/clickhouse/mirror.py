@@ -6,12 +6,13 @@ from typing import Iterable, Sequence
 from events.models import Person, PersonDistinctId
 
 from .client import ClickHouseClient, get_client
-from .schema import EVENTS, PERSON_DISTINCT_ID_OVERRIDES, PERSON_DISTINCT_IDS, PERSONS
+from .schema import COHORT_PEOPLE, EVENTS, GROUPS, PERSON_DISTINCT_ID_OVERRIDES, PERSON_DISTINCT_IDS, PERSONS
 
 EVENT_COLUMNS = ("uuid", "team_id", "event", "distinct_id", "properties", "timestamp", "person_id", "session_id", "created_at")
 PERSON_COLUMNS = ("id", "uuid", "team_id", "created_at", "properties", "is_identified", "version", "is_deleted")
 DISTINCT_ID_COLUMNS = ("team_id", "distinct_id", "person_id", "version", "is_deleted")
 OVERRIDE_COLUMNS = ("team_id", "distinct_id", "person_id", "version")
+GROUP_COLUMNS = ("team_id", "group_type_index", "group_key", "group_properties", "created_at", "version", "is_deleted")
 
 
 def insert_events(rows: Sequence[Sequence], client: ClickHouseClient | None = None) -> None:
@@ -61,6 +62,34 @@ def write_overrides(team_id: int, overrides: Iterable[tuple[str, int, int]], cli
     rows = override_rows(team_id, overrides)
     if rows:
         (client or get_client()).insert(PERSON_DISTINCT_ID_OVERRIDES, rows, OVERRIDE_COLUMNS)
+
+
+def mirror_groups(groups: Iterable, *, deleted: bool = False, client: ClickHouseClient | None = None) -> None:
+    """Copy these `groups.Group` rows as they are now (or mark them deleted: a newer version)."""
+    rows = [(g.team_id, g.group_type_index, g.group_key, json.dumps(g.group_properties), g.created_at,
+             g.version + (1 if deleted else 0), 1 if deleted else 0) for g in groups]
+    if rows:
+        (client or get_client()).insert(GROUPS, rows, GROUP_COLUMNS)
+
+
+COHORT_PEOPLE_COLUMNS = ("cohort_id", "person_id", "version")
+
+
+def insert_cohort_people(rows: Sequence[Sequence], client: ClickHouseClient | None = None) -> None:
+    """Rows of (cohort_id, person_id, version), as the Django `CohortPeople` table has them."""
+    if rows:
+        (client or get_client()).insert(COHORT_PEOPLE, rows, COHORT_PEOPLE_COLUMNS)
+
+
+def mirror_cohort_generation(cohort_id: int, version: int, client: ClickHouseClient | None = None) -> None:
+    """Replace one generation of a cohort's members with the Django database's (static cohorts edit version 0)."""
+    from cohorts.models import CohortPeople
+
+    client = client or get_client()
+    client.command(f"DELETE FROM {COHORT_PEOPLE} WHERE cohort_id = {int(cohort_id)} AND version = {int(version)}",
+                   settings={"mutations_sync": 1})
+    insert_cohort_people(list(CohortPeople.objects.filter(cohort_id=cohort_id, version=version)
+                              .values_list("cohort_id", "person_id", "version")), client)
 
 
 def _json_properties(row: tuple, index: int) -> tuple:

@@ -32,6 +32,8 @@ SHARDED_EVENTS = "sharded_events"
 PERSONS = "persons"
 PERSON_DISTINCT_IDS = "person_distinct_ids"
 PERSON_DISTINCT_ID_OVERRIDES = "person_distinct_id_overrides"
+GROUPS = "groups"
+COHORT_PEOPLE = "cohortpeople"
 MIGRATIONS_TABLE = "clickhouse_migrations"
 UUID_INDEX = "uuid_bloom"
 
@@ -141,11 +143,43 @@ def _0003(cluster: str) -> list[str]:
     ]
 
 
+def _0004(cluster: str) -> list[str]:
+    """Groups mirrored from the Django `groups_group` table (queries join their properties);
+    newest `version` wins, a deleted group is a row with `is_deleted = 1`."""
+    return [f"""
+    CREATE TABLE IF NOT EXISTS {GROUPS}{on_cluster(cluster)} (
+        team_id Int64,
+        group_type_index Int64,
+        group_key String,
+        group_properties String,
+        created_at DateTime64(6, 'UTC'),
+        version Int64,
+        is_deleted UInt8 DEFAULT 0
+    ) ENGINE = {_engine("ReplacingMergeTree", cluster, sharded=False, version="version")}
+    ORDER BY (team_id, group_type_index, group_key)
+    """]
+
+
+def _0005(cluster: str) -> list[str]:
+    """Cohort members mirrored from the Django `CohortPeople` table (queries read members of a
+    cohort's current version; older versions are only left behind, never read)."""
+    return [f"""
+    CREATE TABLE IF NOT EXISTS {COHORT_PEOPLE}{on_cluster(cluster)} (
+        cohort_id Int64,
+        person_id Int64,
+        version Int64
+    ) ENGINE = {_engine("MergeTree", cluster, sharded=False)}
+    ORDER BY (cohort_id, version, person_id)
+    """]
+
+
 # (name, the statements for a cluster name or "" for one node) in order; never edit one that has shipped.
 MIGRATIONS: list[tuple[str, Callable[[str], list[str]]]] = [
     ("0001_initial", _0001),
     ("0002_materialized_columns", _0002),
     ("0003_uuid_bloom_filter", _0003),
+    ("0004_groups", _0004),
+    ("0005_cohortpeople", _0005),
 ]
 
 
@@ -185,7 +219,7 @@ def migrate(client: ClickHouseClient, cluster: str | None = None) -> list[str]:
 
 
 def data_tables(cluster: str = "") -> tuple[str, ...]:
-    return (events_table(cluster), PERSONS, PERSON_DISTINCT_IDS, PERSON_DISTINCT_ID_OVERRIDES)
+    return (events_table(cluster), PERSONS, PERSON_DISTINCT_IDS, PERSON_DISTINCT_ID_OVERRIDES, GROUPS, COHORT_PEOPLE)
 
 
 TABLES = data_tables()

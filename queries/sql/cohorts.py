@@ -17,6 +17,9 @@ from sqlglot import exp
 
 from cohorts.definition import BehavioralLeaf, CohortLeaf, Group, PersonLeaf, SUPPORTED_BEHAVIORAL_TYPES, parse_filters
 from cohorts.models import Cohort, CohortPeople
+from django.db import connection
+from events.clickhouse import is_enabled as clickhouse_enabled
+from events.clickhouse.mirror import mirror_cohort_generation
 from events.models import Event, Person, PersonDistinctId
 
 from .. import clock
@@ -82,7 +85,7 @@ def members_select(cohort: Cohort, params: Params) -> Optional[exp.Select]:
         return None
     return (
         exp.select(_column(CohortPeople, "person", MEMBERS_ALIAS))
-        .from_(_table(CohortPeople, MEMBERS_ALIAS))
+        .from_(_engine().cohort_people_source(MEMBERS_ALIAS))
         .where(exp.and_(
             exp.EQ(this=_column(CohortPeople, "cohort", MEMBERS_ALIAS), expression=params.add(cohort.id)),
             exp.EQ(this=_column(CohortPeople, "version", MEMBERS_ALIAS), expression=params.add(cohort.version)),
@@ -197,11 +200,16 @@ def _behavioral_condition(leaf: BehavioralLeaf, person: exp.Expression, context:
                  exp.LT(this=ts.copy(), expression=engine.timestamp(now, params))]
     if leaf.value != "performed_event_first_time":
         conditions += in_window
-    # Person properties in event_filters are the outer person's (`p`), as PostHog reads them.
+    # Person properties in event_filters are the event's person's, as PostHog reads them: persons are
+    # joined inside the subquery (the same rows as the outer `p` for the persons IN keeps, and no
+    # correlated subquery, which ClickHouse cannot run).
     filters = properties_condition(leaf.event_filters or [], events)
     if filters is not None:
         conditions.append(filters)
-    select = exp.select(event_person.copy()).from_(events.events_table()).where(exp.and_(*conditions))
+    select = exp.select(event_person.copy()).from_(events.events_table())
+    if events.uses_person:
+        select = select.join(events.person_table(), on=events.person_join_condition(), join_type="left")
+    select = select.where(exp.and_(*conditions))
     if leaf.value == "performed_event_multiple":
         comparison = COUNT_COMPARISONS.get(leaf.operator, exp.GTE)
         select = select.group_by(event_person.copy()).having(
@@ -289,7 +297,9 @@ def static_members_insert(cohort: Cohort, *, key: str, values: list, params: Par
 
 def add_static_members(cohort: Cohort, *, key: str, values: Iterable) -> int:
     """Add the team's persons matched by `key` to a static cohort; how many were new."""
-    engine = _engine()
+    from .engine import get_engine
+
+    engine = get_engine(connection)  # persons and distinct ids are the Django database's
     values = list(dict.fromkeys(str(value) for value in values if value not in (None, "")))
     if key == "uuid":
         values = [engine.uuid_value(parsed) for parsed in map(parse_uuid, values) if parsed is not None]
@@ -298,6 +308,8 @@ def add_static_members(cohort: Cohort, *, key: str, values: Iterable) -> int:
         params = Params()
         added += engine.execute_write(static_members_insert(cohort, key=key, values=values[start:start + STATIC_CHUNK], params=params),
                                       params)
+    if added and clickhouse_enabled():
+        mirror_cohort_generation(cohort.id, cohort.version or 0)
     return added
 
 

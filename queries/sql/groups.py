@@ -10,7 +10,7 @@ from typing import Optional
 from rest_framework.exceptions import ValidationError
 from sqlglot import exp
 
-from groups.models import MAX_GROUP_TYPES_PER_PROJECT, Group, GroupTypeMapping
+from groups.models import MAX_GROUP_TYPES_PER_PROJECT, GroupTypeMapping
 
 from .context import EVENT_ALIAS, SQLContext
 from .engine.base import cast
@@ -97,7 +97,7 @@ def group_joins(context: SQLContext) -> list[tuple[exp.Expression, exp.Table, ex
             exp.EQ(this=exp.column("group_key", table=alias), expression=group_key(context, index)),
         )
         column = exp.alias_(exp.column("group_properties", table=alias), GROUP_COLUMN.format(index))
-        joins.append((column, exp.to_table(Group._meta.db_table).as_(alias), condition))
+        joins.append((column, context.engine.groups_source(context.team.id, alias), condition))
     return joins
 
 

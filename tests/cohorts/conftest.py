@@ -1,7 +1,7 @@
 import pytest
 
 from cohorts.calculation import calculate_cohort
-from tests.queries.conftest import clock, run_query, trends  # noqa: F401  (shared query fixtures)
+from tests.queries.conftest import clock, events_engine, run_query, trends  # noqa: F401  (shared query fixtures)
 
 
 @pytest.fixture(autouse=True)

@@ -12,11 +12,13 @@ import pytest
 
 from cohorts.calculation import calculate_cohort
 from cohorts.models import Cohort, CohortPeople
+from events.clickhouse import is_enabled as clickhouse_enabled
+from events.clickhouse.mirror import mirror_persons
 from tests.conftest import error
 from tests.factories import make_team
 from tests.queries.events import events, person
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("events_engine")]
 
 PRO = {"type": "person", "key": "plan", "operator": "exact", "value": "pro"}
 
@@ -97,7 +99,10 @@ def test_a_cohort_of_cohorts_reads_the_other_cohorts_members(client, cohorts_url
 def test_recalculation_writes_a_new_version_and_drops_the_old(client, cohorts_url, make_cohort, people, team):
     cohort = make_cohort(filters=tree(PRO))
     people["bob"].properties = {"plan": "pro"}
+    people["bob"].version += 1
     people["bob"].save()
+    if clickhouse_enabled():
+        mirror_persons([people["bob"].id])  # as ingestion does
     calculate_cohort(cohort["id"])
     stored = Cohort.objects.get(id=cohort["id"])
     assert (stored.version, stored.count) == (2, 3)
@@ -262,3 +267,16 @@ def test_huge_cohort_ids_are_not_found(run_query, cohorts):
     response = run_query({"kind": "TrendsQuery", "series": [{"kind": "EventsNode", "event": "$pageview"}],
                           "properties": [cohort_filter(10**30)]}, refresh="force_blocking")
     assert response.status_code == 400 and response.json()["detail"] == f"Could not find cohort with ID {10**30}"
+
+
+def test_static_edits_and_copies_reach_the_queries(client, cohorts_url, cohorts, people, trends):
+    """Removing a static member and duplicating a dynamic cohort as static change what insights
+    count (on ClickHouse: through the cohortpeople mirror)."""
+    response = client.patch(f"{cohorts_url}{cohorts['static']}/remove_person_from_static_cohort/",
+                            {"person_id": str(people["bob"].uuid)}, format="json")
+    assert response.status_code == 200, response.json()
+    [result] = trends(properties=[cohort_filter(cohorts["static"])], dateRange=WEEK)
+    assert result["data"] == [0, 0, 0, 0]
+    copy = client.get(f"{cohorts_url}{cohorts['pro']}/duplicate_as_static_cohort/").json()
+    [result] = trends(properties=[cohort_filter(copy["id"])], dateRange=WEEK)
+    assert result["data"] == [0, 1, 2, 0]  # alice, as the "pro" cohort

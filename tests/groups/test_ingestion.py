@@ -69,3 +69,22 @@ def test_ingestion_query_count_does_not_grow_with_groups(team, django_assert_max
     with django_assert_max_num_queries(20):
         post_batch(team, batch)
     assert Group.objects.filter(team=team).count() == 51
+
+
+def test_identified_groups_are_mirrored_into_clickhouse(clickhouse, team):
+    """On ClickHouse, queries join the `groups` mirror: it holds each group's newest properties."""
+    from queries.sql.engine import get_engine
+    from queries.sql.engine.base import Params
+    from sqlglot import exp
+
+    post_batch(team, [identify("company", "acme", {"plan": "free"}), identify("org", "o1", {"seats": 3})])
+    post_batch(team, [identify("company", "acme", {"plan": "pro"}, timestamp=T0 + timedelta(minutes=1))])
+    engine = get_engine()
+    source = engine.groups_source(team.id, "g")
+    rows = engine.execute(exp.select("group_type_index", "group_key", "group_properties").from_(source)
+                          .order_by("group_type_index"), Params())
+    assert rows == [(0, "acme", '{"plan": "pro"}'), (1, "o1", '{"seats": 3}')]
+    from groups.services import delete_group_type
+
+    delete_group_type(team=team, group_type_index=1)
+    assert engine.execute(exp.select("group_key").from_(engine.groups_source(team.id, "g")), Params()) == [("acme",)]

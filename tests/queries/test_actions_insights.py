@@ -7,7 +7,7 @@ from queries import clock
 from tests.factories import ActionFactory
 from tests.queries.events import events, person, ts
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("events_engine")]
 
 RANGE = {"dateRange": {"date_from": "2020-01-01", "date_to": "2020-01-07"}}
 PRICING = {"kind": "EventsNode", "event": "$pageview",

@@ -6,7 +6,7 @@ import pytest
 from tests.factories import ActionFactory
 from tests.queries.events import events
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("events_engine")]
 
 DAY = {"dateRange": {"date_from": "2020-01-02", "date_to": "2020-01-02"}}
 BUY = ('a.btn.buy:attr__href="/checkout"attr_id="buy"href="/checkout"nth-child="1"nth-of-type="1"text="Buy now";'

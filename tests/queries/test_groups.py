@@ -16,10 +16,12 @@ acme {industry: finance}, globex {industry: tech}; "initech" appears in events o
 """
 import pytest
 
+from events.clickhouse import is_enabled as clickhouse_enabled
+from events.clickhouse.mirror import mirror_groups
 from groups.models import Group, GroupTypeMapping
 from tests.queries.events import events
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("events_engine")]
 
 RANGE = {"dateRange": {"date_from": "2020-01-01", "date_to": "2020-01-03"}}
 
@@ -28,8 +30,12 @@ RANGE = {"dateRange": {"date_from": "2020-01-01", "date_to": "2020-01-03"}}
 def data(team):
     for index, name in enumerate(["company", "org"]):
         GroupTypeMapping.objects.create(team=team, project_id=team.project_id, group_type=name, group_type_index=index)
-    Group.objects.create(team=team, group_type_index=0, group_key="acme", group_properties={"industry": "finance", "seats": 10})
-    Group.objects.create(team=team, group_type_index=0, group_key="globex", group_properties={"industry": "tech", "seats": 50})
+    groups = [
+        Group.objects.create(team=team, group_type_index=0, group_key="acme", group_properties={"industry": "finance", "seats": 10}),
+        Group.objects.create(team=team, group_type_index=0, group_key="globex", group_properties={"industry": "tech", "seats": 50}),
+    ]
+    if clickhouse_enabled():
+        mirror_groups(groups)  # as ingestion and the groups API do
     acme, globex = {"$groups": {"company": "acme"}}, {"$groups": {"company": "globex"}}
     events(
         team,
@@ -150,7 +156,11 @@ def test_lifecycle_by_groups(data, team, run_query):
     from events.models import Person, PersonDistinctId
     from tests.queries.events import ts
     people = PersonDistinctId.objects.filter(team=team, distinct_id__in=["u1", "u2"]).values("person_id")
-    Person.objects.filter(id__in=people).update(created_at=ts("2020-01-01 09:00"))
+    Person.objects.filter(id__in=people).update(created_at=ts("2020-01-01 09:00"), version=1)
+    if clickhouse_enabled():
+        from events.clickhouse.mirror import mirror_persons
+
+        mirror_persons(Person.objects.filter(id__in=people).values_list("id", flat=True))
     query = {"kind": "LifecycleQuery", "series": pageviews(), "aggregation_group_type_index": 0, **RANGE}
     response = run_query(query, refresh="force_blocking")
     assert response.status_code == 200, response.json()

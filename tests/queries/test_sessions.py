@@ -16,7 +16,7 @@ import pytest
 
 from tests.queries.events import events, person
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("events_engine")]
 
 RANGE = {"dateRange": {"date_from": "2020-01-01", "date_to": "2020-01-03"}}
 

@@ -108,6 +108,19 @@ class Engine:
 
         return exp.to_table(PersonDistinctId._meta.db_table).as_(alias)
 
+    def groups_source(self, team_id: int, alias: str) -> exp.Expression:
+        """The identified groups (columns named as `groups_group`'s: team_id, group_type_index,
+        group_key, group_properties as JSON text, created_at), one row per (type index, key)."""
+        from groups.models import Group
+
+        return exp.to_table(Group._meta.db_table).as_(alias)
+
+    def cohort_people_source(self, alias: str) -> exp.Expression:
+        """Cohort members (columns named as `cohorts_cohortpeople`'s: cohort_id, person_id, version)."""
+        from cohorts.models import CohortPeople
+
+        return exp.to_table(CohortPeople._meta.db_table).as_(alias)
+
     # --- Values -----------------------------------------------------------------------------
 
     def timestamp(self, value: datetime, params: Params) -> exp.Expression:

@@ -137,6 +137,27 @@ class ClickHouseEngine(Engine):
 
         return self._newest(PERSON_DISTINCT_IDS, team_id, "distinct_id", ["person_id"], alias)
 
+    def groups_source(self, team_id: int, alias: str) -> exp.Expression:
+        from events.clickhouse.schema import GROUPS
+
+        def newest(name):
+            return exp.Anonymous(this="argMax", expressions=[exp.column(name), exp.column("version")])
+
+        keys = [exp.column("team_id"), exp.column("group_type_index"), exp.column("group_key")]
+        select = (
+            exp.select(*keys, *[exp.alias_(newest(name), name) for name in ("group_properties", "created_at")])
+            .from_(GROUPS)
+            .where(exp.EQ(this=exp.column("team_id"), expression=exp.Literal.number(int(team_id))))
+            .group_by(*[key.copy() for key in keys])
+            .having(exp.EQ(this=newest("is_deleted"), expression=exp.Literal.number(0)))
+        )
+        return exp.Subquery(this=select, alias=exp.TableAlias(this=exp.to_identifier(alias)))
+
+    def cohort_people_source(self, alias: str) -> exp.Expression:
+        from events.clickhouse.schema import COHORT_PEOPLE
+
+        return exp.to_table(COHORT_PEOPLE).as_(alias)
+
     # --- JSON -------------------------------------------------------------------------------------
 
     def _materialized_column(self, column: exp.Expression, key: str) -> Optional[exp.Expression]:
@@ -196,6 +217,12 @@ class ClickHouseEngine(Engine):
 
     def regex_replace(self, value, pattern, replacement, params):
         return _fn("replaceRegexpAll", value, params.add(pattern), params.add(replacement))
+
+    def regex_any_group(self, value, extract, pattern, params):
+        # extractAll gives each non-overlapping match's first group; a NULL value has none.
+        groups = _fn("extractAll", exp.Coalesce(this=value, expressions=[_string("")]), params.add(extract))
+        matches = exp.Lambda(this=_fn("match", exp.column("x"), pattern), expressions=[exp.to_identifier("x")])
+        return _fn("arrayExists", matches, groups)
 
     def natural_nulls_first(self, descending):
         return False  # ClickHouse sorts NULLs last in both directions
@@ -424,6 +451,22 @@ class ClickHouseEngine(Engine):
             if error.code == QUERY_WAS_CANCELLED:
                 raise DatabaseError("The query was cancelled.") from error
             raise DatabaseError(message) from error
+
+    def execute_write(self, tree, params, *, timeout=None):
+        """An INSERT ... SELECT into the cohort membership table: the SELECT runs on ClickHouse and
+        its rows are written to the Django table (the source of truth) and the ClickHouse mirror."""
+        from cohorts.models import CohortPeople
+        from events.clickhouse.mirror import insert_cohort_people
+
+        target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+        if not (isinstance(tree, exp.Insert) and target.name == CohortPeople._meta.db_table):
+            raise NotImplementedError("ClickHouse writes only cohort members.")
+        columns = [column.name for column in tree.this.expressions]
+        rows = self.execute(tree.expression, params, timeout=timeout)
+        CohortPeople.objects.bulk_create([CohortPeople(**dict(zip(columns, row))) for row in rows], batch_size=5000)
+        insert_cohort_people([tuple(dict(zip(columns, row))[name] for name in ("cohort_id", "person_id", "version")) for row in rows],
+                             self.client)
+        return len(rows)
 
     CHECK_EVERY_SECONDS = 0.25
 
