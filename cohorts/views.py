@@ -42,6 +42,7 @@ ACTIVITY_PARAMETERS = [
 ]
 PERSONS_DEFAULT_LIMIT = 100
 CSV_EXPORT_LIMIT = 300_000
+MAX_OFFSET = 2**62
 CSV_COLUMNS = ["id", "email", "name", "created_at", "properties", "distinct_ids"]
 
 
@@ -105,8 +106,10 @@ class CohortViewSet(TeamScopedViewSetMixin, mixins.CreateModelMixin, mixins.List
         """The cohort's members at its last calculation, `limit` at a time."""
         cohort = self.get_object()
         is_csv = request.query_params.get("format") == "csv" or request.query_params.get("is_csv_export") in ("1", "true", "True")
-        limit = _non_negative(request.query_params.get("limit"), CSV_EXPORT_LIMIT if is_csv else PERSONS_DEFAULT_LIMIT) or 1
-        offset = _non_negative(request.query_params.get("offset"), 0)
+        limit = min(_non_negative(request.query_params.get("limit"), CSV_EXPORT_LIMIT if is_csv else PERSONS_DEFAULT_LIMIT) or 1,
+                    CSV_EXPORT_LIMIT)
+        # Past any member count, and `offset + limit` stays within the databases' 64-bit integers.
+        offset = min(_non_negative(request.query_params.get("offset"), 0), MAX_OFFSET)
         persons = list(cohort_persons(cohort)[offset:offset + limit])
         results = CohortPersonSerializer(persons, many=True).data
         if is_csv:

@@ -252,6 +252,15 @@ def test_persons_pages(client, cohorts_url, make_cohort, pros, django_assert_max
     assert second["next"] is None and second["previous"] is not None
 
 
+@pytest.mark.parametrize("query", ["limit=136209262&offset=131985321363236483005153280", "limit=99999999999999999999999",
+                                   "offset=9223372036854775807", "limit=-1&offset=-5"])
+def test_persons_huge_or_odd_paging_never_fails(client, cohorts_url, make_cohort, pros, query):
+    cohort = make_cohort(filters=FILTERS)
+    response = client.get(f"{cohorts_url}{cohort['id']}/persons/?{query}")
+    assert response.status_code == 200
+    assert set(response.json()) == {"results", "next", "previous"}
+
+
 def test_persons_csv(client, cohorts_url, make_cohort, pros):
     cohort = make_cohort(filters=FILTERS)
     response = client.get(f"{cohorts_url}{cohort['id']}/persons/?format=csv")
