@@ -1,6 +1,5 @@
 """Actions (`/api/projects/:id/actions/`, `/api/environments/:id/actions/`): definitions insights count."""
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.response import Response
 
@@ -11,15 +10,7 @@ from .selectors import listed_actions, team_actions
 from .serializers import ActionListResponseSerializer, ActionSerializer
 from .services import create_action, update_action
 
-PROJECT_ID_PARAMETER = OpenApiParameter(
-    "project_id",
-    OpenApiTypes.STR,
-    OpenApiParameter.PATH,
-    description="Project ID of the project you're trying to access. To find the ID of the project, make a call to /api/projects/.",
-)
 
-
-@extend_schema(parameters=[PROJECT_ID_PARAMETER])
 class ActionViewSet(TeamScopedViewSetMixin, viewsets.ModelViewSet):
     scope_object = "action"
     serializer_class = ActionSerializer

@@ -17,12 +17,6 @@ from .serializers import AlertSerializer, ThresholdWithAlertsSerializer
 from .services import create_alert, delete_alert, update_alert
 
 MAX_DATABASE_ID = 2**63 - 1
-PROJECT_ID_PARAMETER = OpenApiParameter(
-    "project_id",
-    OpenApiTypes.STR,
-    OpenApiParameter.PATH,
-    description="Project ID of the project you're trying to access. To find the ID of the project, make a call to /api/projects/.",
-)
 
 
 def _database_id(raw) -> int | None:
@@ -64,7 +58,6 @@ def _check_date(params, name: str):
     return moment
 
 
-@extend_schema(parameters=[PROJECT_ID_PARAMETER])
 @extend_schema_view(
     list=extend_schema(
         parameters=[OpenApiParameter("insight", OpenApiTypes.INT, description="Only the alerts on this insight.")]
@@ -124,7 +117,7 @@ class AlertViewSet(TeamScopedViewSetMixin, viewsets.ModelViewSet):
 INSIGHT_ID_PARAMETER = OpenApiParameter("insight_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Id of the insight.")
 
 
-@extend_schema(parameters=[PROJECT_ID_PARAMETER, INSIGHT_ID_PARAMETER])
+@extend_schema(parameters=[INSIGHT_ID_PARAMETER])
 @extend_schema_view(
     list=extend_schema(description="The thresholds drawn on an insight, each with its alerts."),
 )

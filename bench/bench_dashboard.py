@@ -18,7 +18,6 @@ import os
 import re
 import sys
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -140,14 +139,7 @@ def main() -> None:
     database = _common.setup_django(os.environ.get("DATABASE_URL"), "dashboard")
     from django.db import connection
 
-    from accounts.models import Organization, OrganizationMembership, User
-    from accounts.services import create_personal_api_key, create_project_with_team
-
-    organization = Organization.objects.create(name=f"Bench {uuid.uuid4().hex[:6]}")
-    team = create_project_with_team(organization, name="Bench")
-    user = User.objects.create_user(email=f"bench-{uuid.uuid4().hex[:8]}@example.com", password="x")
-    OrganizationMembership.objects.create(organization=organization, user=user)
-    _, key = create_personal_api_key(user, label="bench", scopes=["*"])
+    team, user, key = _common.bench_user_and_key()
     print(f"database: {connection.vendor} ({database.split('@')[-1]}), team {team.id}")
     try:
         started = time.perf_counter()

@@ -17,7 +17,6 @@ import argparse
 import os
 import sys
 import time
-import uuid
 from datetime import datetime
 from pathlib import Path
 
@@ -138,22 +137,13 @@ def main() -> None:
 
     database = setup_django(os.environ.get("DATABASE_URL"))
     from django.db import connection
-    from rest_framework.test import APIClient
 
-    from accounts.models import Organization, OrganizationMembership, Team, User
-    from accounts.services import create_personal_api_key, create_project_with_team
+    from accounts.models import Team
     from events.demo_data import generate_demo_data
 
     print(f"database: {connection.vendor} ({database.split('@')[-1]})")
-    if args.team:
-        team = Team.objects.select_related("organization").get(id=args.team)
-        organization = team.organization
-    else:
-        organization = Organization.objects.create(name=f"Bench {uuid.uuid4().hex[:6]}")
-        team = create_project_with_team(organization, name="Bench funnels")
-    user = User.objects.create_user(email=f"bench-{uuid.uuid4().hex[:8]}@example.com", password="x")
-    OrganizationMembership.objects.create(organization=organization, user=user)
-    _, key = create_personal_api_key(user, label="bench", scopes=["*"])
+    team, user, key = _common.bench_user_and_key(
+        Team.objects.select_related("organization").get(id=args.team) if args.team else None, team_name="Bench funnels")
 
     if not args.team:
         started = time.perf_counter()
@@ -170,14 +160,7 @@ def main() -> None:
         "dateRange": {"date_from": f"-{args.days}d"},
         "funnelsFilter": {"funnelWindowInterval": WINDOW_DAYS, "funnelWindowIntervalUnit": "day", "funnelOrderType": "ordered"},
     }
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
-
-    def api_call() -> dict:
-        response = client.post(f"/api/projects/{team.id}/query/", {"query": query, "refresh": "force_blocking"}, format="json")
-        assert response.status_code == 200, response.content[:500]
-        return response.json()
-
+    api_call = _common.query_call(team, key, query)
     result = api_call()  # warm-up (and connection, caches)
     resolved = result["resolved_date_range"]
     date_from = datetime.fromisoformat(resolved["date_from"].replace("Z", "+00:00"))

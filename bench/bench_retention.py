@@ -17,7 +17,6 @@ import os
 import sys
 import tempfile
 import time
-import uuid
 from datetime import date, datetime
 from pathlib import Path
 
@@ -130,21 +129,14 @@ def main() -> None:
     database = setup_django(os.environ.get("DATABASE_URL"), args.db_file)
     from django.db import connection
     from django.utils import timezone
-    from rest_framework.test import APIClient
 
-    from accounts.models import Organization, OrganizationMembership, Team, User
-    from accounts.services import create_personal_api_key, create_project_with_team
+    from accounts.models import Team
     from events.demo_data import generate_demo_data
 
     name = f"Bench retention seed={args.seed} events={args.events}"
     team = Team.objects.filter(name=name).order_by("-id").first()
     reused = team is not None
-    if not reused:
-        organization = Organization.objects.create(name=f"Bench {uuid.uuid4().hex[:6]}")
-        team = create_project_with_team(organization, name=name)
-    user = User.objects.create_user(email=f"bench-{uuid.uuid4().hex[:8]}@example.com", password="x")
-    OrganizationMembership.objects.create(organization=team.organization, user=user)
-    _, key = create_personal_api_key(user, label="bench", scopes=["*"])
+    team, user, key = _common.bench_user_and_key(team, team_name=name)
 
     print(f"database: {connection.vendor} ({database.split('@')[-1]})")
     try:
@@ -159,14 +151,7 @@ def main() -> None:
                   f"({summary.event_counts.get('$pageview', 0):,} pageviews)")
 
         query = {"kind": "RetentionQuery", "retentionFilter": {"period": "Week", "totalIntervals": WEEKS}}
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
-
-        def api_call() -> dict:
-            response = client.post(f"/api/projects/{team.id}/query/", {"query": query, "refresh": "force_blocking"}, format="json")
-            assert response.status_code == 200, response.content[:500]
-            return response.json()
-
+        api_call = _common.query_call(team, key, query)
         result = api_call()  # warm-up (and connection, caches)
         resolved = result["resolved_date_range"]
         date_from = datetime.fromisoformat(resolved["date_from"].replace("Z", "+00:00"))

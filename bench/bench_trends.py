@@ -148,18 +148,9 @@ def main() -> None:
     database = setup_django(os.environ.get("DATABASE_URL"))
     from django.db import connection
 
-    from accounts.models import Organization, OrganizationMembership, Team, User
-    from accounts.services import create_personal_api_key, create_project_with_team
+    from accounts.models import Team
 
-    if args.reuse_team:
-        team = Team.objects.get(pk=args.reuse_team)
-        organization = team.organization
-    else:
-        organization = Organization.objects.create(name=f"Bench {uuid.uuid4().hex[:6]}")
-        team = create_project_with_team(organization, name="Bench")
-    user = User.objects.create_user(email=f"bench-{uuid.uuid4().hex[:8]}@example.com", password="x")
-    OrganizationMembership.objects.create(organization=organization, user=user)
-    _, key = create_personal_api_key(user, label="bench", scopes=["*"])
+    team, user, key = _common.bench_user_and_key(Team.objects.get(pk=args.reuse_team) if args.reuse_team else None)
 
     print(f"database: {connection.vendor} ({database.split('@')[-1]}), team {team.id}")
     try:
@@ -176,7 +167,6 @@ def main() -> None:
 
 
 def measure(team, key: str, args) -> None:
-    from rest_framework.test import APIClient
 
     query = {
         "kind": "TrendsQuery",
@@ -185,14 +175,7 @@ def measure(team, key: str, args) -> None:
         "dateRange": {"date_from": f"-{args.days}d"},
         "breakdownFilter": {"breakdown": "$browser", "breakdown_type": "event"},
     }
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
-
-    def api_call() -> dict:
-        response = client.post(f"/api/projects/{team.id}/query/", {"query": query, "refresh": "force_blocking"}, format="json")
-        assert response.status_code == 200, response.content[:500]
-        return response.json()
-
+    api_call = _common.query_call(team, key, query)
     result = api_call()  # warm-up (and connection, caches)
     resolved = result["resolved_date_range"]
     date_from = datetime.fromisoformat(resolved["date_from"].replace("Z", "+00:00"))

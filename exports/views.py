@@ -19,17 +19,10 @@ from .selectors import live_assets
 from .serializers import ExportedAssetSerializer
 from .services import create_export
 
-PROJECT_ID_PARAMETER = OpenApiParameter(
-    "project_id",
-    OpenApiTypes.STR,
-    OpenApiParameter.PATH,
-    description="Project ID of the project you're trying to access. To find the ID of the project, make a call to /api/projects/.",
-)
 STUCK_MESSAGE = ("Export failed without throwing an exception. Please try to rerun this export and contact support if it fails "
                  "to complete multiple times.")
 
 
-@extend_schema(parameters=[PROJECT_ID_PARAMETER])
 class ExportedAssetViewSet(TeamScopedViewSetMixin, mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
                            viewsets.GenericViewSet):
     scope_object = "export"
