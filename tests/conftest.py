@@ -8,6 +8,21 @@ from .factories import make_key, make_member, make_team
 pytest.register_assert_rewrite("tests.scopes")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_results_cache(tmp_path_factory):
+    """Query results kept in files (no Redis) go to a directory of this test process, so test
+    runs in parallel (xdist, several checkouts) never read each other's results."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    results = settings.CACHES.get("results", {})
+    if not results.get("BACKEND", "").endswith("FileBasedCache"):
+        yield
+        return
+    with override_settings(CACHES={**settings.CACHES, "results": {**results, "LOCATION": str(tmp_path_factory.mktemp("results"))}}):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache(settings):
     # Throttle counters and query results live in the cache: start every test clean.
