@@ -33,11 +33,13 @@ CRASH_AFTER_SECONDS = 2 * HEARTBEAT_SECONDS
 HEADER = "X-Query-Coalescing"
 META_KEY = "_coalesced_response"
 
-ELIGIBLE_PATHS = [
-    re.compile(r"^/api/(?:environments|projects)/(?P<team_id>\d+)/query/$"),
+QUERY_PATH = re.compile(r"^/api/(?:environments|projects)/(?P<team_id>\d+)/query/$")
+# Their bodies carry the requesting user's access levels: one key per credential.
+OBJECT_PATHS = [
     re.compile(r"^/api/(?:environments|projects)/(?P<team_id>\d+)/insights/\d+/$"),
     re.compile(r"^/api/(?:environments|projects)/(?P<team_id>\d+)/dashboards/\d+/$"),
 ]
+ELIGIBLE_PATHS = [QUERY_PATH, *OBJECT_PATHS]
 IGNORED_PARAMS = {"client_query_id", "session_id"}
 
 
@@ -66,13 +68,17 @@ def _has_truthy_key(data, name: str) -> bool:
     return False
 
 
-def _credential_part(request) -> str:
-    """Part of the key for credentials that change the response itself: a share token (a JWT from
+def _credential_part(request, per_member: bool) -> str:
+    """Part of the key for credentials that change the response itself. A share token (a JWT from
     a password-protected share) sees the shared serialization and refresh modes, not a member's.
-    Members' credentials (`phx_` personal API keys, sessions) share responses, as in PostHog."""
+    On `/query/` members' credentials (`phx_` personal API keys, sessions) share responses, as in
+    PostHog; insight and dashboard bodies carry the requesting user's access levels
+    (`effective_privilege_level`, `user_access_level`), so there each credential has its own key."""
     parts = request.META.get("HTTP_AUTHORIZATION", "").split(None, 1)
-    if len(parts) == 2 and parts[0].lower() == "bearer" and not parts[1].strip().startswith("phx_"):
+    if len(parts) == 2 and parts[0].lower() == "bearer" and (per_member or not parts[1].strip().startswith("phx_")):
         return hashlib.sha256(parts[1].strip().encode()).hexdigest()
+    if per_member and (session := request.COOKIES.get(settings.SESSION_COOKIE_NAME)):
+        return hashlib.sha256(f"session:{session}".encode()).hexdigest()
     return ""
 
 
@@ -80,9 +86,10 @@ def request_key(request) -> str | None:
     """The coalescing key of an eligible request, or None when it must pass straight through."""
     if request.method not in ("GET", "POST"):
         return None
-    team_id = next((m.group("team_id") for p in ELIGIBLE_PATHS if (m := p.match(request.path))), None)
-    if team_id is None:
+    match = next((m for p in ELIGIBLE_PATHS if (m := p.match(request.path))), None)
+    if match is None:
         return None
+    team_id = match.group("team_id")
     if request.method == "GET":
         pairs = [(k, v) for k, v in parse_qsl(request.META.get("QUERY_STRING", ""), keep_blank_values=True) if k not in IGNORED_PARAMS]
         normalized = urlencode(sorted(pairs, key=lambda pair: pair[0]))
@@ -98,7 +105,7 @@ def request_key(request) -> str | None:
             if isinstance(data, dict):
                 data = {k: v for k, v in data.items() if k not in IGNORED_PARAMS}
             normalized = json.dumps(data, sort_keys=True)
-    credential = _credential_part(request)
+    credential = _credential_part(request, per_member=match.re in OBJECT_PATHS)
     return hashlib.sha256(f"{team_id}:{request.method}:{request.path}:{normalized}:{credential}".encode()).hexdigest()
 
 

@@ -164,6 +164,7 @@ def test_dead_leader_is_detected_and_followers_fall_through(server, member_key, 
 def test_list_and_other_paths_are_not_eligible():
     class R:
         META = {"QUERY_STRING": ""}
+        COOKIES = {}
         body = b""
 
     for method, path in [("GET", "/api/projects/1/insights/"), ("GET", "/api/projects/1/insights/abc/"), ("DELETE", "/api/projects/1/query/"), ("GET", "/api/projects/1/query")]:
@@ -174,6 +175,27 @@ def test_list_and_other_paths_are_not_eligible():
     key = coalescing.request_key(R)
     R.META = {"QUERY_STRING": "a=1&b=2&refresh=blocking&session_id=y"}
     assert coalescing.request_key(R) == key
+
+
+def test_object_bodies_are_per_credential_query_results_shared_by_members():
+    """Insight and dashboard bodies carry the requesting user's access levels; query results don't."""
+    class R:
+        method, body = "GET", b""
+
+        def __init__(self, path, authorization="", cookies=None):
+            self.path = path
+            self.META = {"QUERY_STRING": "refresh=blocking", "HTTP_AUTHORIZATION": authorization}
+            self.COOKIES = cookies or {}
+
+    for path in ("/api/projects/1/insights/42/", "/api/projects/1/dashboards/7/"):
+        keys = {coalescing.request_key(R(path, "Bearer phx_one")), coalescing.request_key(R(path, "Bearer phx_two")),
+                coalescing.request_key(R(path, cookies={"sessionid": "a"})), coalescing.request_key(R(path, cookies={"sessionid": "b"}))}
+        assert len(keys) == 4
+        assert coalescing.request_key(R(path, "Bearer phx_one")) == coalescing.request_key(R(path, "Bearer phx_one"))
+    R.method, R.body = "POST", b'{"query": {"kind": "HogQLQuery", "query": "select 1"}}'
+    assert coalescing.request_key(R("/api/projects/1/query/", "Bearer phx_one")) \
+        == coalescing.request_key(R("/api/projects/1/query/", "Bearer phx_two")) \
+        == coalescing.request_key(R("/api/projects/1/query/", cookies={"sessionid": "a"}))
 
 
 def free_port() -> int:
