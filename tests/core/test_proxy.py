@@ -97,3 +97,15 @@ def test_captured_ip_is_the_client_behind_trusted_proxies(behind_proxy, team):
     send("proxied", REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR="192.0.2.1, 203.0.113.9")  # 192.0.2.1 is made up by the client
     send("direct", REMOTE_ADDR="198.51.100.1", HTTP_X_FORWARDED_FOR="192.0.2.1")
     assert {e.event: e.properties["$ip"] for e in Event.objects.filter(team=team)} == {"proxied": "203.0.113.9", "direct": "198.51.100.1"}
+
+
+def test_secure_cookies_are_set_from_the_environment():
+    import os
+    import subprocess
+    import sys
+
+    script = ("import django, os; os.environ['DJANGO_SETTINGS_MODULE']='insights_api.settings'; django.setup(); "
+              "from django.conf import settings; print(settings.SESSION_COOKIE_SECURE, settings.CSRF_COOKIE_SECURE)")
+    run = lambda env: subprocess.run([sys.executable, "-c", script], env={**os.environ, **env}, capture_output=True, text=True, check=True).stdout.split()  # noqa: E731
+    assert run({"SESSION_COOKIE_SECURE": "true", "CSRF_COOKIE_SECURE": "1"}) == ["True", "True"]
+    assert run({"SESSION_COOKIE_SECURE": "false", "CSRF_COOKIE_SECURE": "0"}) == ["False", "False"]
