@@ -11,7 +11,6 @@ BEHAVIORAL_TYPES = (
     "performed_event", "performed_event_multiple", "performed_event_first_time", "performed_event_sequence",
     "performed_event_regularly", "stopped_performing_event", "restarted_performing_event",
 )
-SUPPORTED_BEHAVIORAL_TYPES = ("performed_event", "performed_event_multiple", "performed_event_first_time")
 TIME_INTERVALS = ("minute", "hour", "day", "week", "month", "year")
 # Count comparisons of `performed_event_multiple` (None and exact mean equal).
 COUNT_OPERATORS = ("gte", "lte", "gt", "lt", "eq", "exact")
@@ -65,12 +64,12 @@ class BehavioralLeaf(_Strict):
     negation: Optional[bool] = False
     operator: Optional[str] = None
     operator_value: Optional[int] = Field(default=None, ge=0, lt=2**31)
-    seq_time_interval: Optional[str] = None
-    seq_time_value: Optional[int] = None
+    seq_time_interval: Optional[Literal[TIME_INTERVALS]] = None
+    seq_time_value: Optional[int] = Field(default=None, ge=0, lt=2**31)
     seq_event: Optional[Union[str, int]] = None
-    seq_event_type: Optional[str] = None
-    total_periods: Optional[int] = None
-    min_periods: Optional[int] = None
+    seq_event_type: Optional[Literal["events", "actions"]] = None
+    total_periods: Optional[int] = Field(default=None, ge=0, lt=2**31)
+    min_periods: Optional[int] = Field(default=None, ge=0, lt=2**31)
     event_filters: Optional[list[PropertyFilter]] = None
     explicit_datetime: Optional[str] = None
     label: Optional[str] = None

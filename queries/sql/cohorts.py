@@ -11,11 +11,10 @@ import uuid
 from datetime import datetime
 from typing import Iterable, Optional
 
-from dateutil.relativedelta import relativedelta
 from rest_framework.exceptions import ValidationError
 from sqlglot import exp
 
-from cohorts.definition import BehavioralLeaf, CohortLeaf, Group, PersonLeaf, SUPPORTED_BEHAVIORAL_TYPES, parse_filters
+from cohorts.definition import CohortLeaf, Group, PersonLeaf, parse_filters
 from cohorts.models import Cohort, CohortPeople
 from django.db import connection
 from events.clickhouse import is_enabled as clickhouse_enabled
@@ -23,14 +22,12 @@ from events.clickhouse.mirror import mirror_cohort_generation
 from events.models import Event, Person, PersonDistinctId
 
 from .. import clock
-from ..clock import team_timezone
-from ..dates import parse_date
 from ..schema import PropertyFilter
+from .behavioral import behavioral_condition
 from .context import SQLContext
 from .engine import Engine, Params, is_not_false, is_true, paren
 
 MEMBERS_ALIAS = "cp"
-COUNT_COMPARISONS = {None: exp.EQ, "eq": exp.EQ, "exact": exp.EQ, "gte": exp.GTE, "lte": exp.LTE, "gt": exp.GT, "lt": exp.LT}
 # Bound parameters per statement when adding static members (SQLite allows 32766).
 STATIC_CHUNK = 1000
 MAX_ID = 2**63
@@ -164,63 +161,7 @@ def _leaf_condition(leaf, context: _PersonsContext) -> Optional[exp.Expression]:
             raise ValidationError("Invalid Cohort ID in filter")
         negated = bool(leaf.negation) or leaf.operator == "not_in"
         return in_cohort(person, referenced, context.params, negated=negated)
-    return _behavioral_condition(leaf, person, context)
-
-
-def _window_start(leaf: BehavioralLeaf, context: _PersonsContext) -> datetime:
-    if leaf.explicit_datetime:
-        moment, _relative, _hours = parse_date(leaf.explicit_datetime, team_timezone(context.team), context.now, truncate=False)
-        return moment
-    if leaf.time_value is None or leaf.time_interval is None:
-        raise ValidationError(f"Behavioral filters ({leaf.value}) need time_value and time_interval, or explicit_datetime.")
-    try:
-        return context.now - relativedelta(**{f"{leaf.time_interval}s": leaf.time_value})
-    except (OverflowError, ValueError):
-        raise ValidationError(f"The time window of {leaf.time_value} {leaf.time_interval}s is too long.") from None
-
-
-def _behavioral_condition(leaf: BehavioralLeaf, person: exp.Expression, context: _PersonsContext) -> exp.Expression:
-    if leaf.value not in SUPPORTED_BEHAVIORAL_TYPES:
-        raise ValidationError(f"Behavioral filters of type '{leaf.value}' are not supported.")
-    if leaf.event_type != "events":
-        raise ValidationError("Behavioral filters on actions are not supported; use an event.")
-    from .properties import properties_condition
-
-    params, engine = context.params, context.engine
-    events = SQLContext(engine, context.team, params)
-    ts = events.event_column("timestamp")
-    event_person = events.event_column("person")
-    start, now = _window_start(leaf, context), context.now
-    conditions = [
-        events.team_filter(),
-        exp.EQ(this=events.event_column("event"), expression=params.add(str(leaf.key))),
-        exp.Not(this=exp.Is(this=event_person, expression=exp.null())),
-    ]
-    in_window = [exp.GT(this=ts.copy(), expression=engine.timestamp(start, params)),
-                 exp.LT(this=ts.copy(), expression=engine.timestamp(now, params))]
-    if leaf.value != "performed_event_first_time":
-        conditions += in_window
-    # Person properties in event_filters are the event's person's, as PostHog reads them: persons are
-    # joined inside the subquery (the same rows as the outer `p` for the persons IN keeps, and no
-    # correlated subquery, which ClickHouse cannot run).
-    filters = properties_condition(leaf.event_filters or [], events)
-    if filters is not None:
-        conditions.append(filters)
-    select = exp.select(event_person.copy()).from_(events.events_table())
-    if events.uses_person:
-        select = select.join(events.person_table(), on=events.person_join_condition(), join_type="left")
-    select = select.where(exp.and_(*conditions))
-    if leaf.value == "performed_event_multiple":
-        comparison = COUNT_COMPARISONS.get(leaf.operator, exp.GTE)
-        select = select.group_by(event_person.copy()).having(
-            comparison(this=exp.Count(this=exp.Star()), expression=params.add(leaf.operator_value or 0)))
-    elif leaf.value == "performed_event_first_time":
-        first = exp.Min(this=ts.copy())
-        select = select.group_by(event_person.copy()).having(exp.and_(
-            exp.GT(this=first, expression=engine.timestamp(start, params)),
-            exp.LT(this=first.copy(), expression=engine.timestamp(now, params))))
-    condition = exp.In(this=person.copy(), query=exp.Subquery(this=select))
-    return is_not_false(exp.Not(this=condition)) if leaf.negation else is_true(condition)
+    return behavioral_condition(leaf, person, context)
 
 
 def dynamic_members_insert(cohort: Cohort, version: int, engine: Engine, params: Params) -> exp.Insert:
