@@ -145,3 +145,61 @@ def has_behavioral(filters: Optional[dict]) -> bool:
     except ValueError:
         return False
     return any(isinstance(leaf, BehavioralLeaf) for leaf in leaves(tree.properties))
+
+
+# --- Legacy `groups` ------------------------------------------------------------------------------
+
+LEGACY_DEFAULT_DAYS = 365
+
+
+def groups_to_filters(groups: Any) -> dict:
+    """PostHog's conversion of the legacy `groups` format to a `filters` tree: the groups are OR'ed;
+    a group's `properties` become an AND of person filters (legacy `event` filters count as person
+    ones, a bare `{key: value}` dict as exact matches); a group's `action_id`/`event_id` becomes
+    `performed_event` over the last `days` (365 by default) days, or `performed_event_multiple` when
+    `count` > 0 (compared with `count_operator`). ValueError when a group is none of these."""
+    if not isinstance(groups, list):
+        raise ValueError("Must be a list.")
+    converted = []
+    for group in groups:
+        if not isinstance(group, dict):
+            raise ValueError("Each group must be an object with properties, action_id or event_id.")
+        if group.get("properties"):
+            converted.append({"type": "AND", "values": _legacy_person_filters(group["properties"])})
+        elif group.get("action_id") or group.get("event_id"):
+            converted.append({"type": "AND", "values": [_legacy_behavioral(group)]})
+        else:
+            raise ValueError("Each group must be an object with properties, action_id or event_id.")
+    return {"properties": {"type": "OR", "values": converted}}
+
+
+def _legacy_person_filters(properties: Any) -> list[dict]:
+    if isinstance(properties, dict):
+        properties = [{"key": key, "value": value} for key, value in properties.items()]
+    if not isinstance(properties, list) or not all(isinstance(item, dict) for item in properties):
+        raise ValueError("A group's properties must be a list of filters or an object of values.")
+    leaves = []
+    for item in properties:
+        leaf = {key: value for key, value in item.items() if value is not None}
+        if leaf.get("type", "person") in ("person", "event"):
+            leaf["type"] = "person"
+            leaf.setdefault("operator", "exact")
+        leaves.append(leaf)
+    return leaves
+
+
+def _legacy_behavioral(group: dict) -> dict:
+    try:
+        count = max(0, int(group.get("count") or 0))
+    except (TypeError, ValueError):
+        count = 0
+    is_action = bool(group.get("action_id"))
+    leaf = {
+        "type": "behavioral", "key": group["action_id"] if is_action else group["event_id"],
+        "value": "performed_event_multiple" if count else "performed_event",
+        "event_type": "actions" if is_action else "events",
+        "time_interval": "day", "time_value": group.get("days") or LEGACY_DEFAULT_DAYS,
+    }
+    if count:
+        leaf.update(operator=group.get("count_operator"), operator_value=count)
+    return leaf

@@ -3,7 +3,7 @@ from rest_framework import serializers
 from accounts.serializers import UserBasicSerializer
 from queries.sql.cohorts import check_filters
 
-from .definition import parse_filters
+from .definition import groups_to_filters, parse_filters
 from .models import Cohort
 from .selectors import reference_loop
 
@@ -46,15 +46,17 @@ class CohortSerializer(serializers.ModelSerializer):
         return data
 
     def validate_groups(self, value):
-        if not isinstance(value, list):
-            raise serializers.ValidationError("Must be a list.")
-        if value:
-            raise serializers.ValidationError("Legacy cohort groups are not supported; send `filters`.")
+        try:
+            self._legacy_filters = groups_to_filters(value) if value else None
+        except ValueError as error:
+            raise serializers.ValidationError(str(error)) from None
         return value
 
     def validate(self, attrs):
         instance = self.instance
         is_static = attrs.get("is_static", instance.is_static if instance else False)
+        if getattr(self, "_legacy_filters", None) and not attrs.get("filters") and not is_static:
+            attrs["filters"] = self._legacy_filters  # PostHog reads `groups` as this tree when `filters` is empty
         filters = attrs["filters"] if "filters" in attrs else (instance.filters if instance else None)
         query = attrs["query"] if "query" in attrs else (instance.query if instance else None)
         if attrs.get("filters") and attrs.get("query"):

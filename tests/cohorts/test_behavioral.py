@@ -118,3 +118,45 @@ def test_malformed_behavioral_filters_are_400s(client, cohorts_url, people, valu
     response = client.post(cohorts_url, {"name": "c", "filters": tree(value)}, format="json")
     assert response.status_code == 400
     assert response.json() == error("validation_error", "invalid_input", detail, "filters")
+
+
+# --- Legacy `groups` ----------------------------------------------------------------------------------
+
+
+def test_legacy_groups_become_filters(client, cohorts_url, make_cohort, people, paid_action):
+    groups = [
+        {"action_id": paid_action, "days": 14},                                   # ann, ben, cat
+        {"event_id": "$pageview", "days": 1, "count": 2, "count_operator": "eq"},  # fay
+        {"properties": [{"key": "$browser", "value": "Safari", "type": "event"}]},  # nobody has it
+    ]
+    cohort = make_cohort(groups=groups)
+    assert cohort["groups"] == groups
+    assert cohort["filters"] == {"properties": {"type": "OR", "values": [
+        {"type": "AND", "values": [{"type": "behavioral", "key": paid_action, "value": "performed_event", "event_type": "actions",
+                                    "time_interval": "day", "time_value": 14}]},
+        {"type": "AND", "values": [{"type": "behavioral", "key": "$pageview", "value": "performed_event_multiple", "event_type": "events",
+                                    "time_interval": "day", "time_value": 1, "operator": "eq", "operator_value": 2}]},
+        {"type": "AND", "values": [{"type": "person", "key": "$browser", "value": "Safari", "operator": "exact"}]},
+    ]}}
+    assert members(client, cohorts_url, cohort) == ["ann", "ben", "cat", "fay"]
+
+
+def test_legacy_groups_of_person_values_and_defaults(client, cohorts_url, make_cohort, team, people):
+    from tests.queries.events import person as make_person
+
+    make_person(team, "zoe", properties={"plan": "pro", "region": "eu"})
+    make_person(team, "yan", properties={"plan": "pro"})
+    by_values = make_cohort(groups=[{"properties": {"plan": "pro", "region": "eu"}}])
+    by_event = make_cohort(groups=[{"event_id": "signed up"}])  # the last 365 days
+    assert members(client, cohorts_url, by_values) == ["zoe"]
+    assert members(client, cohorts_url, by_event) == ["ann", "ben", "cat", "dan"]
+
+
+@pytest.mark.parametrize("groups, detail", [
+    ({"properties": []}, "Must be a list."),
+    ([{"days": 3}], "Each group must be an object with properties, action_id or event_id."),
+])
+def test_malformed_legacy_groups_are_400s(client, cohorts_url, groups, detail):
+    response = client.post(cohorts_url, {"name": "c", "groups": groups}, format="json")
+    assert response.status_code == 400
+    assert response.json() == error("validation_error", "invalid_input", detail, "groups")
