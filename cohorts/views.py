@@ -12,13 +12,13 @@ from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
-from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework_csv.renderers import CSVRenderer
 
 from activity.serializers import ActivityPageSerializer
 from activity.views import activity_page_response
 from core.mixins import TeamScopedViewSetMixin
 from core.openapi import AutoSchema
+from core.pagination import OffsetWindow
 
 from .filters import CohortFilter
 from .models import Cohort
@@ -42,7 +42,6 @@ ACTIVITY_PARAMETERS = [
 ]
 PERSONS_DEFAULT_LIMIT = 100
 CSV_EXPORT_LIMIT = 300_000
-MAX_OFFSET = 2**62
 CSV_COLUMNS = ["id", "email", "name", "created_at", "properties", "distinct_ids"]
 
 
@@ -106,22 +105,12 @@ class CohortViewSet(TeamScopedViewSetMixin, mixins.CreateModelMixin, mixins.List
         """The cohort's members at its last calculation, `limit` at a time."""
         cohort = self.get_object()
         is_csv = request.query_params.get("format") == "csv" or request.query_params.get("is_csv_export") in ("1", "true", "True")
-        limit = min(_non_negative(request.query_params.get("limit"), CSV_EXPORT_LIMIT if is_csv else PERSONS_DEFAULT_LIMIT) or 1,
-                    CSV_EXPORT_LIMIT)
-        # Past any member count, and `offset + limit` stays within the databases' 64-bit integers.
-        offset = min(_non_negative(request.query_params.get("offset"), 0), MAX_OFFSET)
-        persons = list(cohort_persons(cohort)[offset:offset + limit])
+        window = OffsetWindow(request, default_limit=CSV_EXPORT_LIMIT if is_csv else PERSONS_DEFAULT_LIMIT, max_limit=CSV_EXPORT_LIMIT)
+        persons = list(window.slice(cohort_persons(cohort)))
         results = CohortPersonSerializer(persons, many=True).data
         if is_csv:
             return _csv_response(results, cohort)
-        url = request.build_absolute_uri()
-        next_url = replace_query_param(replace_query_param(url, "offset", offset + limit), "limit", limit) if len(persons) == limit else None
-        previous_url = None
-        if offset > 0:
-            previous_url = replace_query_param(replace_query_param(url, "offset", max(offset - limit, 0)), "limit", limit)
-            if offset - limit <= 0:
-                previous_url = remove_query_param(previous_url, "offset")
-        return Response({"results": results, "next": next_url, "previous": previous_url})
+        return Response({"results": results, "next": window.next_url(len(persons) == window.limit), "previous": window.previous_url()})
 
     @extend_schema(request=AddPersonsSerializer, responses={200: SuccessSerializer})
     @action(methods=["PATCH"], detail=True, required_scopes=["cohort:write"], filter_backends=[])
@@ -163,14 +152,6 @@ class CohortViewSet(TeamScopedViewSetMixin, mixins.CreateModelMixin, mixins.List
     def all_activity(self, request, *args, **kwargs):
         """The change history of the project's cohorts, newest first."""
         return activity_page_response(request, scope=SCOPE, team_id=self.team.id)
-
-
-def _non_negative(value, default: int) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return default
-    return number if number >= 0 else default
 
 
 def _csv_response(results: list[dict], cohort: Cohort) -> HttpResponse:

@@ -118,7 +118,7 @@ def test_patch_filters_recalculates(client, cohorts_url, make_cohort, pros):
      "filters", "count_operator must be gte, lte, eq, or None (properties.values.0.behavioral)"),
     ({"filters": {"properties": {"type": "AND", "values": [{"type": "behavioral", "key": "$pageview", "value": "stopped_performing_event",
                                                               "time_value": 1, "time_interval": "day"}]}}},
-     "filters", "Behavioral filters of type 'stopped_performing_event' are not supported."),
+     "filters", "Behavioral filters (stopped_performing_event) need seq_time_value and seq_time_interval."),
     ({"filters": {"properties": {"type": "AND", "values": [{"type": "behavioral", "key": "$pageview", "value": "performed_event"}]}}},
      "filters", "Behavioral filters (performed_event) need time_value and time_interval, or explicit_datetime."),
     ({"filters": {"properties": {"type": "AND", "values": [{"type": "cohort", "key": "id", "value": 999999}]}}}, "filters",
