@@ -3,6 +3,7 @@ activity log."""
 from typing import Optional
 
 from django.db import transaction
+from django.utils import timezone
 from rest_framework.exceptions import NotFound, ValidationError
 
 from activity.services import changes_between, log_activity, snapshot
@@ -66,7 +67,8 @@ def _import_static(cohort: Cohort, *, csv_file=None, person_ids: Optional[list] 
 def _recount(cohort: Cohort) -> None:
     cohort.count = CohortPeople.objects.filter(cohort_id=cohort.id, version=cohort.version or 0).count()
     cohort.is_calculating = False
-    Cohort.objects.filter(id=cohort.id).update(count=cohort.count, is_calculating=False)
+    cohort.last_calculation = timezone.now()  # as PostHog after a static import; query cache keys read it
+    Cohort.objects.filter(id=cohort.id).update(count=cohort.count, is_calculating=False, last_calculation=cohort.last_calculation)
 
 
 def add_persons_to_static_cohort(*, cohort: Cohort, user, person_ids: list) -> None:

@@ -19,6 +19,7 @@ from .. import clock, conf
 from ..limit_context import LimitContext
 from ..schema import SchemaModel
 from ..sql.actions import ActionCatalog
+from ..sql.cohorts import cohort_versions
 from ..sql.engine import Engine, EngineTimeout, Params, get_engine
 from ..wire import response_value  # noqa: F401  (the runners' formatter, re-exported)
 
@@ -82,6 +83,8 @@ class QueryRunner:
             "version": CACHE_VERSION,
             # Editing an action changes the results of every query that references it.
             **({"actions": self.actions.versions()} if self.actions.actions else {}),
+            # So does recalculating (or editing a static) cohort it filters or breaks down by.
+            **({"cohorts": cohorts} if (cohorts := cohort_versions(self.team, self.query)) else {}),
             # Other row caps give other results; the usual context keeps the keys it always had.
             **({"limit_context": self.limit_context.value} if self.limit_context is not LimitContext.QUERY else {}),
         }

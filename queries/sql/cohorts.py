@@ -7,9 +7,10 @@ rows of a new version with one INSERT ... SELECT over persons (behavioral leaves
 events of the person in their window) and then switches `version`, so readers never see a
 half-written generation.
 """
+import re
 import uuid
 from datetime import datetime
-from typing import Iterable, Optional
+from typing import Any, Iterable, Optional
 
 from rest_framework.exceptions import ValidationError
 from sqlglot import exp
@@ -107,6 +108,59 @@ def cohort_property_condition(prop: PropertyFilter, context: SQLContext) -> exp.
     if operator not in ("in", "not_in", "exact"):
         raise ValidationError(f"Cohort filters take the operator 'in' or 'not_in', not {operator!r}.")
     return in_cohort(context.event_column("person"), cohort, context.params, negated=negated)
+
+
+# --- What a query references (for its cache key) ------------------------------------------------
+
+COHORT_FILTER_TYPES = ("cohort", "static-cohort", "precalculated-cohort")
+IN_COHORT = re.compile(r"\bIN\s+COHORT\b", re.IGNORECASE)
+
+
+def query_cohort_ids(node: Any) -> tuple[set[int], bool]:
+    """Ids of the cohorts a query (a model or its JSON) filters or breaks down by, and whether its
+    SQL says `IN COHORT` (which may name a cohort: then any of the project's cohorts counts)."""
+    found: set[int] = set()
+    sql_in_cohort = False
+
+    def add(value):
+        if isinstance(value, bool):
+            return
+        if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+            if 0 < int(value) < MAX_ID:
+                found.add(int(value))
+
+    def walk(value):
+        nonlocal sql_in_cohort
+        if isinstance(value, dict):
+            if value.get("type") in COHORT_FILTER_TYPES and value.get("key", "id") == "id":
+                add(value.get("value"))
+            if value.get("breakdown_type") == "cohort":
+                breakdown = value.get("breakdown")
+                for item in breakdown if isinstance(breakdown, list) else [breakdown]:
+                    add(item)
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+        elif isinstance(value, str) and IN_COHORT.search(value):
+            sql_in_cohort = True
+
+    walk(node.model_dump(mode="json") if hasattr(node, "model_dump") else node)
+    return found, sql_in_cohort
+
+
+def cohort_versions(team, query: Any) -> dict[str, str]:
+    """What a query's cache key needs of its cohorts: each one's membership generation and last
+    calculation (a static cohort keeps version 0 and changes its last calculation)."""
+    ids, sql_in_cohort = query_cohort_ids(query)
+    if not ids and not sql_in_cohort:
+        return {}
+    cohorts = Cohort.objects.filter(team__project_id=team.project_id)
+    if not sql_in_cohort:
+        cohorts = cohorts.filter(id__in=ids)
+    return {str(pk): f"{version}@{last.isoformat() if last else None}"
+            for pk, version, last in cohorts.order_by("id").values_list("id", "version", "last_calculation")}
 
 
 # --- Computing a dynamic cohort ---------------------------------------------------------------

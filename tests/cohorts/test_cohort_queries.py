@@ -280,3 +280,34 @@ def test_static_edits_and_copies_reach_the_queries(client, cohorts_url, cohorts,
     copy = client.get(f"{cohorts_url}{cohorts['pro']}/duplicate_as_static_cohort/").json()
     [result] = trends(properties=[cohort_filter(copy["id"])], dateRange=WEEK)
     assert result["data"] == [0, 1, 2, 0]  # alice, as the "pro" cohort
+
+
+def test_a_changed_cohort_is_not_served_from_the_cache(client, cohorts_url, cohorts, people, run_query):
+    """The cohorts a query filters or breaks down by are part of its cache key: a recalculated
+    dynamic cohort or an edited static one gives fresh results, not the cached ones."""
+    def data(query):
+        response = run_query(query, refresh="blocking")
+        assert response.status_code == 200, response.json()
+        return [row["data"] for row in response.json()["results"]], response.json()["is_cached"]
+
+    series = [{"kind": "EventsNode", "event": "$pageview"}]
+    filtered = {"kind": "TrendsQuery", "series": series, "dateRange": WEEK, "properties": [cohort_filter(cohorts["pro"])]}
+    broken_down = {"kind": "TrendsQuery", "series": series, "dateRange": WEEK,
+                   "breakdownFilter": {"breakdown_type": "cohort", "breakdown": [cohorts["static"]]}}
+    sql = {"kind": "HogQLQuery", "query": "select count() from events where event = '$pageview' and person_id in cohort 'Pro'"}
+    assert data(filtered) == ([[0, 1, 2, 0]], False)
+    assert data(filtered) == ([[0, 1, 2, 0]], True)
+    assert data(broken_down) == ([[0, 0, 1, 0]], False)
+    assert run_query(sql, refresh="blocking").json()["results"] == [[4]]  # alice 3, carol 1
+
+    people["bob"].properties = {"plan": "pro"}
+    people["bob"].version += 1
+    people["bob"].save()
+    if clickhouse_enabled():
+        mirror_persons([people["bob"].id])
+    calculate_cohort(cohorts["pro"])
+    client.patch(f"{cohorts_url}{cohorts['static']}/remove_person_from_static_cohort/", {"person_id": str(people["bob"].uuid)},
+                 format="json")
+    assert data(filtered) == ([[0, 1, 3, 0]], False)
+    assert data(broken_down) == ([[0, 0, 0, 0]], False)
+    assert run_query(sql, refresh="blocking").json()["results"] == [[5]]
