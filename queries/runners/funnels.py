@@ -22,6 +22,7 @@ from ..schema import (
     FunnelsQuery,
 )
 from ..sql.actions import entity_condition, entity_event_names
+from ..sql.cohorts import ALL_USERS, CohortBreakdownValue, cohort_breakdown_values
 from ..sql.context import EVENT_FIELDS, SQLContext
 from ..sql.engine import Params, case, paren
 from ..sql.funnels import MICROSECONDS, Exclusion, FunnelPlan, FunnelSQL
@@ -66,7 +67,10 @@ class FunnelsQueryRunner(QueryRunner):
         self.order = self.filter.funnelOrderType or "ordered"
         self.viz = self.filter.funnelVizType or "steps"
         self.breakdown_filter = query.breakdownFilter or BreakdownFilter()
-        self.breakdowns = self._breakdowns()
+        # A cohort breakdown runs the funnel once per cohort (its members' events only), as trends do.
+        self.cohort_breakdown = cohort_breakdown_values(query.breakdownFilter, team)
+        self.breakdowns = [] if self.cohort_breakdown is not None else self._breakdowns()
+        self._cohort: Optional[CohortBreakdownValue] = None  # the cohort of the statement being built
         self._validate()
         self.date_range = QueryDateRange(
             query.dateRange, tz=self.tz, interval=query.interval.value if query.interval else "day", now=self.now,
@@ -199,7 +203,20 @@ class FunnelsQueryRunner(QueryRunner):
         tree = build(self._plan(context))
         return self.run_sql(tree, context.params)
 
+    def _per_cohort(self, compute) -> list[tuple[CohortBreakdownValue, Any]]:
+        """`compute()` once per cohort of the breakdown, each statement reading that cohort's members only."""
+        results = []
+        for cohort in self.cohort_breakdown:
+            self._cohort = cohort
+            try:
+                results.append((cohort, compute()))
+            finally:
+                self._cohort = None
+        return results
+
     def _steps(self) -> Any:
+        if self.cohort_breakdown is not None:
+            return self._cohort_steps()
         breakdown_types = {kind for kind, _, _ in self.breakdowns}
         other = bool(self.breakdowns) and breakdown_types <= set(OTHER_BREAKDOWN_TYPES)
         limit = (self.breakdown_filter.breakdown_limit or DEFAULT_BREAKDOWN_LIMIT) if other else UNGROUPED_BREAKDOWN_ROWS
@@ -221,6 +238,21 @@ class FunnelsQueryRunner(QueryRunner):
             value = [OTHER] if key[-1] else [str(v) for v in key[:-1]]
             results.append(self._step_objects(steps, value))
         return results
+
+    def _cohort_steps(self) -> list[list[dict]]:
+        """One funnel per cohort (PostHog: `breakdown` the cohort's name or "all users", `breakdown_value`
+        its id or 0), cohorts nobody entered left out, ranked by step counts as other breakdowns."""
+        funnels = []
+        for cohort, rows in self._per_cohort(lambda: self._run(lambda plan: FunnelSQL(plan).steps(None, False))):
+            steps = {int(row[0]): row[1:] for row in rows}
+            if not steps:
+                continue
+            objects = self._step_objects(steps, None)
+            for item in objects:
+                item["breakdown"] = cohort.label
+                item["breakdown_value"] = 0 if cohort.value == ALL_USERS else cohort.value
+            funnels.append(objects)
+        return sorted(funnels, key=lambda objects: [-item["count"] for item in reversed(objects)])
 
     def _step_objects(self, steps: dict[int, tuple], breakdown_value: Optional[list]) -> list[dict]:
         objects = []
@@ -261,7 +293,15 @@ class FunnelsQueryRunner(QueryRunner):
     def _trends(self) -> list[dict]:
         buckets = self.date_range.buckets
         periods = [(index, _epoch_us(bucket.lo), _epoch_us(bucket.hi)) for index, bucket in enumerate(buckets)]
-        rows = self._run(lambda plan: FunnelSQL(plan, entrance_periods=periods).trends(self.from_step, self.to_step))
+
+        def rows_of_periods():
+            return self._run(lambda plan: FunnelSQL(plan, entrance_periods=periods).trends(self.from_step, self.to_step))
+
+        if self.cohort_breakdown is not None:
+            return [{**self._trend_object({int(row[0]): (int(row[1]), int(row[2])) for row in rows}),
+                     "breakdown_value": 0 if cohort.value == ALL_USERS else cohort.value}
+                    for cohort, rows in self._per_cohort(rows_of_periods)]
+        rows = rows_of_periods()
         width = len(self.breakdowns)
         series: dict[tuple, dict[int, tuple[int, int]]] = {}
         for row in rows:
@@ -307,6 +347,8 @@ class FunnelsQueryRunner(QueryRunner):
         selects_steps = self.order != "strict" and not any(
             node.properties or isinstance(node, ActionsNode) for node in [*query.series, *exclusions])
         where.append(properties_condition(query.properties, context))
+        if self._cohort is not None:
+            where.append(properties_condition(self._cohort.filters(), context))
         if query.filterTestAccounts:
             where.append(properties_condition(test_account_filters(self.team), context))
         actor = self._actor(context, where)

@@ -10,7 +10,8 @@ half-written generation.
 import re
 import uuid
 from datetime import datetime
-from typing import Any, Iterable, Optional
+from dataclasses import dataclass
+from typing import Any, Iterable, Optional, Union
 
 from rest_framework.exceptions import ValidationError
 from sqlglot import exp
@@ -108,6 +109,40 @@ def cohort_property_condition(prop: PropertyFilter, context: SQLContext) -> exp.
     if operator not in ("in", "not_in", "exact"):
         raise ValidationError(f"Cohort filters take the operator 'in' or 'not_in', not {operator!r}.")
     return in_cohort(context.event_column("person"), cohort, context.params, negated=negated)
+
+
+# --- Cohort breakdowns --------------------------------------------------------------------------
+
+ALL_USERS = "all"
+
+
+@dataclass(frozen=True)
+class CohortBreakdownValue:
+    value: Union[int, str]  # cohort id, or "all"
+    label: str
+
+    def filters(self) -> list[PropertyFilter]:
+        """The property filter restricting a query to the cohort (none for all users)."""
+        return [] if self.value == ALL_USERS else [PropertyFilter(type="cohort", key="id", value=self.value, operator="in")]
+
+
+def cohort_breakdown_values(breakdown_filter, team) -> Optional[list[CohortBreakdownValue]]:
+    """The cohorts a query (trends, funnels, retention) is broken down by, in the order given; None
+    without a cohort breakdown. `"all"` (or 0) is every user, labelled "all users"."""
+    if breakdown_filter is None or breakdown_filter.breakdown_type != "cohort" or breakdown_filter.breakdowns:
+        return None
+    raw = breakdown_filter.breakdown
+    items = raw if isinstance(raw, list) else [raw]
+    if raw is None or not items:
+        return None  # no cohort chosen yet: no breakdown
+    values = []
+    for item in items:
+        if item in (ALL_USERS, 0, "0"):
+            values.append(CohortBreakdownValue(ALL_USERS, "all users"))
+            continue
+        cohort = find_cohort(item, team)
+        values.append(CohortBreakdownValue(cohort.id, cohort.name or f"Cohort {cohort.id}"))
+    return values
 
 
 # --- What a query references (for its cache key) ------------------------------------------------

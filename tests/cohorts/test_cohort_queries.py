@@ -197,6 +197,27 @@ def test_funnel_with_a_cohort_filter(run_query, cohorts):
     assert [step["count"] for step in pro] == [1, 0]
 
 
+def test_funnel_cohort_breakdown(run_query, cohorts):
+    """One funnel per cohort: `breakdown` is the cohort's name, `breakdown_value` its id (0 for all users)."""
+    query = {"kind": "FunnelsQuery", "dateRange": {"date_from": "2019-01-01", "date_to": "2020-01-10"},
+             "series": [{"kind": "EventsNode", "event": "signed up"}, {"kind": "EventsNode", "event": "$pageview"}],
+             "breakdownFilter": {"breakdown_type": "cohort", "breakdown": [cohorts["pro"], cohorts["static"], cohorts["heavy"], "all"]}}
+    response = run_query(query, refresh="force_blocking")
+    assert response.status_code == 200, response.json()
+    assert [[(step["breakdown"], step["breakdown_value"], step["count"]) for step in funnel] for funnel in response.json()["results"]] == [
+        [("all users", 0, 2), ("all users", 0, 1)],
+        [("Listed", cohorts["static"], 1), ("Listed", cohorts["static"], 1)],   # bob
+        [("Pro", cohorts["pro"], 1), ("Pro", cohorts["pro"], 0)],               # alice, months before her pageviews
+        [("Heavy", cohorts["heavy"], 1), ("Heavy", cohorts["heavy"], 0)],       # alice
+    ]
+    # Bob signs up on 01-05 and converts on 01-09; alice's sign-up is outside the range.
+    trends = run_query({**query, "dateRange": {"date_from": "2020-01-04", "date_to": "2020-01-09"},
+                        "funnelsFilter": {"funnelVizType": "trends"}}, refresh="force_blocking").json()["results"]
+    converted = [0, 100.0, 0, 0, 0, 0]
+    assert [(item["breakdown_value"], item["data"]) for item in trends] == [
+        (cohorts["pro"], [0] * 6), (cohorts["static"], converted), (cohorts["heavy"], [0] * 6), (0, converted)]
+
+
 def test_stickiness_and_lifecycle_with_a_cohort_filter(run_query, cohorts):
     base = {"dateRange": WEEK, "series": [{"kind": "EventsNode", "event": "$pageview"}], "properties": [cohort_filter(cohorts["heavy"])]}
     stickiness = run_query({"kind": "StickinessQuery", **base}, refresh="force_blocking").json()["results"]

@@ -4,45 +4,17 @@ As PostHog does, each listed cohort is its own statement per series: the series 
 membership of the cohort (`"all"`: unfiltered, every user). The value is the cohort id (or
 "all") and the label the cohort's name (or "all users"); no "other" bucketing applies.
 """
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional, Union
+from typing import TYPE_CHECKING, Optional
 
 from ...dates import QueryDateRange
-from ...schema import EventsNode, PropertyFilter, PropertyGroupFilter, PropertyGroupFilterValue, TrendsQuery
-from ...sql.cohorts import find_cohort
+from ...schema import EventsNode, PropertyFilter, PropertyGroupFilter, PropertyGroupFilterValue
+from ...sql.cohorts import ALL_USERS
 from ...sql.context import SQLContext
 from ...sql.engine import Params
 from .query_builder import INTEGER_MATHS
 
 if TYPE_CHECKING:
     from .runner import TrendsQueryRunner
-
-ALL_USERS = "all"
-
-
-@dataclass(frozen=True)
-class CohortBreakdownValue:
-    value: Union[int, str]  # cohort id, or "all"
-    label: str
-
-
-def cohort_breakdown_values(query: TrendsQuery, team) -> Optional[list[CohortBreakdownValue]]:
-    """The cohorts a trends query is broken down by, in the order given; None without a cohort breakdown."""
-    breakdown_filter = query.breakdownFilter
-    if breakdown_filter is None or breakdown_filter.breakdown_type != "cohort" or breakdown_filter.breakdowns:
-        return None
-    raw = breakdown_filter.breakdown
-    items = raw if isinstance(raw, list) else [raw]
-    if raw is None or not items:
-        return None  # no cohort chosen yet: no breakdown
-    values = []
-    for item in items:
-        if item in (ALL_USERS, 0, "0"):
-            values.append(CohortBreakdownValue(ALL_USERS, "all users"))
-            continue
-        cohort = find_cohort(item, team)
-        values.append(CohortBreakdownValue(cohort.id, cohort.name or f"Cohort {cohort.id}"))
-    return values
 
 
 def _with_cohort(properties, cohort_id: int):

@@ -15,12 +15,13 @@ from sqlglot import exp
 from ...dates import QueryDateRange, compare_to_period, previous_period
 from ...schema import ActionsNode, ChartDisplayType, EventsNode, TrendsQuery
 from ...sql.actions import entity_event_names
+from ...sql.cohorts import cohort_breakdown_values
 from ...sql.context import SQLContext
 from ...sql.engine import Params
 from .. import formula as formulas
 from ..base import QueryRunner, UnsupportedQuery, register, response_value
 from .breakdown import BREAKDOWN_NULL, BREAKDOWN_OTHER, DEFAULT_BREAKDOWN_LIMIT, WORLD_MAP_BREAKDOWN_LIMIT, breakdown_specs
-from .cohort_breakdown import cohort_breakdown_values, cohort_series_results
+from .cohort_breakdown import cohort_series_results
 from .display import TOTAL_VALUE_DISPLAYS, UNSUPPORTED_DISPLAYS, TrendsDisplay
 from .histogram import histogram_bins
 from .query_builder import ACTIVE_WINDOWS, INTEGER_MATHS, PROPERTY_MATHS, SeriesQueryBuilder
@@ -41,7 +42,7 @@ class TrendsQueryRunner(TrendsDisplay, QueryRunner):
         self.display = (trends_filter.display if trends_filter and trends_filter.display else ChartDisplayType.ActionsLineGraph)
         self.total_value = self.display in TOTAL_VALUE_DISPLAYS
         self.cumulative = self.display == ChartDisplayType.ActionsLineGraphCumulative
-        self.cohort_breakdown = cohort_breakdown_values(self.query, self.team)
+        self.cohort_breakdown = cohort_breakdown_values(self.query.breakdownFilter, self.team)
         self.breakdowns = [] if self.cohort_breakdown is not None else breakdown_specs(self.query)
         self._validate()
         self.date_range = QueryDateRange(
