@@ -20,6 +20,7 @@ from ..sql.actors import (
     with_ctes,
 )
 from ..sql.actions import step_event_names
+from ..sql.cohorts import CohortBreakdownValue, cohort_breakdown_values
 from ..sql.context import SQLContext
 from ..sql.properties import and_all, properties_condition
 from ..sql.engine import Params, case
@@ -52,7 +53,10 @@ class RetentionQueryRunner(ActorInsightRunner):
         self.minimum_occurrences = retention.minimumOccurrences or 1
         self.target = retention.targetEntity or DEFAULT_ENTITY
         self.returning = retention.returningEntity or DEFAULT_ENTITY
-        self.breakdown = self._breakdown()
+        # A cohort breakdown computes the matrix once per cohort (its members' events only), as trends do.
+        self.cohort_breakdown = cohort_breakdown_values(query.breakdownFilter, team)
+        self._cohort: Optional[CohortBreakdownValue] = None  # the cohort of the statement being built
+        self.breakdown = None if self.cohort_breakdown is not None else self._breakdown()
         self._validate()
         with date_range_errors():
             self.starts, self.end = self._intervals()
@@ -155,6 +159,27 @@ class RetentionQueryRunner(ActorInsightRunner):
     # --- Calculation ---------------------------------------------------------------------------
 
     def calculate(self) -> dict:
+        if self.cohort_breakdown is not None:
+            results = []
+            for cohort in self.cohort_breakdown:
+                self._cohort = cohort
+                try:
+                    counts = self._counted()
+                finally:
+                    self._cohort = None
+                results += [{**row, "breakdown_value": cohort.value} for row in self._rows(counts, ())]
+        else:
+            results = self._results(self._counted())
+        return {
+            "results": results,
+            "hogql": ";\n\n".join(self.executed_sql),
+            "modifiers": self.query.modifiers or {},
+            "error": None,
+            "resolved_date_range": response_value({"date_from": self.range_start(), "date_to": self.end}),
+        }
+
+    def _counted(self) -> dict[tuple, dict[int, int]]:
+        """Actors per (breakdown value, cohort interval) and intervals later."""
         counts: dict[tuple, dict[int, int]] = {}
         if self.starts:
             context = SQLContext(self.engine, self.team, Params())
@@ -165,13 +190,7 @@ class RetentionQueryRunner(ActorInsightRunner):
                 cells[int(offset)] = cells.get(int(offset), 0) + int(count)
         if self.query.retentionFilter.cumulative:
             counts = {key: self._cumulative(cells) for key, cells in counts.items()}
-        return {
-            "results": self._results(counts),
-            "hogql": ";\n\n".join(self.executed_sql),
-            "modifiers": self.query.modifiers or {},
-            "error": None,
-            "resolved_date_range": response_value({"date_from": self.range_start(), "date_to": self.end}),
-        }
+        return counts
 
     def _cumulative(self, cells: dict[int, int]) -> dict[int, int]:
         """Rows hold actors by the furthest interval they returned in; count them at every earlier one."""
@@ -233,6 +252,8 @@ class RetentionQueryRunner(ActorInsightRunner):
         group = [*actor_key(context), *[exp.Literal.number(i + 1) for i in range(len(ACTOR_COLUMNS), len(key) + 1)]]
         names = [self._event_name(self.target), self._event_name(self.returning)]
         filters = query_conditions(self.query, self.team, context)
+        if self._cohort is not None:
+            filters.append(properties_condition(self._cohort.filters(), context))
         if None not in names:
             filters.append(exp.In(this=context.event_column("event"), expressions=[context.param(name) for name in sorted(set(names))]))
         in_range = [exp.GTE(this=ts, expression=context.engine.timestamp(boundaries[0], context.params)),

@@ -218,6 +218,24 @@ def test_funnel_cohort_breakdown(run_query, cohorts):
         (cohorts["pro"], [0] * 6), (cohorts["static"], converted), (cohorts["heavy"], [0] * 6), (0, converted)]
 
 
+def test_retention_cohort_breakdown(run_query, cohorts):
+    """The matrix once per cohort, each row with the cohort's id (or "all") as `breakdown_value`.
+    Active days: alice 01-08 and 01-09, bob 01-09, dave 01-07 and 01-09, the personless ghost 01-09."""
+    query = {"kind": "RetentionQuery", "dateRange": {"date_from": "2020-01-07", "date_to": "2020-01-09"},
+             "retentionFilter": {"period": "Day", "totalIntervals": 3, "retentionType": "retention_recurring",
+                                 "targetEntity": {"id": "$pageview", "type": "events"},
+                                 "returningEntity": {"id": "$pageview", "type": "events"}},
+             "breakdownFilter": {"breakdown_type": "cohort", "breakdown": [cohorts["heavy"], cohorts["static"], "all"]}}
+    response = run_query(query, refresh="force_blocking")
+    assert response.status_code == 200, response.json()
+    rows = [(row["breakdown_value"], row["label"], [cell["count"] for cell in row["values"]]) for row in response.json()["results"]]
+    assert rows == [
+        (cohorts["heavy"], "Day 0", [1, 0, 1]), (cohorts["heavy"], "Day 1", [1, 1, 0]), (cohorts["heavy"], "Day 2", [2, 0, 0]),
+        (cohorts["static"], "Day 0", [0, 0, 0]), (cohorts["static"], "Day 1", [0, 0, 0]), (cohorts["static"], "Day 2", [1, 0, 0]),
+        ("all", "Day 0", [1, 0, 1]), ("all", "Day 1", [1, 1, 0]), ("all", "Day 2", [4, 0, 0]),
+    ]
+
+
 def test_stickiness_and_lifecycle_with_a_cohort_filter(run_query, cohorts):
     base = {"dateRange": WEEK, "series": [{"kind": "EventsNode", "event": "$pageview"}], "properties": [cohort_filter(cohorts["heavy"])]}
     stickiness = run_query({"kind": "StickinessQuery", **base}, refresh="force_blocking").json()["results"]
