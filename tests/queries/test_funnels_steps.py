@@ -354,7 +354,7 @@ def test_member_of_another_organization_cannot_read(team, api_client):
          "Exclusion event range is invalid. End of range is greater than number of steps."),
         ({"funnelsFilter": {"exclusions": [{"kind": "EventsNode", "event": "b", "funnelFromStep": 0, "funnelToStep": 1}]}},
          "Exclusion steps cannot contain an event that's part of funnel steps."),
-        ({"breakdownFilter": {"breakdown": 3, "breakdown_type": "cohort"}}, "Breakdowns of type 'cohort' are not supported in funnels."),
+        ({"breakdownFilter": {"breakdown": 3, "breakdown_type": "cohort"}}, "Could not find cohort with ID 3"),
         ({"properties": [{"key": "x", "value": "(", "operator": "regex"}]}, "Invalid regular expression '(': missing ), unterminated subpattern at position 0"),
         ({"funnelsFilter": {"funnelAggregateByHogQL": "nosuchfunction(1)"}}, None),
     ],

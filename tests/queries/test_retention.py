@@ -270,7 +270,7 @@ def test_bad_shapes_are_400(client, team):
     body = run(client, team, {**retention(), "aggregation_group_type_index": 7}, status=400)
     assert body == error("validation_error", "invalid_input", "Invalid group type index: 7 (0 to 4).")
     body = run(client, team, {**retention(), "breakdownFilter": {"breakdown": "1", "breakdown_type": "cohort"}}, status=400)
-    assert body == error("validation_error", "invalid_input", "Retention breakdowns of type 'cohort' are not supported.")
+    assert body == error("validation_error", "invalid_input", "Could not find cohort with ID 1")
 
 
 def test_cached_result_and_query_count(client, team, activity, django_assert_max_num_queries):
