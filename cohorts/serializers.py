@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from accounts.serializers import UserBasicSerializer
-from queries.sql.cohorts import check_filters
+from queries.sql.cohorts import check_filters, check_query
 
 from .definition import groups_to_filters, parse_filters
 from .models import Cohort
@@ -64,8 +64,11 @@ class CohortSerializer(serializers.ModelSerializer):
         if query and not is_static:
             raise serializers.ValidationError("Cannot create a dynamic cohort with a query. Set is_static to true.")
         if attrs.get("query"):
-            raise serializers.ValidationError({"query": ["Static cohorts from a query are not supported; upload a CSV or send "
-                                                         "_create_static_person_ids."]})
+            try:
+                check_query(attrs["query"], self.context["team"])
+            except serializers.ValidationError as error:
+                detail = error.detail[0] if isinstance(error.detail, list) else error.detail
+                raise serializers.ValidationError({"query": [str(detail)]}) from None
         if not is_static and "filters" in attrs and filters is not None:
             self._validate_filters(filters)
         return attrs

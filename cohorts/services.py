@@ -8,7 +8,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 
 from activity.services import changes_between, log_activity, snapshot
 from events.models import Person
-from queries.sql.cohorts import add_static_members, copy_members, parse_uuid
+from queries.sql.cohorts import add_query_members, add_static_members, copy_members, parse_uuid
 
 from .calculation import enqueue_calculation
 from .csv_import import read_ids
@@ -28,7 +28,7 @@ def create_cohort(*, team, user, data: dict, csv_file=None, person_ids: Optional
         if cohort.is_static:
             cohort.version = 0
             cohort.save(update_fields=["version"])
-            _import_static(cohort, csv_file=csv_file, person_ids=person_ids)
+            _import_static(cohort, csv_file=csv_file, person_ids=person_ids, query=cohort.query)
         else:
             enqueue_calculation(cohort)
         log_activity(team=team, user=user, scope=SCOPE, item_id=cohort.id, activity="created", name=cohort.name)
@@ -45,8 +45,8 @@ def update_cohort(*, cohort: Cohort, user, data: dict, csv_file=None) -> Cohort:
         cohort.save()
         if not cohort.deleted:
             if cohort.is_static:
-                if csv_file is not None:
-                    _import_static(cohort, csv_file=csv_file)
+                if csv_file is not None or data.get("query"):
+                    _import_static(cohort, csv_file=csv_file, query=data.get("query"))
             elif {"filters", "is_static", "groups", "deleted"} & set(data):
                 enqueue_calculation(cohort)
         activity = "deleted" if data.get("deleted") and not before["deleted"] else "updated"
@@ -55,12 +55,15 @@ def update_cohort(*, cohort: Cohort, user, data: dict, csv_file=None) -> Cohort:
     return cohort
 
 
-def _import_static(cohort: Cohort, *, csv_file=None, person_ids: Optional[list] = None) -> None:
+def _import_static(cohort: Cohort, *, csv_file=None, person_ids: Optional[list] = None, query=None) -> None:
+    """Members from a CSV and/or person UUIDs, else (PostHog's order) from the cohort's query."""
     if csv_file is not None:
         key, values = read_ids(csv_file)
         add_static_members(cohort, key=key, values=values)
     if person_ids:
         add_static_members(cohort, key="uuid", values=person_ids)
+    if query and csv_file is None and not person_ids:
+        add_query_members(cohort, query)
     _recount(cohort)
 
 

@@ -23,7 +23,7 @@ from events.clickhouse import is_enabled as clickhouse_enabled
 from events.clickhouse.mirror import mirror_cohort_generation
 from events.models import Event, Person, PersonDistinctId
 
-from .. import clock
+from .. import clock, conf
 from ..schema import PropertyFilter
 from .behavioral import behavioral_condition
 from .context import SQLContext
@@ -359,3 +359,57 @@ def parse_uuid(value) -> Optional[uuid.UUID]:
         return uuid.UUID(str(value))
     except ValueError:
         return None
+
+
+# --- Static members from a query ------------------------------------------------------------------
+
+QUERY_MESSAGE = ("Static cohorts from a query take a HogQLQuery whose first column is a person id "
+                 "(e.g. `select person_id from events where ...`).")
+
+
+def _compiled_query(query: Any, team, engine: Engine):
+    """The cohort's query compiled for `engine`, every row (no page limit); 400 when it is not a
+    HogQLQuery selecting person ids first."""
+    from .sandbox.statements import compile_query
+    from .sandbox.values import MAX_LIMIT
+
+    if not isinstance(query, dict) or query.get("kind") != "HogQLQuery" or not isinstance(query.get("query"), str):
+        raise ValidationError(QUERY_MESSAGE)
+    compiled = compile_query(query["query"], team, engine, now=clock.now(), tz=clock.team_timezone(team), default_limit=MAX_LIMIT)
+    if not compiled.value_types or compiled.value_types[0] != "person":
+        raise ValidationError(QUERY_MESSAGE)
+    if compiled.paginated:
+        compiled.tree.set("limit", None)  # the query's own LIMIT is kept; none means every row
+    return compiled
+
+
+def check_query(query: Any, team) -> None:
+    """Compile a static cohort's query without running it: 400 for what cannot be imported."""
+    _compiled_query(query, team, _engine())
+
+
+def query_members_insert(cohort: Cohort, query: Any, engine: Engine) -> tuple[exp.Insert, Params]:
+    """INSERT the persons of the query's first column that are not members yet, in one statement."""
+    compiled = _compiled_query(query, cohort.team, engine)
+    params = compiled.params
+    person = exp.column(compiled.tree.named_selects[0], table="q")
+    conditions = [exp.Not(this=exp.Is(this=person.copy(), expression=exp.null()))]
+    members = members_select(cohort, params)
+    if members is not None:
+        conditions.append(exp.Not(this=exp.In(this=person.copy(), query=exp.Subquery(this=members))))
+    select = (
+        exp.select(exp.alias_(params.add(cohort.id), "cohort_id"), exp.alias_(person, "person_id"),
+                   exp.alias_(params.add(cohort.version or 0), "version"))
+        .from_(exp.Subquery(this=compiled.tree, alias=exp.TableAlias(this=exp.to_identifier("q"))))
+        .where(exp.and_(*conditions))
+    )
+    select.set("distinct", exp.Distinct())
+    return _insert(select), params
+
+
+def add_query_members(cohort: Cohort, query: Any) -> int:
+    """Add the persons a HogQL query selects to a static cohort (on ClickHouse the engine writes both
+    databases); how many were new."""
+    engine = _engine()
+    statement, params = query_members_insert(cohort, query, engine)
+    return engine.execute_write(statement, params, timeout=conf.async_timeout_seconds())

@@ -350,3 +350,47 @@ def test_a_changed_cohort_is_not_served_from_the_cache(client, cohorts_url, coho
     assert data(filtered) == ([[0, 1, 3, 0]], False)
     assert data(broken_down) == ([[0, 0, 0, 0]], False)
     assert run_query(sql, refresh="blocking").json()["results"] == [[5]]
+
+
+# --- Static cohorts from a query ----------------------------------------------------------------------
+
+
+def hogql(text):
+    return {"kind": "HogQLQuery", "query": text}
+
+
+def test_static_cohort_from_a_query(client, cohorts_url, people, trends):
+    """The persons of the query's first column (personless rows left out), inserted by one statement;
+    a new query adds its persons to the members."""
+    response = client.post(cohorts_url, {"name": "Recent", "is_static": True,
+                                         "query": hogql("select person_id from events where timestamp >= '2020-01-08'")}, format="json")
+    assert response.status_code == 201, response.json()
+    cohort = client.get(f"{cohorts_url}{response.json()['id']}/").json()
+    assert (cohort["count"], cohort["is_calculating"], cohort["query"]["kind"]) == (3, False, "HogQLQuery")
+    assert members(client, cohorts_url, cohort) == ["alice", "bob", "dave"]
+    [result] = trends(dateRange=WEEK, properties=[cohort_filter(cohort["id"])])
+    assert result["data"] == [1, 1, 4, 0]
+    response = client.patch(f"{cohorts_url}{cohort['id']}/", {"query": hogql("select id from persons where properties.plan = 'pro'")},
+                            format="json")
+    assert response.status_code == 200, response.json()
+    assert members(client, cohorts_url, cohort) == ["alice", "bob", "carol", "dave"]
+    assert response.json()["count"] == 4
+
+
+@pytest.mark.parametrize("query", [
+    hogql("select event from events"),
+    {"kind": "TrendsQuery", "series": [{"kind": "EventsNode", "event": "$pageview"}]},
+    "select person_id from events",
+])
+def test_static_cohort_queries_must_select_person_ids(client, cohorts_url, people, query):
+    response = client.post(cohorts_url, {"name": "c", "is_static": True, "query": query}, format="json")
+    assert response.status_code == 400
+    assert response.json() == error("validation_error", "invalid_input",
+                                    "Static cohorts from a query take a HogQLQuery whose first column is a person id "
+                                    "(e.g. `select person_id from events where ...`).", "query")
+
+
+def test_static_cohort_query_errors_are_400s(client, cohorts_url, people):
+    response = client.post(cohorts_url, {"name": "c", "is_static": True, "query": hogql("select person_id from nowhere")}, format="json")
+    assert response.status_code == 400
+    assert response.json()["attr"] == "query"
