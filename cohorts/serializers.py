@@ -15,11 +15,14 @@ class CohortSerializer(serializers.ModelSerializer):
     created_by = UserBasicSerializer(read_only=True)
     name = serializers.CharField(max_length=400, required=False, allow_null=True, allow_blank=True)
     description = serializers.CharField(max_length=1000, required=False, allow_blank=True)
-    groups = serializers.JSONField(required=False, help_text="PostHog's legacy cohort format; send `filters` instead.")
+    groups = serializers.JSONField(required=False, help_text="PostHog's legacy cohort format (read as the `filters` tree it "
+                                                             "converts to); send `filters` instead.")
     filters = serializers.JSONField(required=False, allow_null=True,
                                     help_text='Dynamic cohorts: `{"properties": {"type": "AND"|"OR", "values": [...]}}` of person, '
                                               "cohort and behavioral filters.")
-    query = serializers.JSONField(required=False, allow_null=True)
+    query = serializers.JSONField(required=False, allow_null=True,
+                                  help_text='Static cohorts: `{"kind": "HogQLQuery", "query": "select person_id from ..."}`, '
+                                            "the persons of its first column.")
     cohort_type = serializers.ChoiceField(choices=COHORT_TYPES, required=False, allow_null=True)
     experiment_set = serializers.SerializerMethodField()
     csv = serializers.FileField(required=False, write_only=True, allow_empty_file=True,

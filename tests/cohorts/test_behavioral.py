@@ -160,3 +160,16 @@ def test_malformed_legacy_groups_are_400s(client, cohorts_url, groups, detail):
     response = client.post(cohorts_url, {"name": "c", "groups": groups}, format="json")
     assert response.status_code == 400
     assert response.json() == error("validation_error", "invalid_input", detail, "groups")
+
+
+def test_another_projects_action_is_not_found(client, cohorts_url, people):
+    from tests.factories import make_team
+
+    other = Action.objects.create(team=make_team(name="Other"), name="Theirs", steps_json=[{"event": "paid"}])
+    value = leaf("performed_event", other.id, event_type="actions", time_value=14, time_interval="day")
+    response = client.post(cohorts_url, {"name": "c", "filters": tree(value)}, format="json")
+    assert response.status_code == 400
+    assert response.json() == error("validation_error", "invalid_input", f"Action ID {other.id} does not exist!", "filters")
+    legacy = client.post(cohorts_url, {"name": "c", "groups": [{"action_id": other.id}]}, format="json")
+    assert legacy.status_code == 400
+    assert legacy.json() == error("validation_error", "invalid_input", f"Action ID {other.id} does not exist!", "filters")
