@@ -2,12 +2,13 @@
 activity log."""
 from typing import Optional
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 from rest_framework.exceptions import NotFound, ValidationError
 
 from activity.services import changes_between, log_activity, snapshot
 from events.models import Person
+from queries.runners.base import database_error
 from queries.sql.cohorts import add_query_members, add_static_members, copy_members, parse_uuid
 
 from .calculation import enqueue_calculation
@@ -63,7 +64,10 @@ def _import_static(cohort: Cohort, *, csv_file=None, person_ids: Optional[list] 
     if person_ids:
         add_static_members(cohort, key="uuid", values=person_ids)
     if query and csv_file is None and not person_ids:
-        add_query_members(cohort, query)
+        try:
+            add_query_members(cohort, query)
+        except DatabaseError as error:  # a timeout, or SQL the database refused
+            raise database_error(error) from error
     _recount(cohort)
 
 

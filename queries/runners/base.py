@@ -157,10 +157,15 @@ class QueryRunner:
         except DatabaseError as error:
             if self.cancel_check and self.cancel_check():
                 raise QueryCancelled() from error
-            message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            if isinstance(error, EngineTimeout) or "interrupted" in message or "statement timeout" in message or "canceling statement" in message:
-                raise QueryTimeout() from error
-            raise ValidationError(f"The query could not be computed: {message}") from error
+            raise database_error(error) from error
+
+
+def database_error(error: DatabaseError) -> APIException:
+    """The API error for a generated statement the database failed: a timeout, or a 400 saying why."""
+    message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if isinstance(error, EngineTimeout) or "interrupted" in message or "statement timeout" in message or "canceling statement" in message:
+        return QueryTimeout()
+    return ValidationError(f"The query could not be computed: {message}")
 
 
 RUNNERS: dict[str, type[QueryRunner]] = {}

@@ -412,4 +412,4 @@ def add_query_members(cohort: Cohort, query: Any) -> int:
     databases); how many were new."""
     engine = _engine()
     statement, params = query_members_insert(cohort, query, engine)
-    return engine.execute_write(statement, params, timeout=conf.async_timeout_seconds())
+    return engine.execute_write(statement, params, timeout=conf.query_timeout_seconds())  # inside the request
