@@ -136,6 +136,65 @@ def test_funnel_by_persons_and_by_groups(data, run_query):
     assert [step["count"] for step in response.json()["results"]] == [2, 1]
 
 
+def funnel_by_value(body) -> dict:
+    return {tuple(steps[0]["breakdown_value"]): [step["count"] for step in steps] for steps in body["results"]}
+
+
+INDUSTRY = {"breakdown_type": "group", "breakdown": "industry", "breakdown_group_type_index": 0}
+
+
+def test_funnel_group_breakdown(data, run_query):
+    response = run_query(funnel(breakdownFilter=INDUSTRY), refresh="force_blocking")
+    assert response.status_code == 200, response.json()
+    # first touch: u1 and u2 start in acme (finance), u3 in globex (tech; its signup is in initech), u4 in no group.
+    assert funnel_by_value(response.json()) == {("finance",): [2, 1], ("tech",): [1, 1], ("",): [1, 0]}
+    listed = run_query(funnel(breakdownFilter={"breakdowns": [{"type": "group", "property": "industry", "group_type_index": 0}]}),
+                       refresh="force_blocking")
+    assert funnel_by_value(listed.json()) == funnel_by_value(response.json())
+
+
+def test_funnel_group_breakdown_of_groups(data, run_query):
+    body = run_query(funnel(breakdownFilter=INDUSTRY, aggregation_group_type_index=0), refresh="force_blocking").json()
+    # acme converts; globex's signup was in initech; initech never viewed a page.
+    assert funnel_by_value(body) == {("finance",): [1, 1], ("tech",): [1, 0]}
+
+
+def test_funnel_group_breakdown_other(data, run_query):
+    body = run_query(funnel(breakdownFilter={**INDUSTRY, "breakdown_limit": 1}), refresh="force_blocking").json()
+    assert funnel_by_value(body) == {("finance",): [2, 1], ("Other",): [2, 1]}
+
+
+def test_group_breakdown_without_index_is_a_400(data, run_query):
+    for query in (funnel(breakdownFilter={"breakdown_type": "group", "breakdown": "industry"}),
+                  {"kind": "RetentionQuery", "retentionFilter": {}, "breakdownFilter": {"breakdown_type": "group", "breakdown": "industry"}}):
+        response = run_query(query, refresh="force_blocking")
+        assert response.status_code == 400, response.json()
+        assert "group_type_index missing" in response.json()["detail"]
+
+
+def retention_rows(body) -> dict:
+    rows: dict = {}
+    for row in body["results"]:
+        rows.setdefault(row["breakdown_value"], []).append([cell["count"] for cell in row["values"]])
+    return rows
+
+
+def test_retention_group_breakdown(data, run_query):
+    query = {"kind": "RetentionQuery", "dateRange": {"date_from": "2020-01-01", "date_to": "2020-01-03"}, "breakdownFilter": INDUSTRY,
+             "retentionFilter": {"period": "Day", "totalIntervals": 3, "retentionType": "retention_first_time"}}
+    response = run_query(query, refresh="force_blocking")
+    assert response.status_code == 200, response.json()
+    # An actor counts under each breakdown value separately: u2's day-2 pageview has no company ("").
+    assert retention_rows(response.json()) == {
+        "finance": [[2, 0, 0], [0, 0, 0], [0, 0, 0]],
+        "tech": [[1, 1, 0], [0, 0, 0], [0, 0, 0]],
+        "": [[1, 0, 0], [0, 0, 0], [1, 0, 0]],
+    }
+    by_groups = run_query({**query, "aggregation_group_type_index": 0}, refresh="force_blocking").json()
+    assert retention_rows(by_groups) == {"finance": [[1, 0, 0], [0, 0, 0], [0, 0, 0]],
+                                        "tech": [[1, 1, 0], [0, 0, 0], [0, 0, 0]]}
+
+
 def test_retention_by_groups(data, run_query):
     query = {"kind": "RetentionQuery", "dateRange": {"date_from": "2020-01-01", "date_to": "2020-01-03"}, "aggregation_group_type_index": 0,
              "retentionFilter": {"period": "Day", "totalIntervals": 3, "retentionType": "retention_first_time"}}
