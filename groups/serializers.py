@@ -1,6 +1,11 @@
 from rest_framework import serializers
 
+from cohorts.serializers import CohortPersonSerializer
+
 from .models import MAX_GROUP_TYPES_PER_PROJECT, Group, GroupTypeMapping
+
+
+RELATED_DISTINCT_IDS = 1000  # PostHog's limit of distinct ids per related person
 
 
 class GroupTypeSerializer(serializers.ModelSerializer):
@@ -40,4 +45,54 @@ class FoundGroupSerializer(GroupSerializer):
         fields = [*GroupSerializer.Meta.fields, "notebook"]
 
     def get_notebook(self, obj) -> str | None:
+        return None
+
+
+class PropertyCountSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+class PropertyValuesSerializer(serializers.Serializer):
+    """`property_values`' answer."""
+
+    results = PropertyCountSerializer(many=True)
+    refreshing = serializers.BooleanField()
+
+
+class RelatedPersonSerializer(CohortPersonSerializer):
+    """A related person, as PostHog serializes actors."""
+
+    matched_recordings = serializers.SerializerMethodField()
+    value_at_data_point = serializers.SerializerMethodField()
+
+    def _distinct_ids(self, person) -> list[str]:
+        return [link.distinct_id for link in person.distinct_ids.all()][:RELATED_DISTINCT_IDS]
+
+    def get_matched_recordings(self, person) -> list:
+        return []
+
+    def get_value_at_data_point(self, person) -> float | None:
+        return None
+
+
+class RelatedGroupSerializer(serializers.Serializer):
+    """A related group, as PostHog serializes actors."""
+
+    type = serializers.SerializerMethodField()
+    id = serializers.CharField(source="group_key")
+    group_type_index = serializers.IntegerField()
+    group_key = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    properties = serializers.JSONField(source="group_properties")
+    matched_recordings = serializers.SerializerMethodField()
+    value_at_data_point = serializers.SerializerMethodField()
+
+    def get_type(self, group) -> str:
+        return "group"
+
+    def get_matched_recordings(self, group) -> list:
+        return []
+
+    def get_value_at_data_point(self, group) -> float | None:
         return None

@@ -125,3 +125,51 @@ class GroupPropertyField:
 
 def group_breakdown_value(context: SQLContext, index, key: str) -> exp.Expression:
     return group_property(context, _index_of(index, "a group breakdown needs breakdown_group_type_index"), key)
+
+
+# --- Related actors (the groups API's `related`) ------------------------------------------------------
+
+
+def related_actors(team, *, group_type_index: Optional[int], person_id: Optional[int], group_key_value: Optional[str],
+                   since, until) -> tuple[list[int], list[tuple[int, str]]]:
+    """Actors sharing events with one actor in (since, until): ([person ids], [(group type index, group key)]).
+
+    The actor is the group `group_key_value` of `group_type_index`, or (index None) the person `person_id`.
+    Persons are returned for a group only, and groups of the project's other types only, as PostHog does.
+    """
+    from .engine import Params, get_engine
+
+    engine = get_engine()
+    context = SQLContext(engine, team, Params())
+    timestamp = context.event_column("timestamp")
+    conditions = [
+        context.team_filter(),
+        exp.GT(this=timestamp, expression=engine.timestamp(since, context.params)),
+        exp.LT(this=timestamp.copy(), expression=engine.timestamp(until, context.params)),
+    ]
+    if group_type_index is not None:
+        conditions.append(exp.EQ(this=group_key(context, group_type_index), expression=context.param(group_key_value)))
+    else:
+        conditions.append(exp.EQ(this=context.event_column("person"), expression=context.param(person_id)))
+    where = exp.and_(*conditions)
+    branches = []
+    if group_type_index is not None:
+        person = context.event_column("person")
+        branches.append(exp.select(exp.alias_(exp.Literal.number(-1), "idx"), exp.alias_(engine.to_text(person), "actor"))
+                        .from_(context.events_table()).where(exp.and_(where.copy(), exp.Not(this=exp.Is(this=person.copy(), expression=exp.null())))))
+    for index in sorted(group_type_names(context)):
+        if index == group_type_index:
+            continue
+        key = group_key(context, index)
+        branches.append(exp.select(exp.alias_(exp.Literal.number(index), "idx"), exp.alias_(key, "actor"))
+                        .from_(context.events_table()).where(exp.and_(where.copy(), exp.Not(this=exp.Is(this=key.copy(), expression=exp.null())))))
+    if not branches:
+        return [], []
+    union = branches[0]
+    for branch in branches[1:]:
+        union = exp.union(union, branch, distinct=False)
+    select = exp.select("idx", "actor").from_(exp.Subquery(this=union, alias=exp.TableAlias(this=exp.to_identifier("related")))).distinct()
+    rows = engine.execute(select, context.params)
+    persons = sorted(int(actor) for index, actor in rows if int(index) == -1)
+    groups = sorted((int(index), str(actor)) for index, actor in rows if int(index) != -1)
+    return persons, groups

@@ -253,3 +253,59 @@ def test_group_types_are_read_once_per_query(data, run_query):
     grouped = count(pageviews(math="unique_group", math_group_type_index=0) * 4, compareFilter={"compare": True},
                     properties=[{"type": "group", "group_type_index": 1, "key": "x", "operator": "is_not_set"}])
     assert grouped <= plain + 1  # the mapping, once for 8 statements
+
+
+# --- groups/related: actors sharing events with a group or a person (last 90 days) ------------------------
+
+
+def related(client, team, **params):
+    response = client.get(f"/api/projects/{team.id}/groups/related/", params)
+    assert response.status_code == 200, response.json()
+    return response.json()
+
+
+@pytest.fixture
+def org_o1(data, team):
+    group = Group.objects.create(team=team, group_type_index=1, group_key="o1", group_properties={"name": "O One"})
+    if clickhouse_enabled():
+        mirror_groups([group])
+    return group
+
+
+def test_related_persons_of_a_group(org_o1, client, team, clock):
+    from events.models import Person
+
+    clock("2020-01-10 00:00")
+    persons = related(client, team, group_type_index=0, id="acme")
+    assert sorted(actor["distinct_ids"][0] for actor in persons) == ["u1", "u2"]  # acme's events have no org
+    u1 = Person.objects.get(distinct_ids__distinct_id="u1")
+    assert [actor for actor in persons if actor["distinct_ids"] == ["u1"]] == [{
+        "type": "person", "id": str(u1.uuid), "uuid": str(u1.uuid), "name": "u1", "distinct_ids": ["u1"], "properties": {},
+        "created_at": "2019-12-01T00:00:00Z", "is_identified": False, "matched_recordings": [], "value_at_data_point": None,
+    }]
+    # globex's person u3, and the org o1 of one of globex's events.
+    globex = related(client, team, group_type_index=0, id="globex")
+    assert [(actor["type"], actor.get("group_key") or actor["distinct_ids"][0]) for actor in globex] == [("person", "u3"), ("group", "o1")]
+    assert globex[1] == {"type": "group", "id": "o1", "group_type_index": 1, "group_key": "o1", "properties": {"name": "O One"},
+                         "created_at": globex[1]["created_at"], "matched_recordings": [], "value_at_data_point": None}
+
+
+def test_related_groups_of_a_person(org_o1, client, team, clock):
+    from events.models import Person
+
+    clock("2020-01-10 00:00")
+    u3 = Person.objects.get(distinct_ids__distinct_id="u3")
+    # globex and initech (not identified: left out) of type 0, o1 of type 1; no persons for a person.
+    assert [(a["group_type_index"], a["group_key"]) for a in related(client, team, id=str(u3.uuid))] == [(0, "globex"), (1, "o1")]
+    assert related(client, team, id="00000000-0000-0000-0000-000000000000") == []
+    assert related(client, team, id="not-a-uuid") == []
+    clock("2020-04-05 00:00")  # more than 90 days after the events
+    assert related(client, team, group_type_index=0, id="globex") == []
+
+
+def test_related_needs_an_id(data, client, team):
+    response = client.get(f"/api/projects/{team.id}/groups/related/?group_type_index=0")
+    assert response.status_code == 400
+    assert response.json()["attr"] == "id"
+    bad = client.get(f"/api/projects/{team.id}/groups/related/?group_type_index=7&id=acme")
+    assert bad.status_code == 400 and bad.json()["attr"] == "group_type_index"
