@@ -75,8 +75,8 @@ def group_property_values(team, *, group_type_index: int, key: str, value: str |
     if value:
         where += f" AND {text} {'ILIKE' if connection.vendor == 'postgresql' else 'LIKE'} %s"
         params.append(f"%{value}%")
-    sql = (f"SELECT {text} AS value, COUNT(*) AS n FROM {source} WHERE {where} "
-           f"GROUP BY 1 ORDER BY n DESC, value{binary} LIMIT {PROPERTY_VALUES_LIMIT}")
+    sql = (f"SELECT property_value, n FROM (SELECT {text} AS property_value, COUNT(*) AS n FROM {source} WHERE {where} "
+           f"GROUP BY 1) counted ORDER BY n DESC, property_value{binary} LIMIT {PROPERTY_VALUES_LIMIT}")
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [{"name": name, "count": count} for name, count in cursor.fetchall()]
