@@ -75,29 +75,33 @@ def count_groups(context: SQLContext) -> exp.Expression:
 
 
 def group_properties(context: SQLContext, index: int) -> exp.Column:
-    """The properties of the event's group of that type (NULL without one), from the joined events table."""
-    if not context.joins_sessions_and_groups:
-        raise ValidationError("Group property filters are not supported here.")
-    context.group_property_indexes.add(_valid_index(index))
-    return exp.column(GROUP_COLUMN.format(index), table=EVENT_ALIAS)
+    """The properties of the event's group of that type (NULL without one), from the joined events table
+    (or, in SQL insights' {filters}, the sandbox's events table)."""
+    return context.group_properties_column(_valid_index(index))
 
 
 def group_property(context: SQLContext, index: int, key: str) -> exp.Expression:
     return context.engine.json_text(group_properties(context, index), key, context.params)
 
 
-def group_joins(context: SQLContext) -> list[tuple[exp.Expression, exp.Table, exp.Expression]]:
+def group_join(context: SQLContext, index: int, alias: str, *, team: exp.Expression,
+               events_table: str = EVENT_ALIAS) -> tuple[exp.Expression, exp.Expression]:
+    """(groups table as `alias`, condition) joining each event of `events_table` to its group of that type."""
+    condition = exp.and_(
+        exp.EQ(this=exp.column("team_id", table=alias), expression=team),
+        exp.EQ(this=exp.column("group_type_index", table=alias), expression=exp.Literal.number(index)),
+        exp.EQ(this=exp.column("group_key", table=alias), expression=group_key(context, index, table=events_table)),
+    )
+    return context.engine.groups_source(context.team.id, alias), condition
+
+
+def group_joins(context: SQLContext) -> list[tuple[exp.Expression, exp.Expression, exp.Expression]]:
     """(column, table, join condition) per group type whose properties are read."""
     joins = []
     for index in sorted(context.group_property_indexes):
         alias = f"g{index}"
-        condition = exp.and_(
-            exp.EQ(this=exp.column("team_id", table=alias), expression=context.event_column("team")),
-            exp.EQ(this=exp.column("group_type_index", table=alias), expression=exp.Literal.number(index)),
-            exp.EQ(this=exp.column("group_key", table=alias), expression=group_key(context, index)),
-        )
-        column = exp.alias_(exp.column("group_properties", table=alias), GROUP_COLUMN.format(index))
-        joins.append((column, context.engine.groups_source(context.team.id, alias), condition))
+        table, condition = group_join(context, index, alias, team=context.event_column("team"))
+        joins.append((exp.alias_(exp.column("group_properties", table=alias), GROUP_COLUMN.format(index)), table, condition))
     return joins
 
 

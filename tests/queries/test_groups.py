@@ -309,3 +309,22 @@ def test_related_needs_an_id(data, client, team):
     assert response.json()["attr"] == "id"
     bad = client.get(f"/api/projects/{team.id}/groups/related/?group_type_index=7&id=acme")
     assert bad.status_code == 400 and bad.json()["attr"] == "group_type_index"
+
+
+def test_group_property_filters_in_sql_insights(org_o1, run_query):
+    query = "SELECT event, count() FROM events WHERE {filters} GROUP BY event ORDER BY event"
+
+    def counts(properties):
+        response = run_query({"kind": "HogQLQuery", "query": query, "filters": {"properties": properties, "dateRange": {"date_from": "all"}}},
+                             refresh="force_blocking")
+        assert response.status_code == 200, response.json()
+        return response.json()["results"]
+
+    finance = [{"type": "group", "group_type_index": 0, "key": "industry", "value": "finance"}]
+    assert counts(finance) == [["$pageview", 2], ["signed_up", 1]]
+    # Two group types at once: globex's pageview in the org o1.
+    both = [{"type": "group", "group_type_index": 0, "key": "industry", "value": "tech"},
+            {"type": "group", "group_type_index": 1, "key": "name", "value": "O One"}]
+    assert counts(both) == [["$pageview", 1]]
+    unset = [{"type": "group", "group_type_index": 0, "key": "industry", "operator": "is_not_set"}]
+    assert counts(unset) == [["$pageview", 2], ["signed_up", 1]]  # u4's and the "" company's pageviews, initech's signup
