@@ -135,8 +135,8 @@ class GroupViewSet(TeamScopedViewSetMixin, mixins.ListModelMixin, mixins.CreateM
         OpenApiParameter("id", OpenApiTypes.STR, required=True,
                          description="The key of the group (with group_type_index), or else the UUID of the person, to find related actors of"),
     ], responses=PolymorphicProxySerializer(component_name="RelatedActor", serializers=[RelatedPersonSerializer, RelatedGroupSerializer],
-                                            resource_type_field_name="type", many=True))
-    @action(detail=False, methods=["get"], required_scopes=["group:read"])
+                                            resource_type_field_name=None, many=True))
+    @action(detail=False, methods=["get"], required_scopes=["group:read"], pagination_class=None)
     def related(self, request, **kwargs):
         """Persons and groups that shared events with a group (or a person) in the last 90 days: the
         group's persons, then groups of the project's other types that exist in the groups list."""
