@@ -60,23 +60,27 @@ class PropertyValuesSerializer(serializers.Serializer):
     refreshing = serializers.BooleanField()
 
 
-class RelatedPersonSerializer(CohortPersonSerializer):
-    """A related person, as PostHog serializes actors."""
+class _ActorFields(serializers.Serializer):
+    """What PostHog adds to every serialized actor: no recordings here, no value at a data point."""
 
     matched_recordings = serializers.SerializerMethodField()
     value_at_data_point = serializers.SerializerMethodField()
 
-    def _distinct_ids(self, person) -> list[str]:
-        return [link.distinct_id for link in person.distinct_ids.all()][:RELATED_DISTINCT_IDS]
-
-    def get_matched_recordings(self, person) -> list:
+    def get_matched_recordings(self, actor) -> list:
         return []
 
-    def get_value_at_data_point(self, person) -> float | None:
+    def get_value_at_data_point(self, actor) -> float | None:
         return None
 
 
-class RelatedGroupSerializer(serializers.Serializer):
+class RelatedPersonSerializer(CohortPersonSerializer, _ActorFields):
+    """A related person, as PostHog serializes actors."""
+
+    def _distinct_ids(self, person) -> list[str]:
+        return [link.distinct_id for link in person.distinct_ids.all()][:RELATED_DISTINCT_IDS]
+
+
+class RelatedGroupSerializer(_ActorFields):
     """A related group, as PostHog serializes actors."""
 
     type = serializers.SerializerMethodField()
@@ -85,14 +89,6 @@ class RelatedGroupSerializer(serializers.Serializer):
     group_key = serializers.CharField()
     created_at = serializers.DateTimeField()
     properties = serializers.JSONField(source="group_properties")
-    matched_recordings = serializers.SerializerMethodField()
-    value_at_data_point = serializers.SerializerMethodField()
 
     def get_type(self, group) -> str:
         return "group"
-
-    def get_matched_recordings(self, group) -> list:
-        return []
-
-    def get_value_at_data_point(self, group) -> float | None:
-        return None
