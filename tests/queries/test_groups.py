@@ -328,3 +328,17 @@ def test_group_property_filters_in_sql_insights(org_o1, run_query):
     assert counts(both) == [["$pageview", 1]]
     unset = [{"type": "group", "group_type_index": 0, "key": "industry", "operator": "is_not_set"}]
     assert counts(unset) == [["$pageview", 2], ["signed_up", 1]]  # u4's and the "" company's pageviews, initech's signup
+
+
+def test_related_stays_in_the_team(data, client, team, clock):
+    from tests.factories import make_team
+
+    clock("2020-01-10 00:00")
+    other = make_team(team.organization, name="other")
+    GroupTypeMapping.objects.create(team=other, project_id=other.project_id, group_type="company", group_type_index=0)
+    GroupTypeMapping.objects.create(team=other, project_id=other.project_id, group_type="org", group_type_index=1)
+    theirs = Group.objects.create(team=other, group_type_index=1, group_key="o9")
+    if clickhouse_enabled():
+        mirror_groups([theirs])
+    events(other, ("$pageview", "mallory", "2020-01-05 10:00", {"$groups": {"company": "acme", "org": "o9"}}))
+    assert sorted(actor["distinct_ids"][0] for actor in related(client, team, group_type_index=0, id="acme")) == ["u1", "u2"]
