@@ -190,6 +190,8 @@ def test_retention_group_breakdown(data, run_query):
         "tech": [[1, 1, 0], [0, 0, 0], [0, 0, 0]],
         "": [[1, 0, 0], [0, 0, 0], [1, 0, 0]],
     }
+    listed = {**query, "breakdownFilter": {"breakdowns": [{"type": "group", "property": "industry", "group_type_index": 0}]}}
+    assert retention_rows(run_query(listed, refresh="force_blocking").json()) == retention_rows(response.json())
     by_groups = run_query({**query, "aggregation_group_type_index": 0}, refresh="force_blocking").json()
     assert retention_rows(by_groups) == {"finance": [[1, 0, 0], [0, 0, 0], [0, 0, 0]],
                                         "tech": [[1, 1, 0], [0, 0, 0], [0, 0, 0]]}
