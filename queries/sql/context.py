@@ -43,7 +43,7 @@ class SQLContext:
         self.aggregation_group_type_index: int | None = None
         # The query's event time range [lower, upper) when known: sessions are read around it only.
         self.events_time_range = None
-        # False where the events table cannot join sessions (SQL insights' {filters}, whose events table joins groups itself).
+        # False where the events table cannot join sessions and groups (SQL insights' {filters}).
         self.joins_sessions_and_groups = True
 
     def param(self, value) -> exp.Placeholder:
