@@ -24,7 +24,7 @@ from ..sql.cohorts import CohortBreakdownValue, cohort_breakdown_values
 from ..sql.context import SQLContext
 from ..sql.properties import and_all, properties_condition
 from ..sql.engine import Params, case
-from ..sql.groups import aggregate_by_group
+from ..sql.groups import aggregate_by_group, group_breakdown_value
 from ..sql.intervals import interval_index
 from .actor_insight import ActorInsightRunner, date_range_errors
 from .base import register, response_value
@@ -81,25 +81,25 @@ class RetentionQueryRunner(ActorInsightRunner):
             if entity.id is not None and not isinstance(entity.id, str):
                 raise ValidationError(f"{name}: the id of an event entity must be an event name.")
 
-    def _breakdown(self) -> Optional[tuple[str, str]]:
-        """(type, property) of the single supported breakdown, or None."""
+    def _breakdown(self) -> Optional[tuple[str, str, Optional[int]]]:
+        """(type, property, group type index) of the single supported breakdown, or None."""
         breakdown_filter = self.query.breakdownFilter
         if breakdown_filter is None:
             return None
         if breakdown_filter.breakdowns:
             # PostHog computes retention by the first breakdown only.
             first = breakdown_filter.breakdowns[0]
-            spec = (first.type or "event", str(first.property))
+            spec = (first.type or "event", str(first.property), first.group_type_index)
         elif breakdown_filter.breakdown is not None:
             value = breakdown_filter.breakdown
             if isinstance(value, list):
                 if len(value) != 1:
                     raise ValidationError("Retention supports a single breakdown property.")
                 value = value[0]
-            spec = (breakdown_filter.breakdown_type or "event", str(value))
+            spec = (breakdown_filter.breakdown_type or "event", str(value), breakdown_filter.breakdown_group_type_index)
         else:
             return None
-        if spec[0] not in ("event", "person"):
+        if spec[0] not in ("event", "person", "group"):
             raise ValidationError(f"Retention breakdowns of type '{spec[0]}' are not supported.")
         return spec
 
@@ -308,8 +308,11 @@ class RetentionQueryRunner(ActorInsightRunner):
         return condition if condition is not None else exp.true()
 
     def _breakdown_value(self, context: SQLContext) -> exp.Expression:
-        kind, name = self.breakdown
-        value = context.person_property(name) if kind == "person" else context.event_property(name)
+        kind, name, group_index = self.breakdown
+        if kind == "group":
+            value = group_breakdown_value(context, group_index, name)
+        else:
+            value = context.person_property(name) if kind == "person" else context.event_property(name)
         return exp.Coalesce(this=value, expressions=[exp.Literal.string("")])
 
     def _key_names(self) -> list[str]:

@@ -78,6 +78,13 @@ class SQLContext:
     def person_property_number(self, key: str) -> exp.Expression:
         return self.engine.json_number(self.person_column("properties"), key, self.params)
 
+    def group_properties_column(self, index: int) -> exp.Column:
+        """The properties of each event's group of type `index`, a column of the joined events table."""
+        from .groups import GROUP_COLUMN
+
+        self.group_property_indexes.add(index)
+        return exp.column(GROUP_COLUMN.format(index), table=EVENT_ALIAS)
+
     def events_table(self) -> exp.Expression:
         """The events table; a derived table with session and group columns when those were used
         (build columns and conditions first: compiling them is what tells)."""

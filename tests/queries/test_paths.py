@@ -229,7 +229,7 @@ def test_other_teams_events_are_invisible(client, team, site):
     [
         ({"funnelPathsFilter": {"funnelSource": {"kind": "FunnelsQuery", "series": []}, "funnelPathType": "funnel_path_after_step"}},
          "A funnel needs at least one step."),
-        ({"aggregation_group_type_index": 0}, "Group aggregation (aggregation_group_type_index) is not supported."),
+        ({"aggregation_group_type_index": 0}, "Paths cannot be aggregated by groups (aggregation_group_type_index): paths follow persons."),
         ({"pathsFilter": {"localPathCleaningFilters": [{"regex": "(", "alias": "x"}]}},
          "Invalid regular expression in path cleaning rule '(': missing ), unterminated subpattern at position 0"),
         ({"pathsFilter": {"stepLimit": -1}}, "stepLimit must be at least 1."),

@@ -44,6 +44,9 @@ class ScopeContext(SQLContext):
     def event_column(self, field: str) -> exp.Column:
         return self.source.field(field)
 
+    def group_properties_column(self, index: int) -> exp.Column:
+        return self.source.field(f"group_{index}__properties")
+
     def person_column(self, field: str) -> exp.Column:
         self.uses_person = True
         return self.source.field(f"person__{field}")

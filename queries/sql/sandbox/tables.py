@@ -1,4 +1,5 @@
 """What a FROM or JOIN item reads: the virtual tables over the events store, each filtered on the team, and derived tables."""
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
@@ -7,6 +8,7 @@ from sqlglot import exp
 from events.models import Event, Person, PersonDistinctId
 
 from .. import sessions
+from ..groups import group_join
 from ..hogql import BOOL, DATETIME, STRING
 from .parsing import _describe
 from .values import INTEGER, JSON, PERSON, SandboxError, Value
@@ -89,6 +91,8 @@ class _VirtualTable(Source):
         return self.compiler.json_property(column, chain)
 
 
+GROUP_PROPERTIES_COLUMN = re.compile(r"f_group_([0-4])__properties")
+
 EVENT_STAR = ["uuid", "event", "properties", "timestamp", "distinct_id", "created_at", "$session_id", "person_id"]
 
 
@@ -103,13 +107,26 @@ class EventsTable(_VirtualTable):
         return list(EVENT_STAR)
 
     def joins(self) -> list[exp.Join]:
+        joins = self._group_joins()
         if not any(name.startswith("f_person_") for name in self.used):
-            return []
+            return joins
         condition = exp.and_(
             exp.EQ(this=_db_column(Person, "id", "sp"), expression=self.base("person")),
             exp.EQ(this=_db_column(Person, "team", "sp"), expression=exp.Literal.number(self.compiler.team.id)),
         )
-        return [exp.Join(this=self.compiler.engine.persons_source(self.compiler.team.id, "sp"), side="LEFT", on=condition)]
+        return [exp.Join(this=self.compiler.engine.persons_source(self.compiler.team.id, "sp"), side="LEFT", on=condition), *joins]
+
+    def _group_joins(self) -> list[exp.Join]:
+        """The groups whose properties {filters} reads (group property filters), one join per type index."""
+        joins = []
+        for name in self.used:
+            match = GROUP_PROPERTIES_COLUMN.fullmatch(name)
+            if match:
+                index = int(match.group(1))
+                team = exp.Literal.number(self.compiler.team.id)
+                table, condition = group_join(self.compiler.context, index, f"sg{index}", team=team, events_table="s")
+                joins.append(exp.Join(this=table, side="LEFT", on=condition))
+        return joins
 
     def source(self, alias):
         return self.compiler.engine.events_source(self.compiler.team.id, alias)
@@ -119,6 +136,8 @@ class EventsTable(_VirtualTable):
         if name.startswith("person__"):
             person_field = name[len("person__"):]
             return self.column(f"f_person_{person_field}", lambda: _db_column(Person, person_field, "sp"))
+        if GROUP_PROPERTIES_COLUMN.fullmatch(f"f_{name}"):  # `group_<index>__properties`: of the event's group
+            return self.column(f"f_{name}", lambda: exp.column("group_properties", table=f"sg{name[len('group_')]}"))
         if name == "uuid":
             return self.column("f_uuid", lambda: self.compiler.uuid_text(self.base("uuid")))
         return self.column(f"f_{name}", lambda: self.base(name))
