@@ -29,6 +29,8 @@ from django.db import connection
 from django.db.models import BigIntegerField, Case, Min, Value, When
 from django.db.models.constants import OnConflict
 
+from core.database import for_connection
+
 from .clickhouse.client import ClickHouseError, get_client, is_enabled, quote
 from .exceptions import EventStoreUnavailable
 from .models import Event, PersonlessDistinctId
@@ -123,7 +125,7 @@ class DjangoEventStore(EventStore):
         ops = connection.ops
         table = ops.quote_name(Event._meta.db_table)
         columns = ", ".join(ops.quote_name(Event._meta.get_field(name).column) for name in EVENT_COLUMNS)
-        if connection.vendor == "postgresql":
+        if for_connection().copy_from_stdin:
             if skip_stored_uuids:
                 stored = set(Event.objects.filter(team_id=team_id, uuid__in=[e.uuid for e in unique]).values_list("uuid", flat=True))
                 unique = [e for e in unique if e.uuid not in stored]
