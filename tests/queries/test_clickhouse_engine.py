@@ -118,8 +118,8 @@ def test_timeout_is_the_engine_timeout_and_the_session_stays_usable(clickhouse):
 
 
 class BlockingClient:
-    """Stands in for a ClickHouse server: a query runs until `kill_query` names its id.
-    (chDB, in-process, lists no running queries, so KILL QUERY cannot reach them there; a server can.)"""
+    """Stands in for a ClickHouse server: a query runs until `kill_query` names its id (the wiring;
+    tests/queries/test_clickhouse_cancel.py kills real statements on chDB and over HTTP)."""
 
     def __init__(self):
         self.killed, self.running = [], {}
