@@ -172,7 +172,7 @@ class DjangoEventStore(EventStore):
         rows = Event.objects.filter(team_id=team_id)
         if event is not None:
             rows = rows.filter(event=event)
-        return list(rows.order_by("-timestamp").values_list("properties", flat=True)[:limit])
+        return list(rows.order_by("-timestamp", "-created_at").values_list("properties", flat=True)[:limit])
 
 
 class ClickHouseEventStore(EventStore):
@@ -243,7 +243,7 @@ class ClickHouseEventStore(EventStore):
         condition = f" AND event = {quote(event)}" if event is not None else ""
         rows = get_client().query(
             f"SELECT properties FROM events WHERE team_id = {int(team_id)}{condition} "
-            f"ORDER BY timestamp DESC LIMIT {int(limit)}"
+            f"ORDER BY timestamp DESC, created_at DESC LIMIT {int(limit)}"
         ).rows
         return [_json_object(row[0]) for row in rows]
 
