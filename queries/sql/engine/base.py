@@ -135,6 +135,11 @@ class Engine:
         """A JSON property as text, as HogQL reads it: strings unquoted, true/false as words, null -> NULL."""
         raise NotImplementedError
 
+    def has_materialized_property(self, key: str) -> bool:
+        """Whether event property `key` is stored as its own column, which `json_text` of the
+        events' `properties` column (marked by queries.sql.context) reads instead."""
+        return False
+
     def json_number(self, column: exp.Expression, key: str, params: Params) -> exp.Expression:
         """A JSON property as a double: numbers, and strings holding a number; anything else -> NULL."""
         raise NotImplementedError

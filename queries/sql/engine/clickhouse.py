@@ -166,6 +166,9 @@ class ClickHouseEngine(Engine):
         name = self._materialized().get(key)
         return None if name is None else exp.column(name, table=column.table or None, quoted=True)
 
+    def has_materialized_property(self, key):
+        return key in self._materialized()
+
     def json_text(self, column, key, params):
         materialized = self._materialized_column(column, key)
         if materialized is not None:
