@@ -84,6 +84,8 @@ class Engine:
     # How events are assigned to interval buckets: by joining a table of boundaries ("join"), or
     # with a per-row function over the sorted boundaries (`bucket_index`).
     bucket_by_join = True
+    # SQL insights may call the database's own ClickHouse functions (queries.sql.sandbox.native).
+    runs_clickhouse_functions = False
 
     def __init__(self, connection=None):
         self.connection = connection or default_connection

@@ -60,6 +60,7 @@ class ClickHouseEngine(Engine):
     vendor = "clickhouse"
     dialect = "clickhouse"
     bucket_by_join = False
+    runs_clickhouse_functions = True
 
     def __init__(self, connection=None, client=None):
         super().__init__(connection)
