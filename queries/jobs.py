@@ -125,10 +125,12 @@ def cancel(team_id: int, query_id: str) -> str:
                 process_query_task.app.control.revoke(status["task_id"])
             except Exception:  # the broker being unreachable must not block a cancel
                 logger.warning("Could not revoke query task %s", status["task_id"], exc_info=True)
-        backend = cache.get(_backend_key(team_id, query_id))
-        if backend is not None:
-            get_engine().cancel_backend(backend)
+    backend = cache.get(_backend_key(team_id, query_id)) if status is not None else None
+    # The status goes first: a job whose statement is killed must already see itself cancelled
+    # (else it would report the kill as its error).
     cache.delete_many([status_key(team_id, query_id), _backend_key(team_id, query_id)])
+    if backend is not None:
+        get_engine().cancel_backend(backend)
     return "Query cancelled"
 
 

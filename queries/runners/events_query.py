@@ -128,11 +128,12 @@ class EventsQueryRunner(QueryRunner):
         return node
 
     def _default_order(self, items: list[exp.Expression], aggregated: list[bool]) -> list[exp.Ordered]:
-        """PostHog's default: the first aggregation, else the newest events first."""
+        """PostHog's default: the first aggregation, else the newest events first (at the same
+        timestamp, the last stored first: every engine's `created_at` follows the stored order)."""
         for item, aggregate in zip(items, aggregated):
             if aggregate:
                 return [exp.Ordered(this=(item.this if isinstance(item, exp.Alias) else item).copy(), desc=True, nulls_first=False)]
-        return [exp.Ordered(this=exp.column("timestamp"), desc=True, nulls_first=False)]
+        return [exp.Ordered(this=exp.column(name), desc=True, nulls_first=False) for name in ("timestamp", "created_at")]
 
     def _moment(self, value: str) -> str:
         """`after`/`before`: an ISO date or a relative one (-24h, -7d), as an absolute ISO time."""

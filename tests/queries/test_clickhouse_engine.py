@@ -107,6 +107,26 @@ def test_the_current_person_comes_from_the_overrides(clickhouse, team, trends):
     assert trends([{"kind": "EventsNode", "event": "$pageview", "math": "dau"}], **day)[0]["count"] == 2
 
 
+def test_sql_insights_read_materialized_columns(clickhouse, team, client):
+    from zoneinfo import ZoneInfo
+
+    from queries.sql.sandbox import compile_query
+
+    person(team, "u1")
+    events(team, *[("$pageview", "u1", "2020-01-02 10:00", {"$browser": browser, "$screen_name": screen, "n": 1})
+                   for browser, screen in (("Chrome", "7"), ("Safari", "2.5"), ("Chrome", None))])
+    query = ("SELECT properties.$browser AS b, sum(properties.$screen_name) AS s, count() AS c FROM events "
+             "WHERE properties.$browser != 'Firefox' AND properties.n = 1 GROUP BY b ORDER BY b")
+    engine = get_engine()
+    compiled = compile_query(query, team, engine, now=datetime(2020, 1, 3, tzinfo=timezone.utc), tz=ZoneInfo("UTC"))
+    sql, _ = engine.render(compiled.tree, compiled.params)
+    assert '"mat_$browser"' in sql and '"mat_$screen_name"' in sql
+    assert "'$browser'" not in sql and "'$screen_name'" not in sql  # never parsed out of the JSON
+    assert "'n'" in sql  # `n` has no column of its own
+    body = client.post(f"/api/projects/{team.id}/query/", {"query": {"kind": "HogQLQuery", "query": query}}, format="json").json()
+    assert body["results"] == [["Chrome", 7.0, 2], ["Safari", 2.5, 1]]
+
+
 SLOW = "SELECT count() FROM numbers(100000) AS a, numbers(100000) AS b"
 
 
@@ -118,8 +138,8 @@ def test_timeout_is_the_engine_timeout_and_the_session_stays_usable(clickhouse):
 
 
 class BlockingClient:
-    """Stands in for a ClickHouse server: a query runs until `kill_query` names its id.
-    (chDB, in-process, lists no running queries, so KILL QUERY cannot reach them there; a server can.)"""
+    """Stands in for a ClickHouse server: a query runs until `kill_query` names its id (the wiring;
+    tests/queries/test_clickhouse_cancel.py kills real statements on chDB and over HTTP)."""
 
     def __init__(self):
         self.killed, self.running = [], {}

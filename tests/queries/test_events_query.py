@@ -1,9 +1,12 @@
 """EventsQuery (DataTableNode event lists) through POST /api/projects/:id/query/, on hand-made events."""
+from datetime import timedelta
+
 import pytest
 
 from queries import clock
 from tests.conftest import error
 from tests.factories import make_team
+from tests.events.helpers import message, post_batch
 from tests.queries.events import events, person, ts
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("events_engine")]
@@ -156,3 +159,14 @@ def test_query_count_is_bounded(client, team, people, django_assert_max_num_quer
     with django_assert_max_num_queries(12):
         body = run(client, team, select=["*", "person"], after="all")
     assert len(body["results"]) == 5
+
+
+def test_events_at_the_same_instant_list_the_last_sent_first(client, team):
+    # uuids in the batch order: an engine ordering ties by uuid (or by chance) fails.
+    urls = ["/a", "/b", "/c", "/d"]
+    moment = (ts(NOW) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    batch = [message(distinct_id="tied", properties={"$current_url": url}, timestamp=moment,
+                     uuid=f"0000000{index}-0000-4000-8000-000000000000") for index, url in enumerate(urls)]
+    assert post_batch(team, batch).status_code == 200
+    body = run(client, team, select=["properties.$current_url"])
+    assert body["results"] == [["/d"], ["/c"], ["/b"], ["/a"]]

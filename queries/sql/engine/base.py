@@ -84,6 +84,8 @@ class Engine:
     # How events are assigned to interval buckets: by joining a table of boundaries ("join"), or
     # with a per-row function over the sorted boundaries (`bucket_index`).
     bucket_by_join = True
+    # SQL insights may call the database's own ClickHouse functions (queries.sql.sandbox.native).
+    runs_clickhouse_functions = False
 
     def __init__(self, connection=None):
         self.connection = connection or default_connection
@@ -134,6 +136,11 @@ class Engine:
     def json_text(self, column: exp.Expression, key: str, params: Params) -> exp.Expression:
         """A JSON property as text, as HogQL reads it: strings unquoted, true/false as words, null -> NULL."""
         raise NotImplementedError
+
+    def has_materialized_property(self, key: str) -> bool:
+        """Whether event property `key` is stored as its own column, which `json_text` of the
+        events' `properties` column (marked by queries.sql.context) reads instead."""
+        return False
 
     def json_number(self, column: exp.Expression, key: str, params: Params) -> exp.Expression:
         """A JSON property as a double: numbers, and strings holding a number; anything else -> NULL."""

@@ -60,6 +60,7 @@ class ClickHouseEngine(Engine):
     vendor = "clickhouse"
     dialect = "clickhouse"
     bucket_by_join = False
+    runs_clickhouse_functions = True
 
     def __init__(self, connection=None, client=None):
         super().__init__(connection)
@@ -165,6 +166,9 @@ class ClickHouseEngine(Engine):
             return None
         name = self._materialized().get(key)
         return None if name is None else exp.column(name, table=column.table or None, quoted=True)
+
+    def has_materialized_property(self, key):
+        return key in self._materialized()
 
     def json_text(self, column, key, params):
         materialized = self._materialized_column(column, key)

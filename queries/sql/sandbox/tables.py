@@ -8,6 +8,7 @@ from sqlglot import exp
 from events.models import Event, Person, PersonDistinctId
 
 from .. import sessions
+from ..context import EVENTS_PROPERTIES
 from ..groups import group_join
 from ..hogql import BOOL, DATETIME, STRING
 from .parsing import _describe
@@ -154,6 +155,8 @@ class EventsTable(_VirtualTable):
         if head == "person_id" and not rest:
             return Value(self.field("person"), PERSON)
         if head == "properties":
+            if len(rest) == 1 and self.compiler.engine.has_materialized_property(rest[0]):
+                return self._materialized_property(rest[0])
             return self._property(self.field("properties"), rest, node) if rest else Value(self.field("properties"), JSON)
         if head == "person" and rest:
             if rest[0] == "id" and len(rest) == 1:
@@ -164,6 +167,22 @@ class EventsTable(_VirtualTable):
                 column = self.field("person__properties")
                 return self._property(column, rest[1:], node) if rest[1:] else Value(column, JSON)
         raise SandboxError(f"Unknown field {_describe(node)} on the events table.")
+
+
+    def _materialized_property(self, key: str) -> Value:
+        """A property the engine stores as its own column: read inside the team's derived table from
+        the events' marked `properties` column, which the engine turns into that column."""
+        aliases = self.__dict__.setdefault("_materialized_aliases", {})
+        alias = aliases.setdefault(key, f"f_mat{len(aliases)}")
+        engine, params = self.compiler.engine, self.compiler.params
+
+        def build():
+            properties = self.base("properties")
+            properties.meta[EVENTS_PROPERTIES] = True
+            return engine.json_text(properties, key, params)
+
+        column = self.column(alias, build)
+        return Value(column, STRING, number=engine.text_to_number(column.copy(), params))
 
 
 class PersonsTable(_VirtualTable):
