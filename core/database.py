@@ -33,6 +33,20 @@ class Database:
     def analyze(self, tables: Iterable[str]) -> None:
         """Refresh the planner's statistics of `tables` after a bulk load (SQLite plans without them)."""
 
+    # Case-insensitive LIKE (SQLite's LIKE already ignores ASCII case) and a collation that orders
+    # text by its bytes (SQLite's default).
+    case_insensitive_like = "LIKE"
+    binary_collation = ""
+
+    def json_object_entries(self, json_column: str) -> tuple[str, str]:
+        """(a FROM-clause suffix pairing each row with the entries `j.key`/`j.value` of its JSON
+        object column (none when it holds no object), each entry's value as text: strings
+        unquoted, anything else as JSON text)."""
+        source = f"json_each(CASE WHEN json_type({json_column}) = 'object' THEN {json_column} ELSE '{{}}' END) j"
+        value = ("CASE j.type WHEN 'text' THEN j.value WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
+                 "WHEN 'null' THEN 'null' ELSE CAST(j.value AS TEXT) END")
+        return f", {source}", value
+
     def define_function(self, name: str, arity: int, function: Callable) -> None:
         """Make a Python function callable from SQL on this connection, where the database has no
         such function of its own (SQLite); databases that have it natively ignore this."""
@@ -59,6 +73,14 @@ class PostgresDatabase(Database):
         with self.connection.cursor() as cursor:
             for table in tables:
                 cursor.execute(f"ANALYZE {ops.quote_name(table)}")
+
+    case_insensitive_like = "ILIKE"
+    binary_collation = ' COLLATE "C"'
+
+    def json_object_entries(self, json_column):
+        source = (f"CROSS JOIN LATERAL jsonb_each(CASE WHEN jsonb_typeof({json_column}) = 'object' "
+                  f"THEN {json_column} ELSE '{{}}'::jsonb END) j")
+        return f" {source}", "CASE WHEN jsonb_typeof(j.value) = 'string' THEN j.value #>> '{}' ELSE j.value::text END"
 
     def define_function(self, name, arity, function):
         return None  # pg_trgm provides the trigram functions (insights migration 0002)
