@@ -390,11 +390,9 @@ class ClickHouseEngine(Engine):
             if isinstance(node, exp.CTE):
                 # ClickHouse inlines a CTE at each reference (computing it again each time): one read
                 # twice or more is materialized (computed once) where the server can.
-                materialized = materialize and references.get(node.alias_or_name, 0) > 1 or None
-                if node.args.get("materialized") != materialized:
-                    cte = node.copy()
-                    cte.set("materialized", materialized)
-                    return cte
+                # (Set in place: a node `rewrite` replaces is not descended into.)
+                node.set("materialized", materialize and references.get(node.alias_or_name, 0) > 1 or None)
+                return node
             if isinstance(node, exp.Values) and not isinstance(node.parent, exp.Subquery) and node.args.get("alias"):
                 # FROM VALUES (...) AS t parses only parenthesized.
                 alias = node.args["alias"]
