@@ -292,6 +292,44 @@ class ClickHouseEngine(Engine):
         at_or_before = exp.Lambda(this=exp.LTE(this=exp.column("b"), expression=position), expressions=[exp.to_identifier("b")])
         return exp.Sub(this=_integer(_fn("arrayCount", at_or_before, array)), expression=exp.Literal.number(1))
 
+    def interval_pairs(self, starts, returns, key, window):
+        """Per actor, the arrays of its start and return intervals, crossed with two ARRAY JOINs
+        (one pass over the rows, no self-join)."""
+        (starts_table, starts_where), (returns_table, returns_where) = starts, returns
+        keys = [exp.column(name) for name in key]
+        if starts_table == returns_table:
+            source = exp.to_table(starts_table)
+            kept = [self._unaliased(starts_where), self._unaliased(returns_where)]
+        else:
+            def side(table, number):
+                return exp.select(*[k.copy() for k in keys], exp.column("idx"), exp.alias_(exp.Literal.number(number), "side")).from_(table)
+
+            # Conditions on a side apply to that side's table: there are none when the tables differ.
+            assert starts_where is None and returns_where is None
+            source = exp.Subquery(this=exp.union(side(starts_table, 0), side(returns_table, 1), distinct=False),
+                                  alias=exp.TableAlias(this=exp.to_identifier("sides")))
+            kept = [exp.EQ(this=exp.column("side"), expression=exp.Literal.number(number)) for number in (0, 1)]
+        arrays = [
+            exp.alias_(_fn("groupArrayIf", exp.column("idx"), condition) if condition is not None else _fn("groupArray", exp.column("idx")),
+                       name)
+            for condition, name in zip(kept, ("s_ids", "r_ids"))
+        ]
+        per_actor = exp.select(*keys, *arrays).from_(source).group_by(*[k.copy() for k in keys])
+        s_idx, r_idx = exp.column("s_idx"), exp.column("r_idx")
+        pairs = exp.select(*[k.copy() for k in keys], s_idx, r_idx).from_(
+            exp.Subquery(this=per_actor, alias=exp.TableAlias(this=exp.to_identifier("per_actor"))))
+        pairs.set("joins", [exp.Join(this=exp.alias_(exp.column("s_ids"), "s_idx"), kind="ARRAY"),
+                            exp.Join(this=exp.alias_(exp.column("r_ids"), "r_idx"), kind="ARRAY")])
+        return pairs.where(exp.and_(exp.GT(this=r_idx.copy(), expression=s_idx.copy()),
+                                    exp.LT(this=exp.Sub(this=r_idx.copy(), expression=s_idx.copy()), expression=window)))
+
+    @staticmethod
+    def _unaliased(condition):
+        """A condition on alias `s`/`r` of the one table, on its bare columns."""
+        if condition is None:
+            return None
+        return condition.copy().transform(lambda n: exp.column(n.name) if isinstance(n, exp.Column) and n.table else n)
+
     # --- Time: local times are wall-clock DateTime64(6, 'UTC') values --------------------------------
 
     def epoch_microseconds(self, instant):
@@ -401,9 +439,9 @@ class ClickHouseEngine(Engine):
                 return exp.Subquery(this=values, alias=alias.copy())
             return node
 
-        materialize = materialized_ctes(self.client)
+        materialize = tree.find(exp.CTE) is not None and materialized_ctes(self.client)
         references = {}
-        if materialize and tree.find(exp.CTE) is not None:
+        if materialize:
             for table in tree.find_all(exp.Table):
                 if not table.args.get("db"):
                     references[table.name] = references.get(table.name, 0) + 1
@@ -469,7 +507,7 @@ class ClickHouseEngine(Engine):
 
         sql, _ = self.render(tree, params)
         settings = dict(QUERY_SETTINGS)
-        if materialized_ctes(self.client):
+        if tree.find(exp.CTE) is not None and materialized_ctes(self.client):
             settings["enable_materialized_cte"] = 1
         if timeout:
             settings["max_execution_time"] = float(timeout)
