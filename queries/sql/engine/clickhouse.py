@@ -3,9 +3,13 @@
 Values are rendered as ClickHouse literals by sqlglot's `clickhouse` dialect (it escapes quotes,
 backslashes and control characters), typed where ClickHouse needs it (timestamps as
 `toDateTime64(..., 6, 'UTC')`), never pasted into SQL text. Events are read through a derived
-table that joins the person overrides (an event's person is its distinct id's newest override,
-else the person written at ingestion); persons and distinct ids through their newest,
-non-deleted versions. A property with a materialized column is read from that column.
+table that joins the person overrides when the team has any (an event's person is its distinct
+id's newest override, else the person written at ingestion); persons and distinct ids through
+their newest, non-deleted versions. A property with a materialized column is read from that column.
+
+ClickHouse inlines a CTE wherever it is read, so a CTE read twice or more is declared
+`MATERIALIZED` (computed once) where the server supports it; retention crosses each actor's
+arrays of intervals with `ARRAY JOIN` instead of joining the intervals to themselves.
 
 Local times are wall-clock times as `DateTime64(6, 'UTC')` values (the UTC instant shifted by the
 zone's offset), so truncation and parts are plain UTC calendar functions, as the naive local
