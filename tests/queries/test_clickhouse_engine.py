@@ -14,6 +14,7 @@ from events.clickhouse.mirror import insert_events, write_overrides
 from queries.sql.context import SQLContext
 from queries.sql.engine import EngineTimeout, Params, get_engine
 from queries.sql.engine.clickhouse import QUERY_SETTINGS, ClickHouseEngine
+from tests.factories import make_team
 from tests.queries.events import events, person
 
 pytestmark = pytest.mark.django_db
@@ -125,6 +126,31 @@ def test_sql_insights_read_materialized_columns(clickhouse, team, client):
     assert "'n'" in sql  # `n` has no column of its own
     body = client.post(f"/api/projects/{team.id}/query/", {"query": {"kind": "HogQLQuery", "query": query}}, format="json").json()
     assert body["results"] == [["Chrome", 7.0, 2], ["Safari", 2.5, 1]]
+
+
+def test_the_overrides_are_joined_only_for_a_team_that_has_some(clickhouse, team):
+    other_team = make_team()
+    def source_sql(team_id):
+        return ClickHouseEngine().events_source(team_id, "e").sql(dialect="clickhouse")
+
+    assert "person_distinct_id_overrides" not in source_sql(team.id)
+    write_overrides(other_team.id, [("b", 1, 1)])  # another team's overrides change nothing here
+    assert "person_distinct_id_overrides" not in source_sql(team.id)
+    assert "person_distinct_id_overrides" in source_sql(other_team.id)
+    write_overrides(team.id, [("b", 1, 1)])
+    assert "person_distinct_id_overrides" in source_sql(team.id)
+
+
+def test_ctes_read_twice_or_more_are_computed_once(clickhouse):
+    engine, params = ClickHouseEngine(), Params()
+    once = exp.select(exp.alias_(exp.Literal.number(2), "y"))
+    twice = exp.select(exp.alias_(exp.Literal.number(1), "x"))
+    select = (exp.select("a.x", "a2.x", "b.y").from_(exp.to_table("a").as_("a"))
+              .join(exp.to_table("a").as_("a2"), join_type="cross").join(exp.to_table("b").as_("b"), join_type="cross")
+              .with_("a", as_=twice).with_("b", as_=once))
+    sql, _ = engine.render(select, params)
+    assert "a AS MATERIALIZED (" in sql and "b AS (" in sql
+    assert run(engine, select, params) == [(1, 1, 2)]
 
 
 SLOW = "SELECT count() FROM numbers(100000) AS a, numbers(100000) AS b"

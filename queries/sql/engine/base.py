@@ -319,6 +319,27 @@ class Engine:
         )
         return exp.Add(this=exp.Count(this=exp.Distinct(expressions=[person])), expression=personless)
 
+    # Retention: each actor's start intervals paired with its later return intervals.
+
+    def interval_pairs(self, starts: tuple[str, Optional[exp.Expression]], returns: tuple[str, Optional[exp.Expression]],
+                       key: list[str], window: exp.Expression) -> exp.Select:
+        """Rows (key..., s_idx, r_idx): for each row of table `starts` (alias `s`, kept by its condition)
+        each row of table `returns` (alias `r`, likewise) with the same key whose `idx` is later, by
+        less than `window`. Both tables have the columns `key` and `idx`. A self-join here."""
+        (starts_table, starts_where), (returns_table, returns_where) = starts, returns
+        s_idx, r_idx = exp.column("idx", table="s"), exp.column("idx", table="r")
+        on = exp.and_(
+            *[exp.EQ(this=exp.column(name, table="s"), expression=exp.column(name, table="r")) for name in key],
+            exp.GT(this=r_idx, expression=s_idx),
+            exp.LT(this=exp.Sub(this=r_idx.copy(), expression=s_idx.copy()), expression=window),
+        )
+        pairs = (exp.select(*[exp.column(name, table="s") for name in key], exp.alias_(s_idx.copy(), "s_idx"),
+                            exp.alias_(r_idx.copy(), "r_idx"))
+                 .from_(exp.to_table(starts_table).as_("s"))
+                 .join(exp.to_table(returns_table).as_("r"), on=on, join_type="inner"))
+        conditions = [where for where in (starts_where, returns_where) if where is not None]
+        return pairs.where(exp.and_(*conditions)) if conditions else pairs
+
     # --- Rendering and execution -------------------------------------------------------------
 
     def render(self, tree: exp.Expression, params: Params) -> tuple[str, dict]:
