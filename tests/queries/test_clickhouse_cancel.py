@@ -25,7 +25,7 @@ RUNNING = ("SELECT count() FROM system.processes WHERE query LIKE '%sipHash64(nu
 @pytest.fixture(params=["chdb", "http"])
 def transport(request, transactional_db, settings, monkeypatch):
     # Jobs on this process's thread pool: a Celery worker process cannot open this process's chDB.
-    monkeypatch.setattr(jobs, "_uses_celery", lambda: False)
+    monkeypatch.setattr(jobs, "uses_celery", lambda: False)
     settings.QUERY_ASYNC_TIMEOUT_SECONDS = 120  # were the kill lost, the job would still end
     return request.getfixturevalue("clickhouse" if request.param == "chdb" else "clickhouse_http")
 
@@ -62,7 +62,6 @@ def test_cancel_kills_the_running_statement(transport, client, team, monkeypatch
     killed = outcome["error"].__cause__.__cause__  # QueryCancelled <- DatabaseError <- ClickHouse's own error
     assert isinstance(killed, ClickHouseError) and killed.code == QUERY_WAS_CANCELLED
     assert wait_for(lambda: transport.query(RUNNING).rows == [(0,)])
-    jobs._thread_pool().shutdown(wait=True)
-    jobs._pool = None
+    jobs._threads.drain()
     assert client.get(f"/api/projects/{team.id}/query/endless/").status_code == 404  # nothing written back
     assert transport.query("SELECT 1 AS one").rows == [(1,)]  # the transport still serves
