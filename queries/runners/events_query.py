@@ -16,6 +16,7 @@ from sqlglot import exp
 from ..dates import parse_date
 from ..limit_context import LimitContext
 from ..schema import EventsQuery, HogQLFilters
+from ..sql.actions import action_condition
 from ..sql.sandbox import AGGREGATES, SandboxError, clickhouse_type, compile_query, parse_expression
 from .base import QueryRunner, register
 from .hogql_query import run_sandboxed
@@ -57,8 +58,6 @@ class EventsQueryRunner(QueryRunner):
 
     def calculate(self) -> dict:
         query: EventsQuery = self.query
-        if query.actionId is not None:
-            raise ValidationError("Filtering events by action (actionId) is not supported.")
         if not query.select:
             raise ValidationError("An EventsQuery needs at least one column in `select`.")
         if query.limit is not None and query.limit < 0 or query.offset is not None and query.offset < 0:
@@ -69,7 +68,7 @@ class EventsQueryRunner(QueryRunner):
             node, self.team, self.engine, now=self.now, tz=self.tz, filters=self._filters(),
             default_limit=self.limit_context.default_rows if self.limit_context is not LimitContext.QUERY else DEFAULT_LIMIT,
             limit=min(query.limit, self.limit_context.max_rows) if query.limit is not None else None,
-            offset=query.offset or 0, max_limit=self.limit_context.max_rows,
+            offset=query.offset or 0, max_limit=self.limit_context.max_rows, event_conditions=self._event_conditions(),
         )
         body = run_sandboxed(self, compiled)
         kinds = compiled.value_types
@@ -102,7 +101,7 @@ class EventsQueryRunner(QueryRunner):
         for text in query.where or []:
             condition = parse_expression(text)
             (having if has_aggregation(condition) else where).append(condition)
-        if query.properties or query.fixedProperties or query.filterTestAccounts:
+        if query.properties or query.fixedProperties or query.filterTestAccounts or query.actionId is not None:
             where.append(exp.Placeholder(this="filters"))
         if query.event:
             where.append(exp.EQ(this=exp.column("event"), expression=exp.Literal.string(query.event)))
@@ -138,6 +137,17 @@ class EventsQueryRunner(QueryRunner):
         """`after`/`before`: an ISO date or a relative one (-24h, -7d), as an absolute ISO time."""
         moment, _relative, _hours = parse_date(str(value), self.tz, self.now, truncate=False)
         return moment.isoformat()
+
+    def _event_conditions(self) -> list:
+        """`actionId`: only the events the action matches (looked up across the project, as PostHog)."""
+        if self.query.actionId is None:
+            return []
+        action = self.actions.get(self.query.actionId)
+        if action is None:
+            raise ValidationError("Action does not exist")
+        if not action.steps:
+            raise ValidationError("Action does not have any match groups")
+        return [lambda context: action_condition(action, context)]
 
     def _filters(self) -> Optional[HogQLFilters]:
         query: EventsQuery = self.query

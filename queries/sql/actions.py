@@ -294,7 +294,7 @@ def step_event_names(action: Action) -> Optional[set[str]]:
 
 def referenced_action_ids(node: Any) -> set[int]:
     """Ids of the actions a query (a model or its JSON) references: ActionsNode series, funnel
-    exclusions, retention entities of type `actions`."""
+    exclusions, retention entities of type `actions`, an EventsQuery's `actionId`."""
     found: set[int] = set()
 
     def walk(value):
@@ -304,6 +304,8 @@ def referenced_action_ids(node: Any) -> set[int]:
                 identifier = value.get("id")
                 if isinstance(identifier, int) or (isinstance(identifier, str) and identifier.isdigit()):
                     found.add(int(identifier))
+            if kind == "EventsQuery" and isinstance(value.get("actionId"), int):
+                found.add(value["actionId"])
             for item in value.values():
                 walk(item)
         elif isinstance(value, list):

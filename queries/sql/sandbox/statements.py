@@ -124,7 +124,7 @@ class Scope:
             raise SandboxError("{filters} needs exactly one events table in the FROM clause of its SELECT.")
         query, source = self.query, events[0]
         filters = query.filters
-        conditions: list[exp.Expression] = []
+        conditions: list[exp.Expression] = [build(ScopeContext(query, source)) for build in query.event_conditions]
         if filters is not None:
             date_range = filters.dateRange
             if date_range is not None and (date_range.date_from or date_range.date_to):
@@ -156,7 +156,8 @@ class SandboxQuery:
 
 
 class QueryCompiler:
-    def __init__(self, engine: Engine, team, *, now: datetime, tz: ZoneInfo, filters=None, variables=None, values=None):
+    def __init__(self, engine: Engine, team, *, now: datetime, tz: ZoneInfo, filters=None, variables=None, values=None,
+                 event_conditions=()):
         self.engine = engine
         self.team = team
         self.now = now
@@ -165,6 +166,8 @@ class QueryCompiler:
         self.context = SQLContext(engine, team, self.params)
         self.time = TimeSQL(engine, self.params, tz)
         self.filters = filters
+        # More conditions for the events table of {filters}: builders taking that table's SQLContext.
+        self.event_conditions = list(event_conditions)
         self.variables = variables or {}
         self.values = values or {}
         self._counter = 0
@@ -568,11 +571,13 @@ class QueryCompiler:
 
 def compile_query(source: Any, team, engine: Engine, *, now: datetime, tz: ZoneInfo, filters=None, variables=None,
                   values=None, default_limit: int = DEFAULT_LIMIT, limit: Optional[int] = None,
-                  offset: Optional[int] = None, max_limit: int = MAX_LIMIT) -> SandboxQuery:
-    """HogQL text (or an already parsed SELECT) -> a safe query for `engine`, scoped to `team`."""
+                  offset: Optional[int] = None, max_limit: int = MAX_LIMIT, event_conditions=()) -> SandboxQuery:
+    """HogQL text (or an already parsed SELECT) -> a safe query for `engine`, scoped to `team`.
+    `event_conditions` (callables of an SQLContext) add conditions to what {filters} stands for."""
     if isinstance(source, str) and len(source) > MAX_QUERY_LENGTH:
         raise SandboxError(f"The query is too long (more than {MAX_QUERY_LENGTH} characters).")
-    compiler = QueryCompiler(engine, team, now=now, tz=tz, filters=filters, variables=variables, values=values)
+    compiler = QueryCompiler(engine, team, now=now, tz=tz, filters=filters, variables=variables, values=values,
+                             event_conditions=event_conditions)
     try:
         node = parse_select(source) if isinstance(source, str) else source
         return compiler.compile(node, default_limit=default_limit, limit=limit, offset=offset, max_limit=max_limit)
