@@ -15,21 +15,19 @@ from sqlglot import exp
 
 from events.models import Event
 
-from .context import EVENT_ALIAS, SQLContext
+from .context import SESSION_COLUMN_PREFIX, SQLContext
 from .engine import case, paren
 
 SESSION_ID_V7_REGEX = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-7[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}$"
 # A session with one pageview, no autocapture and shorter than this is a bounce (PostHog's default).
 BOUNCE_RATE_DURATION_SECONDS = 10
 SESSIONS_ALIAS = "s"
-# Column of the session of each event in the joined events table.
-COLUMN_PREFIX = "session_"
 # Epoch microseconds plus 10^16 have 17 digits from 1653 to 5138: their texts sort like the times.
 TIME_KEY_SHIFT = 10 ** 16
 TIME_KEY_DIGITS = 17
 SESSION_BUFFER = timedelta(days=3)
 
-TEXT, NUMBER, TIMESTAMP, BOOLEAN = "text", "number", "timestamp", "boolean"
+TEXT, NUMBER, TIMESTAMP, BOOLEAN, TEXT_LIST = "text", "number", "timestamp", "boolean", "text_list"
 # Properties of the session's first event that sessions carry as `$entry_<property>`.
 ENTRY_PROPERTIES = ["utm_source", "utm_campaign", "utm_medium", "utm_term", "utm_content", "gclid", "gad_source", "fbclid"]
 URL_PATH_REGEX = r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*([^?#]*).*$"
@@ -56,6 +54,7 @@ FIELDS: dict[str, SessionField] = {
     "$end_hostname": SessionField("end_hostname", TEXT),
     "$entry_referring_domain": SessionField("entry_referring_domain", TEXT),
     **{f"$entry_{name}": SessionField(f"entry_{name}", TEXT) for name in ENTRY_PROPERTIES},
+    "$urls": SessionField("urls", TEXT_LIST),
     "$num_uniq_urls": SessionField("num_uniq_urls", NUMBER),
     "$pageview_count": SessionField("pageview_count", NUMBER),
     "$autocapture_count": SessionField("autocapture_count", NUMBER),
@@ -147,6 +146,7 @@ def sessions_select(context: SQLContext) -> exp.Select:
         "end_hostname": engine.regex_replace(end_url.copy(), URL_HOST_REGEX, "\\2", params),
         "entry_referring_domain": first("referring_domain"),
         **{f"entry_{name}": first(name) for name in ENTRY_PROPERTIES},
+        "urls": engine.distinct_texts_json(exp.column("url")),
         "num_uniq_urls": exp.Count(this=exp.Distinct(expressions=[exp.column("url")])),
         "pageview_count": count_of("$pageview"),
         "autocapture_count": count_of("$autocapture"),
@@ -226,7 +226,7 @@ def channel_type(context: SQLContext) -> exp.Expression:
 def session_columns(context: SQLContext) -> list[exp.Expression]:
     """The used session fields as columns of the joined events table (see queries.sql.joined_events)."""
     columns = sorted({FIELDS[name].column for name in context.session_fields})
-    return [exp.alias_(exp.column(column, table=SESSIONS_ALIAS), COLUMN_PREFIX + column) for column in columns]
+    return [exp.alias_(exp.column(column, table=SESSIONS_ALIAS), SESSION_COLUMN_PREFIX + column) for column in columns]
 
 
 def session_join_condition(context: SQLContext) -> exp.Expression:
@@ -239,16 +239,15 @@ def session_join_condition(context: SQLContext) -> exp.Expression:
 def session_value(context: SQLContext, name: str) -> exp.Column:
     """The raw value of a session field for each event (NULL when the event has no session)."""
     canonical = ALIASES.get(name, name)
-    field = session_field(canonical)
-    if not context.joins_sessions_and_groups:
-        raise ValidationError("Session property filters are not supported here; read the sessions table instead.")
-    context.session_fields.add(canonical)
-    return exp.column(COLUMN_PREFIX + field.column, table=EVENT_ALIAS)
+    return context.session_column(canonical, session_field(canonical).column)
 
 
 def session_text(context: SQLContext, name: str) -> exp.Expression:
     """A session field in its text form (what filters compare and breakdowns group by)."""
     field = session_field(name)
+    if field.kind == TEXT_LIST:
+        raise ValidationError(f"The session property {name} is a list of URLs: filter or break down by $entry_current_url, "
+                              "$end_current_url or $num_uniq_urls instead.")
     value = session_value(context, name)
     if field.kind == TEXT:
         return value

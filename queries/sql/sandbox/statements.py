@@ -48,6 +48,9 @@ class ScopeContext(SQLContext):
         self.uses_person = True
         return self.source.field(f"person__{field}")
 
+    def session_column(self, name: str, column: str) -> exp.Column:
+        return self.source.field(f"sessions__{column}")
+
 
 class Scope:
     """The FROM/JOIN items, CTEs and SELECT aliases one SELECT's expressions can see."""

@@ -9,7 +9,7 @@ from events.models import Event, Person, PersonDistinctId
 from .. import sessions
 from ..hogql import BOOL, DATETIME, STRING
 from .parsing import _describe
-from .values import INTEGER, JSON, PERSON, SandboxError, Value
+from .values import INTEGER, JSON, PERSON, TEXT_ARRAY, SandboxError, Value
 
 if TYPE_CHECKING:
     from .statements import QueryCompiler
@@ -103,13 +103,18 @@ class EventsTable(_VirtualTable):
         return list(EVENT_STAR)
 
     def joins(self) -> list[exp.Join]:
-        if not any(name.startswith("f_person_") for name in self.used):
-            return []
-        condition = exp.and_(
-            exp.EQ(this=_db_column(Person, "id", "sp"), expression=self.base("person")),
-            exp.EQ(this=_db_column(Person, "team", "sp"), expression=exp.Literal.number(self.compiler.team.id)),
-        )
-        return [exp.Join(this=self.compiler.engine.persons_source(self.compiler.team.id, "sp"), side="LEFT", on=condition)]
+        joins = []
+        if any(name.startswith("f_person_") for name in self.used):
+            condition = exp.and_(
+                exp.EQ(this=_db_column(Person, "id", "sp"), expression=self.base("person")),
+                exp.EQ(this=_db_column(Person, "team", "sp"), expression=exp.Literal.number(self.compiler.team.id)),
+            )
+            joins.append(exp.Join(this=self.compiler.engine.persons_source(self.compiler.team.id, "sp"), side="LEFT", on=condition))
+        if any(name.startswith("f_sessions__") for name in self.used):  # session filters of {filters}
+            table = exp.Subquery(this=sessions.sessions_select(self.compiler.context), alias=exp.TableAlias(this=exp.to_identifier("ss")))
+            condition = exp.EQ(this=exp.column("session_id", table="ss"), expression=self.base("session_id"))
+            joins.append(exp.Join(this=table, side="LEFT", on=condition))
+        return joins
 
     def source(self, alias):
         return self.compiler.engine.events_source(self.compiler.team.id, alias)
@@ -119,6 +124,9 @@ class EventsTable(_VirtualTable):
         if name.startswith("person__"):
             person_field = name[len("person__"):]
             return self.column(f"f_person_{person_field}", lambda: _db_column(Person, person_field, "sp"))
+        if name.startswith("sessions__"):  # a column of queries.sql.sessions
+            session_column = name[len("sessions__"):]
+            return self.column(f"f_{name}", lambda: exp.column(session_column, table="ss"))
         if name == "uuid":
             return self.column("f_uuid", lambda: self.compiler.uuid_text(self.base("uuid")))
         return self.column(f"f_{name}", lambda: self.base(name))
@@ -199,7 +207,8 @@ class SessionsTable(_VirtualTable):
     """PostHog's `sessions`: one row per UUIDv7 session id, from queries.sql.sessions (already team-filtered)."""
 
     model = Event
-    TYPES = {sessions.TEXT: STRING, sessions.NUMBER: INTEGER, sessions.TIMESTAMP: DATETIME, sessions.BOOLEAN: INTEGER}
+    TYPES = {sessions.TEXT: STRING, sessions.NUMBER: INTEGER, sessions.TIMESTAMP: DATETIME, sessions.BOOLEAN: INTEGER,
+             sessions.TEXT_LIST: TEXT_ARRAY}
 
     def has(self, name):
         return name in sessions.FIELDS or name in sessions.ALIASES
