@@ -69,6 +69,7 @@ class EventsQueryRunner(QueryRunner):
             default_limit=self.limit_context.default_rows if self.limit_context is not LimitContext.QUERY else DEFAULT_LIMIT,
             limit=min(query.limit, self.limit_context.max_rows) if query.limit is not None else None,
             offset=query.offset or 0, max_limit=self.limit_context.max_rows, event_conditions=self._event_conditions(),
+            events_time_range=self._time_range(),
         )
         body = run_sandboxed(self, compiled)
         kinds = compiled.value_types
@@ -107,11 +108,11 @@ class EventsQueryRunner(QueryRunner):
             where.append(exp.EQ(this=exp.column("event"), expression=exp.Literal.string(query.event)))
         if query.personId:
             where.append(exp.EQ(this=exp.column("person_id"), expression=exp.Literal.string(str(query.personId))))
-        after = query.after or DEFAULT_AFTER
-        if after != "all":
-            where.append(exp.GT(this=exp.column("timestamp"), expression=exp.Literal.string(self._moment(after))))
-        if query.before:
-            where.append(exp.LT(this=exp.column("timestamp"), expression=exp.Literal.string(self._moment(query.before))))
+        lower, upper = self._time_range()
+        if lower is not None:
+            where.append(exp.GT(this=exp.column("timestamp"), expression=exp.Literal.string(lower.isoformat())))
+        if upper is not None:
+            where.append(exp.LT(this=exp.column("timestamp"), expression=exp.Literal.string(upper.isoformat())))
         if where:
             node = node.where(*where)
         aggregated = [has_aggregation(item) for item in items]
@@ -133,10 +134,15 @@ class EventsQueryRunner(QueryRunner):
                 return [exp.Ordered(this=(item.this if isinstance(item, exp.Alias) else item).copy(), desc=True, nulls_first=False)]
         return [exp.Ordered(this=exp.column("timestamp"), desc=True, nulls_first=False)]
 
-    def _moment(self, value: str) -> str:
-        """`after`/`before`: an ISO date or a relative one (-24h, -7d), as an absolute ISO time."""
+    def _time_range(self) -> tuple[Optional[datetime], Optional[datetime]]:
+        """(`after`, `before`) as absolute times, None when open (`after` defaults to the last 24 hours)."""
+        after = self.query.after or DEFAULT_AFTER
+        return (self._moment(after) if after != "all" else None, self._moment(self.query.before) if self.query.before else None)
+
+    def _moment(self, value: str) -> datetime:
+        """`after`/`before`: an ISO date or a relative one (-24h, -7d), as an absolute time."""
         moment, _relative, _hours = parse_date(str(value), self.tz, self.now, truncate=False)
-        return moment.isoformat()
+        return moment
 
     def _event_conditions(self) -> list:
         """`actionId`: only the events the action matches (looked up across the project, as PostHog)."""

@@ -43,7 +43,8 @@ class SQLContext:
         self.session_fields: set[str] = set()
         self.group_property_indexes: set[int] = set()
         self.aggregation_group_type_index: int | None = None
-        # The query's event time range [lower, upper) when known: sessions are read around it only.
+        # The query's event time range [lower, upper) when known (None: unbounded on that side):
+        # sessions are read around it only.
         self.events_time_range = None
         # False where the events table cannot join groups (SQL insights' {filters}).
         self.joins_sessions_and_groups = True

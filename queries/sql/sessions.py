@@ -99,9 +99,11 @@ def sessions_select(context: SQLContext) -> exp.Select:
     if context.events_time_range is not None:
         # Like PostHog, read the sessions around the query's range only (sessions last at most a day;
         # a few days of margin keep every session touching the range whole).
-        lower, upper = context.events_time_range
-        team = exp.and_(team, exp.GTE(this=col("timestamp"), expression=engine.timestamp(lower - SESSION_BUFFER, params)),
-                        exp.LT(this=col("timestamp"), expression=engine.timestamp(upper + SESSION_BUFFER, params)))
+        lower, upper = context.events_time_range  # either may be None: unbounded
+        if lower is not None:
+            team = exp.and_(team, exp.GTE(this=col("timestamp"), expression=engine.timestamp(lower - SESSION_BUFFER, params)))
+        if upper is not None:
+            team = exp.and_(team, exp.LT(this=col("timestamp"), expression=engine.timestamp(upper + SESSION_BUFFER, params)))
     events = (
         exp.select(
             exp.alias_(col("session_id"), "session_id"), exp.alias_(col("timestamp"), "ts"), exp.alias_(col("event"), "event"),

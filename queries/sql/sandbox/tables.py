@@ -7,6 +7,7 @@ from sqlglot import exp
 from events.models import Event, Person, PersonDistinctId
 
 from .. import sessions
+from ..context import SQLContext
 from ..hogql import BOOL, DATETIME, STRING
 from .parsing import _describe
 from .values import INTEGER, JSON, PERSON, TEXT_ARRAY, SandboxError, Value
@@ -111,7 +112,9 @@ class EventsTable(_VirtualTable):
             )
             joins.append(exp.Join(this=self.compiler.engine.persons_source(self.compiler.team.id, "sp"), side="LEFT", on=condition))
         if any(name.startswith("f_sessions__") for name in self.used):  # session filters of {filters}
-            table = exp.Subquery(this=sessions.sessions_select(self.compiler.context), alias=exp.TableAlias(this=exp.to_identifier("ss")))
+            context = SQLContext(self.compiler.engine, self.compiler.team, self.compiler.params)
+            context.events_time_range = self.compiler.events_time_range
+            table = exp.Subquery(this=sessions.sessions_select(context), alias=exp.TableAlias(this=exp.to_identifier("ss")))
             condition = exp.EQ(this=exp.column("session_id", table="ss"), expression=self.base("session_id"))
             joins.append(exp.Join(this=table, side="LEFT", on=condition))
         return joins
