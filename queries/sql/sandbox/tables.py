@@ -114,7 +114,8 @@ class EventsTable(_VirtualTable):
         if any(name.startswith("f_sessions__") for name in self.used):  # session filters of {filters}
             context = SQLContext(self.compiler.engine, self.compiler.team, self.compiler.params)
             context.events_time_range = self.compiler.events_time_range
-            table = exp.Subquery(this=sessions.sessions_select(context), alias=exp.TableAlias(this=exp.to_identifier("ss")))
+            used = [name[len("f_sessions__"):] for name in self.used if name.startswith("f_sessions__")]
+            table = exp.Subquery(this=sessions.sessions_select(context, used), alias=exp.TableAlias(this=exp.to_identifier("ss")))
             condition = exp.EQ(this=exp.column("session_id", table="ss"), expression=self.base("session_id"))
             joins.append(exp.Join(this=table, side="LEFT", on=condition))
         return joins
@@ -228,7 +229,8 @@ class SessionsTable(_VirtualTable):
 
     def table_expression(self):
         columns = [build().as_(name, quoted=True) for name, build in self.used.items()] or [exp.Literal.number(1).as_("f_one")]
-        source = exp.Subquery(this=sessions.sessions_select(self.compiler.context), alias=exp.TableAlias(this=exp.to_identifier("s")))
+        used = [name[len("f_"):] for name in self.used]  # resolve() names them f_<column>
+        source = exp.Subquery(this=sessions.sessions_select(self.compiler.context, used), alias=exp.TableAlias(this=exp.to_identifier("s")))
         return exp.Subquery(this=exp.select(*columns).from_(source), alias=exp.TableAlias(this=exp.to_identifier(self.sql_alias)))
 
 
