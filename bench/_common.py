@@ -42,6 +42,24 @@ def compare_timings(api_call, hand_written_call, repeat: int, target: float = 1.
     print(f"ratio (a)/(b): {api_median / sql_median:.2f}  (target <= {target})")
 
 
+def bench_team(name: str, team_id: int | None = None):
+    """(team, user, personal API key): a new organization and team, or the team `team_id`, with a new
+    member user whose key has every scope."""
+    import uuid
+
+    from accounts.models import Organization, OrganizationMembership, Team, User
+    from accounts.services import create_personal_api_key, create_project_with_team
+
+    if team_id:
+        team = Team.objects.select_related("organization").get(id=team_id)
+    else:
+        team = create_project_with_team(Organization.objects.create(name=f"Bench {uuid.uuid4().hex[:6]}"), name=name)
+    user = User.objects.create_user(email=f"bench-{uuid.uuid4().hex[:8]}@example.com", password="x")
+    OrganizationMembership.objects.create(organization=team.organization, user=user)
+    _, key = create_personal_api_key(user, label="bench", scopes=["*"])
+    return team, user, key
+
+
 def fetch_rows(sql: str, params: list) -> list[tuple]:
     """Run hand-written SQL with the session settings the engine uses (PostgreSQL: JIT off), for a
     like-for-like time, and return its rows."""

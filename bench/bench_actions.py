@@ -19,7 +19,6 @@ import argparse
 import os
 import sys
 import time
-import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -101,15 +100,9 @@ def main() -> None:
     database = _common.setup_django(os.environ.get("DATABASE_URL"), "actions")
     from django.db import connection
 
-    from accounts.models import Organization, OrganizationMembership, User
-    from accounts.services import create_personal_api_key, create_project_with_team
     from actions.models import Action
 
-    organization = Organization.objects.create(name=f"Bench {uuid.uuid4().hex[:6]}")
-    team = create_project_with_team(organization, name="Bench")
-    user = User.objects.create_user(email=f"bench-{uuid.uuid4().hex[:8]}@example.com", password="x")
-    OrganizationMembership.objects.create(organization=organization, user=user)
-    _, key = create_personal_api_key(user, label="bench", scopes=["*"])
+    team, user, key = _common.bench_team("Bench")
     action = Action.objects.create(team=team, name="Pricing, docs or signup", steps_json=STEPS)
 
     print(f"database: {connection.vendor} ({database.split('@')[-1]}), team {team.id}")

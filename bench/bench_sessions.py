@@ -15,7 +15,6 @@ import os
 import statistics
 import sys
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,19 +53,9 @@ def main() -> None:
     from django.db import connection
     from rest_framework.test import APIClient
 
-    from accounts.models import Organization, OrganizationMembership, Team, User
-    from accounts.services import create_personal_api_key, create_project_with_team
     from events.demo_data import generate_demo_data
 
-    if args.team:
-        team = Team.objects.select_related("organization").get(id=args.team)
-        organization = team.organization
-    else:
-        organization = Organization.objects.create(name=f"Bench {uuid.uuid4().hex[:6]}")
-        team = create_project_with_team(organization, name="Bench sessions")
-    user = User.objects.create_user(email=f"bench-{uuid.uuid4().hex[:8]}@example.com", password="x")
-    OrganizationMembership.objects.create(organization=organization, user=user)
-    _, key = create_personal_api_key(user, label="bench", scopes=["*"])
+    team, user, key = _common.bench_team("Bench sessions", args.team)
     print(f"database: {connection.vendor} ({database.split('@')[-1]}), team {team.id}")
     try:
         if not args.team:
