@@ -218,6 +218,11 @@ def test_session_filters_in_sql_filters_and_event_lists(data, run_query):
     listed = run_query({"kind": "EventsQuery", "select": ["distinct_id"], "after": "all", "orderBy": ["timestamp"],
                         "properties": [{"type": "session", "key": "$entry_pathname", "operator": "is_not", "value": "/a"}]})
     assert [row[0] for row in listed.json()["results"]] == ["bob", "bob", "carol", "carol", "carol", "anon"]
+    # A bounded list reads only the sessions around its range, each still whole: S3 lasted 20 s
+    # although the list starts after its first event; S4 lasted 5 s.
+    listed = run_query({"kind": "EventsQuery", "select": ["distinct_id", "timestamp"], "after": "2020-01-02", "before": "2020-01-02 12:00",
+                        "properties": [{"type": "session", "key": "$session_duration", "operator": "gt", "value": 10}]})
+    assert listed.json()["results"] == [["bob", "2020-01-02T00:00:10Z"]]
 
 
 def test_session_urls(data, run_query):
