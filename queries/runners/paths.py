@@ -147,6 +147,7 @@ class PathsQueryRunner(ActorInsightRunner):
         """Rows (source, target, paths with the edge, summed microseconds between the two steps)."""
         ts = context.event_column("timestamp")
         start = to_utc(self.start)
+        context.events_time_range = (start, to_utc(self.end))  # bounds the sessions read (queries.sql.sessions)
         conditions = query_conditions(self.query, self.team, context)
         conditions += [exp.GTE(this=ts, expression=context.engine.timestamp(start, context.params)),
                        exp.LTE(this=ts.copy(), expression=context.engine.timestamp(to_utc(self.end), context.params))]

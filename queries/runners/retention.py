@@ -225,6 +225,8 @@ class RetentionQueryRunner(ActorInsightRunner):
     def _statement(self, context: SQLContext) -> exp.Select:
         """Rows (breakdown value?, cohort interval, intervals later, actors)."""
         boundaries = [*self.starts, self.end]
+        if self.retention_type == RECURRING:  # (the first-time kinds read each actor's events of all time)
+            context.events_time_range = (boundaries[0], boundaries[-1])  # bounds the sessions read (queries.sql.sessions)
         ts = context.event_column("timestamp")
         key = actor_key_aliased(context)
         if self.breakdown:

@@ -5,8 +5,8 @@ import pytest
 
 from queries import clock
 from tests.conftest import error
-from tests.factories import make_team
 from tests.events.helpers import message, post_batch
+from tests.factories import ActionFactory, make_team
 from tests.queries.events import events, person, ts
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("events_engine")]
@@ -100,6 +100,33 @@ def test_aggregations_group_by_the_other_columns(client, team, people):
         ["$pageview", 4], ["purchase", 1]]
 
 
+def test_action_id_lists_the_events_the_action_matches(client, team, people):
+    action = ActionFactory(team=team, name="Page a or purchase", steps_json=[
+        {"event": "$pageview", "url": "/a", "url_matching": "contains"}, {"event": "purchase"}])
+    select = ["event", "distinct_id", "timestamp"]
+    assert run(client, team, select=select, after="all", actionId=action.id)["results"] == [
+        ["purchase", "bob", "2020-01-15T11:00:00Z"], ["$pageview", "alice", "2020-01-14T13:00:00Z"]]
+    # With the other filters (AND), and in the default last 24 hours.
+    chrome = [{"key": "$browser", "value": "Chrome", "operator": "exact", "type": "event"}]
+    assert run(client, team, select=select, after="all", actionId=action.id, properties=chrome)["results"] == [
+        ["$pageview", "alice", "2020-01-14T13:00:00Z"]]
+    assert run(client, team, select=["count()"], actionId=action.id)["results"] == [[2]]
+    assert run(client, team, select=["count()"], actionId=action.id, event="purchase")["results"] == [[1]]
+    # Editing the action changes the answer (and the cache key).
+    action.steps_json = [{"event": "$pageview", "url": "example.com/a$", "url_matching": "regex"}]
+    action.save()
+    assert run(client, team, select=select, after="all", actionId=action.id)["results"] == [
+        ["$pageview", "alice", "2020-01-14T13:00:00Z"]]
+
+
+def test_action_id_must_be_a_project_action_with_steps(client, team, people):
+    foreign = ActionFactory(team=people["other"], name="Theirs", steps_json=[{"event": "$pageview"}])
+    assert run(client, team, 400, select=["event"], actionId=foreign.id) == error("validation_error", "invalid_input", "Action does not exist")
+    empty = ActionFactory(team=team, name="Empty", steps_json=[])
+    assert run(client, team, 400, select=["event"], actionId=empty.id) == error(
+        "validation_error", "invalid_input", "Action does not have any match groups")
+
+
 def test_limit_offset_and_has_more(client, team, people):
     body = run(client, team, select=["distinct_id"], after="all", orderBy=["timestamp ASC"], limit=2)
     assert (body["results"], body["hasMore"], body["limit"], body["offset"]) == ([["bob"], ["alice"]], True, 2, 0)
@@ -115,7 +142,7 @@ def test_other_teams_events_are_invisible(client, team, people):
 
 
 @pytest.mark.parametrize("query, detail", [
-    ({"select": ["event"], "actionId": 1}, "Filtering events by action (actionId) is not supported."),
+    ({"select": ["event"], "actionId": 2**62}, "Action does not exist"),
     ({"select": []}, "An EventsQuery needs at least one column in `select`."),
     ({"select": ["event"], "limit": -1}, "limit and offset must be 0 or more."),
     ({"select": ["event FROM pg_user"]}, "Not a single expression: 'event FROM pg_user'"),

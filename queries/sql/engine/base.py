@@ -185,6 +185,11 @@ class Engine:
         overlaps; `pattern` a user regex checked with queries.sql.regex first."""
         raise NotImplementedError
 
+    def distinct_texts_json(self, value: exp.Expression) -> exp.Expression:
+        """Aggregate: the distinct non-NULL texts of `value` as a JSON array text (any order; `[]` when none).
+        ClickHouse: `toJSONString(groupUniqArray(value))`."""
+        raise NotImplementedError
+
     def binary_order(self, value: exp.Expression) -> exp.Expression:
         """Order text by code point, whatever the database collation (ClickHouse's order)."""
         return value

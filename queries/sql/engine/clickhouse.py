@@ -251,6 +251,9 @@ class ClickHouseEngine(Engine):
     def regex_replace(self, value, pattern, replacement, params):
         return _fn("replaceRegexpAll", value, params.add(pattern), params.add(replacement))
 
+    def distinct_texts_json(self, value):
+        return _fn("toJSONString", _fn("groupUniqArray", value))
+
     def regex_any_group(self, value, extract, pattern, params):
         # extractAll gives each non-overlapping match's first group; a NULL value has none.
         groups = _fn("extractAll", exp.Coalesce(this=value, expressions=[_string("")]), params.add(extract))
