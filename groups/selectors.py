@@ -5,6 +5,8 @@ from datetime import timedelta
 from django.db import connection
 from django.db.models import Prefetch, Q, QuerySet
 
+from core.database import for_connection
+
 from events.models import Person, PersonDistinctId
 from queries import clock
 from queries.sql.groups import related_actors
@@ -37,17 +39,10 @@ def team_groups(team, *, group_type_index: int, search: str | None = None, group
 def _property_rows() -> tuple[str, str, str]:
     """(FROM clause yielding g.* and j.key / j.value per top-level property, the value as PostHog prints
     it: strings unquoted, anything else as JSON text, binary order of a text column)."""
+    database = for_connection(connection)
     table = connection.ops.quote_name(Group._meta.db_table)
-    properties = f"g.{connection.ops.quote_name(Group._meta.get_field('group_properties').column)}"
-    if connection.vendor == "postgresql":
-        source = (f"{table} g CROSS JOIN LATERAL jsonb_each(CASE WHEN jsonb_typeof({properties}) = 'object' "
-                  f"THEN {properties} ELSE '{{}}'::jsonb END) j")
-        value = "CASE WHEN jsonb_typeof(j.value) = 'string' THEN j.value #>> '{}' ELSE j.value::text END"
-        return source, value, ' COLLATE "C"'
-    source = f"{table} g, json_each(CASE WHEN json_type({properties}) = 'object' THEN {properties} ELSE '{{}}' END) j"
-    value = ("CASE j.type WHEN 'text' THEN j.value WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
-             "WHEN 'null' THEN 'null' ELSE CAST(j.value AS TEXT) END")
-    return source, value, ""
+    entries, value = database.json_object_entries(f"g.{connection.ops.quote_name(Group._meta.get_field('group_properties').column)}")
+    return f"{table} g{entries}", value, database.binary_collation
 
 
 def group_property_definitions(team) -> dict[str, list[dict]]:
@@ -73,7 +68,7 @@ def group_property_values(team, *, group_type_index: int, key: str, value: str |
     params: list = [team.id, group_type_index, key]
     where = f"g.{team_column} = %s AND g.group_type_index = %s AND j.key = %s"
     if value:
-        where += f" AND {text} {'ILIKE' if connection.vendor == 'postgresql' else 'LIKE'} %s"
+        where += f" AND {text} {for_connection(connection).case_insensitive_like} %s"
         params.append(f"%{value}%")
     sql = (f"SELECT property_value, n FROM (SELECT {text} AS property_value, COUNT(*) AS n FROM {source} WHERE {where} "
            f"GROUP BY 1) counted ORDER BY n DESC, property_value{binary} LIMIT {PROPERTY_VALUES_LIMIT}")

@@ -164,6 +164,9 @@ CLICKHOUSE_CLUSTER = os.environ.get("CLICKHOUSE_CLUSTER", "")
 
 # --- Cache, Celery ------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# Periodic jobs: Celery beat with REDIS_URL; a thread of the server with chDB (core/periodic.py).
+ALERT_CHECK_INTERVAL_SECONDS = float(os.environ.get("ALERT_CHECK_INTERVAL_SECONDS", "300"))
+COHORT_CALCULATION_INTERVAL_SECONDS = float(os.environ.get("COHORT_CALCULATION_INTERVAL_SECONDS", "60"))
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -185,14 +188,14 @@ if REDIS_URL:
     CELERY_BEAT_SCHEDULE = {
         "check-alerts": {
             "task": "alerts.tasks.check_due_alerts_task",
-            "schedule": float(os.environ.get("ALERT_CHECK_INTERVAL_SECONDS", "300")),
+            "schedule": ALERT_CHECK_INTERVAL_SECONDS,
         },
         # Expired export files (exports/tasks.py). Without Redis, run `manage.py delete_expired_exports` from cron.
         "delete-expired-exports": {"task": "exports.delete_expired_exports", "schedule": 3600.0},
         # Dynamic cohorts older than 15 minutes (cohorts/tasks.py). Without Redis, run `manage.py calculate_cohorts` from cron.
         "calculate-cohorts": {
             "task": "cohorts.tasks.calculate_due_cohorts_task",
-            "schedule": float(os.environ.get("COHORT_CALCULATION_INTERVAL_SECONDS", "60")),
+            "schedule": COHORT_CALCULATION_INTERVAL_SECONDS,
         },
     }
 else:
