@@ -1,17 +1,15 @@
 """Recalculating dynamic cohorts: one generation at a time, in the background after a change and
 on a schedule (Celery beat with Redis, `manage.py calculate_cohorts` from cron without it)."""
 import logging
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Optional
 
-from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connections, transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from rest_framework.exceptions import APIException
 
+from core.background import ThreadRunner, uses_celery
 from queries import conf
 from queries.sql.cohorts import dynamic_members_insert
 from queries.sql.engine import Params, get_engine
@@ -102,30 +100,13 @@ def after_commit(callback) -> None:
     transaction.on_commit(callback, robust=True)
 
 
-def _uses_celery() -> bool:
-    return bool(settings.REDIS_URL) and not getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False)
-
-
-_pool: Optional[ThreadPoolExecutor] = None
-_pool_lock = threading.Lock()
-
-
-def _in_thread(cohort_id: int) -> None:
-    close_old_connections()
-    try:
-        calculate_cohort(cohort_id)
-    finally:
-        connections.close_all()
+_threads = ThreadRunner("cohort")
 
 
 def dispatch(cohort_id: int) -> None:
-    global _pool
-    if _uses_celery():
+    if uses_celery():
         from .tasks import calculate_cohort_task
 
         calculate_cohort_task.delay(cohort_id)
         return
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cohort")
-    _pool.submit(_in_thread, cohort_id)
+    _threads.submit(calculate_cohort, cohort_id)
