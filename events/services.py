@@ -359,7 +359,7 @@ class _PersonResolver:
         ops = connection.ops
         postgres = connection.vendor == "postgresql"
         sql = (
-            f"SELECT d.distinct_id, p.id, p.properties, p.created_at, p.is_identified, p.version "
+            f"SELECT d.distinct_id, p.id, p.uuid, p.properties, p.created_at, p.is_identified, p.version "
             f"FROM {ops.quote_name(PersonDistinctId._meta.db_table)} d JOIN {ops.quote_name(Person._meta.db_table)} p ON p.id = d.person_id "
             f"WHERE d.distinct_id {{ids}} AND d.team_id = %s ORDER BY p.id"
         )
@@ -376,14 +376,14 @@ class _PersonResolver:
                     cursor.execute(sql.format(ids="= ANY(%s)"), [chunk, self.team_id])
                 else:
                     cursor.execute(sql.format(ids=f"IN ({', '.join(['%s'] * len(chunk))})"), [*chunk, self.team_id])
-                for distinct_id, pk, properties, created_at, is_identified, version in cursor.fetchall():
+                for distinct_id, pk, person_uuid, properties, created_at, is_identified, version in cursor.fetchall():
                     state = states.get(pk)
                     if state is None:
                         if not isinstance(created_at, datetime) or created_at.tzinfo is None:  # SQLite: naive UTC
                             created_at = ops.convert_datetimefield_value(created_at, None, connection)
                         state = states[pk] = _PersonState(
                             pk=pk,
-                            uuid_=None,  # stored persons are never inserted again
+                            uuid_=person_uuid,  # for the ClickHouse mirror (stored persons are never inserted again)
                             stored_properties=properties,
                             created_at=created_at,
                             is_identified=bool(is_identified),
@@ -471,7 +471,19 @@ class _PersonResolver:
         changes.person_ids = {s.pk for s in created} | {s.pk for s in updated} | set(new_links.values())
         changes.person_ids |= set(changes.merged.values())
         changes.new_links = new_links
+        changes.person_rows = self._person_rows(changes.person_ids, created, updated)
         return person_ids
+
+    def _person_rows(self, person_ids: set[int], created: list[_PersonState], updated: list[_PersonState]) -> list[tuple]:
+        """The rows of these persons as the Django database now has them (the event store mirrors
+        them), built from what this request holds instead of read back."""
+        rewritten = {id(s) for s in updated}
+        rows = []
+        for state in {s.pk: s for s in (state.resolved() for state in self.by_distinct_id.values())}.values():
+            if state.pk in person_ids:
+                version = state.version + 1 if id(state) in rewritten else state.version
+                rows.append((state.pk, _uuid_text(state.uuid), self.team_id, state.created_at, state.properties, state.is_identified, version))
+        return rows
 
     def _insert_persons(self, created: list[_PersonState]) -> None:
         if not created:
@@ -523,6 +535,11 @@ class _PersonResolver:
                     f"VALUES {', '.join(['(%s, %s, %s, 0)'] * len(links))}",
                     [value for distinct_id, pk in links for value in (self.team_id, distinct_id, pk)],
                 )
+
+
+def _uuid_text(value) -> str:
+    """A person uuid as text: a UUID, or SQLite's 32 hex digits."""
+    return str(value if isinstance(value, uuid.UUID) else uuid.UUID(value))
 
 
 def _update_persons(states: list[_PersonState]) -> None:

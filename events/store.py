@@ -56,6 +56,9 @@ class PersonChanges:
     moved_distinct_ids: list[tuple[str, int, int]] = field(default_factory=list)
     # Distinct ids linked to a person by this request (version 0 links).
     new_links: dict[str, int] = field(default_factory=dict)
+    # The rows of `person_ids` as now written, when the writer has them: (id, uuid, team_id,
+    # created_at, properties dict, is_identified, version). None: the store reads them.
+    person_rows: Optional[list[tuple]] = None
 
 
 class EventStore:
@@ -187,12 +190,17 @@ class ClickHouseEventStore(EventStore):
         # Links change only when made (version 0) or moved by a merge: only those are mirrored.
         links = [(team_id, d, pk, 0, 0) for d, pk in changes.new_links.items()]
         links += [(team_id, d, pk, version, 0) for d, pk, version in changes.moved_distinct_ids]
+        if changes.person_rows is None:
+            persons = mirror.person_rows(changes.person_ids, with_links=False)[0]
+        else:
+            persons = mirror.rows_of_persons(changes.person_rows)
         rows = Rows(
-            persons=mirror.person_rows(changes.person_ids, with_links=False)[0] + mirror.deleted_person_rows(team_id, changes.deleted),
+            persons=persons + mirror.deleted_person_rows(team_id, changes.deleted),
             distinct_ids=links,
             overrides=mirror.override_rows(team_id, overrides),
             events=[(e.uuid, team_id, e.event, e.distinct_id, json.dumps(e.properties), e.timestamp,
                      person_ids.get(e.distinct_id), e.session_id, now) for e in events],
+            properties=[e.properties for e in events],
         )
         try:
             # With the rows of concurrent requests, in one insert per table (see the writer).

@@ -11,20 +11,34 @@ Django transactions roll back), and nothing waits on a timer: a group is whateve
 the previous one was written.
 
 The leader also drops events whose (team, uuid) is already stored or repeated in the group,
-with one lookup for the group (retried batches are stored once).
+with one lookup for the group (retried batches are stored once). The lookup reads only the days
+around the group's events (a retry carries the same event name and, within a day, the same
+timestamp: SDKs correct clocks by `sent_at` and retry within minutes), so its cost does not grow
+with the table.
+
+The materialized columns' values are computed here from the properties the request decoded
+anyway (`materialized.property_text`), so ClickHouse does not evaluate their JSON expressions:
+that evaluation's set-up was about half the fixed cost of an events insert.
 """
 import threading
 from dataclasses import dataclass, field
+from datetime import timedelta, timezone
 from typing import Optional
 
 from .client import ClickHouseClient, ClickHouseError, quote
 from .mirror import DISTINCT_ID_COLUMNS, EVENT_COLUMNS, OVERRIDE_COLUMNS, PERSON_COLUMNS
-from .schema import EVENTS, PERSON_DISTINCT_ID_OVERRIDES, PERSON_DISTINCT_IDS, PERSONS
+from .materialized import UNKNOWN, materialized_columns, property_text
+from .schema import EVENTS, PERSON_DISTINCT_ID_OVERRIDES, PERSON_DISTINCT_IDS, PERSONS, configured_cluster
 
 UUID_LOOKUP_CHUNK = 10_000
 # This writer groups requests itself: ClickHouse's own async-insert buffer (on by default in
 # chDB) would only add its flush delay to every request.
 INSERT_SETTINGS = {"async_insert": 0}
+# Events inserted with their materialized columns' values.
+WITH_MATERIALIZED = {**INSERT_SETTINGS, "insert_allow_materialized_columns": 1}
+# A retried event's timestamp may differ from the first attempt's (clock correction by a new
+# `sent_at`, or the server's time for events without one): the lookup reads these days around it.
+RETRY_DAYS = 1
 WAIT_SECONDS = 300  # a leader stuck longer than any insert may take: give up (the request fails)
 
 
@@ -35,7 +49,9 @@ class Rows:
     persons: list[tuple] = field(default_factory=list)
     distinct_ids: list[tuple] = field(default_factory=list)
     overrides: list[tuple] = field(default_factory=list)
-    events: list[tuple] = field(default_factory=list)  # uuid first, team_id second, event third
+    events: list[tuple] = field(default_factory=list)  # uuid first, team_id second, event third, timestamp sixth
+    # The decoded properties of each event (same order), for the materialized columns; optional.
+    properties: list[dict] = field(default_factory=list)
 
 
 class _Ticket:
@@ -102,33 +118,70 @@ def write_rows(client: ClickHouseClient, batches: list[Rows]) -> None:
         client.insert(PERSON_DISTINCT_IDS, distinct_ids, DISTINCT_ID_COLUMNS, settings=INSERT_SETTINGS)
     if overrides:
         client.insert(PERSON_DISTINCT_ID_OVERRIDES, overrides, OVERRIDE_COLUMNS, settings=INSERT_SETTINGS)
-    events = _new_events([row for rows in batches for row in rows.events], client)
-    if events:
-        client.insert(EVENTS, events, EVENT_COLUMNS, settings=INSERT_SETTINGS)
-
-
-def _new_events(rows: list[tuple], client: ClickHouseClient) -> list[tuple]:
-    """The first row of each (team, uuid) not stored yet. The event name is part of the sorting
-    key and the same in a retry, so the lookup reads only those names' ranges; the uuid bloom
-    filter skips the granules without the uuids."""
-    first: dict[tuple[int, str], tuple] = {}
-    for row in rows:
-        first.setdefault((row[1], str(row[0])), row)
+    first = _first_of_each_uuid(batches)
     if not first:
-        return []
+        return
+    stored = _stored_uuids(client, first)
+    new = [entry for key, entry in first.items() if key not in stored]
+    if new:
+        _insert_events(client, new)
+
+
+def _first_of_each_uuid(batches: list[Rows]) -> dict[tuple[int, str], tuple[tuple, Optional[dict]]]:
+    """(team, uuid) -> (the first row of that uuid in the group, its decoded properties or None)."""
+    first: dict[tuple[int, str], tuple[tuple, Optional[dict]]] = {}
+    for rows in batches:
+        properties = rows.properties if len(rows.properties) == len(rows.events) else [None] * len(rows.events)
+        for row, props in zip(rows.events, properties):
+            first.setdefault((row[1], str(row[0])), (row, props))
+    return first
+
+
+def _stored_uuids(client: ClickHouseClient, first: dict[tuple[int, str], tuple[tuple, Optional[dict]]]) -> set[tuple[int, str]]:
+    """The (team, uuid) keys ClickHouse already has. The event name and day lead the sorting key
+    and are the same in a retry (the day within RETRY_DAYS), so the lookup reads only those
+    ranges; the uuid bloom filter skips the granules without the uuids."""
     stored: set[tuple[int, str]] = set()
     keys = list(first)
     for start in range(0, len(keys), UUID_LOOKUP_CHUNK):
         chunk = keys[start : start + UUID_LOOKUP_CHUNK]
         teams = sorted({team for team, _ in chunk})
-        names = sorted({first[key][2] for key in chunk})
+        names = sorted({first[key][0][2] for key in chunk})
+        days = sorted({day for key in chunk for day in _days_around(first[key][0][5])})
         found = client.query(
             f"SELECT team_id, toString(uuid) FROM {EVENTS} WHERE team_id IN {_tuple(teams)} AND event IN {_tuple(names)} "
-            f"AND uuid IN {_tuple([uuid for _, uuid in chunk])}",
+            f"AND toDate(timestamp) IN {_tuple(days)} AND uuid IN {_tuple([uuid for _, uuid in chunk])}",
             settings={"max_threads": 1},  # a point lookup: one thread costs less than a pipeline
         ).rows
         stored.update((team, uuid) for team, uuid in found)
-    return [row for key, row in first.items() if key not in stored]
+    return stored
+
+
+def _days_around(timestamp) -> list[str]:
+    day = timestamp.astimezone(timezone.utc).date()
+    return [(day + timedelta(days=offset)).isoformat() for offset in range(-RETRY_DAYS, RETRY_DAYS + 1)]
+
+
+def _insert_events(client: ClickHouseClient, entries: list[tuple[tuple, Optional[dict]]]) -> None:
+    """The events, with their materialized columns' values when every one is known here (one
+    insert has one column list: an event with a value only ClickHouse can render, e.g. a float,
+    leaves the whole insert to ClickHouse). Not on a cluster: the Distributed table declares the
+    materialized columns as plain ones and the shards compute them."""
+    rows = [row for row, _ in entries]
+    if not configured_cluster() and all(props is not None for _, props in entries):
+        columns = materialized_columns(client)
+        if columns:
+            keys = list(columns)
+            extended = []
+            for row, props in entries:
+                texts = [property_text(props.get(key)) for key in keys]
+                if UNKNOWN in texts:
+                    break
+                extended.append((*row, *texts))
+            else:
+                client.insert(EVENTS, extended, (*EVENT_COLUMNS, *columns.values()), settings=WITH_MATERIALIZED)
+                return
+    client.insert(EVENTS, rows, EVENT_COLUMNS, settings=INSERT_SETTINGS)
 
 
 def _tuple(values) -> str:
