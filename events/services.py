@@ -176,19 +176,20 @@ def ingest_batch(
     captured = [c for c in (normalize_event(raw, now=now, sent_at=sent_at, ip=ip) for raw in events) if c is not None]
     if not captured:
         return 0
-    for attempt in range(1, WRITE_ATTEMPTS + 1):
-        last = attempt == WRITE_ATTEMPTS
-        try:
-            with transaction.atomic():
-                # Optimistic first: no locks, person versions checked on write. The last attempt
-                # locks the persons it reads, so a request always gets through.
-                _write(team.id, captured, now, lock_persons=last, skip_stored_uuids=attempt > 1)
-            return len(captured)
-        except (ConcurrentPersonChange, IntegrityError, OperationalError):
-            # A retried event (unique uuid), a person changed by a concurrent request, or a
-            # deadlock: the whole request rolled back, so it is safe to run it again.
-            if last:
-                raise
+    with get_store().writing():
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            last = attempt == WRITE_ATTEMPTS
+            try:
+                with transaction.atomic():
+                    # Optimistic first: no locks, person versions checked on write. The last attempt
+                    # locks the persons it reads, so a request always gets through.
+                    _write(team.id, captured, now, lock_persons=last, skip_stored_uuids=attempt > 1)
+                return len(captured)
+            except (ConcurrentPersonChange, IntegrityError, OperationalError):
+                # A retried event (unique uuid), a person changed by a concurrent request, or a
+                # deadlock: the whole request rolled back, so it is safe to run it again.
+                if last:
+                    raise
     return 0
 
 

@@ -21,6 +21,7 @@ the bottom instead of the `Event` model, so they work on every engine.
 import json
 import logging
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Iterable, Optional, Sequence
@@ -68,6 +69,10 @@ class EventStore:
     def write(self, team_id: int, events: Sequence["CapturedEvent"], person_ids: dict[str, int], now: datetime,
               changes: PersonChanges, *, skip_stored_uuids: bool = False) -> None:
         raise NotImplementedError
+
+    def writing(self):
+        """A context around one request's ingestion, from its start to its last `write`."""
+        return nullcontext()
 
     def team_has_events(self, team_id: int) -> bool:
         raise NotImplementedError
@@ -208,6 +213,15 @@ class ClickHouseEventStore(EventStore):
         except ClickHouseError as error:
             logger.warning("ClickHouse write failed for team %s: %s", team_id, error)
             raise EventStoreUnavailable() from error
+
+    def writing(self):
+        from .clickhouse.writer import writer
+
+        if connection.vendor == "sqlite":
+            # One writer at a time: a request on its way waits for the leader's transaction, so
+            # the leader must not wait for it (SQLite requests are written one by one).
+            return nullcontext()
+        return writer.expecting()  # the group writer waits (briefly) for requests on their way
 
     @staticmethod
     def _personless_now_with_person(team_id: int, new_links: dict[str, int]) -> list[tuple[str, int, int]]:

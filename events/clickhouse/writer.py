@@ -7,8 +7,11 @@ together: a request hands its rows (events, mirrored persons and distinct ids, o
 the writer and waits; one waiting request at a time is the leader and writes everything queued
 with one insert per table, then wakes the others, each with the outcome. No request is
 acknowledged before its rows are stored, a failed insert fails every request of its group (their
-Django transactions roll back), and nothing waits on a timer: a group is whatever queued while
-the previous one was written.
+Django transactions roll back). A group is whatever queued while the previous one was written,
+plus the requests already on their way here (`expecting`: they resolve persons meanwhile), for
+which a leader waits at most LINGER_SECONDS: a lone request never waits, and concurrent ones
+share inserts instead of each paying an insert's fixed cost. The mirror inserts and the uuid
+lookup run side by side (ClickHouse works outside the GIL), the events insert after them.
 
 The leader also drops events whose (team, uuid) is already stored or repeated in the group,
 with one lookup for the group (retried batches are stored once). The lookup reads only the days
@@ -21,6 +24,9 @@ anyway (`materialized.property_text`), so ClickHouse does not evaluate their JSO
 that evaluation's set-up was about half the fixed cost of an events insert.
 """
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta, timezone
 from typing import Optional
@@ -40,6 +46,9 @@ WITH_MATERIALIZED = {**INSERT_SETTINGS, "insert_allow_materialized_columns": 1}
 # `sent_at`, or the server's time for events without one): the lookup reads these days around it.
 RETRY_DAYS = 1
 WAIT_SECONDS = 300  # a leader stuck longer than any insert may take: give up (the request fails)
+# How long a leader waits for requests still on their way (they take a few milliseconds to
+# resolve their persons): long enough to gather them, short against a request's latency.
+LINGER_SECONDS = 0.005
 
 
 @dataclass
@@ -67,14 +76,37 @@ class _Ticket:
 class GroupWriter:
     def __init__(self):
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
         self._queue: list[_Ticket] = []
         self._writing = False
+        self._coming = 0  # requests in `expecting` that have not called `write` yet
+        self._local = threading.local()
+
+    @contextmanager
+    def expecting(self):
+        """Around a request that is going to `write` (ingestion, from its start): leaders wait for it."""
+        with self._lock:
+            self._coming += 1
+        self._local.expected = True
+        try:
+            yield
+        finally:
+            if self._local.expected:  # left without writing (invalid, nothing to store, failed)
+                self._local.expected = False
+                with self._lock:
+                    self._coming -= 1
+                    self._arrived.notify_all()
 
     def write(self, client: ClickHouseClient, rows: Rows) -> None:
         """Store `rows` (with those of concurrent requests); raises ClickHouseError if that failed."""
         ticket = _Ticket(rows)
+        arriving = getattr(self._local, "expected", False)
+        self._local.expected = False
         with self._lock:
             self._queue.append(ticket)
+            if arriving:
+                self._coming -= 1
+                self._arrived.notify_all()
             if not self._writing:
                 self._writing = ticket.lead = True
         if not ticket.lead:
@@ -86,7 +118,13 @@ class GroupWriter:
             raise ticket.error
 
     def _lead(self, client: ClickHouseClient) -> None:
+        deadline = time.monotonic() + LINGER_SECONDS
         with self._lock:
+            while self._coming > 0:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._arrived.wait(remaining)
             group, self._queue = self._queue, []
         error: Optional[BaseException] = None
         try:
@@ -109,19 +147,20 @@ class GroupWriter:
 def write_rows(client: ClickHouseClient, batches: list[Rows]) -> None:
     """One insert per table for all `batches`: persons and links first (if the events insert
     then fails, they are at most rows no event points to), events last, without those stored."""
-    persons = [row for rows in batches for row in rows.persons]
-    distinct_ids = [row for rows in batches for row in rows.distinct_ids]
-    overrides = [row for rows in batches for row in rows.overrides]
-    if persons:
-        client.insert(PERSONS, persons, PERSON_COLUMNS, settings=INSERT_SETTINGS)
-    if distinct_ids:
-        client.insert(PERSON_DISTINCT_IDS, distinct_ids, DISTINCT_ID_COLUMNS, settings=INSERT_SETTINGS)
-    if overrides:
-        client.insert(PERSON_DISTINCT_ID_OVERRIDES, overrides, OVERRIDE_COLUMNS, settings=INSERT_SETTINGS)
+    mirrors = [(table, rows, columns) for table, rows, columns in (
+        (PERSONS, [row for rows in batches for row in rows.persons], PERSON_COLUMNS),
+        (PERSON_DISTINCT_IDS, [row for rows in batches for row in rows.distinct_ids], DISTINCT_ID_COLUMNS),
+        (PERSON_DISTINCT_ID_OVERRIDES, [row for rows in batches for row in rows.overrides], OVERRIDE_COLUMNS),
+    ) if rows]
     first = _first_of_each_uuid(batches)
-    if not first:
-        return
-    stored = _stored_uuids(client, first)
+    # Independent statements, side by side; every one has finished before this goes on.
+    pending = [_pool().submit(client.insert, table, rows, columns, settings=INSERT_SETTINGS) for table, rows, columns in mirrors]
+    try:
+        stored = _stored_uuids(client, first) if first else set()
+    finally:
+        errors = [error for error in (future.exception() for future in pending) if error is not None]
+    if errors:
+        raise errors[0]
     new = [entry for key, entry in first.items() if key not in stored]
     if new:
         _insert_events(client, new)
@@ -182,6 +221,19 @@ def _insert_events(client: ClickHouseClient, entries: list[tuple[tuple, Optional
                 client.insert(EVENTS, extended, (*EVENT_COLUMNS, *columns.values()), settings=WITH_MATERIALIZED)
                 return
     client.insert(EVENTS, rows, EVENT_COLUMNS, settings=INSERT_SETTINGS)
+
+
+_executor: dict = {}
+_executor_lock = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """Threads for the mirror inserts (made on first use: after a server forks its workers)."""
+    if "pool" not in _executor:
+        with _executor_lock:
+            if "pool" not in _executor:
+                _executor["pool"] = ThreadPoolExecutor(max_workers=3, thread_name_prefix="clickhouse-mirror")
+    return _executor["pool"]
 
 
 def _tuple(values) -> str:

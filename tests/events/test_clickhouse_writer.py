@@ -84,6 +84,61 @@ def test_a_failed_insert_fails_its_group_only():
     assert writer._writing is False
 
 
+def test_a_leader_waits_for_requests_on_their_way(monkeypatch):
+    """A request that started ingesting (`expecting`) before the leader wrote joins its insert."""
+    monkeypatch.setattr("events.clickhouse.writer.LINGER_SECONDS", 60)
+    writer, client = GroupWriter(), FakeClient()
+    client.release.set()
+    started, go = threading.Event(), threading.Event()
+
+    def on_its_way():
+        with writer.expecting():
+            started.set()
+            go.wait(10)  # resolving its persons
+            writer.write(client, Rows(events=[event_row()]))
+
+    other = threading.Thread(target=on_its_way)
+    other.start()
+    assert started.wait(10)
+    def lead():
+        with writer.expecting():
+            writer.write(client, Rows(events=[event_row()]))
+
+    leader = threading.Thread(target=lead)
+    leader.start()
+    while not writer._writing:
+        threading.Event().wait(0.01)
+    go.set()
+    leader.join(10)
+    other.join(10)
+    assert [count for table, count in client.inserts if table == "events"] == [2]
+
+
+def test_a_request_that_leaves_without_writing_does_not_hold_the_leader(monkeypatch):
+    monkeypatch.setattr("events.clickhouse.writer.LINGER_SECONDS", 60)
+    writer, client = GroupWriter(), FakeClient()
+    client.release.set()
+    started, leave = threading.Event(), threading.Event()
+
+    def gives_up():
+        with writer.expecting():
+            started.set()
+            leave.wait(10)  # e.g. its batch was invalid
+
+    other = threading.Thread(target=gives_up)
+    other.start()
+    assert started.wait(10)
+    leader = threading.Thread(target=writer.write, args=(client, Rows(events=[event_row()])))
+    leader.start()
+    while not writer._writing:
+        threading.Event().wait(0.01)
+    leave.set()
+    leader.join(10)  # far less than the 60 s it would wait for a request still on its way
+    other.join(10)
+    assert not leader.is_alive()
+    assert [count for table, count in client.inserts if table == "events"] == [1]
+
+
 @pytest.mark.django_db
 def test_events_stored_or_repeated_are_written_once(clickhouse):
     stored, repeated, other_team = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
