@@ -84,22 +84,17 @@ def test_a_failed_insert_fails_its_group_only():
     assert writer._writing is False
 
 
-def test_a_leader_waits_for_requests_on_their_way(monkeypatch):
-    """A request that started ingesting (`expecting`) before the leader wrote joins its insert."""
-    monkeypatch.setattr("events.clickhouse.writer.LINGER_SECONDS", 60)
+def lead_while_another_request_is_on_its_way(monkeypatch, other_request):
+    """Start `other_request(writer, client, started, go)` (it enters `expecting`, sets `started`,
+    then waits for `go`), then a leader; once the leader is writing, `go`. Returns the client."""
+    monkeypatch.setattr("events.clickhouse.writer.LINGER_SECONDS", 60)  # far longer than the test
     writer, client = GroupWriter(), FakeClient()
     client.release.set()
     started, go = threading.Event(), threading.Event()
-
-    def on_its_way():
-        with writer.expecting():
-            started.set()
-            go.wait(10)  # resolving its persons
-            writer.write(client, Rows(events=[event_row()]))
-
-    other = threading.Thread(target=on_its_way)
+    other = threading.Thread(target=other_request, args=(writer, client, started, go))
     other.start()
     assert started.wait(10)
+
     def lead():
         with writer.expecting():
             writer.write(client, Rows(events=[event_row()]))
@@ -111,31 +106,29 @@ def test_a_leader_waits_for_requests_on_their_way(monkeypatch):
     go.set()
     leader.join(10)
     other.join(10)
+    assert not leader.is_alive() and not other.is_alive()
+    return client
+
+
+def test_a_leader_waits_for_requests_on_their_way(monkeypatch):
+    """A request that started ingesting (`expecting`) before the leader wrote joins its insert."""
+    def on_its_way(writer, client, started, go):
+        with writer.expecting():
+            started.set()
+            go.wait(10)  # resolving its persons
+            writer.write(client, Rows(events=[event_row()]))
+
+    client = lead_while_another_request_is_on_its_way(monkeypatch, on_its_way)
     assert [count for table, count in client.inserts if table == "events"] == [2]
 
 
 def test_a_request_that_leaves_without_writing_does_not_hold_the_leader(monkeypatch):
-    monkeypatch.setattr("events.clickhouse.writer.LINGER_SECONDS", 60)
-    writer, client = GroupWriter(), FakeClient()
-    client.release.set()
-    started, leave = threading.Event(), threading.Event()
-
-    def gives_up():
+    def gives_up(writer, client, started, go):
         with writer.expecting():
             started.set()
-            leave.wait(10)  # e.g. its batch was invalid
+            go.wait(10)  # then e.g. its batch turns out invalid
 
-    other = threading.Thread(target=gives_up)
-    other.start()
-    assert started.wait(10)
-    leader = threading.Thread(target=writer.write, args=(client, Rows(events=[event_row()])))
-    leader.start()
-    while not writer._writing:
-        threading.Event().wait(0.01)
-    leave.set()
-    leader.join(10)  # far less than the 60 s it would wait for a request still on its way
-    other.join(10)
-    assert not leader.is_alive()
+    client = lead_while_another_request_is_on_its_way(monkeypatch, gives_up)
     assert [count for table, count in client.inserts if table == "events"] == [1]
 
 
