@@ -42,13 +42,49 @@ def compare_timings(api_call, hand_written_call, repeat: int, target: float = 1.
     print(f"ratio (a)/(b): {api_median / sql_median:.2f}  (target <= {target})")
 
 
-def remove_team(team, user) -> None:
-    """Drop the bench team's events and persons (kept out of a shared database), then the team."""
+def bench_team(name: str, team_id: int | None = None):
+    """(team, user, personal API key): a new organization and team, or the team `team_id`, with a new
+    member user whose key has every scope."""
+    import uuid
+
+    from accounts.models import Organization, OrganizationMembership, Team, User
+    from accounts.services import create_personal_api_key, create_project_with_team
+
+    if team_id:
+        team = Team.objects.select_related("organization").get(id=team_id)
+    else:
+        team = create_project_with_team(Organization.objects.create(name=f"Bench {uuid.uuid4().hex[:6]}"), name=name)
+    user = User.objects.create_user(email=f"bench-{uuid.uuid4().hex[:8]}@example.com", password="x")
+    OrganizationMembership.objects.create(organization=team.organization, user=user)
+    _, key = create_personal_api_key(user, label="bench", scopes=["*"])
+    return team, user, key
+
+
+def fetch_rows(sql: str, params: list) -> list[tuple]:
+    """Run hand-written SQL with the session settings the engine uses (PostgreSQL: JIT off), for a
+    like-for-like time, and return its rows."""
     from django.db import connection, transaction
 
+    from queries.sql.engine import get_engine
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        for setting in getattr(get_engine(), "SESSION_SETTINGS", ()):
+            cursor.execute(setting)
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def remove_team(team, user) -> None:
+    """Drop the bench team's cohorts, events and persons (kept out of a shared database), then the team."""
+    from django.db import connection, transaction
+
+    from cohorts.models import Cohort, CohortPeople
     from events.models import Event, Person, PersonDistinctId
 
     with transaction.atomic(), connection.cursor() as cursor:
+        cohorts = list(Cohort.objects.filter(team=team).values_list("id", flat=True))
+        CohortPeople.objects.filter(cohort_id__in=cohorts).delete()
+        Cohort.objects.filter(id__in=cohorts).delete()
         for model in (Event, PersonDistinctId, Person):
             cursor.execute(f"DELETE FROM {model._meta.db_table} WHERE team_id = %s", [team.id])
     team.organization.delete()

@@ -120,18 +120,7 @@ def hand_written(team, date_from: datetime, date_to: datetime) -> tuple[str, lis
 
 
 def run_hand_written(sql: str, params: list) -> dict:
-    """Runs with the session settings the engine uses (PostgreSQL: JIT off), for a like-for-like time."""
-    from django.db import connection, transaction
-
-    from queries.sql.engine import get_engine
-
-    settings = getattr(get_engine(), "SESSION_SETTINGS", ())
-    with transaction.atomic(), connection.cursor() as cursor:
-        for setting in settings:
-            cursor.execute(setting)
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    return {(str(day)[:10], browser): count for day, browser, count in rows}
+    return {(str(day)[:10], browser): count for day, browser, count in _common.fetch_rows(sql, params)}
 
 
 def main() -> None:

@@ -15,9 +15,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Team
+from core.database import for_connection
 from groups.ingestion import record_groups
 
-from .models import Person, PersonDistinctId
+from .models import Event, Person, PersonDistinctId
 from .services import CapturedEvent, person_uuid_for
 from .store import PersonChanges, get_store
 
@@ -248,6 +249,8 @@ def generate_demo_data(
                 progress(summary.events, events)
     if pending:
         _insert(generator, pending, summary)
+    # Fresh statistics, so the first insights after a bulk load are planned for the rows now there.
+    for_connection().analyze([Event._meta.db_table, Person._meta.db_table, PersonDistinctId._meta.db_table])
     if progress:
         progress(summary.events, events)
     return summary

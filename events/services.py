@@ -18,6 +18,7 @@ from django.db.models import BigIntegerField, Case, F, Value, When
 from django.utils import timezone
 
 from accounts.models import Team
+from core.database import for_connection
 from groups.ingestion import record_groups
 
 from .exceptions import InvalidPayload, invalid_token, missing_token, unusable_token
@@ -200,13 +201,13 @@ class ConcurrentPersonChange(Exception):
 def _write(team_id: int, captured: list[CapturedEvent], now: datetime, *, lock_persons: bool, skip_stored_uuids: bool) -> None:
     resolver = _PersonResolver(team_id)
     with_persons = _distinct_ids_with_persons(captured)
-    postgres = connection.vendor == "postgresql"
-    if lock_persons and postgres:
+    database = for_connection()
+    if lock_persons and database.needs_write_locks:
         _lock_distinct_ids(team_id, with_persons)
     # Personless events' ids too: they take the person an id already has.
     resolver.load(with_persons | {e.distinct_id for e in captured}, lock=lock_persons)
     unknown = with_persons - resolver.stored_distinct_ids
-    if unknown and postgres and not lock_persons:
+    if unknown and database.needs_write_locks and not lock_persons:
         # Requests that may create persons for the same new ids take turns (one global lock
         # order, taken before any write: no deadlock); then read what the previous one created.
         _lock_distinct_ids(team_id, unknown)
@@ -225,12 +226,7 @@ def _lock_distinct_ids(team_id: int, distinct_ids: set[str]) -> None:
     Without them two requests creating the same persons insert unique-index entries (person
     uuid, distinct id) in different orders and deadlock. SQLite runs one writer at a time.
     """
-    keys = sorted({_lock_key(team_id, distinct_id) for distinct_id in distinct_ids})
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(%s, key) FROM unnest(%s::integer[]) WITH ORDINALITY AS keys(key, n) ORDER BY n",
-            [ADVISORY_LOCK_NAMESPACE, keys],
-        )
+    for_connection().lock_keys(ADVISORY_LOCK_NAMESPACE, sorted({_lock_key(team_id, distinct_id) for distinct_id in distinct_ids}))
 
 
 def _lock_key(team_id: int, distinct_id: str) -> int:
@@ -358,7 +354,7 @@ class _PersonResolver:
         no team-wide condition a planner with stale statistics could turn into a scan.
         """
         ops = connection.ops
-        postgres = connection.vendor == "postgresql"
+        database = for_connection()
         sql = (
             f"SELECT d.distinct_id, p.id, p.uuid, p.properties, p.created_at, p.is_identified, p.version "
             f"FROM {ops.quote_name(PersonDistinctId._meta.db_table)} d JOIN {ops.quote_name(Person._meta.db_table)} p ON p.id = d.person_id "
@@ -373,10 +369,8 @@ class _PersonResolver:
         with connection.cursor() as cursor:
             for start in range(0, len(ordered), LOOKUP_CHUNK):
                 chunk = ordered[start : start + LOOKUP_CHUNK]
-                if postgres:  # one array parameter: the same statement text whatever the count
-                    cursor.execute(sql.format(ids="= ANY(%s)"), [chunk, self.team_id])
-                else:
-                    cursor.execute(sql.format(ids=f"IN ({', '.join(['%s'] * len(chunk))})"), [*chunk, self.team_id])
+                ids, values = database.in_values(chunk)
+                cursor.execute(sql.format(ids=ids), [*values, self.team_id])
                 for distinct_id, pk, person_uuid, properties, created_at, is_identified, version in cursor.fetchall():
                     state = states.get(pk)
                     if state is None:

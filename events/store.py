@@ -23,12 +23,14 @@ import logging
 import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Iterable, Optional, Sequence
 
 from django.db import connection
 from django.db.models import BigIntegerField, Case, Min, Value, When
 from django.db.models.constants import OnConflict
+
+from core.database import for_connection
 
 from .clickhouse.client import ClickHouseError, get_client, is_enabled, quote
 from .exceptions import EventStoreUnavailable
@@ -87,6 +89,13 @@ class EventStore:
         raise NotImplementedError
 
 
+def stored_at(now: datetime, position: int) -> datetime:
+    """The `created_at` of a request's event at `position`: one microsecond apart in request order,
+    so that the stored order (ClickHouse's event `id`, Django's row id) breaks ties at equal timestamps
+    the same way on every engine and in `ORDER BY timestamp, created_at`."""
+    return now + timedelta(microseconds=position)
+
+
 def _unique(events: Sequence["CapturedEvent"]) -> list["CapturedEvent"]:
     """The first event of each uuid (a batch may repeat one)."""
     first_of_uuid: dict[uuid.UUID, "CapturedEvent"] = {}
@@ -131,21 +140,20 @@ class DjangoEventStore(EventStore):
         ops = connection.ops
         table = ops.quote_name(Event._meta.db_table)
         columns = ", ".join(ops.quote_name(Event._meta.get_field(name).column) for name in EVENT_COLUMNS)
-        if connection.vendor == "postgresql":
+        if for_connection().copy_from_stdin:
             if skip_stored_uuids:
                 stored = set(Event.objects.filter(team_id=team_id, uuid__in=[e.uuid for e in unique]).values_list("uuid", flat=True))
                 unique = [e for e in unique if e.uuid not in stored]
             with connection.cursor() as cursor, connection.wrap_database_errors:
                 with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                    for e in unique:
+                    for position, e in enumerate(unique):
                         copy.write_row((e.uuid, team_id, e.event, e.distinct_id, json.dumps(e.properties), e.timestamp,
-                                        person_ids.get(e.distinct_id), e.session_id, now))
+                                        person_ids.get(e.distinct_id), e.session_id, stored_at(now, position)))
             return
-        created_at = ops.adapt_datetimefield_value(now)
         rows = [
             (e.uuid.hex, team_id, e.event, e.distinct_id, json.dumps(e.properties), ops.adapt_datetimefield_value(e.timestamp),
-             person_ids.get(e.distinct_id), e.session_id, created_at)
-            for e in unique
+             person_ids.get(e.distinct_id), e.session_id, ops.adapt_datetimefield_value(stored_at(now, position)))
+            for position, e in enumerate(unique)
         ]
         per_statement = connection.features.max_query_params // len(EVENT_COLUMNS)
         placeholder = "(" + ", ".join(["%s"] * len(EVENT_COLUMNS)) + ")"
@@ -172,7 +180,7 @@ class DjangoEventStore(EventStore):
         rows = Event.objects.filter(team_id=team_id)
         if event is not None:
             rows = rows.filter(event=event)
-        return list(rows.order_by("-timestamp").values_list("properties", flat=True)[:limit])
+        return list(rows.order_by("-timestamp", "-created_at").values_list("properties", flat=True)[:limit])
 
 
 class ClickHouseEventStore(EventStore):
@@ -204,7 +212,8 @@ class ClickHouseEventStore(EventStore):
             distinct_ids=links,
             overrides=mirror.override_rows(team_id, overrides),
             events=[(e.uuid, team_id, e.event, e.distinct_id, json.dumps(e.properties), e.timestamp,
-                     person_ids.get(e.distinct_id), e.session_id, now) for e in events],
+                     person_ids.get(e.distinct_id), e.session_id, stored_at(now, position))
+                    for position, e in enumerate(events)],
             properties=[e.properties for e in events],
         )
         try:
@@ -217,9 +226,9 @@ class ClickHouseEventStore(EventStore):
     def writing(self):
         from .clickhouse.writer import writer
 
-        if connection.vendor == "sqlite":
-            # One writer at a time: a request on its way waits for the leader's transaction, so
-            # the leader must not wait for it (SQLite requests are written one by one).
+        if not for_connection().needs_write_locks:
+            # One writer at a time (SQLite): a request on its way waits for the leader's
+            # transaction, so the leader must not wait for it (requests are written one by one).
             return nullcontext()
         return writer.expecting()  # the group writer waits (briefly) for requests on their way
 
@@ -256,7 +265,7 @@ class ClickHouseEventStore(EventStore):
         condition = f" AND event = {quote(event)}" if event is not None else ""
         rows = get_client().query(
             f"SELECT properties FROM events WHERE team_id = {int(team_id)}{condition} "
-            f"ORDER BY timestamp DESC LIMIT {int(limit)}"
+            f"ORDER BY timestamp DESC, created_at DESC LIMIT {int(limit)}"
         ).rows
         return [_json_object(row[0]) for row in rows]
 

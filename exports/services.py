@@ -6,16 +6,13 @@ outlives the request's query timeout, the export continues in the background —
 worker with REDIS_URL, else on an in-process thread — and retrieving it later reports the outcome.
 """
 import logging
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import Optional
 
-from django.conf import settings
-from django.db import close_old_connections, connections, transaction
+from django.db import transaction
 from django.utils import timezone
 from rest_framework.exceptions import APIException
 
+from core.background import ThreadRunner, uses_celery
 from insights.results import insight_results, shown_query
 from queries import conf
 from queries.api import ExecutionMode, QueryTimeout, execute_query, source_of
@@ -123,33 +120,16 @@ def run_export_by_id(asset_id: int) -> None:
         run_export(asset, in_background=True)
 
 
-def _uses_celery() -> bool:
-    return bool(settings.REDIS_URL) and not getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False)
-
-
-_pool: Optional[ThreadPoolExecutor] = None
-_pool_lock = threading.Lock()
-
-
-def _in_thread(asset_id: int) -> None:
-    close_old_connections()
-    try:
-        run_export_by_id(asset_id)
-    finally:
-        connections.close_all()
+_threads = ThreadRunner("export")
 
 
 def _dispatch(asset_id: int) -> None:
-    global _pool
-    if _uses_celery():
+    if uses_celery():
         from .tasks import run_export_task
 
         run_export_task.delay(asset_id)
         return
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export")
-    _pool.submit(_in_thread, asset_id)
+    _threads.submit(run_export_by_id, asset_id)
 
 
 # --- Expiry ----------------------------------------------------------------------------------------

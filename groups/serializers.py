@@ -1,6 +1,11 @@
 from rest_framework import serializers
 
+from cohorts.serializers import CohortPersonSerializer
+
 from .models import MAX_GROUP_TYPES_PER_PROJECT, Group, GroupTypeMapping
+
+
+RELATED_DISTINCT_IDS = 1000  # PostHog's limit of distinct ids per related person
 
 
 class GroupTypeSerializer(serializers.ModelSerializer):
@@ -41,3 +46,49 @@ class FoundGroupSerializer(GroupSerializer):
 
     def get_notebook(self, obj) -> str | None:
         return None
+
+
+class PropertyCountSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+class PropertyValuesSerializer(serializers.Serializer):
+    """`property_values`' answer."""
+
+    results = PropertyCountSerializer(many=True)
+    refreshing = serializers.BooleanField()
+
+
+class _ActorFields(serializers.Serializer):
+    """What PostHog adds to every serialized actor: no recordings here, no value at a data point."""
+
+    matched_recordings = serializers.SerializerMethodField()
+    value_at_data_point = serializers.SerializerMethodField()
+
+    def get_matched_recordings(self, actor) -> list:
+        return []
+
+    def get_value_at_data_point(self, actor) -> float | None:
+        return None
+
+
+class RelatedPersonSerializer(CohortPersonSerializer, _ActorFields):
+    """A related person, as PostHog serializes actors."""
+
+    def _distinct_ids(self, person) -> list[str]:
+        return [link.distinct_id for link in person.distinct_ids.all()][:RELATED_DISTINCT_IDS]
+
+
+class RelatedGroupSerializer(_ActorFields):
+    """A related group, as PostHog serializes actors."""
+
+    type = serializers.SerializerMethodField()
+    id = serializers.CharField(source="group_key")
+    group_type_index = serializers.IntegerField()
+    group_key = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    properties = serializers.JSONField(source="group_properties")
+
+    def get_type(self, group) -> str:
+        return "group"

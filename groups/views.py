@@ -1,6 +1,6 @@
 """Group types (`/api/projects/:id/groups_types/`) and groups (`/api/projects/:id/groups/`)."""
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
@@ -8,10 +8,13 @@ from rest_framework.response import Response
 
 from core.mixins import TeamScopedViewSetMixin
 
-from .models import Group, GroupTypeMapping
+from .models import MAX_GROUP_TYPES_PER_PROJECT, Group, GroupTypeMapping
 from .pagination import GroupCursorPagination
-from .selectors import project_group_types, team_groups
-from .serializers import FoundGroupSerializer, GroupSerializer, GroupTypeMetadataSerializer, GroupTypeSerializer
+from .selectors import group_property_definitions, group_property_values, project_group_types, related, team_groups
+from .serializers import (
+    FoundGroupSerializer, GroupSerializer, GroupTypeMetadataSerializer, GroupTypeSerializer, PropertyCountSerializer,
+    PropertyValuesSerializer, RelatedGroupSerializer, RelatedPersonSerializer,
+)
 from .services import create_group, delete_group_type, update_group_type_metadata
 
 PROJECT_ID_PARAMETER = OpenApiParameter(
@@ -24,14 +27,24 @@ MISSING_INDEX = ("You must pass ?group_type_index= in this URL. To get a list of
                  "call /api/:project_id/groups_types/.")
 
 
-def _group_type_index(request) -> int:
+REQUIRED = "This query parameter is required."
+
+
+def _group_type_index(request, missing: str = MISSING_INDEX) -> int:
     raw = request.query_params.get("group_type_index")
     if not raw:
-        raise ValidationError({"group_type_index": [MISSING_INDEX]})
+        raise ValidationError({"group_type_index": [missing]})
     try:
         return int(raw)
     except ValueError:
         raise ValidationError({"group_type_index": ["A valid integer is required."]}) from None
+
+
+def _required(request, name: str) -> str:
+    value = request.query_params.get(name)
+    if not value:
+        raise ValidationError({name: [REQUIRED]})
+    return value
 
 
 @extend_schema(parameters=[PROJECT_ID_PARAMETER])
@@ -116,3 +129,40 @@ class GroupViewSet(TeamScopedViewSetMixin, mixins.ListModelMixin, mixins.CreateM
         if group is None:
             raise NotFound()
         return Response(FoundGroupSerializer(group).data)
+
+    @extend_schema(parameters=[
+        OpenApiParameter("group_type_index", OpenApiTypes.INT, description="Specify the group type to find"),
+        OpenApiParameter("id", OpenApiTypes.STR, required=True,
+                         description="The key of the group (with group_type_index), or else the UUID of the person, to find related actors of"),
+    ], responses=PolymorphicProxySerializer(component_name="RelatedActor", serializers=[RelatedPersonSerializer, RelatedGroupSerializer],
+                                            resource_type_field_name=None, many=True))
+    @action(detail=False, methods=["get"], required_scopes=["group:read"], pagination_class=None)
+    def related(self, request, **kwargs):
+        """Persons and groups that shared events with a group (or a person) in the last 90 days: the
+        group's persons, then groups of the project's other types that exist in the groups list."""
+        actor_id = _required(request, "id")
+        index = _group_type_index(request) if request.query_params.get("group_type_index") else None
+        if index is not None and not 0 <= index < MAX_GROUP_TYPES_PER_PROJECT:
+            raise ValidationError({"group_type_index": [f"This field must be between 0 and {MAX_GROUP_TYPES_PER_PROJECT - 1}."]})
+        persons, groups = related(self.team, group_type_index=index, actor_id=actor_id)
+        return Response([*RelatedPersonSerializer(persons, many=True).data, *RelatedGroupSerializer(groups, many=True).data])
+
+    @extend_schema(responses={200: OpenApiResponse(
+        response=OpenApiTypes.OBJECT, description='Property keys per group type index, most used first: `{"0": [{"name", "count"}]}`')})
+    @action(detail=False, methods=["get"], required_scopes=["group:read"])
+    def property_definitions(self, request, **kwargs):
+        """The property keys of the project's groups by group type index, with how many groups have each."""
+        return Response(group_property_definitions(self.team))
+
+    @extend_schema(parameters=[
+        OpenApiParameter("group_type_index", OpenApiTypes.INT, required=True, description="Specify the group type to find property values of"),
+        OpenApiParameter("key", OpenApiTypes.STR, required=True, description="Specify the property key to find values for"),
+        OpenApiParameter("value", OpenApiTypes.STR, description="Keep values containing this text (case-insensitive)"),
+    ], responses=PropertyValuesSerializer)
+    @action(detail=False, methods=["get"], required_scopes=["group:read"])
+    def property_values(self, request, **kwargs):
+        """The 20 most common values of a group property among the groups of one type."""
+        index = _group_type_index(request, REQUIRED)
+        key = _required(request, "key")
+        values = group_property_values(self.team, group_type_index=index, key=key, value=request.query_params.get("value"))
+        return Response({"results": PropertyCountSerializer(values, many=True).data, "refreshing": False})

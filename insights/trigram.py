@@ -11,6 +11,8 @@ from functools import lru_cache
 from django.db.backends.signals import connection_created
 from django.db.models import FloatField, Func
 
+from core.database import for_connection
+
 _WORD = re.compile(r"[^\W_]+")  # runs of letters and digits, as pg_trgm splits words
 
 
@@ -112,9 +114,10 @@ def word_similarity(query: str | None, text: str | None) -> float | None:
 
 
 def register_sqlite_functions(sender, connection, **kwargs):
-    if connection.vendor == "sqlite":
-        connection.connection.create_function("SIMILARITY", 2, similarity, deterministic=True)
-        connection.connection.create_function("WORD_SIMILARITY", 2, word_similarity, deterministic=True)
+    """pg_trgm's functions in Python, on databases that lack them (SQLite)."""
+    database = for_connection(connection)
+    database.define_function("SIMILARITY", 2, similarity)
+    database.define_function("WORD_SIMILARITY", 2, word_similarity)
 
 
 def connect_signals():

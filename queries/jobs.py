@@ -9,18 +9,16 @@ removed by a cancel, or — if its worker died — is reported as failed once it
 longer than QUERY_ASYNC_TIMEOUT_SECONDS. A cancelled or superseded job never writes a status.
 """
 import logging
-import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Optional
 
-from django.conf import settings
 from django.core.cache import cache
-from django.db import close_old_connections, connections, transaction
+from django.db import transaction
 from django.utils.dateparse import parse_datetime
 from rest_framework.exceptions import APIException, NotFound
 
+from core.background import ThreadRunner, uses_celery
 from core.faults import BrokerUnavailable, is_broker_unavailable
 
 from . import clock, conf
@@ -109,7 +107,7 @@ def enqueue(team, query: dict, query_id: str, *, refresh_requested: bool, user_i
     _store(status)
     arguments = (team.id, query_id, query, user_id, status["task_id"])
     # A broker that cannot take the job is the client's 503 (core.faults), not a silent loss.
-    transaction.on_commit(lambda: _dispatch(*arguments), robust=not _uses_celery())
+    transaction.on_commit(lambda: _dispatch(*arguments), robust=not uses_celery())
     return status
 
 
@@ -118,17 +116,19 @@ def cancel(team_id: int, query_id: str) -> str:
     if status is not None and status["complete"]:
         return "Query already complete"
     if status is not None:
-        if _uses_celery() and status.get("task_id"):
+        if uses_celery() and status.get("task_id"):
             try:
                 from .tasks import process_query_task
 
                 process_query_task.app.control.revoke(status["task_id"])
             except Exception:  # the broker being unreachable must not block a cancel
                 logger.warning("Could not revoke query task %s", status["task_id"], exc_info=True)
-        backend = cache.get(_backend_key(team_id, query_id))
-        if backend is not None:
-            get_engine().cancel_backend(backend)
+    backend = cache.get(_backend_key(team_id, query_id)) if status is not None else None
+    # The status goes first: a job whose statement is killed must already see itself cancelled
+    # (else it would report the kill as its error).
     cache.delete_many([status_key(team_id, query_id), _backend_key(team_id, query_id)])
+    if backend is not None:
+        get_engine().cancel_backend(backend)
     return "Query cancelled"
 
 
@@ -182,32 +182,11 @@ def _message(error: APIException) -> str:
     return str(detail)
 
 
-def _uses_celery() -> bool:
-    return bool(settings.REDIS_URL) and not getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False)
-
-
-_pool: Optional[ThreadPoolExecutor] = None
-_pool_lock = threading.Lock()
-
-
-def _thread_pool() -> ThreadPoolExecutor:
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=conf.async_threads(), thread_name_prefix="query-async")
-        return _pool
-
-
-def _run_in_thread(*arguments) -> None:
-    close_old_connections()
-    try:
-        run_job(*arguments)
-    finally:
-        connections.close_all()
+_threads = ThreadRunner("query-async", conf.async_threads)
 
 
 def _dispatch(team_id: int, query_id: str, query: dict, user_id, task_id: str) -> None:
-    if _uses_celery():
+    if uses_celery():
         from .tasks import process_query_task
 
         try:
@@ -218,4 +197,4 @@ def _dispatch(team_id: int, query_id: str, query: dict, user_id, task_id: str) -
             cache.delete(status_key(team_id, query_id))
             raise BrokerUnavailable() from exc
     else:
-        _thread_pool().submit(_run_in_thread, team_id, query_id, query, user_id, task_id)
+        _threads.submit(run_job, team_id, query_id, query, user_id, task_id)

@@ -6,7 +6,10 @@ what `docker compose config` and a start would need: every mounted file exists a
 well-formed XML, every host the configs and the app name is a service of the active profiles,
 each service the app waits for has a health check.
 """
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 from xml.etree import ElementTree
@@ -129,3 +132,23 @@ def test_dockerfile_installs_the_clickhouse_client():
     extras = re.search(r"ARG EXTRAS=(\S+)", dockerfile).group(1)
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert re.search(rf"^{re.escape(extras)} = \[\s*\"clickhouse-connect==", pyproject, re.MULTILINE)
+
+
+def _compose_plugin() -> bool:
+    """Whether `docker compose` (the Compose v2 plugin) is installed; no daemon is needed for `config`.
+    (The legacy `docker-compose` 1.x does not read the current Compose spec: no `required:` in
+    depends_on, no `${VAR:+...}`; it is not used.)"""
+    if shutil.which("docker") is None:
+        return False
+    return subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not _compose_plugin(), reason="the docker compose plugin is not installed")
+@pytest.mark.parametrize(("env", "profiles"), [(SINGLE, ()), (CLUSTER, ("cluster",))], ids=["one-server", "cluster"])
+def test_docker_compose_config_validates(env, profiles):
+    command = ["docker", "compose", "--project-directory", str(ROOT), "-f", str(ROOT / "docker-compose.yml")]
+    for profile in profiles:
+        command += ["--profile", profile]
+    variables = {key: value for key, value in os.environ.items() if key not in ("SECRET_KEY", "CLICKHOUSE_CLUSTER")}
+    result = subprocess.run(command + ["config", "--quiet"], capture_output=True, text=True, env={**variables, **env})
+    assert result.returncode == 0, result.stderr

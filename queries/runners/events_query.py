@@ -16,6 +16,7 @@ from sqlglot import exp
 from ..dates import parse_date
 from ..limit_context import LimitContext
 from ..schema import EventsQuery, HogQLFilters
+from ..sql.actions import action_condition
 from ..sql.sandbox import AGGREGATES, SandboxError, clickhouse_type, compile_query, parse_expression
 from .base import QueryRunner, register
 from .hogql_query import run_sandboxed
@@ -57,8 +58,6 @@ class EventsQueryRunner(QueryRunner):
 
     def calculate(self) -> dict:
         query: EventsQuery = self.query
-        if query.actionId is not None:
-            raise ValidationError("Filtering events by action (actionId) is not supported.")
         if not query.select:
             raise ValidationError("An EventsQuery needs at least one column in `select`.")
         if query.limit is not None and query.limit < 0 or query.offset is not None and query.offset < 0:
@@ -69,7 +68,8 @@ class EventsQueryRunner(QueryRunner):
             node, self.team, self.engine, now=self.now, tz=self.tz, filters=self._filters(),
             default_limit=self.limit_context.default_rows if self.limit_context is not LimitContext.QUERY else DEFAULT_LIMIT,
             limit=min(query.limit, self.limit_context.max_rows) if query.limit is not None else None,
-            offset=query.offset or 0, max_limit=self.limit_context.max_rows,
+            offset=query.offset or 0, max_limit=self.limit_context.max_rows, event_conditions=self._event_conditions(),
+            events_time_range=self._time_range(),
         )
         body = run_sandboxed(self, compiled)
         kinds = compiled.value_types
@@ -102,17 +102,17 @@ class EventsQueryRunner(QueryRunner):
         for text in query.where or []:
             condition = parse_expression(text)
             (having if has_aggregation(condition) else where).append(condition)
-        if query.properties or query.fixedProperties or query.filterTestAccounts:
+        if query.properties or query.fixedProperties or query.filterTestAccounts or query.actionId is not None:
             where.append(exp.Placeholder(this="filters"))
         if query.event:
             where.append(exp.EQ(this=exp.column("event"), expression=exp.Literal.string(query.event)))
         if query.personId:
             where.append(exp.EQ(this=exp.column("person_id"), expression=exp.Literal.string(str(query.personId))))
-        after = query.after or DEFAULT_AFTER
-        if after != "all":
-            where.append(exp.GT(this=exp.column("timestamp"), expression=exp.Literal.string(self._moment(after))))
-        if query.before:
-            where.append(exp.LT(this=exp.column("timestamp"), expression=exp.Literal.string(self._moment(query.before))))
+        lower, upper = self._time_range()
+        if lower is not None:
+            where.append(exp.GT(this=exp.column("timestamp"), expression=exp.Literal.string(lower.isoformat())))
+        if upper is not None:
+            where.append(exp.LT(this=exp.column("timestamp"), expression=exp.Literal.string(upper.isoformat())))
         if where:
             node = node.where(*where)
         aggregated = [has_aggregation(item) for item in items]
@@ -128,16 +128,33 @@ class EventsQueryRunner(QueryRunner):
         return node
 
     def _default_order(self, items: list[exp.Expression], aggregated: list[bool]) -> list[exp.Ordered]:
-        """PostHog's default: the first aggregation, else the newest events first."""
+        """PostHog's default: the first aggregation, else the newest events first (at the same
+        timestamp, the last stored first: every engine's `created_at` follows the stored order)."""
         for item, aggregate in zip(items, aggregated):
             if aggregate:
                 return [exp.Ordered(this=(item.this if isinstance(item, exp.Alias) else item).copy(), desc=True, nulls_first=False)]
-        return [exp.Ordered(this=exp.column("timestamp"), desc=True, nulls_first=False)]
+        return [exp.Ordered(this=exp.column(name), desc=True, nulls_first=False) for name in ("timestamp", "created_at")]
 
-    def _moment(self, value: str) -> str:
-        """`after`/`before`: an ISO date or a relative one (-24h, -7d), as an absolute ISO time."""
+    def _time_range(self) -> tuple[Optional[datetime], Optional[datetime]]:
+        """(`after`, `before`) as absolute times, None when open (`after` defaults to the last 24 hours)."""
+        after = self.query.after or DEFAULT_AFTER
+        return (self._moment(after) if after != "all" else None, self._moment(self.query.before) if self.query.before else None)
+
+    def _moment(self, value: str) -> datetime:
+        """`after`/`before`: an ISO date or a relative one (-24h, -7d), as an absolute time."""
         moment, _relative, _hours = parse_date(str(value), self.tz, self.now, truncate=False)
-        return moment.isoformat()
+        return moment
+
+    def _event_conditions(self) -> list:
+        """`actionId`: only the events the action matches (looked up across the project, as PostHog)."""
+        if self.query.actionId is None:
+            return []
+        action = self.actions.get(self.query.actionId)
+        if action is None:
+            raise ValidationError("Action does not exist")
+        if not action.steps:
+            raise ValidationError("Action does not have any match groups")
+        return [lambda context: action_condition(action, context)]
 
     def _filters(self) -> Optional[HogQLFilters]:
         query: EventsQuery = self.query

@@ -25,7 +25,7 @@ from ..sql.actions import entity_condition, entity_event_names
 from ..sql.context import EVENT_FIELDS, SQLContext
 from ..sql.engine import Params, case, paren
 from ..sql.funnels import MICROSECONDS, Exclusion, FunnelPlan, FunnelSQL
-from ..sql.groups import aggregate_by_group, group_key
+from ..sql.groups import aggregate_by_group, group_breakdown_value, group_key
 from ..sql.sessions import session_text
 from ..sql.hogql import BOOL, STRING, compile_expression
 from ..sql.properties import and_all, properties_condition, test_account_filters
@@ -44,8 +44,8 @@ WINDOW_UNITS = {
     "week": timedelta(weeks=1),
     "month": timedelta(days=31),
 }
-BOXED_BREAKDOWN_TYPES = ("event", "person", "event_metadata", "hogql", "session")
-OTHER_BREAKDOWN_TYPES = ("event", "person")
+BOXED_BREAKDOWN_TYPES = ("event", "person", "event_metadata", "hogql", "session", "group")
+OTHER_BREAKDOWN_TYPES = ("event", "person", "group")
 MAX_CUSTOM_BINS = 90
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -75,18 +75,18 @@ class FunnelsQueryRunner(QueryRunner):
 
     # --- Validation ----------------------------------------------------------------------------
 
-    def _breakdowns(self) -> list[tuple[str, str, bool]]:
-        """(type, property, normalize_url) per breakdown; a string breakdown counts as a list of one."""
+    def _breakdowns(self) -> list[tuple[str, str, bool, Optional[int]]]:
+        """(type, property, normalize_url, group type index) per breakdown; a string breakdown counts as a list of one."""
         bf = self.breakdown_filter
         if bf.breakdowns:
-            items = [(item.type or "event", item.property, bool(item.normalize_url)) for item in bf.breakdowns]
+            items = [(item.type or "event", item.property, bool(item.normalize_url), item.group_type_index) for item in bf.breakdowns]
         elif bf.breakdown is None or bf.breakdown == []:
             return []
         else:
             kind = bf.breakdown_type or "event"
             values = bf.breakdown if isinstance(bf.breakdown, list) else [bf.breakdown]
-            items = [(kind, value, bool(bf.breakdown_normalize_url)) for value in values]
-        for kind, prop, _ in items:
+            items = [(kind, value, bool(bf.breakdown_normalize_url), bf.breakdown_group_type_index) for value in values]
+        for kind, prop, _, _ in items:
             if kind not in BOXED_BREAKDOWN_TYPES:
                 raise ValidationError(f"Breakdowns of type '{kind}' are not supported in funnels.")
             if not isinstance(prop, str) or not prop:
@@ -200,7 +200,7 @@ class FunnelsQueryRunner(QueryRunner):
         return self.run_sql(tree, context.params)
 
     def _steps(self) -> Any:
-        breakdown_types = {kind for kind, _, _ in self.breakdowns}
+        breakdown_types = {kind for kind, _, _, _ in self.breakdowns}
         other = bool(self.breakdowns) and breakdown_types <= set(OTHER_BREAKDOWN_TYPES)
         limit = (self.breakdown_filter.breakdown_limit or DEFAULT_BREAKDOWN_LIMIT) if other else UNGROUPED_BREAKDOWN_ROWS
         rows = self._run(lambda plan: FunnelSQL(plan).steps(limit if self.breakdowns else None, other))
@@ -350,9 +350,9 @@ class FunnelsQueryRunner(QueryRunner):
         return and_all(conditions) or exp.true()
 
     @staticmethod
-    def _breakdown(item: tuple[str, str, bool], context: SQLContext) -> exp.Expression:
+    def _breakdown(item: tuple[str, str, bool, Optional[int]], context: SQLContext) -> exp.Expression:
         """The breakdown value as text, '' when missing (PostHog's ifNull(toString(value), ''))."""
-        kind, prop, normalize = item
+        kind, prop, normalize, group_index = item
         if kind == "event":
             value = context.event_property(prop)
         elif kind == "person":
@@ -361,6 +361,8 @@ class FunnelsQueryRunner(QueryRunner):
             value = context.engine.to_text(context.event_column(EVENT_FIELDS[prop]))
         elif kind == "session":
             value = session_text(context, prop)
+        elif kind == "group":
+            value = group_breakdown_value(context, group_index, prop)
         else:
             value = _as_text(compile_expression(prop, context), context)
         value = exp.Coalesce(this=value, expressions=[exp.Literal.string("")])

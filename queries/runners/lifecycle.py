@@ -104,6 +104,7 @@ class LifecycleQueryRunner(ActorInsightRunner):
     def _statement(self, context: SQLContext) -> exp.Select:
         """Rows (interval index, status, persons); index 0 is the interval before the first period."""
         boundaries = self.boundaries
+        context.events_time_range = (boundaries[0], boundaries[-1])  # bounds the sessions read (queries.sql.sessions)
         ts = context.event_column("timestamp")
         person = context.event_column("person")
         group_index = self.query.aggregation_group_type_index

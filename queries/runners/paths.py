@@ -147,6 +147,7 @@ class PathsQueryRunner(ActorInsightRunner):
         """Rows (source, target, paths with the edge, summed microseconds between the two steps)."""
         ts = context.event_column("timestamp")
         start = to_utc(self.start)
+        context.events_time_range = (start, to_utc(self.end))  # bounds the sessions read (queries.sql.sessions)
         conditions = query_conditions(self.query, self.team, context)
         conditions += [exp.GTE(this=ts, expression=context.engine.timestamp(start, context.params)),
                        exp.LTE(this=ts.copy(), expression=context.engine.timestamp(to_utc(self.end), context.params))]
@@ -182,7 +183,11 @@ class PathsQueryRunner(ActorInsightRunner):
             _window(exp.Sum(this=exp.column("new_session")), actor, by_time, running=True), "session_index")).from_("gaps")
 
         in_session = [*actor, exp.column("session_index")]
-        next_item = exp.Coalesce(this=_window(exp.Lead(this=exp.column("path_item")), in_session, by_time), expressions=[exp.Literal.string("")])
+        # The next item of the session: the actor's next event when it is in the same session (the
+        # same window as the sessions' own, so the rows are not sorted again).
+        same_session = exp.EQ(this=_window(exp.Lead(this=exp.column("session_index")), actor, by_time), expression=exp.column("session_index"))
+        next_item = case([(same_session, exp.Coalesce(this=_window(exp.Lead(this=exp.column("path_item")), actor, by_time),
+                                                      expressions=[exp.Literal.string("")]))], exp.Literal.string(""))
         # Of repeated consecutive items the last one stays (with its time), as in PostHog.
         compact = (exp.select(*ACTOR_COLUMNS, "session_index", "event_order", "t_us", "path_item", exp.alias_(next_item, "next_item"))
                    .from_("sessions"))

@@ -16,14 +16,14 @@ from sqlglot import exp
 from ..dates import QueryDateRange, add_intervals, start_of_interval
 from ..schema import RetentionEntity, RetentionQuery
 from ..sql.actors import (
-    ACTOR_COLUMNS, actor_join, actor_key, actor_key_aliased, entity_condition, events_select, query_conditions,
+    ACTOR_COLUMNS, actor_key, actor_key_aliased, entity_condition, events_select, query_conditions,
     with_ctes,
 )
 from ..sql.actions import step_event_names
 from ..sql.context import SQLContext
 from ..sql.properties import and_all, properties_condition
 from ..sql.engine import Params, case
-from ..sql.groups import aggregate_by_group
+from ..sql.groups import aggregate_by_group, group_breakdown_value
 from ..sql.intervals import interval_index
 from .actor_insight import ActorInsightRunner, date_range_errors
 from .base import register, response_value
@@ -77,25 +77,25 @@ class RetentionQueryRunner(ActorInsightRunner):
             if entity.id is not None and not isinstance(entity.id, str):
                 raise ValidationError(f"{name}: the id of an event entity must be an event name.")
 
-    def _breakdown(self) -> Optional[tuple[str, str]]:
-        """(type, property) of the single supported breakdown, or None."""
+    def _breakdown(self) -> Optional[tuple[str, str, Optional[int]]]:
+        """(type, property, group type index) of the single supported breakdown, or None."""
         breakdown_filter = self.query.breakdownFilter
         if breakdown_filter is None:
             return None
         if breakdown_filter.breakdowns:
             # PostHog computes retention by the first breakdown only.
             first = breakdown_filter.breakdowns[0]
-            spec = (first.type or "event", str(first.property))
+            spec = (first.type or "event", str(first.property), first.group_type_index)
         elif breakdown_filter.breakdown is not None:
             value = breakdown_filter.breakdown
             if isinstance(value, list):
                 if len(value) != 1:
                     raise ValidationError("Retention supports a single breakdown property.")
                 value = value[0]
-            spec = (breakdown_filter.breakdown_type or "event", str(value))
+            spec = (breakdown_filter.breakdown_type or "event", str(value), breakdown_filter.breakdown_group_type_index)
         else:
             return None
-        if spec[0] not in ("event", "person"):
+        if spec[0] not in ("event", "person", "group"):
             raise ValidationError(f"Retention breakdowns of type '{spec[0]}' are not supported.")
         return spec
 
@@ -225,6 +225,8 @@ class RetentionQueryRunner(ActorInsightRunner):
     def _statement(self, context: SQLContext) -> exp.Select:
         """Rows (breakdown value?, cohort interval, intervals later, actors)."""
         boundaries = [*self.starts, self.end]
+        if self.retention_type == RECURRING:  # (the first-time kinds read each actor's events of all time)
+            context.events_time_range = (boundaries[0], boundaries[-1])  # bounds the sessions read (queries.sql.sessions)
         ts = context.event_column("timestamp")
         key = actor_key_aliased(context)
         if self.breakdown:
@@ -287,8 +289,11 @@ class RetentionQueryRunner(ActorInsightRunner):
         return condition if condition is not None else exp.true()
 
     def _breakdown_value(self, context: SQLContext) -> exp.Expression:
-        kind, name = self.breakdown
-        value = context.person_property(name) if kind == "person" else context.event_property(name)
+        kind, name, group_index = self.breakdown
+        if kind == "group":
+            value = group_breakdown_value(context, group_index, name)
+        else:
+            value = context.person_property(name) if kind == "person" else context.event_property(name)
         return exp.Coalesce(this=value, expressions=[exp.Literal.string("")])
 
     def _key_names(self) -> list[str]:
@@ -320,30 +325,26 @@ class RetentionQueryRunner(ActorInsightRunner):
         """
         names = self._key_names()
         (starts_table, starts_where), (returns_table, returns_where) = starts, returns
-        breakdown = [exp.column("breakdown_value", table="s")] if self.breakdown else []
-        offset = exp.Sub(this=exp.column("idx", table="r"), expression=exp.column("idx", table="s"))
-        in_window = exp.and_(
-            actor_join("s", "r"),
-            *([exp.EQ(this=exp.column("breakdown_value", table="s"), expression=exp.column("breakdown_value", table="r"))]
-              if self.breakdown else []),
-            exp.GT(this=exp.column("idx", table="r"), expression=exp.column("idx", table="s")),
-            exp.LT(this=offset.copy(), expression=context.param(self.total_intervals)),
-        )
-        sizes = (exp.select(*[c.copy() for c in breakdown], exp.alias_(exp.column("idx", table="s"), "cohort"),
+        breakdown = [exp.column("breakdown_value")] if self.breakdown else []
+        sizes = (exp.select(*([exp.column("breakdown_value", table="s")] if self.breakdown else []),
+                            exp.alias_(exp.column("idx", table="s"), "cohort"),
                             exp.alias_(exp.Literal.number(0), "offset_k"), exp.alias_(exp.Count(this=exp.Star()), "actors"))
                  .from_(exp.to_table(starts_table).as_("s")))
         if starts_where:
             sizes = sizes.where(starts_where("s"))
         sizes = sizes.group_by(*[exp.Literal.number(i + 1) for i in range(len(breakdown) + 1)])
-        pairs = exp.select(*[c.copy() for c in breakdown], exp.alias_(exp.column("idx", table="s"), "cohort"))
-        pairs = pairs.from_(exp.to_table(starts_table).as_("s")).join(exp.to_table(returns_table).as_("r"), on=in_window, join_type="inner")
-        conditions = [where(alias) for where, alias in ((starts_where, "s"), (returns_where, "r")) if where]
-        if conditions:
-            pairs = pairs.where(exp.and_(*conditions))
+        # (actor key, breakdown value?, s_idx, r_idx): each cohort start with each later return in the window.
+        pair_rows = context.engine.interval_pairs(
+            (starts_table, starts_where("s") if starts_where else None),
+            (returns_table, returns_where("r") if returns_where else None),
+            names, context.param(self.total_intervals))
+        offset = exp.Sub(this=exp.column("r_idx"), expression=exp.column("s_idx"))
+        pairs = exp.select(*[c.copy() for c in breakdown], exp.alias_(exp.column("s_idx"), "cohort")).from_(
+            exp.Subquery(this=pair_rows, alias=exp.TableAlias(this=exp.to_identifier("pairs"))))
         if self.query.retentionFilter.cumulative:
             # Each (actor, cohort) once, at the furthest interval it returned in.
             furthest = pairs.select(exp.alias_(exp.Max(this=offset), "offset_k")).group_by(
-                *[exp.column(name, table="s") for name in names], exp.column("idx", table="s"))
+                *[exp.column(name) for name in names], exp.column("s_idx"))
             returned = (exp.select(*[exp.column(name) for name in (["breakdown_value"] if self.breakdown else [])], "cohort", "offset_k",
                                    exp.alias_(exp.Count(this=exp.Star()), "actors"))
                         .from_(exp.Subquery(this=furthest, alias=exp.TableAlias(this=exp.to_identifier("furthest")))))

@@ -150,6 +150,8 @@ class StickinessQueryRunner(ActorInsightRunner):
 
     def _statement(self, series: EventsNode, date_range: QueryDateRange, starts: list[datetime], context: SQLContext) -> exp.Select:
         """Rows (number of active intervals, actors)."""
+        # Bounds the sessions read (queries.sql.sessions).
+        context.events_time_range = (to_utc(date_range.filter_from()), to_utc(date_range.date_to()) + ONE_MICROSECOND)
         ts = context.event_column("timestamp")
         conditions = query_conditions(self.query, self.team, context)
         conditions.append(series_condition(series, context, self.actions))

@@ -20,9 +20,9 @@ from sqlglot import exp
 
 from actions.models import Action
 
-from ..schema import PropertyFilter
+from ..schema import PropertyFilter, PropertyOperator
 from .context import SQLContext
-from .engine import case, is_true, paren
+from .engine import case, is_not_false, is_true, paren
 from .properties import and_all, properties_condition
 from .regex import regex_problem
 
@@ -259,6 +259,16 @@ class _StepCompiler:
             return is_true(context.engine.icontains(value, context.param(f"%{href}%")))
         return is_true(exp.EQ(this=value, expression=context.param(href)))
 
+    def element_match(self, key: str, operator: PropertyOperator, value: Optional[str]) -> exp.Expression:
+        """The positive condition of an element filter (see element_condition)."""
+        if key == "selector":
+            return self.elements({"selector": value})[0] if value.strip() else exp.true()
+        if key == "tag_name":
+            return self.elements({"tag_name": value})[0]
+        if operator == PropertyOperator.is_set:
+            return self.regex(self.chain, '[:"]text="[^"]')
+        return self.text(value, {PropertyOperator.icontains: "contains", PropertyOperator.regex: "regex"}.get(operator, "exact"))
+
     def text(self, text: str, matching: str) -> exp.Expression:
         if matching == "regex":
             pattern = self.context.param(_checked(text, "text"))
@@ -268,6 +278,61 @@ class _StepCompiler:
         if matching == "contains":
             return self.regex(self.chain, '(?i)[:"]text="[^"]*' + _like_to_regex(text, '[^"]'))
         return self.regex(self.chain, '[:"]text="' + regex_literal(text) + '"')
+
+
+# --- Element property filters ------------------------------------------------------------------
+
+# `type: "element"` keys compiled here; `href` and `$elements_chain` are plain text fields (element_field).
+ELEMENT_CONDITION_KEYS = ("selector", "tag_name", "text")
+ELEMENT_KEYS = (*ELEMENT_CONDITION_KEYS, "href", ELEMENTS_CHAIN)
+
+
+def element_field(context: SQLContext, key: str) -> exp.Expression:
+    """The text compared by an element filter on `href` (the chain's first href, NULL without one,
+    PostHog's `elements_chain_href`) or on `$elements_chain` (the whole chain)."""
+    if key == "href":
+        return exp.Nullif(this=_StepCompiler(context).first_href(), expression=exp.Literal.string(""))
+    if key == ELEMENTS_CHAIN:
+        return context.event_property(ELEMENTS_CHAIN)
+    raise ValidationError(f"Element property filters take the keys {', '.join(ELEMENT_KEYS)}, not {key!r}.")
+
+
+def element_condition(prop: PropertyFilter, context: SQLContext) -> Optional[exp.Expression]:
+    """A `type: "element"` filter on `selector`, `tag_name` or `text` (PostHog's `property_to_expr`):
+    selector and tag name take `exact`/`is_not` (the chain matches, or not); `text` holds when any
+    element's text compares (exact, icontains, regex, is_set and their negations). Any element of the
+    chain counts, whatever the event. A list of values is an OR (negative operators: an AND)."""
+    operator = (prop.operator or PropertyOperator.exact)
+    values = prop.value if isinstance(prop.value, list) else [prop.value]
+    if not values and operator not in (PropertyOperator.is_set, PropertyOperator.is_not_set):
+        return None
+    negative = operator in (PropertyOperator.is_not, PropertyOperator.not_icontains, PropertyOperator.not_regex,
+                            PropertyOperator.is_not_set, PropertyOperator.not_in)
+    positive = _POSITIVE.get(operator)
+    if positive is None or (prop.key != "text" and positive != PropertyOperator.exact):
+        allowed = "exact, is_not" if prop.key != "text" else "exact, is_not, icontains, not_icontains, regex, not_regex, is_set, is_not_set"
+        raise ValidationError(f"Element filters on {prop.key} take the operators {allowed}; {operator.value!r} is not supported.")
+    compiler = _StepCompiler(context)
+    if positive == PropertyOperator.is_set:
+        values = [None]
+    parts = []
+    for value in values:
+        if value is None and positive != PropertyOperator.is_set:
+            raise ValidationError(f"The element filter on {prop.key} needs a value.")
+        matched = compiler.element_match(prop.key, positive, None if value is None else str(value))
+        parts.append(is_not_false(exp.Not(this=matched)) if negative else matched)
+    if len(parts) == 1:
+        return parts[0]
+    return paren(exp.and_(*parts) if negative else exp.or_(*parts))
+
+
+_POSITIVE = {
+    PropertyOperator.exact: PropertyOperator.exact, PropertyOperator.in_: PropertyOperator.exact,
+    PropertyOperator.is_not: PropertyOperator.exact, PropertyOperator.not_in: PropertyOperator.exact,
+    PropertyOperator.icontains: PropertyOperator.icontains, PropertyOperator.not_icontains: PropertyOperator.icontains,
+    PropertyOperator.regex: PropertyOperator.regex, PropertyOperator.not_regex: PropertyOperator.regex,
+    PropertyOperator.is_set: PropertyOperator.is_set, PropertyOperator.is_not_set: PropertyOperator.is_set,
+}
 
 
 def action_condition(action: Action, context: SQLContext) -> exp.Expression:
@@ -294,7 +359,7 @@ def step_event_names(action: Action) -> Optional[set[str]]:
 
 def referenced_action_ids(node: Any) -> set[int]:
     """Ids of the actions a query (a model or its JSON) references: ActionsNode series, funnel
-    exclusions, retention entities of type `actions`."""
+    exclusions, retention entities of type `actions`, an EventsQuery's `actionId`."""
     found: set[int] = set()
 
     def walk(value):
@@ -304,6 +369,8 @@ def referenced_action_ids(node: Any) -> set[int]:
                 identifier = value.get("id")
                 if isinstance(identifier, int) or (isinstance(identifier, str) and identifier.isdigit()):
                     found.add(int(identifier))
+            if kind == "EventsQuery" and isinstance(value.get("actionId"), int):
+                found.add(value["actionId"])
             for item in value.values():
                 walk(item)
         elif isinstance(value, list):

@@ -89,5 +89,6 @@ def events_series(series: list, kind: str) -> list[EventsNode]:
 
 
 def reject_group_aggregation(query) -> None:
+    """Paths follow persons: PostHog's paths runner ignores the field, so there is no group path to compute."""
     if getattr(query, "aggregation_group_type_index", None) is not None:
-        raise ValidationError("Group aggregation (aggregation_group_type_index) is not supported.")
+        raise ValidationError("Paths cannot be aggregated by groups (aggregation_group_type_index): paths follow persons.")

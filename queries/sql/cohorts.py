@@ -99,7 +99,11 @@ def in_cohort(person: exp.Expression, cohort: Cohort, params: Params, *, negated
     if members is None:
         return exp.true() if negated else exp.false()
     condition = exp.In(this=person, query=exp.Subquery(this=members))
-    return is_not_false(exp.Not(this=condition)) if negated else is_true(condition)
+    if negated:
+        return is_not_false(exp.Not(this=condition))
+    # Members are never NULL, so this is never NULL either; unlike `(... IN ...) IS TRUE`, the
+    # databases can drive it from the cohort's members through the events' (team, person) index.
+    return paren(exp.and_(exp.Not(this=exp.Is(this=person.copy(), expression=exp.null())), condition))
 
 
 def cohort_property_condition(prop: PropertyFilter, context: SQLContext) -> exp.Expression:

@@ -9,6 +9,8 @@ from .engine import Engine, Params
 EVENTS_PROPERTIES = "events_properties"
 
 EVENT_ALIAS = "e"
+# Column of the session of each event in the joined events table (queries.sql.joined_events).
+SESSION_COLUMN_PREFIX = "session_"
 PERSON_ALIAS = "p"
 
 # HogQL field name -> Event model field
@@ -41,10 +43,9 @@ class SQLContext:
         self.session_fields: set[str] = set()
         self.group_property_indexes: set[int] = set()
         self.aggregation_group_type_index: int | None = None
-        # The query's event time range [lower, upper) when known: sessions are read around it only.
+        # The query's event time range [lower, upper) when known (None: unbounded on that side):
+        # sessions are read around it only.
         self.events_time_range = None
-        # False where the events table cannot join sessions and groups (SQL insights' {filters}).
-        self.joins_sessions_and_groups = True
 
     def param(self, value) -> exp.Placeholder:
         return self.params.add(value)
@@ -67,6 +68,11 @@ class SQLContext:
             return exp.Coalesce(this=group_key(self, GROUP_KEY_PROPERTIES[key]), expressions=[stored])
         return stored
 
+    def session_column(self, name: str, column: str) -> exp.Column:
+        """The column of session field `name` (queries.sql.sessions) for each event."""
+        self.session_fields.add(name)
+        return exp.column(SESSION_COLUMN_PREFIX + column, table=EVENT_ALIAS)
+
     def person_property(self, key: str) -> exp.Expression:
         return self.engine.json_text(self.person_column("properties"), key, self.params)
 
@@ -77,6 +83,13 @@ class SQLContext:
 
     def person_property_number(self, key: str) -> exp.Expression:
         return self.engine.json_number(self.person_column("properties"), key, self.params)
+
+    def group_properties_column(self, index: int) -> exp.Column:
+        """The properties of each event's group of type `index`, a column of the joined events table."""
+        from .groups import GROUP_COLUMN
+
+        self.group_property_indexes.add(index)
+        return exp.column(GROUP_COLUMN.format(index), table=EVENT_ALIAS)
 
     def events_table(self) -> exp.Expression:
         """The events table; a derived table with session and group columns when those were used

@@ -75,29 +75,33 @@ def count_groups(context: SQLContext) -> exp.Expression:
 
 
 def group_properties(context: SQLContext, index: int) -> exp.Column:
-    """The properties of the event's group of that type (NULL without one), from the joined events table."""
-    if not context.joins_sessions_and_groups:
-        raise ValidationError("Group property filters are not supported here.")
-    context.group_property_indexes.add(_valid_index(index))
-    return exp.column(GROUP_COLUMN.format(index), table=EVENT_ALIAS)
+    """The properties of the event's group of that type (NULL without one), from the joined events table
+    (or, in SQL insights' {filters}, the sandbox's events table)."""
+    return context.group_properties_column(_valid_index(index))
 
 
 def group_property(context: SQLContext, index: int, key: str) -> exp.Expression:
     return context.engine.json_text(group_properties(context, index), key, context.params)
 
 
-def group_joins(context: SQLContext) -> list[tuple[exp.Expression, exp.Table, exp.Expression]]:
+def group_join(context: SQLContext, index: int, alias: str, *, team: exp.Expression,
+               events_table: str = EVENT_ALIAS) -> tuple[exp.Expression, exp.Expression]:
+    """(groups table as `alias`, condition) joining each event of `events_table` to its group of that type."""
+    condition = exp.and_(
+        exp.EQ(this=exp.column("team_id", table=alias), expression=team),
+        exp.EQ(this=exp.column("group_type_index", table=alias), expression=exp.Literal.number(index)),
+        exp.EQ(this=exp.column("group_key", table=alias), expression=group_key(context, index, table=events_table)),
+    )
+    return context.engine.groups_source(context.team.id, alias), condition
+
+
+def group_joins(context: SQLContext) -> list[tuple[exp.Expression, exp.Expression, exp.Expression]]:
     """(column, table, join condition) per group type whose properties are read."""
     joins = []
     for index in sorted(context.group_property_indexes):
         alias = f"g{index}"
-        condition = exp.and_(
-            exp.EQ(this=exp.column("team_id", table=alias), expression=context.event_column("team")),
-            exp.EQ(this=exp.column("group_type_index", table=alias), expression=exp.Literal.number(index)),
-            exp.EQ(this=exp.column("group_key", table=alias), expression=group_key(context, index)),
-        )
-        column = exp.alias_(exp.column("group_properties", table=alias), GROUP_COLUMN.format(index))
-        joins.append((column, context.engine.groups_source(context.team.id, alias), condition))
+        table, condition = group_join(context, index, alias, team=context.event_column("team"))
+        joins.append((exp.alias_(exp.column("group_properties", table=alias), GROUP_COLUMN.format(index)), table, condition))
     return joins
 
 
@@ -125,3 +129,51 @@ class GroupPropertyField:
 
 def group_breakdown_value(context: SQLContext, index, key: str) -> exp.Expression:
     return group_property(context, _index_of(index, "a group breakdown needs breakdown_group_type_index"), key)
+
+
+# --- Related actors (the groups API's `related`) ------------------------------------------------------
+
+
+def related_actors(team, *, group_type_index: Optional[int], person_id: Optional[int], group_key_value: Optional[str],
+                   since, until) -> tuple[list[int], list[tuple[int, str]]]:
+    """Actors sharing events with one actor in (since, until): ([person ids], [(group type index, group key)]).
+
+    The actor is the group `group_key_value` of `group_type_index`, or (index None) the person `person_id`.
+    Persons are returned for a group only, and groups of the project's other types only, as PostHog does.
+    """
+    from .engine import Params, get_engine
+
+    engine = get_engine()
+    context = SQLContext(engine, team, Params())
+    timestamp = context.event_column("timestamp")
+    conditions = [
+        context.team_filter(),
+        exp.GT(this=timestamp, expression=engine.timestamp(since, context.params)),
+        exp.LT(this=timestamp.copy(), expression=engine.timestamp(until, context.params)),
+    ]
+    if group_type_index is not None:
+        conditions.append(exp.EQ(this=group_key(context, group_type_index), expression=context.param(group_key_value)))
+    else:
+        conditions.append(exp.EQ(this=context.event_column("person"), expression=context.param(person_id)))
+    where = exp.and_(*conditions)
+    branches = []
+    if group_type_index is not None:
+        person = context.event_column("person")
+        branches.append(exp.select(exp.alias_(exp.Literal.number(-1), "idx"), exp.alias_(engine.to_text(person), "actor"))
+                        .from_(context.events_table()).where(exp.and_(where.copy(), exp.Not(this=exp.Is(this=person.copy(), expression=exp.null())))))
+    for index in sorted(group_type_names(context)):
+        if index == group_type_index:
+            continue
+        key = group_key(context, index)
+        branches.append(exp.select(exp.alias_(exp.Literal.number(index), "idx"), exp.alias_(key, "actor"))
+                        .from_(context.events_table()).where(exp.and_(where.copy(), exp.Not(this=exp.Is(this=key.copy(), expression=exp.null())))))
+    if not branches:
+        return [], []
+    union = branches[0]
+    for branch in branches[1:]:
+        union = exp.union(union, branch, distinct=False)
+    select = exp.select("idx", "actor").from_(exp.Subquery(this=union, alias=exp.TableAlias(this=exp.to_identifier("related")))).distinct()
+    rows = engine.execute(select, context.params)
+    persons = sorted(int(actor) for index, actor in rows if int(index) == -1)
+    groups = sorted((int(index), str(actor)) for index, actor in rows if int(index) != -1)
+    return persons, groups

@@ -14,14 +14,14 @@ from sqlglot import exp
 
 from .context import EVENT_ALIAS, SQLContext
 from .groups import group_joins
-from .sessions import SESSIONS_ALIAS, session_columns, session_join_condition, sessions_select
+from .sessions import SESSIONS_ALIAS, session_columns, session_join_condition, sessions_select, used_columns
 
 
 def joined_events_table(context: SQLContext) -> exp.Subquery:
     select = exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier(EVENT_ALIAS))).from_(
         context.engine.events_source(context.team.id, EVENT_ALIAS))
     if context.session_fields:
-        sessions = exp.Subquery(this=sessions_select(context), alias=exp.TableAlias(this=exp.to_identifier(SESSIONS_ALIAS)))
+        sessions = exp.Subquery(this=sessions_select(context, used_columns(context)), alias=exp.TableAlias(this=exp.to_identifier(SESSIONS_ALIAS)))
         select = select.select(*session_columns(context)).join(sessions, on=session_join_condition(context), join_type="left")
     for column, table, condition in group_joins(context):
         select = select.select(column).join(table, on=condition, join_type="left")

@@ -108,6 +108,20 @@ class _Field:
         return self.context.engine.text_to_timestamp(self.text, self.context.params)
 
 
+class _TextField:
+    """A computed text compared by a filter (an element's href, the elements chain)."""
+
+    def __init__(self, context: SQLContext, text: exp.Expression):
+        self.context = context
+        self.text = text
+
+    def number(self) -> exp.Expression:
+        return self.context.engine.text_to_number(self.text.copy(), self.context.params)
+
+    def timestamp(self) -> exp.Expression:
+        return self.context.engine.text_to_timestamp(self.text.copy(), self.context.params)
+
+
 def property_condition(prop: PropertyFilter, context: SQLContext) -> Optional[exp.Expression]:
     if prop.type == "hogql":
         return compile_condition(prop.key, context)
@@ -115,8 +129,10 @@ def property_condition(prop: PropertyFilter, context: SQLContext) -> Optional[ex
         from .cohorts import cohort_property_condition  # cohorts compiles person filters through this module
 
         return cohort_property_condition(prop, context)
-    if prop.type == "element" or prop.key == "$elements_chain":
-        raise ValidationError(UNSUPPORTED_TYPES_MESSAGE.format("element"))
+    if prop.type == "element" and prop.key in ("selector", "tag_name", "text"):
+        from .actions import element_condition  # actions compiles step properties through this module
+
+        return element_condition(prop, context)
     operator = prop.operator or PropertyOperator.exact
     if operator == PropertyOperator.flag_evaluates_to:
         raise ValidationError("The flag_evaluates_to operator is not supported.")
@@ -160,6 +176,10 @@ def _joined_field(context: SQLContext, prop: PropertyFilter):
         return SessionPropertyField(context, prop.key)
     if prop.type == "group":
         return GroupPropertyField(context, prop)
+    if prop.type == "element":
+        from .actions import element_field
+
+        return _TextField(context, element_field(context, prop.key))
     return None
 
 

@@ -9,27 +9,26 @@ the sessions with events within a few days of their range, as PostHog does).
 """
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Iterable, Optional
 
 from rest_framework.exceptions import ValidationError
 from sqlglot import exp
 
 from events.models import Event
 
-from .context import EVENT_ALIAS, SQLContext
+from .context import SESSION_COLUMN_PREFIX, SQLContext
 from .engine import case, paren
 
 SESSION_ID_V7_REGEX = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-7[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}$"
 # A session with one pageview, no autocapture and shorter than this is a bounce (PostHog's default).
 BOUNCE_RATE_DURATION_SECONDS = 10
 SESSIONS_ALIAS = "s"
-# Column of the session of each event in the joined events table.
-COLUMN_PREFIX = "session_"
 # Epoch microseconds plus 10^16 have 17 digits from 1653 to 5138: their texts sort like the times.
 TIME_KEY_SHIFT = 10 ** 16
 TIME_KEY_DIGITS = 17
 SESSION_BUFFER = timedelta(days=3)
 
-TEXT, NUMBER, TIMESTAMP, BOOLEAN = "text", "number", "timestamp", "boolean"
+TEXT, NUMBER, TIMESTAMP, BOOLEAN, TEXT_LIST = "text", "number", "timestamp", "boolean", "text_list"
 # Properties of the session's first event that sessions carry as `$entry_<property>`.
 ENTRY_PROPERTIES = ["utm_source", "utm_campaign", "utm_medium", "utm_term", "utm_content", "gclid", "gad_source", "fbclid"]
 URL_PATH_REGEX = r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*([^?#]*).*$"
@@ -56,6 +55,7 @@ FIELDS: dict[str, SessionField] = {
     "$end_hostname": SessionField("end_hostname", TEXT),
     "$entry_referring_domain": SessionField("entry_referring_domain", TEXT),
     **{f"$entry_{name}": SessionField(f"entry_{name}", TEXT) for name in ENTRY_PROPERTIES},
+    "$urls": SessionField("urls", TEXT_LIST),
     "$num_uniq_urls": SessionField("num_uniq_urls", NUMBER),
     "$pageview_count": SessionField("pageview_count", NUMBER),
     "$autocapture_count": SessionField("autocapture_count", NUMBER),
@@ -63,6 +63,7 @@ FIELDS: dict[str, SessionField] = {
     "$is_bounce": SessionField("is_bounce", BOOLEAN),
     "$channel_type": SessionField("channel_type", TEXT),
 }
+FIELD_COLUMNS = [field.column for field in FIELDS.values()]
 ALIASES = {"id": "session_id", "duration": "$session_duration", "$exit_current_url": "$end_current_url",
            "$exit_pathname": "$end_pathname"}
 
@@ -77,16 +78,26 @@ def session_field(name: str) -> SessionField:
 # --- The sessions subquery ---------------------------------------------------------------------
 
 
-def sessions_select(context: SQLContext) -> exp.Select:
-    """SELECT one row per session of the context's team: a column per field of FIELDS (by `column`).
+# Columns of the sessions subquery that other columns are computed from.
+_CHANNEL_INPUTS = ["entry_utm_campaign", "entry_utm_medium", "entry_utm_source", "entry_referring_domain", "entry_gclid",
+                   "entry_fbclid", "entry_gad_source"]
+
+
+def sessions_select(context: SQLContext, columns: Optional[Iterable[str]] = None) -> exp.Select:
+    """SELECT one row per session of the context's team: `session_id` and a column per field of
+    FIELDS (by `column`); only `columns` (and what they are computed from) when given.
 
     One GROUP BY over the team's session events, no window: the value of the first (last) event is
     read from MIN (MAX) of "<time key><value>" texts, where the time key is the event's epoch
     microseconds shifted to a fixed 17 digits, so that texts sort in time order. Like ClickHouse's
-    argMin/argMax, events without the value are skipped.
+    argMin/argMax, events without the value are skipped. With `context.events_time_range`, only the
+    sessions with an event in that range are computed, from their events within a few days of it.
     """
     engine, params = context.engine, context.params
     alias = "se"
+    wanted = set(FIELD_COLUMNS if columns is None else columns)
+    with_channel = "channel_type" in wanted
+    wanted = (wanted - {"channel_type"}) | ({*_CHANNEL_INPUTS} if with_channel else set())
 
     def col(name: str) -> exp.Column:
         return exp.column(Event._meta.get_field(name).column, table=alias)
@@ -94,78 +105,113 @@ def sessions_select(context: SQLContext) -> exp.Select:
     def prop(key: str) -> exp.Expression:
         return exp.Nullif(this=engine.json_text(col("properties"), key, params), expression=exp.Literal.string(""))
 
-    url = exp.Nullif(this=prop("$current_url"), expression=exp.Literal.string("null"))
-    time_key = engine.to_text(exp.Add(this=engine.epoch_microseconds(col("timestamp")), expression=exp.Literal.number(TIME_KEY_SHIFT)))
+    # Values of each event, built only when an aggregate reads them (building binds parameters).
+    inputs = {
+        "ts": lambda: col("timestamp"),
+        "event": lambda: col("event"),
+        "time_key": lambda: engine.to_text(exp.Add(this=engine.epoch_microseconds(col("timestamp")),
+                                                   expression=exp.Literal.number(TIME_KEY_SHIFT))),
+        "distinct_id": lambda: col("distinct_id"),
+        "url": lambda: exp.Nullif(this=prop("$current_url"), expression=exp.Literal.string("null")),
+        "referring_domain": lambda: prop("$referring_domain"),
+        **{name: (lambda name=name: prop(name)) for name in ENTRY_PROPERTIES},
+    }
+    used_inputs = {"session_id"}
+
+    def value(name: str) -> exp.Column:
+        used_inputs.add(name)
+        return exp.column(name)
+
+    def keyed(name: str, aggregate) -> exp.Expression:
+        """`name` of the first (MIN) or last (MAX) event that has one."""
+        text = exp.DPipe(this=value("time_key"), expression=value(name), safe=True)
+        picked = aggregate(this=case([(exp.Not(this=exp.Is(this=value(name), expression=exp.null())), text)]))
+        return exp.Substring(this=picked, start=exp.Literal.number(TIME_KEY_DIGITS + 1))
+
+    def first(name: str) -> exp.Expression:
+        return keyed(name, exp.Min)
+
+    def last(name: str) -> exp.Expression:
+        return keyed(name, exp.Max)
+
+    def count_of(event: str) -> exp.Expression:
+        return exp.Count(this=case([(exp.EQ(this=value("event"), expression=context.param(event)), exp.Literal.number(1))]))
+
+    def duration() -> exp.Expression:
+        seconds = [engine.floor_divide(engine.epoch_microseconds(aggregate(this=value("ts"))), 1_000_000) for aggregate in (exp.Max, exp.Min)]
+        return engine.truncate_to_integer(exp.Sub(this=seconds[0], expression=seconds[1]))
+
+    def is_bounce() -> exp.Expression:
+        """Not a bounce: more than one pageview, any autocapture, or long enough (NULL without pageviews)."""
+        engaged = exp.or_(
+            exp.GT(this=count_of("$pageview"), expression=exp.Literal.number(1)),
+            exp.GT(this=count_of("$autocapture"), expression=exp.Literal.number(0)),
+            exp.GTE(this=duration(), expression=context.param(BOUNCE_RATE_DURATION_SECONDS)),
+        )
+        return case([(exp.EQ(this=count_of("$pageview"), expression=exp.Literal.number(0)), exp.null()),
+                     (engaged, exp.Literal.number(0))], exp.Literal.number(1))
+
+    builders = {
+        "distinct_id": lambda: last("distinct_id"),
+        "start_timestamp": lambda: exp.Min(this=value("ts")),
+        "end_timestamp": lambda: exp.Max(this=value("ts")),
+        "duration": duration,
+        "entry_url": lambda: first("url"),
+        "entry_pathname": lambda: engine.regex_replace(first("url"), URL_PATH_REGEX, "\\1", params),
+        "entry_hostname": lambda: engine.regex_replace(first("url"), URL_HOST_REGEX, "\\2", params),
+        "end_url": lambda: last("url"),
+        "end_pathname": lambda: engine.regex_replace(last("url"), URL_PATH_REGEX, "\\1", params),
+        "end_hostname": lambda: engine.regex_replace(last("url"), URL_HOST_REGEX, "\\2", params),
+        "entry_referring_domain": lambda: first("referring_domain"),
+        **{f"entry_{name}": (lambda name=name: first(name)) for name in ENTRY_PROPERTIES},
+        "urls": lambda: engine.distinct_texts_json(value("url")),
+        "num_uniq_urls": lambda: exp.Count(this=exp.Distinct(expressions=[value("url")])),
+        "pageview_count": lambda: count_of("$pageview"),
+        "autocapture_count": lambda: count_of("$autocapture"),
+        "screen_count": lambda: count_of("$screen"),
+        "is_bounce": is_bounce,
+    }
+    aggregated = [exp.alias_(exp.column("session_id"), "session_id")]
+    aggregated += [exp.alias_(build(), name) for name, build in builders.items() if name in wanted]
+
     team = exp.EQ(this=col("team"), expression=context.param(context.team.id))
     if context.events_time_range is not None:
         # Like PostHog, read the sessions around the query's range only (sessions last at most a day;
         # a few days of margin keep every session touching the range whole).
-        lower, upper = context.events_time_range
-        team = exp.and_(team, exp.GTE(this=col("timestamp"), expression=engine.timestamp(lower - SESSION_BUFFER, params)),
-                        exp.LT(this=col("timestamp"), expression=engine.timestamp(upper + SESSION_BUFFER, params)))
+        lower, upper = context.events_time_range  # either may be None: unbounded
+        if lower is not None:
+            team = exp.and_(team, exp.GTE(this=col("timestamp"), expression=engine.timestamp(lower - SESSION_BUFFER, params)))
+        if upper is not None:
+            team = exp.and_(team, exp.LT(this=col("timestamp"), expression=engine.timestamp(upper + SESSION_BUFFER, params)))
+        if lower is not None and upper is not None and upper - lower <= 2 * SESSION_BUFFER:
+            # A short range: the margin holds many more sessions than the range touches, so compute
+            # only those (over long ranges the extra lookup costs more than it saves).
+            team = exp.and_(team, exp.In(this=col("session_id"), query=exp.Subquery(this=_sessions_in_range(context, lower, upper))))
     events = (
-        exp.select(
-            exp.alias_(col("session_id"), "session_id"), exp.alias_(col("timestamp"), "ts"), exp.alias_(col("event"), "event"),
-            exp.alias_(time_key, "time_key"), exp.alias_(col("distinct_id"), "distinct_id"), exp.alias_(url, "url"),
-            exp.alias_(prop("$referring_domain"), "referring_domain"),
-            *[exp.alias_(prop(name), name) for name in ENTRY_PROPERTIES],
-        )
+        exp.select(exp.alias_(col("session_id"), "session_id"),
+                   *[exp.alias_(build(), name) for name, build in inputs.items() if name in used_inputs])
         .from_(engine.events_source(context.team.id, alias))
         .where(exp.and_(team, engine.regex(col("session_id"), context.param(SESSION_ID_V7_REGEX))))
     )
-
-    def keyed(value: str, aggregate) -> exp.Expression:
-        """`value` of the first (MIN) or last (MAX) event that has one."""
-        text = exp.DPipe(this=exp.column("time_key"), expression=exp.column(value), safe=True)
-        picked = aggregate(this=case([(exp.Not(this=exp.Is(this=exp.column(value), expression=exp.null())), text)]))
-        return exp.Substring(this=picked, start=exp.Literal.number(TIME_KEY_DIGITS + 1))
-
-    def first(value: str) -> exp.Expression:
-        return keyed(value, exp.Min)
-
-    def last(value: str) -> exp.Expression:
-        return keyed(value, exp.Max)
-
-    def count_of(event: str) -> exp.Expression:
-        return exp.Count(this=case([(exp.EQ(this=exp.column("event"), expression=context.param(event)), exp.Literal.number(1))]))
-
-    start, end = exp.Min(this=exp.column("ts")), exp.Max(this=exp.column("ts"))
-    seconds = [engine.floor_divide(engine.epoch_microseconds(value), 1_000_000) for value in (end, start.copy())]
-    duration = engine.truncate_to_integer(exp.Sub(this=seconds[0], expression=seconds[1]))
-    entry_url, end_url = first("url"), last("url")
-    columns = {
-        "session_id": exp.column("session_id"),
-        "distinct_id": last("distinct_id"),
-        "start_timestamp": start,
-        "end_timestamp": end,
-        "duration": duration,
-        "entry_url": entry_url,
-        "entry_pathname": engine.regex_replace(entry_url.copy(), URL_PATH_REGEX, "\\1", params),
-        "entry_hostname": engine.regex_replace(entry_url.copy(), URL_HOST_REGEX, "\\2", params),
-        "end_url": end_url,
-        "end_pathname": engine.regex_replace(end_url.copy(), URL_PATH_REGEX, "\\1", params),
-        "end_hostname": engine.regex_replace(end_url.copy(), URL_HOST_REGEX, "\\2", params),
-        "entry_referring_domain": first("referring_domain"),
-        **{f"entry_{name}": first(name) for name in ENTRY_PROPERTIES},
-        "num_uniq_urls": exp.Count(this=exp.Distinct(expressions=[exp.column("url")])),
-        "pageview_count": count_of("$pageview"),
-        "autocapture_count": count_of("$autocapture"),
-        "screen_count": count_of("$screen"),
-    }
-    # Not a bounce: more than one pageview, any autocapture, or long enough (NULL without pageviews).
-    engaged = exp.or_(
-        exp.GT(this=columns["pageview_count"].copy(), expression=exp.Literal.number(1)),
-        exp.GT(this=columns["autocapture_count"].copy(), expression=exp.Literal.number(0)),
-        exp.GTE(this=duration.copy(), expression=context.param(BOUNCE_RATE_DURATION_SECONDS)),
-    )
-    columns["is_bounce"] = case([
-        (exp.EQ(this=columns["pageview_count"].copy(), expression=exp.Literal.number(0)), exp.null()),
-        (engaged, exp.Literal.number(0)),
-    ], exp.Literal.number(1))
     source = exp.Subquery(this=events, alias=exp.TableAlias(this=exp.to_identifier("session_events")))
-    grouped = exp.select(*[exp.alias_(value, name) for name, value in columns.items()]).from_(source).group_by(exp.column("session_id"))
+    grouped = exp.select(*aggregated).from_(source).group_by(exp.column("session_id"))
+    if not with_channel:
+        return grouped
     sessions = exp.Subquery(this=grouped, alias=exp.TableAlias(this=exp.to_identifier("session_rows")))
     return exp.select(exp.Star(), exp.alias_(channel_type(context), "channel_type")).from_(sessions)
+
+
+def _sessions_in_range(context: SQLContext, lower, upper) -> exp.Select:
+    """The session ids of the team's events in [lower, upper)."""
+    engine, params, alias = context.engine, context.params, "sr"
+    column = exp.column(Event._meta.get_field("session_id").column, table=alias)
+    timestamp = exp.column(Event._meta.get_field("timestamp").column, table=alias)
+    conditions = [exp.EQ(this=exp.column(Event._meta.get_field("team").column, table=alias), expression=context.param(context.team.id))]
+    if lower is not None:
+        conditions.append(exp.GTE(this=timestamp, expression=engine.timestamp(lower, params)))
+    if upper is not None:
+        conditions.append(exp.LT(this=timestamp.copy(), expression=engine.timestamp(upper, params)))
+    return exp.select(column).from_(engine.events_source(context.team.id, alias)).where(exp.and_(*conditions))
 
 
 PAID_MEDIUMS = ["cpc", "cpm", "cpv", "cpa", "ppc", "retargeting"]
@@ -223,10 +269,15 @@ def channel_type(context: SQLContext) -> exp.Expression:
     return case([(paren(condition), param(label)) for condition, label in whens], param("Unknown"))
 
 
+def used_columns(context: SQLContext) -> list[str]:
+    """The sessions subquery's columns of the session fields the query used."""
+    return sorted({FIELDS[name].column for name in context.session_fields})
+
+
 def session_columns(context: SQLContext) -> list[exp.Expression]:
     """The used session fields as columns of the joined events table (see queries.sql.joined_events)."""
-    columns = sorted({FIELDS[name].column for name in context.session_fields})
-    return [exp.alias_(exp.column(column, table=SESSIONS_ALIAS), COLUMN_PREFIX + column) for column in columns]
+    columns = used_columns(context)
+    return [exp.alias_(exp.column(column, table=SESSIONS_ALIAS), SESSION_COLUMN_PREFIX + column) for column in columns]
 
 
 def session_join_condition(context: SQLContext) -> exp.Expression:
@@ -239,16 +290,15 @@ def session_join_condition(context: SQLContext) -> exp.Expression:
 def session_value(context: SQLContext, name: str) -> exp.Column:
     """The raw value of a session field for each event (NULL when the event has no session)."""
     canonical = ALIASES.get(name, name)
-    field = session_field(canonical)
-    if not context.joins_sessions_and_groups:
-        raise ValidationError("Session property filters are not supported here; read the sessions table instead.")
-    context.session_fields.add(canonical)
-    return exp.column(COLUMN_PREFIX + field.column, table=EVENT_ALIAS)
+    return context.session_column(canonical, session_field(canonical).column)
 
 
 def session_text(context: SQLContext, name: str) -> exp.Expression:
     """A session field in its text form (what filters compare and breakdowns group by)."""
     field = session_field(name)
+    if field.kind == TEXT_LIST:
+        raise ValidationError(f"The session property {name} is a list of URLs: filter or break down by $entry_current_url, "
+                              "$end_current_url or $num_uniq_urls instead.")
     value = session_value(context, name)
     if field.kind == TEXT:
         return value

@@ -138,3 +138,60 @@ def test_openapi_documents_the_routes(client):
     assert "/api/projects/{project_id}/groups/" in paths and "/api/projects/{project_id}/groups/find/" in paths
     assert "/api/environments/{project_id}/groups_types/" in paths
     assert "/api/projects/{project_id}/groups_types/update_metadata/" in paths
+    for route in ("property_definitions", "property_values", "related"):
+        assert f"/api/projects/{{project_id}}/groups/{route}/" in paths
+
+
+@pytest.fixture
+def described_groups(team, company):
+    GroupTypeMapping.objects.create(team=team, project_id=team.project_id, group_type="org", group_type_index=1, created_at=T0)
+    for index, key, properties in [
+        (0, "a", {"industry": "tech", "seats": 10, "public": True}),
+        (0, "b", {"industry": "tech", "seats": 10}),
+        (0, "c", {"industry": "Finance", "plan": {"tier": 2}, "note": None}),
+        (0, "d", {"industry": "fintech"}),
+        (1, "o", {"region": "eu"}),
+    ]:
+        Group.objects.create(team=team, group_type_index=index, group_key=key, group_properties=properties)
+
+
+def test_property_definitions(client, team, described_groups):
+    from tests.factories import make_team
+    Group.objects.create(team=make_team(team.organization, name="other"), group_type_index=0, group_key="x", group_properties={"secret": 1})
+    response = client.get(f"/api/projects/{team.id}/groups/property_definitions/")
+    assert response.status_code == 200
+    # Keys per type index, most used first, then by name.
+    assert response.json() == {
+        "0": [{"name": "industry", "count": 4}, {"name": "seats", "count": 2}, {"name": "note", "count": 1}, {"name": "plan", "count": 1},
+              {"name": "public", "count": 1}],
+        "1": [{"name": "region", "count": 1}],
+    }
+
+
+def test_property_values(client, team, described_groups):
+    url = f"/api/projects/{team.id}/groups/property_values/"
+    response = client.get(url, {"group_type_index": 0, "key": "industry"})
+    assert response.status_code == 200
+    assert response.json() == {"results": [{"name": "tech", "count": 2}, {"name": "Finance", "count": 1}, {"name": "fintech", "count": 1}],
+                               "refreshing": False}
+    # Values containing the text, ignoring case; other JSON values as JSON text.
+    assert client.get(url, {"group_type_index": 0, "key": "industry", "value": "FIN"}).json()["results"] == [
+        {"name": "Finance", "count": 1}, {"name": "fintech", "count": 1}]
+    assert client.get(url, {"group_type_index": 0, "key": "seats"}).json()["results"] == [{"name": "10", "count": 2}]
+    assert client.get(url, {"group_type_index": 0, "key": "public"}).json()["results"] == [{"name": "true", "count": 1}]
+    assert client.get(url, {"group_type_index": 0, "key": "note"}).json()["results"] == [{"name": "null", "count": 1}]
+    assert client.get(url, {"group_type_index": 1, "key": "industry"}).json()["results"] == []
+
+
+def test_property_values_needs_type_and_key(client, team):
+    url = f"/api/projects/{team.id}/groups/property_values/"
+    assert client.get(url, {"key": "industry"}).json() == error("validation_error", "invalid_input", "This query parameter is required.",
+                                                                "group_type_index")
+    assert client.get(url, {"group_type_index": 0}).json() == error("validation_error", "invalid_input", "This query parameter is required.",
+                                                                    "key")
+
+
+@pytest.mark.parametrize("path", ["property_definitions/", "property_values/?group_type_index=0&key=k", "related/?id=k"])
+def test_read_endpoints_need_group_read(api_client, team, path):
+    assert api_client(["group:read"]).get(f"/api/projects/{team.id}/groups/{path}").status_code == 200
+    assert api_client(["insight:read"]).get(f"/api/projects/{team.id}/groups/{path}").status_code == 403

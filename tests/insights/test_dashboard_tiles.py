@@ -242,7 +242,7 @@ def test_duplicate_refuses_unknown_and_other_tenants_dashboards(client, dashboar
 
 def test_identical_dashboard_retrieves_are_coalesced_like_insight_retrieves(client, dashboards, team):
     class Request:
-        method, body = "GET", b""
+        method, body, COOKIES = "GET", b"", {}
         META = {"QUERY_STRING": "refresh=blocking"}
 
     Request.path = f"{dashboards}7/"

@@ -65,6 +65,13 @@ def seed(url: str, key: str, team_id: int) -> dict:
     actions = [call("POST", "actions/", {"name": f"Fuzz action {n}", "steps": [{"event": "$pageview", "url": "/pricing"}]})["id"]
                for n in range(3)]
     keys = [call("POST", "/api/personal_api_keys/", {"label": f"fuzz {n}", "scopes": ["insight:read"]})["id"] for n in range(3)]
+    # Groups: the demo events' group types, and a group of the first with properties (related, property values).
+    group_types = [item["group_type_index"] for item in call("GET", "groups_types/")] or [0]
+    group_keys = ["fuzz-group"]
+    if call("GET", "groups_types/"):
+        call("POST", "groups/", {"group_type_index": group_types[0], "group_key": "fuzz-group",
+                                 "group_properties": {"name": "Fuzz", "seats": 3}})
+        group_keys += [group["group_key"] for group in call("GET", f"groups/?group_type_index={group_types[0]}")["results"][:5]]
     return {
         "insight_id": insights,
         "insight_or_short_id": [str(i) for i in insights],
@@ -79,6 +86,9 @@ def seed(url: str, key: str, team_id: int) -> dict:
         "cohort_id": cohorts,
         "action_id": actions,
         "user_uuid": [me["uuid"]] if "uuid" in me else ["00000000-0000-0000-0000-000000000000"],
+        "group_type_index": group_types,
+        "group_key": group_keys,
+        "group_property": ["name", "seats"],
     }
 
 
@@ -123,11 +133,16 @@ def config(url: str, key: str, team_id: int, ids: dict, examples: int) -> str:
         '"query.sharing_access_token" = { dictionary = "share_tokens", probability = 0.3 }',
         "[dictionaries]",
     ]
-    for name in ("insight_id", "password_id", "query_id", "share_tokens", "user_uuid", *{family for _, family in id_families}):
+    for name in ("insight_id", "password_id", "query_id", "share_tokens", "user_uuid", "group_type_index", "group_key", "group_property",
+                 *{family for _, family in id_families}):
         lines.append(f"{name} = {{ values = {values(name)} }}")
     for regex, family in id_families:
         lines += ["[[operations]]", f"include-path-regex = '{regex}'", "[operations.parameters]", f'"path.id" = {{ dictionary = "{family}" }}']
     lines += ["[[operations]]", "include-path-regex = '^/api/projects/\\{id\\}/$'", "[operations.parameters]", f'"path.id" = {team_id}']
+    # The groups API: real type indexes, group keys and property keys.
+    lines += ["[[operations]]", "include-path-regex = '/groups/'", "[operations.parameters]",
+              '"query.group_type_index" = { dictionary = "group_type_index" }', '"query.group_key" = { dictionary = "group_key" }',
+              '"query.id" = { dictionary = "group_key" }', '"query.key" = { dictionary = "group_property" }']
     return "\n".join(lines) + "\n"
 
 

@@ -64,8 +64,7 @@ def jobs_run(celery_worker, transactional_db):
 
 def drain_thread_pool():
     """Wait for every job of the in-process executor to finish (a new pool starts on demand)."""
-    jobs._thread_pool().shutdown(wait=True)
-    jobs._pool = None
+    jobs._threads.drain()
 
 
 def poll(client, team, query_id, timeout=60):

@@ -14,6 +14,7 @@ from events.clickhouse.mirror import insert_events, write_overrides
 from queries.sql.context import SQLContext
 from queries.sql.engine import EngineTimeout, Params, get_engine
 from queries.sql.engine.clickhouse import QUERY_SETTINGS, ClickHouseEngine
+from tests.factories import make_team
 from tests.queries.events import events, person
 
 pytestmark = pytest.mark.django_db
@@ -107,6 +108,51 @@ def test_the_current_person_comes_from_the_overrides(clickhouse, team, trends):
     assert trends([{"kind": "EventsNode", "event": "$pageview", "math": "dau"}], **day)[0]["count"] == 2
 
 
+def test_sql_insights_read_materialized_columns(clickhouse, team, client):
+    from zoneinfo import ZoneInfo
+
+    from queries.sql.sandbox import compile_query
+
+    person(team, "u1")
+    events(team, *[("$pageview", "u1", "2020-01-02 10:00", {"$browser": browser, "$screen_name": screen, "n": 1})
+                   for browser, screen in (("Chrome", "7"), ("Safari", "2.5"), ("Chrome", None))])
+    query = ("SELECT properties.$browser AS b, sum(properties.$screen_name) AS s, count() AS c FROM events "
+             "WHERE properties.$browser != 'Firefox' AND properties.n = 1 GROUP BY b ORDER BY b")
+    engine = get_engine()
+    compiled = compile_query(query, team, engine, now=datetime(2020, 1, 3, tzinfo=timezone.utc), tz=ZoneInfo("UTC"))
+    sql, _ = engine.render(compiled.tree, compiled.params)
+    assert '"mat_$browser"' in sql and '"mat_$screen_name"' in sql
+    assert "'$browser'" not in sql and "'$screen_name'" not in sql  # never parsed out of the JSON
+    assert "'n'" in sql  # `n` has no column of its own
+    body = client.post(f"/api/projects/{team.id}/query/", {"query": {"kind": "HogQLQuery", "query": query}}, format="json").json()
+    assert body["results"] == [["Chrome", 7.0, 2], ["Safari", 2.5, 1]]
+
+
+def test_the_overrides_are_joined_only_for_a_team_that_has_some(clickhouse, team):
+    other_team = make_team()
+    def source_sql(team_id):
+        return ClickHouseEngine().events_source(team_id, "e").sql(dialect="clickhouse")
+
+    assert "person_distinct_id_overrides" not in source_sql(team.id)
+    write_overrides(other_team.id, [("b", 1, 1)])  # another team's overrides change nothing here
+    assert "person_distinct_id_overrides" not in source_sql(team.id)
+    assert "person_distinct_id_overrides" in source_sql(other_team.id)
+    write_overrides(team.id, [("b", 1, 1)])
+    assert "person_distinct_id_overrides" in source_sql(team.id)
+
+
+def test_ctes_read_twice_or_more_are_computed_once(clickhouse):
+    engine, params = ClickHouseEngine(), Params()
+    once = exp.select(exp.alias_(exp.Literal.number(2), "y"))
+    twice = exp.select(exp.alias_(exp.Literal.number(1), "x"))
+    select = (exp.select("a.x", "a2.x", "b.y").from_(exp.to_table("a").as_("a"))
+              .join(exp.to_table("a").as_("a2"), join_type="cross").join(exp.to_table("b").as_("b"), join_type="cross")
+              .with_("a", as_=twice).with_("b", as_=once))
+    sql, _ = engine.render(select, params)
+    assert "a AS MATERIALIZED (" in sql and "b AS (" in sql
+    assert run(engine, select, params) == [(1, 1, 2)]
+
+
 SLOW = "SELECT count() FROM numbers(100000) AS a, numbers(100000) AS b"
 
 
@@ -118,8 +164,8 @@ def test_timeout_is_the_engine_timeout_and_the_session_stays_usable(clickhouse):
 
 
 class BlockingClient:
-    """Stands in for a ClickHouse server: a query runs until `kill_query` names its id.
-    (chDB, in-process, lists no running queries, so KILL QUERY cannot reach them there; a server can.)"""
+    """Stands in for a ClickHouse server: a query runs until `kill_query` names its id (the wiring;
+    tests/queries/test_clickhouse_cancel.py kills real statements on chDB and over HTTP)."""
 
     def __init__(self):
         self.killed, self.running = [], {}

@@ -1,9 +1,12 @@
 """EventsQuery (DataTableNode event lists) through POST /api/projects/:id/query/, on hand-made events."""
+from datetime import timedelta
+
 import pytest
 
 from queries import clock
 from tests.conftest import error
-from tests.factories import make_team
+from tests.events.helpers import message, post_batch
+from tests.factories import ActionFactory, make_team
 from tests.queries.events import events, person, ts
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("events_engine")]
@@ -97,6 +100,33 @@ def test_aggregations_group_by_the_other_columns(client, team, people):
         ["$pageview", 4], ["purchase", 1]]
 
 
+def test_action_id_lists_the_events_the_action_matches(client, team, people):
+    action = ActionFactory(team=team, name="Page a or purchase", steps_json=[
+        {"event": "$pageview", "url": "/a", "url_matching": "contains"}, {"event": "purchase"}])
+    select = ["event", "distinct_id", "timestamp"]
+    assert run(client, team, select=select, after="all", actionId=action.id)["results"] == [
+        ["purchase", "bob", "2020-01-15T11:00:00Z"], ["$pageview", "alice", "2020-01-14T13:00:00Z"]]
+    # With the other filters (AND), and in the default last 24 hours.
+    chrome = [{"key": "$browser", "value": "Chrome", "operator": "exact", "type": "event"}]
+    assert run(client, team, select=select, after="all", actionId=action.id, properties=chrome)["results"] == [
+        ["$pageview", "alice", "2020-01-14T13:00:00Z"]]
+    assert run(client, team, select=["count()"], actionId=action.id)["results"] == [[2]]
+    assert run(client, team, select=["count()"], actionId=action.id, event="purchase")["results"] == [[1]]
+    # Editing the action changes the answer (and the cache key).
+    action.steps_json = [{"event": "$pageview", "url": "example.com/a$", "url_matching": "regex"}]
+    action.save()
+    assert run(client, team, select=select, after="all", actionId=action.id)["results"] == [
+        ["$pageview", "alice", "2020-01-14T13:00:00Z"]]
+
+
+def test_action_id_must_be_a_project_action_with_steps(client, team, people):
+    foreign = ActionFactory(team=people["other"], name="Theirs", steps_json=[{"event": "$pageview"}])
+    assert run(client, team, 400, select=["event"], actionId=foreign.id) == error("validation_error", "invalid_input", "Action does not exist")
+    empty = ActionFactory(team=team, name="Empty", steps_json=[])
+    assert run(client, team, 400, select=["event"], actionId=empty.id) == error(
+        "validation_error", "invalid_input", "Action does not have any match groups")
+
+
 def test_limit_offset_and_has_more(client, team, people):
     body = run(client, team, select=["distinct_id"], after="all", orderBy=["timestamp ASC"], limit=2)
     assert (body["results"], body["hasMore"], body["limit"], body["offset"]) == ([["bob"], ["alice"]], True, 2, 0)
@@ -112,7 +142,7 @@ def test_other_teams_events_are_invisible(client, team, people):
 
 
 @pytest.mark.parametrize("query, detail", [
-    ({"select": ["event"], "actionId": 1}, "Filtering events by action (actionId) is not supported."),
+    ({"select": ["event"], "actionId": 2**62}, "Action does not exist"),
     ({"select": []}, "An EventsQuery needs at least one column in `select`."),
     ({"select": ["event"], "limit": -1}, "limit and offset must be 0 or more."),
     ({"select": ["event FROM pg_user"]}, "Not a single expression: 'event FROM pg_user'"),
@@ -156,3 +186,14 @@ def test_query_count_is_bounded(client, team, people, django_assert_max_num_quer
     with django_assert_max_num_queries(12):
         body = run(client, team, select=["*", "person"], after="all")
     assert len(body["results"]) == 5
+
+
+def test_events_at_the_same_instant_list_the_last_sent_first(client, team):
+    # uuids in the batch order: an engine ordering ties by uuid (or by chance) fails.
+    urls = ["/a", "/b", "/c", "/d"]
+    moment = (ts(NOW) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    batch = [message(distinct_id="tied", properties={"$current_url": url}, timestamp=moment,
+                     uuid=f"0000000{index}-0000-4000-8000-000000000000") for index, url in enumerate(urls)]
+    assert post_batch(team, batch).status_code == 200
+    body = run(client, team, select=["properties.$current_url"])
+    assert body["results"] == [["/d"], ["/c"], ["/b"], ["/a"]]

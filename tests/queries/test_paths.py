@@ -4,6 +4,7 @@ import pytest
 from queries import clock
 from tests.conftest import error
 from tests.factories import make_team
+from tests.events.helpers import message, post_batch
 from tests.queries.events import events, person, ts
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("events_engine")]
@@ -229,7 +230,7 @@ def test_other_teams_events_are_invisible(client, team, site):
     [
         ({"funnelPathsFilter": {"funnelSource": {"kind": "FunnelsQuery", "series": []}, "funnelPathType": "funnel_path_after_step"}},
          "A funnel needs at least one step."),
-        ({"aggregation_group_type_index": 0}, "Group aggregation (aggregation_group_type_index) is not supported."),
+        ({"aggregation_group_type_index": 0}, "Paths cannot be aggregated by groups (aggregation_group_type_index): paths follow persons."),
         ({"pathsFilter": {"localPathCleaningFilters": [{"regex": "(", "alias": "x"}]}},
          "Invalid regular expression in path cleaning rule '(': missing ), unterminated subpattern at position 0"),
         ({"pathsFilter": {"stepLimit": -1}}, "stepLimit must be at least 1."),
@@ -261,3 +262,12 @@ def test_saved_insight_result(client, team, site):
 def test_dates_out_of_bounds_are_400(client, team, date_range):
     body = run(client, team, {**paths(), "dateRange": date_range}, status=400)
     assert body["type"] == "validation_error" and body["detail"].startswith("The date range is out of bounds: ")
+
+
+def test_events_at_the_same_instant_follow_the_order_they_were_sent_in(client, team):
+    # uuids in the reverse of the batch order: an engine ordering ties by uuid (or by chance) fails.
+    urls = ["/a", "/b", "/c", "/d"]
+    batch = [message(distinct_id="tied", properties={"$current_url": url}, timestamp=f"{DAY}T03:00:00Z",
+                     uuid=f"0000000{9 - index}-0000-4000-8000-000000000000") for index, url in enumerate(urls)]
+    assert post_batch(team, batch).status_code == 200
+    assert edges(run(client, team, paths())) == [("1_/a", "2_/b", 1), ("2_/b", "3_/c", 1), ("3_/c", "4_/d", 1)]

@@ -203,8 +203,42 @@ def test_session_filters_in_other_insights(data, run_query, query, expected):
         assert [[cell["count"] for cell in row["values"]] for row in response.json()["results"]][0] == expected
 
 
-def test_session_filters_in_sql_filters_are_a_400(data, run_query):
+def test_session_filters_in_sql_filters_and_event_lists(data, run_query):
+    # Only alice's S1 lasts over a minute: its three events.
     response = run_query({"kind": "HogQLQuery", "query": "select count() from events where {filters}",
                           "filters": {"properties": [SESSION_FILTER]}}, refresh="force_blocking")
+    assert response.status_code == 200, response.json()
+    assert response.json()["results"] == [[3]]
+    # A negative filter also matches the events without a session (HogQL's NULL semantics).
+    short = {"type": "session", "key": "$session_duration", "operator": "lt", "value": 60}
+    listed = run_query({"kind": "EventsQuery", "select": ["distinct_id", "event"], "after": "all", "orderBy": ["timestamp"],
+                        "properties": [{"type": "session", "key": "$entry_pathname", "operator": "is_not", "value": "/a"}, short]})
+    assert listed.status_code == 200, listed.json()
+    assert listed.json()["results"] == [["bob", "$pageview"], ["bob", "$pageview"], ["carol", "signed_up"], ["carol", "$pageview"]]
+    listed = run_query({"kind": "EventsQuery", "select": ["distinct_id"], "after": "all", "orderBy": ["timestamp"],
+                        "properties": [{"type": "session", "key": "$entry_pathname", "operator": "is_not", "value": "/a"}]})
+    assert [row[0] for row in listed.json()["results"]] == ["bob", "bob", "carol", "carol", "carol", "anon"]
+    # A bounded list reads only the sessions around its range, each still whole: S3 lasted 20 s
+    # although the list starts after its first event; S4 lasted 5 s.
+    listed = run_query({"kind": "EventsQuery", "select": ["distinct_id", "timestamp"], "after": "2020-01-02", "before": "2020-01-02 12:00",
+                        "properties": [{"type": "session", "key": "$session_duration", "operator": "gt", "value": 10}]})
+    assert listed.json()["results"] == [["bob", "2020-01-02T00:00:10Z"]]
+
+
+def test_session_urls(data, run_query):
+    response = run_query({"kind": "HogQLQuery", "query": "select session_id, $urls, $num_uniq_urls from sessions order by $start_timestamp"},
+                         refresh="force_blocking")
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["results"] == [
+        [S1, ["https://x.com/a", "https://x.com/b"], 2],
+        [S2, ["https://x.com/a?q=1"], 1],
+        [S3, ["https://y.org/c", "https://y.org/d"], 2],
+        [S4, ["https://x.com/e"], 1],
+    ]
+    assert body["types"][1] == ["$urls", "Array(String)"]
+    response = run_query({"kind": "TrendsQuery", "series": pageviews(), "properties": [
+        {"type": "session", "key": "$urls", "operator": "icontains", "value": "x.com"}], **RANGE})
     assert response.status_code == 400
-    assert response.json()["detail"] == "Session property filters are not supported here; read the sessions table instead."
+    assert response.json()["detail"] == ("The session property $urls is a list of URLs: filter or break down by $entry_current_url, "
+                                         "$end_current_url or $num_uniq_urls instead.")

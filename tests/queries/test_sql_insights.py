@@ -373,3 +373,54 @@ def test_interval_arithmetic_edges(client, team, people):
         SELECT timestamp - toIntervalDay(toInt(properties.price)), toDate(timestamp) - toIntervalMonth(toInt(properties.price))
         FROM events WHERE event = 'purchase'""") == [["2020-01-10T08:00:00Z", "2019-11-12"]]
     assert sql(client, team, "SELECT now() + INTERVAL 999999999 YEAR", 400)["detail"] == "The date is out of range."
+
+
+NATIVE = [
+    # (query, rows on ClickHouse)
+    ("SELECT domain(properties.url), path(properties.url), extractURLParameter(properties.url, 'utm') FROM events "
+     "WHERE event = 'visit'", [["example.com", "/a/b", "x"]]),
+    ("SELECT splitByChar(',', properties.tags), length(splitByChar(',', properties.tags)) FROM events WHERE event = 'visit'",
+     [[["red", "green", "blue"], 3]]),
+    ("SELECT arrayStringConcat(arrayMap(x -> upper(x), arrayFilter(t -> t != 'green', splitByChar(',', properties.tags))), '+'), "
+     "has(splitByChar(',', properties.tags), 'green'), arrayCount(t -> length(t) > 3, splitByChar(',', properties.tags)) "
+     "FROM events WHERE event = 'visit'", [["RED+BLUE", True, 2]]),
+    ("SELECT arrayMap(n -> n * 2, [1, 2, 3]), arrayElement(['a', 'b'], 2), indexOf([10, 20], 20), has([], 'x')",
+     [[[2, 4, 6], "b", 2, False]]),
+    ("SELECT floor(2.7), ceil(2.1), pow(2, 10), greatest(1, 5, 3), least(4, 2.5), sign(-3), lengthUTF8('héllo'), "
+     "reverse('abc'), position('hello', 'l')", [[2.0, 3.0, 1024.0, 5.0, 2.5, -1, 5, "cba", 3]]),
+    ("SELECT pow(10, 400), log(0), sqrt(-1), varSamp(2)", [[None, None, None, None]]),  # not finite: NULL
+    # prices 10, 20 and 5.5: squared deviations sum to 110.1667, over 3 (population) and 2 (sample)
+    ("SELECT round(stddevPop(properties.price), 4), round(varSamp(properties.price), 4) FROM events "
+     "WHERE event = '$pageview' AND properties.price IS NOT NULL", [[6.0599, 55.0833]]),
+]
+
+
+@pytest.mark.parametrize(("query", "expected"), NATIVE, ids=["urls", "split", "lambdas", "array-literals", "numbers", "not-finite", "aggregates"])
+def test_clickhouse_functions_run_natively_on_clickhouse_only(client, team, people, query, expected):
+    events(team, ("visit", "bob", "2020-01-13 10:00", {"url": "https://example.com/a/b?utm=x#top", "tags": "red,green,blue"}))
+    if clickhouse_enabled():
+        assert rows(client, team, query) == expected
+    else:
+        body = sql(client, team, query, status=400)  # the other engines refuse them, naming what
+        assert body["type"] == "validation_error"
+        assert body["detail"].startswith("Unsupported function: ") or body["detail"].endswith(" is not supported in SQL insights.")
+
+
+def test_clickhouse_function_signatures_are_checked(client, team, people):
+    if not clickhouse_enabled():
+        pytest.skip("ClickHouse functions")
+    cases = {
+        "SELECT has('abc', 'a')": "`has('abc', 'a')`: has needs an array, got a string.",
+        "SELECT arrayMap('a', ['a'])": "`arrayMap('a', ['a'])`: arrayMap takes a one-argument lambda (x -> ...) and an array.",
+        "SELECT arrayMap((x, y) -> x, ['a'])": "`arrayMap((x, y) -> x, ['a'])`: arrayMap takes a one-argument lambda (x -> ...) and an array.",
+        "SELECT event, arrayMap(x -> concat(x, event), ['a']), count() FROM events GROUP BY event ORDER BY event LIMIT 1": None,
+        "SELECT arrayMap(x -> [x], ['a'])": "`x -> [x]`: a lambda must return text, a number or a boolean, not a array:string.",
+        "SELECT arrayMap(x -> count(), ['a'])": "Aggregate functions such as count() are not allowed in SELECT.",
+        "SELECT splitByChar(',')": "Function splitbychar takes 2 argument(s), got 1.",
+        "SELECT y": "Unknown field `y`.",
+    }
+    for query, detail in cases.items():
+        if detail is None:  # lambdas over grouped columns are grouped
+            assert rows(client, team, query) == [["$pageview", ["a$pageview"], 5]]
+            continue
+        assert sql(client, team, query.replace("SELECT y", "SELECT y FROM events"), status=400)["detail"] == detail, query

@@ -84,6 +84,8 @@ class Engine:
     # How events are assigned to interval buckets: by joining a table of boundaries ("join"), or
     # with a per-row function over the sorted boundaries (`bucket_index`).
     bucket_by_join = True
+    # SQL insights may call the database's own ClickHouse functions (queries.sql.sandbox.native).
+    runs_clickhouse_functions = False
 
     def __init__(self, connection=None):
         self.connection = connection or default_connection
@@ -135,6 +137,11 @@ class Engine:
         """A JSON property as text, as HogQL reads it: strings unquoted, true/false as words, null -> NULL."""
         raise NotImplementedError
 
+    def has_materialized_property(self, key: str) -> bool:
+        """Whether event property `key` is stored as its own column, which `json_text` of the
+        events' `properties` column (marked by queries.sql.context) reads instead."""
+        return False
+
     def json_number(self, column: exp.Expression, key: str, params: Params) -> exp.Expression:
         """A JSON property as a double: numbers, and strings holding a number; anything else -> NULL."""
         raise NotImplementedError
@@ -176,6 +183,11 @@ class Engine:
 
         `extract` is a constant pattern with exactly one group, matched left to right without
         overlaps; `pattern` a user regex checked with queries.sql.regex first."""
+        raise NotImplementedError
+
+    def distinct_texts_json(self, value: exp.Expression) -> exp.Expression:
+        """Aggregate: the distinct non-NULL texts of `value` as a JSON array text (any order; `[]` when none).
+        ClickHouse: `toJSONString(groupUniqArray(value))`."""
         raise NotImplementedError
 
     def binary_order(self, value: exp.Expression) -> exp.Expression:
@@ -311,6 +323,27 @@ class Engine:
             expression=exp.Where(this=exp.Is(this=person.copy(), expression=exp.null())),
         )
         return exp.Add(this=exp.Count(this=exp.Distinct(expressions=[person])), expression=personless)
+
+    # Retention: each actor's start intervals paired with its later return intervals.
+
+    def interval_pairs(self, starts: tuple[str, Optional[exp.Expression]], returns: tuple[str, Optional[exp.Expression]],
+                       key: list[str], window: exp.Expression) -> exp.Select:
+        """Rows (key..., s_idx, r_idx): for each row of table `starts` (alias `s`, kept by its condition)
+        each row of table `returns` (alias `r`, likewise) with the same key whose `idx` is later, by
+        less than `window`. Both tables have the columns `key` and `idx`. A self-join here."""
+        (starts_table, starts_where), (returns_table, returns_where) = starts, returns
+        s_idx, r_idx = exp.column("idx", table="s"), exp.column("idx", table="r")
+        on = exp.and_(
+            *[exp.EQ(this=exp.column(name, table="s"), expression=exp.column(name, table="r")) for name in key],
+            exp.GT(this=r_idx, expression=s_idx),
+            exp.LT(this=exp.Sub(this=r_idx.copy(), expression=s_idx.copy()), expression=window),
+        )
+        pairs = (exp.select(*[exp.column(name, table="s") for name in key], exp.alias_(s_idx.copy(), "s_idx"),
+                            exp.alias_(r_idx.copy(), "r_idx"))
+                 .from_(exp.to_table(starts_table).as_("s"))
+                 .join(exp.to_table(returns_table).as_("r"), on=on, join_type="inner"))
+        conditions = [where for where in (starts_where, returns_where) if where is not None]
+        return pairs.where(exp.and_(*conditions)) if conditions else pairs
 
     # --- Rendering and execution -------------------------------------------------------------
 

@@ -3,9 +3,13 @@
 Values are rendered as ClickHouse literals by sqlglot's `clickhouse` dialect (it escapes quotes,
 backslashes and control characters), typed where ClickHouse needs it (timestamps as
 `toDateTime64(..., 6, 'UTC')`), never pasted into SQL text. Events are read through a derived
-table that joins the person overrides (an event's person is its distinct id's newest override,
-else the person written at ingestion); persons and distinct ids through their newest,
-non-deleted versions. A property with a materialized column is read from that column.
+table that joins the person overrides when the team has any (an event's person is its distinct
+id's newest override, else the person written at ingestion); persons and distinct ids through
+their newest, non-deleted versions. A property with a materialized column is read from that column.
+
+ClickHouse inlines a CTE wherever it is read, so a CTE read twice or more is declared
+`MATERIALIZED` (computed once) where the server supports it; retention crosses each actor's
+arrays of intervals with `ARRAY JOIN` instead of joining the intervals to themselves.
 
 Local times are wall-clock times as `DateTime64(6, 'UTC')` values (the UTC instant shifted by the
 zone's offset), so truncation and parts are plain UTC calendar functions, as the naive local
@@ -40,6 +44,18 @@ EVENTS_PROPERTIES = "events_properties"
 QUERY_SETTINGS = {"join_use_nulls": 1, "aggregate_functions_null_for_empty": 1, "prefer_column_name_to_alias": 1}
 
 _thread = threading.local()
+_capabilities: dict[int, bool] = {}
+
+
+def materialized_ctes(client) -> bool:
+    """Whether the server computes `WITH name AS MATERIALIZED (...)` once (ClickHouse 25.x and
+    later, setting `enable_materialized_cte`); asked once per client."""
+    found = _capabilities.get(id(client))
+    if found is None:
+        found = bool(client.query("SELECT count() FROM system.settings WHERE name = 'enable_materialized_cte'").rows[0][0])
+        _capabilities[id(client)] = found
+    return found
+
 logger = logging.getLogger(__name__)
 
 
@@ -60,10 +76,12 @@ class ClickHouseEngine(Engine):
     vendor = "clickhouse"
     dialect = "clickhouse"
     bucket_by_join = False
+    runs_clickhouse_functions = True
 
     def __init__(self, connection=None, client=None):
         super().__init__(connection)
         self._client = client
+        self._overrides: dict[int, bool] = {}
 
     @property
     def client(self):
@@ -80,36 +98,48 @@ class ClickHouseEngine(Engine):
 
         return materialized_columns(self.client)
 
+    def _has_overrides(self, team_id: int) -> bool:
+        """Whether the team has any person override (asked once per engine, i.e. per query)."""
+        from events.clickhouse.schema import PERSON_DISTINCT_ID_OVERRIDES
+
+        if team_id not in self._overrides:
+            rows = self.client.query(
+                f"SELECT 1 FROM {PERSON_DISTINCT_ID_OVERRIDES} WHERE team_id = {int(team_id)} LIMIT 1").rows
+            self._overrides[team_id] = bool(rows)
+        return self._overrides[team_id]
+
     def events_source(self, team_id: int, alias: str) -> exp.Expression:
+        """The team's events with their person at query time. The overrides are joined only when
+        the team has any: a team without merges reads the events table alone."""
         from events.clickhouse.mirror import EVENT_COLUMNS
         from events.clickhouse.schema import EVENTS, PERSON_DISTINCT_ID_OVERRIDES
 
         team = exp.Literal.number(int(team_id))
-        overrides = (
-            exp.select(exp.column("distinct_id"),
-                       exp.alias_(exp.Anonymous(this="argMax", expressions=[exp.column("person_id"), exp.column("version")]), "person_id"))
-            .from_(PERSON_DISTINCT_ID_OVERRIDES)
-            .where(exp.EQ(this=exp.column("team_id"), expression=team))
-            .group_by(exp.column("distinct_id"))
-        )
+        joined = self._has_overrides(team_id)
         columns = []
         for name in EVENT_COLUMNS:
             column = exp.column(name, table="ev")
-            if name == "person_id":
+            if name == "person_id" and joined:
                 column = exp.Coalesce(this=exp.column("person_id", table="ov"), expressions=[column])
             columns.append(exp.alias_(column, name))
         # `id`: the order events were stored in (Django's row id), for ties at the same timestamp.
         columns.append(exp.alias_(_fn("toUnixTimestamp64Micro", exp.column("created_at", table="ev")), "id"))
         for mat in sorted(set(self._materialized().values())):
             columns.append(exp.alias_(exp.column(mat, table="ev", quoted=True), mat, quoted=True))
-        select = (
-            exp.select(*columns)
-            .from_(exp.to_table(EVENTS).as_("ev"))
-            .join(exp.Subquery(this=overrides, alias=exp.TableAlias(this=exp.to_identifier("ov"))),
-                  on=exp.EQ(this=exp.column("distinct_id", table="ov"), expression=exp.column("distinct_id", table="ev")),
-                  join_type="left")
-            .where(exp.EQ(this=exp.column("team_id", table="ev"), expression=team.copy()))
-        )
+        select = exp.select(*columns).from_(exp.to_table(EVENTS).as_("ev"))
+        if joined:
+            overrides = (
+                exp.select(exp.column("distinct_id"),
+                           exp.alias_(exp.Anonymous(this="argMax", expressions=[exp.column("person_id"), exp.column("version")]), "person_id"))
+                .from_(PERSON_DISTINCT_ID_OVERRIDES)
+                .where(exp.EQ(this=exp.column("team_id"), expression=team.copy()))
+                .group_by(exp.column("distinct_id"))
+            )
+            select = select.join(
+                exp.Subquery(this=overrides, alias=exp.TableAlias(this=exp.to_identifier("ov"))),
+                on=exp.EQ(this=exp.column("distinct_id", table="ov"), expression=exp.column("distinct_id", table="ev")),
+                join_type="left")
+        select = select.where(exp.EQ(this=exp.column("team_id", table="ev"), expression=team.copy()))
         return exp.Subquery(this=select, alias=exp.TableAlias(this=exp.to_identifier(alias)))
 
     def _newest(self, table: str, team_id: int, key: str, fields: list[str], alias: str) -> exp.Expression:
@@ -166,6 +196,9 @@ class ClickHouseEngine(Engine):
         name = self._materialized().get(key)
         return None if name is None else exp.column(name, table=column.table or None, quoted=True)
 
+    def has_materialized_property(self, key):
+        return key in self._materialized()
+
     def json_text(self, column, key, params):
         materialized = self._materialized_column(column, key)
         if materialized is not None:
@@ -218,6 +251,9 @@ class ClickHouseEngine(Engine):
     def regex_replace(self, value, pattern, replacement, params):
         return _fn("replaceRegexpAll", value, params.add(pattern), params.add(replacement))
 
+    def distinct_texts_json(self, value):
+        return _fn("toJSONString", _fn("groupUniqArray", value))
+
     def regex_any_group(self, value, extract, pattern, params):
         # extractAll gives each non-overlapping match's first group; a NULL value has none.
         groups = _fn("extractAll", exp.Coalesce(this=value, expressions=[_string("")]), params.add(extract))
@@ -266,6 +302,44 @@ class ClickHouseEngine(Engine):
         array = exp.Array(expressions=[exp.Literal.number(m) for m in micros])
         at_or_before = exp.Lambda(this=exp.LTE(this=exp.column("b"), expression=position), expressions=[exp.to_identifier("b")])
         return exp.Sub(this=_integer(_fn("arrayCount", at_or_before, array)), expression=exp.Literal.number(1))
+
+    def interval_pairs(self, starts, returns, key, window):
+        """Per actor, the arrays of its start and return intervals, crossed with two ARRAY JOINs
+        (one pass over the rows, no self-join)."""
+        (starts_table, starts_where), (returns_table, returns_where) = starts, returns
+        keys = [exp.column(name) for name in key]
+        if starts_table == returns_table:
+            source = exp.to_table(starts_table)
+            kept = [self._unaliased(starts_where), self._unaliased(returns_where)]
+        else:
+            def side(table, number):
+                return exp.select(*[k.copy() for k in keys], exp.column("idx"), exp.alias_(exp.Literal.number(number), "side")).from_(table)
+
+            # Conditions on a side apply to that side's table: there are none when the tables differ.
+            assert starts_where is None and returns_where is None
+            source = exp.Subquery(this=exp.union(side(starts_table, 0), side(returns_table, 1), distinct=False),
+                                  alias=exp.TableAlias(this=exp.to_identifier("sides")))
+            kept = [exp.EQ(this=exp.column("side"), expression=exp.Literal.number(number)) for number in (0, 1)]
+        arrays = [
+            exp.alias_(_fn("groupArrayIf", exp.column("idx"), condition) if condition is not None else _fn("groupArray", exp.column("idx")),
+                       name)
+            for condition, name in zip(kept, ("s_ids", "r_ids"))
+        ]
+        per_actor = exp.select(*keys, *arrays).from_(source).group_by(*[k.copy() for k in keys])
+        s_idx, r_idx = exp.column("s_idx"), exp.column("r_idx")
+        pairs = exp.select(*[k.copy() for k in keys], s_idx, r_idx).from_(
+            exp.Subquery(this=per_actor, alias=exp.TableAlias(this=exp.to_identifier("per_actor"))))
+        pairs.set("joins", [exp.Join(this=exp.alias_(exp.column("s_ids"), "s_idx"), kind="ARRAY"),
+                            exp.Join(this=exp.alias_(exp.column("r_ids"), "r_idx"), kind="ARRAY")])
+        return pairs.where(exp.and_(exp.GT(this=r_idx.copy(), expression=s_idx.copy()),
+                                    exp.LT(this=exp.Sub(this=r_idx.copy(), expression=s_idx.copy()), expression=window)))
+
+    @staticmethod
+    def _unaliased(condition):
+        """A condition on alias `s`/`r` of the one table, on its bare columns."""
+        if condition is None:
+            return None
+        return condition.copy().transform(lambda n: exp.column(n.name) if isinstance(n, exp.Column) and n.table else n)
 
     # --- Time: local times are wall-clock DateTime64(6, 'UTC') values --------------------------------
 
@@ -362,10 +436,12 @@ class ClickHouseEngine(Engine):
             if isinstance(node, exp.Div) and node.args.get("typed") and not any(map(_is_float, (node.this, node.expression))):
                 # A typed division of integers truncates toward zero (ClickHouse's `/` always gives a float).
                 return _fn("intDiv", node.this.copy(), node.expression.copy())
-            if isinstance(node, exp.CTE) and node.args.get("materialized") is not None:
-                cte = node.copy()
-                cte.set("materialized", None)  # ClickHouse inlines CTEs anyway
-                return cte
+            if isinstance(node, exp.CTE):
+                # ClickHouse inlines a CTE at each reference (computing it again each time): one read
+                # twice or more is materialized (computed once) where the server can.
+                # (Set in place: a node `rewrite` replaces is not descended into.)
+                node.set("materialized", materialize and references.get(node.alias_or_name, 0) > 1 or None)
+                return node
             if isinstance(node, exp.Values) and not isinstance(node.parent, exp.Subquery) and node.args.get("alias"):
                 # FROM VALUES (...) AS t parses only parenthesized.
                 alias = node.args["alias"]
@@ -374,6 +450,12 @@ class ClickHouseEngine(Engine):
                 return exp.Subquery(this=values, alias=alias.copy())
             return node
 
+        materialize = tree.find(exp.CTE) is not None and materialized_ctes(self.client)
+        references = {}
+        if materialize:
+            for table in tree.find_all(exp.Table):
+                if not table.args.get("db"):
+                    references[table.name] = references.get(table.name, 0) + 1
         return tree.transform(inline).transform(rewrite)
 
     @staticmethod
@@ -436,6 +518,8 @@ class ClickHouseEngine(Engine):
 
         sql, _ = self.render(tree, params)
         settings = dict(QUERY_SETTINGS)
+        if tree.find(exp.CTE) is not None and materialized_ctes(self.client):
+            settings["enable_materialized_cte"] = 1
         if timeout:
             settings["max_execution_time"] = float(timeout)
         query_id = getattr(_thread, "query_id", None) or uuid.uuid4().hex

@@ -65,6 +65,12 @@ class PostgresEngine(Engine):
     def binary_order(self, value):
         return exp.Collate(this=value, expression=exp.Identifier(this="C", quoted=True))
 
+    def distinct_texts_json(self, value):
+        present = exp.Where(this=exp.Not(this=exp.Is(this=value.copy(), expression=exp.null())))
+        aggregated = exp.Filter(this=exp.JSONArrayAgg(this=exp.Distinct(expressions=[value])), expression=present)
+        empty = exp.Cast(this=exp.Literal.string("[]"), to=exp.DataType.build("json"))
+        return exp.Cast(this=exp.Coalesce(this=aggregated, expressions=[empty]), to=exp.DataType.build("text"))
+
     def regex_any_group(self, value, extract, pattern, params):
         # regexp_matches with 'g' yields each non-overlapping match's groups, as extractAll does.
         tree = sqlglot.parse_one("EXISTS (SELECT 1 FROM regexp_matches(v, x, 'g') AS m(g) WHERE m.g[1] ~ y)", read="postgres")

@@ -204,6 +204,10 @@ class SQLiteEngine(Engine):
             return exp.Glob(this=value, expression=params.add(_like_to_glob(literal)))
         return exp.Like(this=value, expression=exp.Escape(this=pattern, expression=_string("\\")))
 
+    def distinct_texts_json(self, value):
+        present = exp.Where(this=exp.Not(this=exp.Is(this=value.copy(), expression=exp.null())))
+        return exp.Filter(this=exp.JSONArrayAgg(this=exp.Distinct(expressions=[value])), expression=present)
+
     def regex_any_group(self, value, extract, pattern, params):
         return _fn("hogql_regex_any_group", value, params.add(extract), pattern)
 

@@ -11,6 +11,7 @@ from ..hogql import BOOL, DATETIME, NUMBER, STRING, UNKNOWN
 from ..limits import shorten
 from ..regex import regex_problem
 from .functions import FunctionCompiler
+from .native import array_of
 from .parsing import HogQLDialect, InCohort, _describe
 from .tables import _quoted
 from .time_sql import INTERVAL_UNITS
@@ -229,6 +230,8 @@ class ExprCompiler(FunctionCompiler):
         chain = self.chain(node)
         if chain is None:
             raise SandboxError(f"{_describe(node)} is not supported: only fields (a.b.c) and properties['key'] can be accessed.")
+        if len(chain) == 1 and self.lambda_variable(chain[0]) is not None:
+            return self.lambda_variable(chain[0])
         if len(chain) == 1 and chain[0] in self.scope.aliases and chain[0] not in self.expanding:
             return self.alias(chain[0], self.scope.aliases[chain[0]])
         return self.scope.lookup(chain, node)
@@ -524,6 +527,26 @@ class ExprCompiler(FunctionCompiler):
     def _star(self, node, truth) -> Value:
         raise SandboxError("* is only allowed as a SELECT column or in count(*).")
 
+    def _identifier(self, node: exp.Identifier, truth) -> Value:
+        """A bare name: a lambda's argument (`x` in `x -> x + 1`)."""
+        value = self.lambda_variable(node.name)
+        if value is None:
+            raise SandboxError(f"Unknown name {_describe(node)}.")
+        return value
+
+    def _array(self, node: exp.Array, truth) -> Value:
+        """`[a, b, ...]`: an array of text or numbers (engines that run ClickHouse functions only)."""
+        if not self.engine.runs_clickhouse_functions:
+            raise SandboxError(f"{_describe(node)}: arrays are supported on the ClickHouse engine only.")
+        values = [self.compile(item) for item in node.expressions]
+        kind = self.common_type(values) if values else STRING
+        if kind == UNKNOWN:
+            kind = STRING
+        if kind not in (STRING, NUMBER, INTEGER, BOOL):
+            raise SandboxError(f"{_describe(node)}: arrays hold text or numbers.")
+        return Value(exp.Array(expressions=[self.convert(value, kind) for value in values]), array_of(kind),
+                     aggregate=any(value.aggregate for value in values))
+
     def _window(self, node, truth) -> Value:
         raise SandboxError("Window functions (OVER ...) are not supported in SQL insights.")
 
@@ -564,6 +587,8 @@ ExprCompiler.HANDLERS = {
     exp.Alias: ExprCompiler._alias_node,
     exp.Star: ExprCompiler._star,
     exp.Window: ExprCompiler._window,
+    exp.Identifier: ExprCompiler._identifier,
+    exp.Array: ExprCompiler._array,
     exp.Anonymous: ExprCompiler._call,
     exp.AnonymousAggFunc: ExprCompiler._call,
     exp.CombinedAggFunc: ExprCompiler._call,

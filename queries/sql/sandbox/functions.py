@@ -1,14 +1,17 @@
 """The function table of SQL insights: aggregates and the HogQL functions mapped to SQL (a mixin of the expression compiler)."""
 from datetime import datetime, timedelta
+from typing import Optional
 
 from sqlglot import exp
 
 from ...dates import start_of_interval
 from ..engine import case
 from ..hogql import BOOL, DATETIME, FUNCTIONS, NUMBER, STRING
+from . import native
+from .native import element_of
 from .parsing import _describe
 from .time_sql import DATE_TIME_PARTS, INTERVAL_UNITS, TRUNC_FUNCTIONS, TRUNC_UNITS
-from .values import DATE, INTEGER, INTERVAL, JSON, _NO_CONST, NUMERIC, SandboxError, Value, _cast
+from .values import DATE, INTEGER, INTERVAL, JSON, _NO_CONST, NUMERIC, SandboxError, Value, _cast, _string
 
 AGGREGATES = {"count", "countif", "uniq", "uniqexact", "sum", "avg", "min", "max", "any", "sumif", "avgif", "minif", "maxif",
               "median", "quantile"}
@@ -17,6 +20,11 @@ SHIFT_FUNCTIONS = {
     **{f"add{unit}s": (unit, 1) for unit in TRUNC_UNITS},
     **{f"subtract{unit}s": (unit, -1) for unit in TRUNC_UNITS},
 }
+
+
+def _finite(number: exp.Expression) -> exp.Expression:
+    """NaN and infinities (log(0), pow overflow, a sample variance of one value) as NULL: JSON has no such numbers."""
+    return exp.Anonymous(this="if", expressions=[exp.Anonymous(this="isFinite", expressions=[number]), number.copy(), exp.null()])
 
 
 class FunctionCompiler:
@@ -31,6 +39,9 @@ class FunctionCompiler:
             return self.aggregate("quantile", node.args["params"], node, level=node.expressions[0])
         if lowered in AGGREGATES:
             return self.aggregate(lowered, node.expressions, node)
+        native_value = self._native(lowered, node)
+        if native_value is not None:
+            return native_value
         if any(isinstance(arg, exp.Distinct) for arg in node.expressions):
             raise SandboxError(f"DISTINCT is only allowed in count() and uniq(): {_describe(node)}")
         if lowered == "match" and len(node.expressions) == 2:
@@ -90,6 +101,103 @@ class FunctionCompiler:
         # any() picks the smallest value: one of the group's values, and the same on every engine.
         inner = self.engine.binary_order(value.sql) if value.type == STRING else value.sql
         return Value((exp.Max if name == "max" else exp.Min)(this=inner), value.type, aggregate=True)
+
+    # --- ClickHouse functions run natively on ClickHouse (see .native) ---
+
+    def _native(self, name: str, node) -> Optional[Value]:
+        if not self.engine.runs_clickhouse_functions:
+            return None
+        if name in native.AGGREGATES:
+            return self._native_aggregate(name, node)
+        spec = native.FUNCTIONS.get(name)
+        if spec is None:
+            return None
+        function_name, kinds, result = spec
+        raw = list(node.expressions)
+        if any(isinstance(arg, exp.Distinct) for arg in raw):
+            raise SandboxError(f"DISTINCT is only allowed in count() and uniq(): {_describe(node)}")
+        values = [None if isinstance(arg, exp.Lambda) else self.compile(arg) for arg in raw]
+        arrays = [value for value in values if value is not None and element_of(value.type)]
+        if name in native.ARRAY_ONLY and not arrays:
+            return None  # the function of text every engine has
+        if kinds == ("*n",):
+            if not raw:
+                raise SandboxError(f"Function {name} takes at least one argument.")
+            kinds = ("n",) * len(raw)
+        self._arity(name, raw, len(kinds))
+        element = element_of(arrays[0].type) if arrays else None
+        produces_array = result.startswith("@") or element_of(result) is not None
+        sql, lambda_kind = [], None
+        for kind, arg, value in zip(kinds, raw, values):
+            if kind == "f":
+                if not isinstance(arg, exp.Lambda) or len(arg.expressions) != 1 or element is None:
+                    raise SandboxError(f"{_describe(node)}: {function_name} takes a one-argument lambda (x -> ...) and an array.")
+                lambda_sql, lambda_kind = self._lambda(arg, element, condition=name != "arraymap")
+                sql.append(lambda_sql)
+                continue
+            if value is None:
+                raise SandboxError(f"{_describe(node)}: a lambda is only allowed as the first argument of array functions.")
+            if kind == "a":
+                if element_of(value.type) is None:
+                    raise SandboxError(f"{_describe(node)}: {function_name} needs an array, got a {value.type}.")
+                sql.append(value.sql)
+            elif kind == "e":
+                sql.append(self.convert(value, element))
+            elif kind == "s":
+                text = self._text(value)
+                # Arrays cannot be NULL in ClickHouse: NULL text splits as ''.
+                sql.append(exp.Coalesce(this=text, expressions=[_string("")]) if produces_array else text)
+            elif kind == "n":
+                sql.append(self._number(value))
+            else:  # "i"
+                sql.append(self.engine.truncate_to_integer(self._number(value)))
+        kind = {"@": arrays[0].type if arrays else None, "@e": element,
+                "@f": native.array_of(lambda_kind) if lambda_kind else None}.get(result, result)
+        call = exp.Anonymous(this=function_name, expressions=sql)
+        return Value(_finite(call) if kind == NUMBER else call, kind,
+                     aggregate=any(value.aggregate for value in values if value is not None))
+
+    def _lambda(self, node: exp.Lambda, element: str, *, condition: bool) -> tuple[exp.Expression, str]:
+        """`x -> body` over an array's elements: `x` is bound to a generated name inside the body."""
+        variables = self.__dict__.setdefault("lambda_variables", {})
+        name = node.expressions[0].name
+        generated = f"lv{len(variables)}"
+        shadowed = variables.get(name)
+        variables[name] = Value(exp.to_identifier(generated), element)
+        allow_aggregates, self.allow_aggregates = self.allow_aggregates, False
+        try:
+            body = self.compile(node.this)
+        finally:
+            self.allow_aggregates = allow_aggregates
+            if shadowed is None:
+                del variables[name]
+            else:
+                variables[name] = shadowed
+        if condition:
+            sql, kind = self._condition(body), BOOL
+        else:
+            if body.type not in (STRING, NUMBER, INTEGER, BOOL):
+                raise SandboxError(f"{_describe(node)}: a lambda must return text, a number or a boolean, not a {body.type}.")
+            sql, kind = body.sql, body.type
+        return exp.Lambda(this=sql, expressions=[exp.to_identifier(generated)]), kind
+
+    def lambda_variable(self, name: str) -> Optional[Value]:
+        return self.__dict__.get("lambda_variables", {}).get(name)
+
+    def _native_aggregate(self, name: str, node) -> Value:
+        function_name, count = native.AGGREGATES[name]
+        if not self.allow_aggregates:
+            raise SandboxError(f"Aggregate functions such as {name}() are not allowed in {self.clause}.")
+        if self.in_aggregate:
+            raise SandboxError(f"Aggregate functions cannot be nested: {_describe(node)}")
+        if len(node.expressions) != count or any(isinstance(arg, (exp.Distinct, exp.Lambda)) for arg in node.expressions):
+            raise SandboxError(f"Wrong number of arguments for {name}(): {_describe(node)}")
+        self.in_aggregate = True
+        try:
+            args = [_cast(self._number(self.compile(arg)), "double") for arg in node.expressions]
+        finally:
+            self.in_aggregate = False
+        return Value(_finite(exp.AnonymousAggFunc(this=function_name, expressions=args)), NUMBER, aggregate=True)
 
     def function(self, name: str, args: list[Value], node) -> Value:
         aggregate = any(arg.aggregate for arg in args)

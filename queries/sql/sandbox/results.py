@@ -10,14 +10,17 @@ from events.models import Person
 
 from ...wire import response_value
 from ..hogql import BOOL, DATETIME, NUMBER, STRING
-from .values import DATE, INTEGER, JSON, PERSON
+from .native import element_of
+from .values import DATE, INTEGER, JSON, PERSON, TEXT_ARRAY
 
 
 def clickhouse_type(kind: str, tz: ZoneInfo) -> str:
     """The ClickHouse type name PostHog reports for a column of this type."""
+    if element_of(kind) is not None:
+        return f"Array({clickhouse_type(element_of(kind), tz)})"
     return {
         STRING: "String", NUMBER: "Float64", INTEGER: "Int64", BOOL: "Bool", DATETIME: f"DateTime64(6, '{tz}')",
-        DATE: "Date", JSON: "String", PERSON: "UUID",
+        DATE: "Date", JSON: "String", PERSON: "UUID", TEXT_ARRAY: "Array(String)",
     }.get(kind, "Nullable(Nothing)")
 
 
@@ -44,6 +47,8 @@ def _utc_text(text: str) -> Optional[datetime]:
 def _format(value: Any, kind: str, tz: ZoneInfo, persons: dict) -> Any:
     if value is None:
         return None
+    if element_of(kind) is not None and isinstance(value, (list, tuple)):
+        return [_format(item, element_of(kind), tz, persons) for item in value]
     if kind == DATETIME:
         moment = value if isinstance(value, datetime) else _utc_text(value) if isinstance(value, str) else None
         if moment is None:
@@ -59,6 +64,8 @@ def _format(value: Any, kind: str, tz: ZoneInfo, persons: dict) -> Any:
         return int(value) if isinstance(value, (int, float, Decimal)) else value
     if kind == NUMBER:
         return float(value) if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool) else value
+    if kind == TEXT_ARRAY:  # the engines list distinct values in different orders
+        return sorted(json.loads(value) if isinstance(value, str) else value)
     if kind == JSON:
         parsed = json.loads(value) if isinstance(value, str) else value
         return json.dumps(parsed, sort_keys=True)

@@ -39,14 +39,19 @@ class ScopeContext(SQLContext):
     def __init__(self, compiler: "QueryCompiler", source: EventsTable):
         super().__init__(compiler.engine, compiler.team, compiler.params)
         self.source = source
-        self.joins_sessions_and_groups = False
 
     def event_column(self, field: str) -> exp.Column:
         return self.source.field(field)
 
+    def group_properties_column(self, index: int) -> exp.Column:
+        return self.source.field(f"group_{index}__properties")
+
     def person_column(self, field: str) -> exp.Column:
         self.uses_person = True
         return self.source.field(f"person__{field}")
+
+    def session_column(self, name: str, column: str) -> exp.Column:
+        return self.source.field(f"sessions__{column}")
 
 
 class Scope:
@@ -124,15 +129,18 @@ class Scope:
             raise SandboxError("{filters} needs exactly one events table in the FROM clause of its SELECT.")
         query, source = self.query, events[0]
         filters = query.filters
-        conditions: list[exp.Expression] = []
+        conditions: list[exp.Expression] = [build(ScopeContext(query, source)) for build in query.event_conditions]
         if filters is not None:
             date_range = filters.dateRange
             if date_range is not None and (date_range.date_from or date_range.date_to):
                 resolved = QueryDateRange(date_range, tz=query.tz, interval="day", now=query.now)
-                if date_range.date_from and date_range.date_from != "all":
-                    conditions.append(exp.GTE(this=source.field("timestamp"), expression=query.time.constant(resolved.date_from())))
-                if date_range.date_to:
-                    conditions.append(exp.LTE(this=source.field("timestamp"), expression=query.time.constant(resolved.date_to())))
+                lower = resolved.date_from() if date_range.date_from and date_range.date_from != "all" else None
+                upper = resolved.date_to() if date_range.date_to else None
+                if lower is not None:
+                    conditions.append(exp.GTE(this=source.field("timestamp"), expression=query.time.constant(lower)))
+                if upper is not None:
+                    conditions.append(exp.LTE(this=source.field("timestamp"), expression=query.time.constant(upper)))
+                query.bound_events(lower, upper)
             context = ScopeContext(query, source)
             conditions.append(properties_condition(filters.properties, context))
             if filters.filterTestAccounts:
@@ -156,19 +164,29 @@ class SandboxQuery:
 
 
 class QueryCompiler:
-    def __init__(self, engine: Engine, team, *, now: datetime, tz: ZoneInfo, filters=None, variables=None, values=None):
+    def __init__(self, engine: Engine, team, *, now: datetime, tz: ZoneInfo, filters=None, variables=None, values=None,
+                 event_conditions=(), events_time_range=None):
         self.engine = engine
         self.team = team
         self.now = now
         self.tz = tz
         self.params = SharedParams()
         self.context = SQLContext(engine, team, self.params)
+        # Where the events of {filters} lie, when known: their sessions are read around it only.
+        self.events_time_range = events_time_range
         self.time = TimeSQL(engine, self.params, tz)
         self.filters = filters
+        # More conditions for the events table of {filters}: builders taking that table's SQLContext.
+        self.event_conditions = list(event_conditions)
         self.variables = variables or {}
         self.values = values or {}
         self._counter = 0
         self._depth = 0
+
+    def bound_events(self, lower: Optional[datetime], upper: Optional[datetime]) -> None:
+        """The events of {filters} lie in [lower, upper] (None: unbounded): read the sessions around them only."""
+        if lower is not None or upper is not None:
+            self.events_time_range = (lower, upper)
 
     def name(self, prefix: str) -> str:
         self._counter += 1
@@ -568,11 +586,15 @@ class QueryCompiler:
 
 def compile_query(source: Any, team, engine: Engine, *, now: datetime, tz: ZoneInfo, filters=None, variables=None,
                   values=None, default_limit: int = DEFAULT_LIMIT, limit: Optional[int] = None,
-                  offset: Optional[int] = None, max_limit: int = MAX_LIMIT) -> SandboxQuery:
-    """HogQL text (or an already parsed SELECT) -> a safe query for `engine`, scoped to `team`."""
+                  offset: Optional[int] = None, max_limit: int = MAX_LIMIT, event_conditions=(),
+                  events_time_range=None) -> SandboxQuery:
+    """HogQL text (or an already parsed SELECT) -> a safe query for `engine`, scoped to `team`.
+    `event_conditions` (callables of an SQLContext) add conditions to what {filters} stands for;
+    `events_time_range` (lower, upper), when the caller bounds the events of {filters}, bounds the sessions read."""
     if isinstance(source, str) and len(source) > MAX_QUERY_LENGTH:
         raise SandboxError(f"The query is too long (more than {MAX_QUERY_LENGTH} characters).")
-    compiler = QueryCompiler(engine, team, now=now, tz=tz, filters=filters, variables=variables, values=values)
+    compiler = QueryCompiler(engine, team, now=now, tz=tz, filters=filters, variables=variables, values=values,
+                             event_conditions=event_conditions, events_time_range=events_time_range)
     try:
         node = parse_select(source) if isinstance(source, str) else source
         return compiler.compile(node, default_limit=default_limit, limit=limit, offset=offset, max_limit=max_limit)

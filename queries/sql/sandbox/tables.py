@@ -1,4 +1,5 @@
 """What a FROM or JOIN item reads: the virtual tables over the events store, each filtered on the team, and derived tables."""
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
@@ -7,9 +8,11 @@ from sqlglot import exp
 from events.models import Event, Person, PersonDistinctId
 
 from .. import sessions
+from ..context import EVENTS_PROPERTIES, SQLContext
+from ..groups import group_join
 from ..hogql import BOOL, DATETIME, STRING
 from .parsing import _describe
-from .values import INTEGER, JSON, PERSON, SandboxError, Value
+from .values import INTEGER, JSON, PERSON, TEXT_ARRAY, SandboxError, Value
 
 if TYPE_CHECKING:
     from .statements import QueryCompiler
@@ -89,6 +92,8 @@ class _VirtualTable(Source):
         return self.compiler.json_property(column, chain)
 
 
+GROUP_PROPERTIES_COLUMN = re.compile(r"f_group_([0-4])__properties")
+
 EVENT_STAR = ["uuid", "event", "properties", "timestamp", "distinct_id", "created_at", "$session_id", "person_id"]
 
 
@@ -103,13 +108,34 @@ class EventsTable(_VirtualTable):
         return list(EVENT_STAR)
 
     def joins(self) -> list[exp.Join]:
-        if not any(name.startswith("f_person_") for name in self.used):
-            return []
-        condition = exp.and_(
-            exp.EQ(this=_db_column(Person, "id", "sp"), expression=self.base("person")),
-            exp.EQ(this=_db_column(Person, "team", "sp"), expression=exp.Literal.number(self.compiler.team.id)),
-        )
-        return [exp.Join(this=self.compiler.engine.persons_source(self.compiler.team.id, "sp"), side="LEFT", on=condition)]
+        joins = []
+        if any(name.startswith("f_person_") for name in self.used):
+            condition = exp.and_(
+                exp.EQ(this=_db_column(Person, "id", "sp"), expression=self.base("person")),
+                exp.EQ(this=_db_column(Person, "team", "sp"), expression=exp.Literal.number(self.compiler.team.id)),
+            )
+            joins.append(exp.Join(this=self.compiler.engine.persons_source(self.compiler.team.id, "sp"), side="LEFT", on=condition))
+        if any(name.startswith("f_sessions__") for name in self.used):  # session filters of {filters}
+            context = SQLContext(self.compiler.engine, self.compiler.team, self.compiler.params)
+            context.events_time_range = self.compiler.events_time_range
+            used = [name[len("f_sessions__"):] for name in self.used if name.startswith("f_sessions__")]
+            table = exp.Subquery(this=sessions.sessions_select(context, used), alias=exp.TableAlias(this=exp.to_identifier("ss")))
+            condition = exp.EQ(this=exp.column("session_id", table="ss"), expression=self.base("session_id"))
+            joins.append(exp.Join(this=table, side="LEFT", on=condition))
+        joins.extend(self._group_joins())
+        return joins
+
+    def _group_joins(self) -> list[exp.Join]:
+        """The groups whose properties {filters} reads (group property filters), one join per type index."""
+        joins = []
+        for name in self.used:
+            match = GROUP_PROPERTIES_COLUMN.fullmatch(name)
+            if match:
+                index = int(match.group(1))
+                team = exp.Literal.number(self.compiler.team.id)
+                table, condition = group_join(self.compiler.context, index, f"sg{index}", team=team, events_table="s")
+                joins.append(exp.Join(this=table, side="LEFT", on=condition))
+        return joins
 
     def source(self, alias):
         return self.compiler.engine.events_source(self.compiler.team.id, alias)
@@ -119,6 +145,11 @@ class EventsTable(_VirtualTable):
         if name.startswith("person__"):
             person_field = name[len("person__"):]
             return self.column(f"f_person_{person_field}", lambda: _db_column(Person, person_field, "sp"))
+        if GROUP_PROPERTIES_COLUMN.fullmatch(f"f_{name}"):  # `group_<index>__properties`: of the event's group
+            return self.column(f"f_{name}", lambda: exp.column("group_properties", table=f"sg{name[len('group_')]}"))
+        if name.startswith("sessions__"):  # a column of queries.sql.sessions
+            session_column = name[len("sessions__"):]
+            return self.column(f"f_{name}", lambda: exp.column(session_column, table="ss"))
         if name == "uuid":
             return self.column("f_uuid", lambda: self.compiler.uuid_text(self.base("uuid")))
         return self.column(f"f_{name}", lambda: self.base(name))
@@ -135,6 +166,8 @@ class EventsTable(_VirtualTable):
         if head == "person_id" and not rest:
             return Value(self.field("person"), PERSON)
         if head == "properties":
+            if len(rest) == 1 and self.compiler.engine.has_materialized_property(rest[0]):
+                return self._materialized_property(rest[0])
             return self._property(self.field("properties"), rest, node) if rest else Value(self.field("properties"), JSON)
         if head == "person" and rest:
             if rest[0] == "id" and len(rest) == 1:
@@ -145,6 +178,22 @@ class EventsTable(_VirtualTable):
                 column = self.field("person__properties")
                 return self._property(column, rest[1:], node) if rest[1:] else Value(column, JSON)
         raise SandboxError(f"Unknown field {_describe(node)} on the events table.")
+
+
+    def _materialized_property(self, key: str) -> Value:
+        """A property the engine stores as its own column: read inside the team's derived table from
+        the events' marked `properties` column, which the engine turns into that column."""
+        aliases = self.__dict__.setdefault("_materialized_aliases", {})
+        alias = aliases.setdefault(key, f"f_mat{len(aliases)}")
+        engine, params = self.compiler.engine, self.compiler.params
+
+        def build():
+            properties = self.base("properties")
+            properties.meta[EVENTS_PROPERTIES] = True
+            return engine.json_text(properties, key, params)
+
+        column = self.column(alias, build)
+        return Value(column, STRING, number=engine.text_to_number(column.copy(), params))
 
 
 class PersonsTable(_VirtualTable):
@@ -199,7 +248,8 @@ class SessionsTable(_VirtualTable):
     """PostHog's `sessions`: one row per UUIDv7 session id, from queries.sql.sessions (already team-filtered)."""
 
     model = Event
-    TYPES = {sessions.TEXT: STRING, sessions.NUMBER: INTEGER, sessions.TIMESTAMP: DATETIME, sessions.BOOLEAN: INTEGER}
+    TYPES = {sessions.TEXT: STRING, sessions.NUMBER: INTEGER, sessions.TIMESTAMP: DATETIME, sessions.BOOLEAN: INTEGER,
+             sessions.TEXT_LIST: TEXT_ARRAY}
 
     def has(self, name):
         return name in sessions.FIELDS or name in sessions.ALIASES
@@ -216,7 +266,8 @@ class SessionsTable(_VirtualTable):
 
     def table_expression(self):
         columns = [build().as_(name, quoted=True) for name, build in self.used.items()] or [exp.Literal.number(1).as_("f_one")]
-        source = exp.Subquery(this=sessions.sessions_select(self.compiler.context), alias=exp.TableAlias(this=exp.to_identifier("s")))
+        used = [name[len("f_"):] for name in self.used]  # resolve() names them f_<column>
+        source = exp.Subquery(this=sessions.sessions_select(self.compiler.context, used), alias=exp.TableAlias(this=exp.to_identifier("s")))
         return exp.Subquery(this=exp.select(*columns).from_(source), alias=exp.TableAlias(this=exp.to_identifier(self.sql_alias)))
 
 

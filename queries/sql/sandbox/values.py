@@ -12,6 +12,7 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 50_000
 
 INTEGER, DATE, JSON, PERSON, INTERVAL = "integer", "date", "json", "person", "interval"
+TEXT_ARRAY = "text array"  # a JSON array of texts in SQL (the sessions' `$urls`), a list in results
 NUMERIC = (NUMBER, INTEGER)
 
 
