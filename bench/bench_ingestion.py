@@ -3,11 +3,17 @@
     .venv/bin/python bench/bench_ingestion.py                     # a fresh SQLite file
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench .venv/bin/python bench/bench_ingestion.py
     .venv/bin/python bench/bench_ingestion.py --engine chdb       # events into ClickHouse in process (chDB)
+    .venv/bin/python bench/bench_ingestion.py --engine clickhouse-http  # events into a ClickHouse server over HTTP
 
 Events look like posthog-python's (pageviews with browser, OS, URL, session; some $set and
 $identify), from a pool of distinct ids, so the run covers new and returning persons. Request
 bodies are encoded before the clock starts; client threads keep their connections open. The
 run checks that every event sent was stored.
+
+`--engine clickhouse-http` runs the server as in production with ClickHouse (CLICKHOUSE_URL,
+any number of gunicorn workers); no ClickHouse server installs here, so the server is the
+chDB-backed HTTP endpoint the tests use (tests/clickhouse_http.py, a Python HTTP front end over
+ClickHouse's own code in one process). Its CPU is counted with the server's, front end included.
 """
 import argparse
 import http.client
@@ -171,10 +177,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4, help="client connections")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (make run: 2)")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker (make run: 4)")
-    parser.add_argument("--engine", choices=["django", "chdb"], default="django",
-                        help="where events go: the Django database, or ClickHouse in process (one worker: chDB opens its data in one process)")
+    parser.add_argument("--engine", choices=["django", "chdb", "clickhouse-http"], default="django",
+                        help="where events go: the Django database, ClickHouse in process (one worker: chDB opens its data "
+                             "in one process), or a ClickHouse server over HTTP (the tests' chDB-backed endpoint)")
     args = parser.parse_args()
     chdb = args.engine == "chdb"
+    http = args.engine == "clickhouse-http"
     if chdb:
         args.workers = 1
 
@@ -184,11 +192,18 @@ def main() -> None:
     env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "0", "SECRET_KEY": "bench-only-secret", "LOG_LEVEL": "WARNING"}
     env.pop("REDIS_URL", None)
     env.pop("CLICKHOUSE_URL", None)
-    env["EVENTS_ENGINE"] = "chdb" if chdb else ""
+    env["EVENTS_ENGINE"] = "chdb" if chdb else "clickhouse" if http else ""
+    endpoint = None
     if chdb:
         env["CLICKHOUSE_DATA_DIR"] = f"{tmp.name}/clickhouse"
+    if http:
+        sys.path.insert(0, str(ROOT))
+        from tests.clickhouse_http import EndpointProcess
+
+        endpoint = EndpointProcess(f"{tmp.name}/clickhouse").start()
+        env["CLICKHOUSE_URL"] = endpoint.url
     manage(env, "migrate", "--no-input", "--verbosity", "0")
-    if chdb:
+    if chdb or http:
         manage(env, "migrate_clickhouse")
     account = json.loads(
         manage(env, "bootstrap", "--email", "bench@example.com", "--password", "bench-password", "--organization", f"bench {uuid.uuid4()}", "--json")
@@ -213,7 +228,7 @@ def main() -> None:
         if postgres:
             analyze(env)
         bodies = build_batches(token, args.events, args.batch_size, args.distinct_ids, seed=2)
-        watched = server_pids(server) + (database_backend_pids(env) if postgres else [])
+        watched = server_pids(server) + (database_backend_pids(env) if postgres else []) + ([endpoint.process.pid] if http else [])
         cpu_before, load_before = cpu_seconds(watched), os.getloadavg()[0]
         started = time.perf_counter()
         latencies = send_all(port, bodies, args.concurrency)
@@ -226,18 +241,24 @@ def main() -> None:
 
     # The server has stopped, so this process may open the chDB data.
     count = (f"from events.clickhouse import get_client; print(get_client().query('SELECT count() FROM events WHERE team_id = {team_id}').rows[0][0])"
-             if chdb else f"from events.models import Event; print(Event.objects.filter(team_id={team_id}).count())")
-    stored = int(manage(env, "shell", "--no-imports", "-c", count))
+             if chdb or http else f"from events.models import Event; print(Event.objects.filter(team_id={team_id}).count())")
+    try:
+        stored = int(manage(env, "shell", "--no-imports", "-c", count))
+    finally:
+        if endpoint is not None:
+            endpoint.stop()
     expected = args.events + sum(len(json.loads(body)["batch"]) for body in warmup)
     vendor = "postgresql" if postgres else "sqlite"
     if chdb:
         vendor = f"events in ClickHouse (chDB in the server process), persons in {vendor}"
+    if http:
+        vendor = f"events in ClickHouse over HTTP (the chDB-backed test endpoint), persons in {vendor}"
     latencies.sort()
     print(f"database: {vendor}; server: gunicorn --workers {args.workers} --threads {args.threads}; client connections: {args.concurrency}")
     print(f"sent {args.events} events in {len(bodies)} batches of {args.batch_size} in {elapsed:.2f}s")
     print(f"throughput: {args.events / elapsed:,.0f} events/s")
     print(f"batch latency: p50 {statistics.median(latencies) * 1000:.1f} ms, p95 {latencies[int(len(latencies) * 0.95)] * 1000:.1f} ms")
-    print(f"server CPU (gunicorn{' with chDB' if chdb else ''}{' + postgres backends' if postgres else ''}): {cpu_used / args.events * 1e6:.0f} us per event "
+    print(f"server CPU (gunicorn{' with chDB' if chdb else ''}{' + the ClickHouse endpoint' if http else ''}{' + postgres backends' if postgres else ''}): {cpu_used / args.events * 1e6:.0f} us per event "
           f"-> at most {args.events / cpu_used * (os.cpu_count() or 1):,.0f} events/s if {os.cpu_count()} cores served only this")
     print(f"machine load average: {load_before:.1f} before, {load_after:.1f} after ({os.cpu_count()} cores)")
     print(f"stored: {stored} of {expected} events sent (warm-up included)")

@@ -177,19 +177,20 @@ def ingest_batch(
     captured = [c for c in (normalize_event(raw, now=now, sent_at=sent_at, ip=ip) for raw in events) if c is not None]
     if not captured:
         return 0
-    for attempt in range(1, WRITE_ATTEMPTS + 1):
-        last = attempt == WRITE_ATTEMPTS
-        try:
-            with transaction.atomic():
-                # Optimistic first: no locks, person versions checked on write. The last attempt
-                # locks the persons it reads, so a request always gets through.
-                _write(team.id, captured, now, lock_persons=last, skip_stored_uuids=attempt > 1)
-            return len(captured)
-        except (ConcurrentPersonChange, IntegrityError, OperationalError):
-            # A retried event (unique uuid), a person changed by a concurrent request, or a
-            # deadlock: the whole request rolled back, so it is safe to run it again.
-            if last:
-                raise
+    with get_store().writing():
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            last = attempt == WRITE_ATTEMPTS
+            try:
+                with transaction.atomic():
+                    # Optimistic first: no locks, person versions checked on write. The last attempt
+                    # locks the persons it reads, so a request always gets through.
+                    _write(team.id, captured, now, lock_persons=last, skip_stored_uuids=attempt > 1)
+                return len(captured)
+            except (ConcurrentPersonChange, IntegrityError, OperationalError):
+                # A retried event (unique uuid), a person changed by a concurrent request, or a
+                # deadlock: the whole request rolled back, so it is safe to run it again.
+                if last:
+                    raise
     return 0
 
 
@@ -355,7 +356,7 @@ class _PersonResolver:
         ops = connection.ops
         database = for_connection()
         sql = (
-            f"SELECT d.distinct_id, p.id, p.properties, p.created_at, p.is_identified, p.version "
+            f"SELECT d.distinct_id, p.id, p.uuid, p.properties, p.created_at, p.is_identified, p.version "
             f"FROM {ops.quote_name(PersonDistinctId._meta.db_table)} d JOIN {ops.quote_name(Person._meta.db_table)} p ON p.id = d.person_id "
             f"WHERE d.distinct_id {{ids}} AND d.team_id = %s ORDER BY p.id"
         )
@@ -370,14 +371,14 @@ class _PersonResolver:
                 chunk = ordered[start : start + LOOKUP_CHUNK]
                 ids, values = database.in_values(chunk)
                 cursor.execute(sql.format(ids=ids), [*values, self.team_id])
-                for distinct_id, pk, properties, created_at, is_identified, version in cursor.fetchall():
+                for distinct_id, pk, person_uuid, properties, created_at, is_identified, version in cursor.fetchall():
                     state = states.get(pk)
                     if state is None:
                         if not isinstance(created_at, datetime) or created_at.tzinfo is None:  # SQLite: naive UTC
                             created_at = ops.convert_datetimefield_value(created_at, None, connection)
                         state = states[pk] = _PersonState(
                             pk=pk,
-                            uuid_=None,  # stored persons are never inserted again
+                            uuid_=person_uuid,  # for the ClickHouse mirror (stored persons are never inserted again)
                             stored_properties=properties,
                             created_at=created_at,
                             is_identified=bool(is_identified),
@@ -465,7 +466,19 @@ class _PersonResolver:
         changes.person_ids = {s.pk for s in created} | {s.pk for s in updated} | set(new_links.values())
         changes.person_ids |= set(changes.merged.values())
         changes.new_links = new_links
+        changes.person_rows = self._person_rows(changes.person_ids, created, updated)
         return person_ids
+
+    def _person_rows(self, person_ids: set[int], created: list[_PersonState], updated: list[_PersonState]) -> list[tuple]:
+        """The rows of these persons as the Django database now has them (the event store mirrors
+        them), built from what this request holds instead of read back."""
+        rewritten = {id(s) for s in updated}
+        rows = []
+        for state in {s.pk: s for s in (state.resolved() for state in self.by_distinct_id.values())}.values():
+            if state.pk in person_ids:
+                version = state.version + 1 if id(state) in rewritten else state.version
+                rows.append((state.pk, _uuid_text(state.uuid), self.team_id, state.created_at, state.properties, state.is_identified, version))
+        return rows
 
     def _insert_persons(self, created: list[_PersonState]) -> None:
         if not created:
@@ -517,6 +530,11 @@ class _PersonResolver:
                     f"VALUES {', '.join(['(%s, %s, %s, 0)'] * len(links))}",
                     [value for distinct_id, pk in links for value in (self.team_id, distinct_id, pk)],
                 )
+
+
+def _uuid_text(value) -> str:
+    """A person uuid as text: a UUID, or SQLite's 32 hex digits."""
+    return str(value if isinstance(value, uuid.UUID) else uuid.UUID(value))
 
 
 def _update_persons(states: list[_PersonState]) -> None:

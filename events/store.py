@@ -21,6 +21,7 @@ the bottom instead of the `Event` model, so they work on every engine.
 import json
 import logging
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Iterable, Optional, Sequence
@@ -58,6 +59,9 @@ class PersonChanges:
     moved_distinct_ids: list[tuple[str, int, int]] = field(default_factory=list)
     # Distinct ids linked to a person by this request (version 0 links).
     new_links: dict[str, int] = field(default_factory=dict)
+    # The rows of `person_ids` as now written, when the writer has them: (id, uuid, team_id,
+    # created_at, properties dict, is_identified, version). None: the store reads them.
+    person_rows: Optional[list[tuple]] = None
 
 
 class EventStore:
@@ -67,6 +71,10 @@ class EventStore:
     def write(self, team_id: int, events: Sequence["CapturedEvent"], person_ids: dict[str, int], now: datetime,
               changes: PersonChanges, *, skip_stored_uuids: bool = False) -> None:
         raise NotImplementedError
+
+    def writing(self):
+        """A context around one request's ingestion, from its start to its last `write`."""
+        return nullcontext()
 
     def team_has_events(self, team_id: int) -> bool:
         raise NotImplementedError
@@ -195,13 +203,18 @@ class ClickHouseEventStore(EventStore):
         # Links change only when made (version 0) or moved by a merge: only those are mirrored.
         links = [(team_id, d, pk, 0, 0) for d, pk in changes.new_links.items()]
         links += [(team_id, d, pk, version, 0) for d, pk, version in changes.moved_distinct_ids]
+        if changes.person_rows is None:
+            persons = mirror.person_rows(changes.person_ids, with_links=False)[0]
+        else:
+            persons = mirror.rows_of_persons(changes.person_rows)
         rows = Rows(
-            persons=mirror.person_rows(changes.person_ids, with_links=False)[0] + mirror.deleted_person_rows(team_id, changes.deleted),
+            persons=persons + mirror.deleted_person_rows(team_id, changes.deleted),
             distinct_ids=links,
             overrides=mirror.override_rows(team_id, overrides),
             events=[(e.uuid, team_id, e.event, e.distinct_id, json.dumps(e.properties), e.timestamp,
                      person_ids.get(e.distinct_id), e.session_id, stored_at(now, position))
                     for position, e in enumerate(events)],
+            properties=[e.properties for e in events],
         )
         try:
             # With the rows of concurrent requests, in one insert per table (see the writer).
@@ -209,6 +222,15 @@ class ClickHouseEventStore(EventStore):
         except ClickHouseError as error:
             logger.warning("ClickHouse write failed for team %s: %s", team_id, error)
             raise EventStoreUnavailable() from error
+
+    def writing(self):
+        from .clickhouse.writer import writer
+
+        if not for_connection().needs_write_locks:
+            # One writer at a time (SQLite): a request on its way waits for the leader's
+            # transaction, so the leader must not wait for it (requests are written one by one).
+            return nullcontext()
+        return writer.expecting()  # the group writer waits (briefly) for requests on their way
 
     @staticmethod
     def _personless_now_with_person(team_id: int, new_links: dict[str, int]) -> list[tuple[str, int, int]]:

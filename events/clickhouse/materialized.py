@@ -74,6 +74,26 @@ def materialize(client: ClickHouseClient, key: str, cluster: str | None = None) 
     return column_name(key)
 
 
+_INT_RANGE = range(-(2**63), 2**64)
+UNKNOWN = object()  # a value whose column text only ClickHouse can tell (see `property_text`)
+
+
+def property_text(value):
+    """What `property_text_sql` gives for a property whose JSON value is `value` (Python's decoding
+    of the event's properties), or UNKNOWN. ClickHouse re-serializes numbers and nested values in
+    its own way (1.0 as `1`, `{"a":1}` without spaces), so only text it keeps as is is known here:
+    strings, null or missing, booleans and integers within its 64-bit range."""
+    if value is None or value.__class__ is str:
+        return value
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value.__class__ is int and value in _INT_RANGE:
+        return str(value)
+    return UNKNOWN
+
+
 def forget_columns() -> None:
     """Read the columns again on next use (after DDL)."""
     with _lock:

@@ -42,6 +42,11 @@ def person_rows(person_ids: Iterable[int], *, with_links: bool = True) -> tuple[
     return [(*_json_properties(row, 4), 0) for row in persons], [(*row, 0) for row in links]
 
 
+def rows_of_persons(persons: Iterable[tuple]) -> list[tuple]:
+    """PERSON_COLUMNS rows of (id, uuid, team_id, created_at, properties dict, is_identified, version)."""
+    return [(*_json_properties(row, 4), 0) for row in persons]
+
+
 def deleted_person_rows(team_id: int, deleted: Iterable[tuple[int, int]]) -> list[tuple]:
     return [(pk, "00000000-0000-0000-0000-000000000000", team_id, 0, "{}", False, version + 1, 1) for pk, version in deleted]
 

@@ -7,25 +7,48 @@ together: a request hands its rows (events, mirrored persons and distinct ids, o
 the writer and waits; one waiting request at a time is the leader and writes everything queued
 with one insert per table, then wakes the others, each with the outcome. No request is
 acknowledged before its rows are stored, a failed insert fails every request of its group (their
-Django transactions roll back), and nothing waits on a timer: a group is whatever queued while
-the previous one was written.
+Django transactions roll back). A group is whatever queued while the previous one was written,
+plus the requests already on their way here (`expecting`: they resolve persons meanwhile), for
+which a leader waits at most LINGER_SECONDS: a lone request never waits, and concurrent ones
+share inserts instead of each paying an insert's fixed cost. The mirror inserts and the uuid
+lookup run side by side (ClickHouse works outside the GIL), the events insert after them.
 
 The leader also drops events whose (team, uuid) is already stored or repeated in the group,
-with one lookup for the group (retried batches are stored once).
+with one lookup for the group (retried batches are stored once). The lookup reads only the days
+around the group's events (a retry carries the same event name and, within a day, the same
+timestamp: SDKs correct clocks by `sent_at` and retry within minutes), so its cost does not grow
+with the table.
+
+The materialized columns' values are computed here from the properties the request decoded
+anyway (`materialized.property_text`), so ClickHouse does not evaluate their JSON expressions:
+that evaluation's set-up was about half the fixed cost of an events insert.
 """
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta, timezone
 from typing import Optional
 
 from .client import ClickHouseClient, ClickHouseError, quote
 from .mirror import DISTINCT_ID_COLUMNS, EVENT_COLUMNS, OVERRIDE_COLUMNS, PERSON_COLUMNS
-from .schema import EVENTS, PERSON_DISTINCT_ID_OVERRIDES, PERSON_DISTINCT_IDS, PERSONS
+from .materialized import UNKNOWN, materialized_columns, property_text
+from .schema import EVENTS, PERSON_DISTINCT_ID_OVERRIDES, PERSON_DISTINCT_IDS, PERSONS, configured_cluster
 
 UUID_LOOKUP_CHUNK = 10_000
 # This writer groups requests itself: ClickHouse's own async-insert buffer (on by default in
 # chDB) would only add its flush delay to every request.
 INSERT_SETTINGS = {"async_insert": 0}
+# Events inserted with their materialized columns' values.
+WITH_MATERIALIZED = {**INSERT_SETTINGS, "insert_allow_materialized_columns": 1}
+# A retried event's timestamp may differ from the first attempt's (clock correction by a new
+# `sent_at`, or the server's time for events without one): the lookup reads these days around it.
+RETRY_DAYS = 1
 WAIT_SECONDS = 300  # a leader stuck longer than any insert may take: give up (the request fails)
+# How long a leader waits for requests still on their way (they take a few milliseconds to
+# resolve their persons): long enough to gather them, short against a request's latency.
+LINGER_SECONDS = 0.005
 
 
 @dataclass
@@ -35,7 +58,9 @@ class Rows:
     persons: list[tuple] = field(default_factory=list)
     distinct_ids: list[tuple] = field(default_factory=list)
     overrides: list[tuple] = field(default_factory=list)
-    events: list[tuple] = field(default_factory=list)  # uuid first, team_id second, event third
+    events: list[tuple] = field(default_factory=list)  # uuid first, team_id second, event third, timestamp sixth
+    # The decoded properties of each event (same order), for the materialized columns; optional.
+    properties: list[dict] = field(default_factory=list)
 
 
 class _Ticket:
@@ -51,14 +76,37 @@ class _Ticket:
 class GroupWriter:
     def __init__(self):
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
         self._queue: list[_Ticket] = []
         self._writing = False
+        self._coming = 0  # requests in `expecting` that have not called `write` yet
+        self._local = threading.local()
+
+    @contextmanager
+    def expecting(self):
+        """Around a request that is going to `write` (ingestion, from its start): leaders wait for it."""
+        with self._lock:
+            self._coming += 1
+        self._local.expected = True
+        try:
+            yield
+        finally:
+            if self._local.expected:  # left without writing (invalid, nothing to store, failed)
+                self._local.expected = False
+                with self._lock:
+                    self._coming -= 1
+                    self._arrived.notify_all()
 
     def write(self, client: ClickHouseClient, rows: Rows) -> None:
         """Store `rows` (with those of concurrent requests); raises ClickHouseError if that failed."""
         ticket = _Ticket(rows)
+        arriving = getattr(self._local, "expected", False)
+        self._local.expected = False
         with self._lock:
             self._queue.append(ticket)
+            if arriving:
+                self._coming -= 1
+                self._arrived.notify_all()
             if not self._writing:
                 self._writing = ticket.lead = True
         if not ticket.lead:
@@ -70,7 +118,13 @@ class GroupWriter:
             raise ticket.error
 
     def _lead(self, client: ClickHouseClient) -> None:
+        deadline = time.monotonic() + LINGER_SECONDS
         with self._lock:
+            while self._coming > 0:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._arrived.wait(remaining)
             group, self._queue = self._queue, []
         error: Optional[BaseException] = None
         try:
@@ -93,42 +147,93 @@ class GroupWriter:
 def write_rows(client: ClickHouseClient, batches: list[Rows]) -> None:
     """One insert per table for all `batches`: persons and links first (if the events insert
     then fails, they are at most rows no event points to), events last, without those stored."""
-    persons = [row for rows in batches for row in rows.persons]
-    distinct_ids = [row for rows in batches for row in rows.distinct_ids]
-    overrides = [row for rows in batches for row in rows.overrides]
-    if persons:
-        client.insert(PERSONS, persons, PERSON_COLUMNS, settings=INSERT_SETTINGS)
-    if distinct_ids:
-        client.insert(PERSON_DISTINCT_IDS, distinct_ids, DISTINCT_ID_COLUMNS, settings=INSERT_SETTINGS)
-    if overrides:
-        client.insert(PERSON_DISTINCT_ID_OVERRIDES, overrides, OVERRIDE_COLUMNS, settings=INSERT_SETTINGS)
-    events = _new_events([row for rows in batches for row in rows.events], client)
-    if events:
-        client.insert(EVENTS, events, EVENT_COLUMNS, settings=INSERT_SETTINGS)
+    mirrors = [(table, rows, columns) for table, rows, columns in (
+        (PERSONS, [row for rows in batches for row in rows.persons], PERSON_COLUMNS),
+        (PERSON_DISTINCT_IDS, [row for rows in batches for row in rows.distinct_ids], DISTINCT_ID_COLUMNS),
+        (PERSON_DISTINCT_ID_OVERRIDES, [row for rows in batches for row in rows.overrides], OVERRIDE_COLUMNS),
+    ) if rows]
+    first = _first_of_each_uuid(batches)
+    # Independent statements, side by side; every one has finished before this goes on.
+    pending = [_pool().submit(client.insert, table, rows, columns, settings=INSERT_SETTINGS) for table, rows, columns in mirrors]
+    try:
+        stored = _stored_uuids(client, first) if first else set()
+    finally:
+        errors = [error for error in (future.exception() for future in pending) if error is not None]
+    if errors:
+        raise errors[0]
+    new = [entry for key, entry in first.items() if key not in stored]
+    if new:
+        _insert_events(client, new)
 
 
-def _new_events(rows: list[tuple], client: ClickHouseClient) -> list[tuple]:
-    """The first row of each (team, uuid) not stored yet. The event name is part of the sorting
-    key and the same in a retry, so the lookup reads only those names' ranges; the uuid bloom
-    filter skips the granules without the uuids."""
-    first: dict[tuple[int, str], tuple] = {}
-    for row in rows:
-        first.setdefault((row[1], str(row[0])), row)
-    if not first:
-        return []
+def _first_of_each_uuid(batches: list[Rows]) -> dict[tuple[int, str], tuple[tuple, Optional[dict]]]:
+    """(team, uuid) -> (the first row of that uuid in the group, its decoded properties or None)."""
+    first: dict[tuple[int, str], tuple[tuple, Optional[dict]]] = {}
+    for rows in batches:
+        properties = rows.properties if len(rows.properties) == len(rows.events) else [None] * len(rows.events)
+        for row, props in zip(rows.events, properties):
+            first.setdefault((row[1], str(row[0])), (row, props))
+    return first
+
+
+def _stored_uuids(client: ClickHouseClient, first: dict[tuple[int, str], tuple[tuple, Optional[dict]]]) -> set[tuple[int, str]]:
+    """The (team, uuid) keys ClickHouse already has. The event name and day lead the sorting key
+    and are the same in a retry (the day within RETRY_DAYS), so the lookup reads only those
+    ranges; the uuid bloom filter skips the granules without the uuids."""
     stored: set[tuple[int, str]] = set()
     keys = list(first)
     for start in range(0, len(keys), UUID_LOOKUP_CHUNK):
         chunk = keys[start : start + UUID_LOOKUP_CHUNK]
         teams = sorted({team for team, _ in chunk})
-        names = sorted({first[key][2] for key in chunk})
+        names = sorted({first[key][0][2] for key in chunk})
+        days = sorted({day for key in chunk for day in _days_around(first[key][0][5])})
         found = client.query(
             f"SELECT team_id, toString(uuid) FROM {EVENTS} WHERE team_id IN {_tuple(teams)} AND event IN {_tuple(names)} "
-            f"AND uuid IN {_tuple([uuid for _, uuid in chunk])}",
+            f"AND toDate(timestamp) IN {_tuple(days)} AND uuid IN {_tuple([uuid for _, uuid in chunk])}",
             settings={"max_threads": 1},  # a point lookup: one thread costs less than a pipeline
         ).rows
         stored.update((team, uuid) for team, uuid in found)
-    return [row for key, row in first.items() if key not in stored]
+    return stored
+
+
+def _days_around(timestamp) -> list[str]:
+    day = timestamp.astimezone(timezone.utc).date()
+    return [(day + timedelta(days=offset)).isoformat() for offset in range(-RETRY_DAYS, RETRY_DAYS + 1)]
+
+
+def _insert_events(client: ClickHouseClient, entries: list[tuple[tuple, Optional[dict]]]) -> None:
+    """The events, with their materialized columns' values when every one is known here (one
+    insert has one column list: an event with a value only ClickHouse can render, e.g. a float,
+    leaves the whole insert to ClickHouse). Not on a cluster: the Distributed table declares the
+    materialized columns as plain ones and the shards compute them."""
+    rows = [row for row, _ in entries]
+    if not configured_cluster() and all(props is not None for _, props in entries):
+        columns = materialized_columns(client)
+        if columns:
+            keys = list(columns)
+            extended = []
+            for row, props in entries:
+                texts = [property_text(props.get(key)) for key in keys]
+                if UNKNOWN in texts:
+                    break
+                extended.append((*row, *texts))
+            else:
+                client.insert(EVENTS, extended, (*EVENT_COLUMNS, *columns.values()), settings=WITH_MATERIALIZED)
+                return
+    client.insert(EVENTS, rows, EVENT_COLUMNS, settings=INSERT_SETTINGS)
+
+
+_executor: dict = {}
+_executor_lock = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """Threads for the mirror inserts (made on first use: after a server forks its workers)."""
+    if "pool" not in _executor:
+        with _executor_lock:
+            if "pool" not in _executor:
+                _executor["pool"] = ThreadPoolExecutor(max_workers=3, thread_name_prefix="clickhouse-mirror")
+    return _executor["pool"]
 
 
 def _tuple(values) -> str:

@@ -84,6 +84,54 @@ def test_a_failed_insert_fails_its_group_only():
     assert writer._writing is False
 
 
+def lead_while_another_request_is_on_its_way(monkeypatch, other_request):
+    """Start `other_request(writer, client, started, go)` (it enters `expecting`, sets `started`,
+    then waits for `go`), then a leader; once the leader is writing, `go`. Returns the client."""
+    monkeypatch.setattr("events.clickhouse.writer.LINGER_SECONDS", 60)  # far longer than the test
+    writer, client = GroupWriter(), FakeClient()
+    client.release.set()
+    started, go = threading.Event(), threading.Event()
+    other = threading.Thread(target=other_request, args=(writer, client, started, go))
+    other.start()
+    assert started.wait(10)
+
+    def lead():
+        with writer.expecting():
+            writer.write(client, Rows(events=[event_row()]))
+
+    leader = threading.Thread(target=lead)
+    leader.start()
+    while not writer._writing:
+        threading.Event().wait(0.01)
+    go.set()
+    leader.join(10)
+    other.join(10)
+    assert not leader.is_alive() and not other.is_alive()
+    return client
+
+
+def test_a_leader_waits_for_requests_on_their_way(monkeypatch):
+    """A request that started ingesting (`expecting`) before the leader wrote joins its insert."""
+    def on_its_way(writer, client, started, go):
+        with writer.expecting():
+            started.set()
+            go.wait(10)  # resolving its persons
+            writer.write(client, Rows(events=[event_row()]))
+
+    client = lead_while_another_request_is_on_its_way(monkeypatch, on_its_way)
+    assert [count for table, count in client.inserts if table == "events"] == [2]
+
+
+def test_a_request_that_leaves_without_writing_does_not_hold_the_leader(monkeypatch):
+    def gives_up(writer, client, started, go):
+        with writer.expecting():
+            started.set()
+            go.wait(10)  # then e.g. its batch turns out invalid
+
+    client = lead_while_another_request_is_on_its_way(monkeypatch, gives_up)
+    assert [count for table, count in client.inserts if table == "events"] == [1]
+
+
 @pytest.mark.django_db
 def test_events_stored_or_repeated_are_written_once(clickhouse):
     stored, repeated, other_team = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
@@ -94,3 +142,73 @@ def test_events_stored_or_repeated_are_written_once(clickhouse):
     ])
     rows = clickhouse.query("SELECT team_id, toString(uuid), count() FROM events GROUP BY team_id, uuid ORDER BY team_id").rows
     assert sorted(rows) == sorted([(1, str(stored), 1), (1, str(repeated), 1), (1, str(other_team), 1), (2, str(stored), 1)])
+
+
+def test_a_retry_whose_timestamp_moved_past_midnight_is_still_found(clickhouse):
+    """A retry's clock correction (a new `sent_at`) may move its timestamp into the next day: the
+    lookup reads the days around each event, not only its own."""
+    event_uuid = uuid.uuid4()
+    late = datetime(2024, 1, 1, 23, 59, 59, tzinfo=timezone.utc)
+    write_rows(clickhouse, [Rows(events=[(event_uuid, 1, "e", "d", "{}", late, None, "", late)])])
+    moved = datetime(2024, 1, 2, 0, 0, 1, tzinfo=timezone.utc)
+    write_rows(clickhouse, [Rows(events=[(event_uuid, 1, "e", "d", "{}", moved, None, "", moved)])])
+    assert clickhouse.query("SELECT toString(uuid), timestamp FROM events").rows == [(str(event_uuid), late)]
+
+
+MATERIALIZED_CASES = [
+    {"$browser": "Chrome", "$os": "Mac OS X"},
+    {"$browser": "", "$os": None},
+    {"$browser": "say \"hi\" \\ é \u2028", "$os": True, "$host": False},
+    {"$browser": 42, "$os": -(2**63), "$host": 2**64 - 1},
+    {},
+]
+
+
+def spy_inserts(clickhouse, monkeypatch):
+    columns = []
+    original = type(clickhouse).insert
+
+    def spy(self, table, rows, column_names, **kwargs):
+        if table == "events":
+            columns.append(tuple(column_names))
+        return original(self, table, rows, column_names, **kwargs)
+
+    monkeypatch.setattr(type(clickhouse), "insert", spy)
+    return columns
+
+
+def materialized_mismatches(clickhouse) -> list:
+    """Rows whose materialized columns differ from what ClickHouse computes from `properties`."""
+    from events.clickhouse.materialized import materialized_columns, property_text_sql
+
+    checks = " OR ".join(f"NOT (`{column}` <=> {property_text_sql(key)})" for key, column in materialized_columns(clickhouse).items())
+    return clickhouse.query(f"SELECT properties FROM events WHERE {checks}").rows
+
+
+@pytest.mark.django_db
+def test_materialized_values_computed_at_ingestion_are_the_ones_clickhouse_computes(clickhouse, monkeypatch):
+    import json
+
+    columns = spy_inserts(clickhouse, monkeypatch)
+    rows = [(uuid.uuid4(), 1, "e", "d", json.dumps(props), WHEN, None, "", WHEN) for props in MATERIALIZED_CASES]
+    write_rows(clickhouse, [Rows(events=rows, properties=MATERIALIZED_CASES)])
+    assert "mat_$browser" in columns[0]  # supplied: ClickHouse did not evaluate the expressions
+    assert materialized_mismatches(clickhouse) == []
+    values = clickhouse.query("SELECT `mat_$browser`, `mat_$os`, `mat_$host` FROM events ORDER BY properties").rows
+    assert sorted(values, key=repr) == sorted([
+        ("Chrome", "Mac OS X", None), ("", None, None), ("say \"hi\" \\ é \u2028", "true", "false"),
+        ("42", str(-(2**63)), str(2**64 - 1)), (None, None, None)], key=repr)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("odd", [1.0, 1e100, {"a": [1, 2]}, [1, "x"], 2**64, -(2**63) - 1])
+def test_values_only_clickhouse_can_render_leave_the_columns_to_it(clickhouse, monkeypatch, odd):
+    import json
+
+    columns = spy_inserts(clickhouse, monkeypatch)
+    cases = [{"$browser": "Chrome"}, {"$os": odd}]
+    rows = [(uuid.uuid4(), 1, "e", "d", json.dumps(props), WHEN, None, "", WHEN) for props in cases]
+    write_rows(clickhouse, [Rows(events=rows, properties=cases)])
+    assert "mat_$browser" not in columns[0]
+    assert materialized_mismatches(clickhouse) == []
+    assert clickhouse.query("SELECT count() FROM events WHERE `mat_$browser` = 'Chrome'").rows == [(1,)]
