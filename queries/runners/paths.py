@@ -19,7 +19,7 @@ from ..dates import QueryDateRange, start_of_interval, to_utc
 from ..schema import PathsFilter, PathsQuery
 from ..sql.actors import ACTOR_COLUMNS, actor_key_aliased, events_select, query_conditions, reject_group_aggregation, with_ctes
 from ..sql.context import SQLContext
-from ..sql.engine import Params, case, paren
+from ..sql.engine import Params, case, paren, window
 from ..sql.hogql import STRING, compile_expression
 from ..sql.regex import regex_problem
 from .actor_insight import ActorInsightRunner, date_range_errors
@@ -171,29 +171,9 @@ class PathsQueryRunner(ActorInsightRunner):
             path_events = (exp.select("*").from_(exp.Subquery(this=path_events, alias=exp.TableAlias(this=exp.to_identifier("items"))))
                            .where(exp.Not(this=exp.In(this=exp.column("path_item"), expressions=[context.param(e) for e in excluded]))))
 
-        actor = [exp.column(name) for name in ACTOR_COLUMNS]
-        by_time = [exp.Ordered(this=exp.column("t_us")), exp.Ordered(this=exp.column("event_order"))]
-        session = exp.Sub(this=exp.column("t_us"), expression=_window(exp.Lag(this=exp.column("t_us")), actor, by_time))
-        gaps = exp.select(*ACTOR_COLUMNS, "event_order", "t_us", "path_item", exp.alias_(
-            case([(exp.Is(this=_window(exp.Lag(this=exp.column("t_us")), actor, by_time), expression=exp.null()), exp.Literal.number(1)),
-                  (exp.GTE(this=session, expression=exp.Literal.number(SESSION_GAP_MICROSECONDS)), exp.Literal.number(1))],
-                 exp.Literal.number(0)), "new_session")).from_("path_events")
-        sessions = exp.select(*ACTOR_COLUMNS, "event_order", "t_us", "path_item", exp.alias_(
-            _window(exp.Sum(this=exp.column("new_session")), actor, by_time, running=True), "session_index")).from_("gaps")
-
-        in_session = [*actor, exp.column("session_index")]
-        # The next item of the session: the actor's next event when it is in the same session (the
-        # same window as the sessions' own, so the rows are not sorted again).
-        same_session = exp.EQ(this=_window(exp.Lead(this=exp.column("session_index")), actor, by_time), expression=exp.column("session_index"))
-        next_item = case([(same_session, exp.Coalesce(this=_window(exp.Lead(this=exp.column("path_item")), actor, by_time),
-                                                      expressions=[exp.Literal.string("")]))], exp.Literal.string(""))
-        # Of repeated consecutive items the last one stays (with its time), as in PostHog.
-        compact = (exp.select(*ACTOR_COLUMNS, "session_index", "event_order", "t_us", "path_item", exp.alias_(next_item, "next_item"))
-                   .from_("sessions"))
-        numbered = (exp.select(*ACTOR_COLUMNS, "session_index", "t_us", "path_item",
-                               exp.alias_(_window(exp.RowNumber(), [c.copy() for c in in_session], by_time), "p"))
-                    .from_("compact").where(exp.NEQ(this=exp.column("next_item"), expression=exp.column("path_item"))))
-        ctes = [("raw_events", raw_events), ("cleaned_events", cleaned_events), ("path_events", path_events), ("gaps", gaps), ("sessions", sessions), ("compact", compact), ("numbered", numbered)]
+        in_session = [*(exp.column(name) for name in ACTOR_COLUMNS), exp.column("session_index")]
+        ctes = [("raw_events", raw_events), ("cleaned_events", cleaned_events), ("path_events", path_events),
+                *context.engine.session_steps("path_events", list(ACTOR_COLUMNS), SESSION_GAP_MICROSECONDS)]
         ctes += self._limited(context, in_session)
         return with_ctes(self._edges(context, in_session), ctes)
 
@@ -208,7 +188,7 @@ class PathsQueryRunner(ActorInsightRunner):
             matches = exp.EQ(this=item.copy(), expression=context.param(value))
             if extra is not None:
                 matches = exp.and_(matches, extra)
-            return _window(exp.Min(this=case([(matches, p.copy())])), [c.copy() for c in in_session], None)
+            return window(exp.Min(this=case([(matches, p.copy())])), [c.copy() for c in in_session], None)
 
         def limited(select: exp.Select) -> list[tuple[str, exp.Expression]]:
             return [("limited", select)]
@@ -261,8 +241,8 @@ class PathsQueryRunner(ActorInsightRunner):
         by_pos = [exp.Ordered(this=exp.column("pos"))]
         steps = exp.select(
             "pos", "path_item",
-            exp.alias_(_window(exp.Lag(this=exp.column("path_item")), [c.copy() for c in in_session], by_pos), "previous_item"),
-            exp.alias_(exp.Sub(this=exp.column("t_us"), expression=_window(exp.Lag(this=exp.column("t_us")), [c.copy() for c in in_session],
+            exp.alias_(window(exp.Lag(this=exp.column("path_item")), [c.copy() for c in in_session], by_pos), "previous_item"),
+            exp.alias_(exp.Sub(this=exp.column("t_us"), expression=window(exp.Lag(this=exp.column("t_us")), [c.copy() for c in in_session],
                                                                               [o.copy() for o in by_pos])), "elapsed_us"),
         ).from_("limited")
 
@@ -288,14 +268,6 @@ class PathsQueryRunner(ActorInsightRunner):
         return (exp.select("source", "target", "edge_value", "elapsed_us")
                 .from_(exp.Subquery(this=edges, alias=exp.TableAlias(this=exp.to_identifier("edges"))))
                 .order_by(*order).limit(context.param(self.edge_limit)))
-
-
-def _window(function: exp.Expression, partition: list[exp.Expression], order: Optional[list[exp.Ordered]], *, running: bool = False) -> exp.Window:
-    window = exp.Window(this=function, partition_by=[c.copy() for c in partition],
-                        order=exp.Order(expressions=[o.copy() for o in order]) if order else None)
-    if running:
-        window.set("spec", exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING"))
-    return window
 
 
 def _without_trailing_slash(value: exp.Expression) -> exp.Expression:
