@@ -1,9 +1,10 @@
 """PathsQuery: the most common steps actors take, as weighted edges between numbered steps.
 
-One SQL statement of window functions over the actors' events: each event becomes a path item
-(URL for pageviews, screen name for screens, else the event name or a HogQL expression; then the
-path cleaning rules and groupings), events are split into sessions at 30-minute gaps, repeated
-items collapse, paths are cut at the start/end point and to `stepLimit` steps, and consecutive
+One SQL statement over the actors' events: each event becomes a path item (URL for pageviews,
+screen name for screens, else the event name or a HogQL expression; then the path cleaning rules
+and groupings), events are split into sessions at 30-minute gaps, repeated items collapse and the
+steps are numbered (the engine's `session_steps`: window functions, or on ClickHouse one sorted
+array per actor), paths are cut at the start/end point and to `stepLimit` steps, and consecutive
 steps are counted as edges `{n}_{item} -> {n+1}_{item}` with their average time. Python drops
 edges unreachable from a first step (as PostHog does) and converts times to milliseconds.
 """

@@ -115,6 +115,23 @@ def test_sessions_split_at_30_minutes_and_repeats_collapse(client, team):
     ]
 
 
+def test_an_empty_item_is_a_step_unless_it_ends_the_session(client, team):
+    # PostHog compares each item with the next, '' standing after the last: an empty last item goes.
+    person(team, "p")
+    events(
+        team,
+        pageview("p", "/x", "10:00:00"),
+        ("$pageview", "p", f"{DAY} 10:01:00", {}),  # no URL: the item is ''
+        pageview("p", "/y", "10:02:00"),
+        ("$pageview", "p", f"{DAY} 10:03:00", {}),  # '' last in its session: dropped
+        ("$pageview", "p", f"{DAY} 11:00:00", {}),  # a session of '' alone: no steps
+    )
+    assert run(client, team, paths())["results"] == [
+        {"source": "1_/x", "target": "2_", "value": 1, "average_conversion_time": 60000.0},
+        {"source": "2_", "target": "3_/y", "value": 1, "average_conversion_time": 60000.0},
+    ]
+
+
 @pytest.fixture
 def long_paths(team):
     """p1: /1 /2 /3 /4 /5 /6 /7, p2: /0 /2 /3 /9 /4, one minute apart."""
