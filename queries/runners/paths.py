@@ -176,23 +176,25 @@ class PathsQueryRunner(ActorInsightRunner):
         ctes = [("raw_events", raw_events), ("cleaned_events", cleaned_events), ("path_events", path_events),
                 *context.engine.session_steps("path_events", list(ACTOR_COLUMNS), SESSION_GAP_MICROSECONDS)]
         ctes += self._limited(context, in_session)
-        return with_ctes(self._edges(context, in_session), ctes)
+        return with_ctes(self._edges(context), ctes)
 
     def _limited(self, context: SQLContext, in_session: list[exp.Expression]) -> list[tuple[str, exp.Expression]]:
-        """CTEs ending in `limited` (actor, session, pos, t_us, path_item): each path cut to its steps."""
+        """CTEs ending in `limited` (actor, session, pos, t_us, path_item, previous_item, previous_t_us):
+        each path cut to its steps, with the item and time of the step before (at pos - 1).
+
+        Cut at most at one point, a path keeps consecutive numbered steps, so the step before is
+        the numbered one before (which `numbered` carries); around a '...' step it is not."""
         start_point, end_point = self.paths_filter.startPoint, self.paths_filter.endPoint
         limit = self.step_limit
         p, item = exp.column("p"), exp.column("path_item")
         base = [*ACTOR_COLUMNS, "session_index", "t_us"]
+        previous = ["previous_item", "previous_t_us"]
 
         def first_position(value: str, extra: Optional[exp.Expression] = None) -> exp.Expression:
             matches = exp.EQ(this=item.copy(), expression=context.param(value))
             if extra is not None:
                 matches = exp.and_(matches, extra)
             return window(exp.Min(this=case([(matches, p.copy())])), [c.copy() for c in in_session], None)
-
-        def limited(select: exp.Select) -> list[tuple[str, exp.Expression]]:
-            return [("limited", select)]
 
         if start_point and end_point:
             starts = exp.select("*", exp.alias_(first_position(start_point), "s")).from_("numbered")
@@ -215,14 +217,18 @@ class PathsQueryRunner(ActorInsightRunner):
                 exp.or_(exp.Not(this=long_path.copy()), exp.LTE(this=r.copy(), expression=exp.Literal.number(half + 1)),
                         exp.GT(this=r.copy(), expression=tail_from.copy())),
             )
-            select = exp.select(*base, exp.alias_(pos, "pos"), exp.alias_(shown, "path_item")).from_("ends").where(keep)
-            return [("starts", starts), ("ends", ends), *limited(select)]
+            cut = exp.select(*base, exp.alias_(pos, "pos"), exp.alias_(shown, "path_item")).from_("ends").where(keep)
+            by_pos = [exp.Ordered(this=exp.column("pos"))]
+            limited = exp.select(*base, "pos", "path_item", *(
+                exp.alias_(window(exp.Lag(this=exp.column(column)), in_session, by_pos), name)
+                for column, name in (("path_item", "previous_item"), ("t_us", "previous_t_us")))).from_("cut")
+            return [("starts", starts), ("ends", ends), ("cut", cut), ("limited", limited)]
 
         target = _without_trailing_slash_text(end_point or start_point) if (end_point or start_point) else None
         if target is None:
-            select = exp.select(*base, exp.alias_(p.copy(), "pos"), "path_item").from_("numbered").where(
+            select = exp.select(*base, exp.alias_(p.copy(), "pos"), "path_item", *previous).from_("numbered").where(
                 exp.LTE(this=p.copy(), expression=exp.Literal.number(limit)))
-            return limited(select)
+            return [("limited", select)]
         targeted = exp.select("*", exp.alias_(first_position(target), "t")).from_("numbered")
         t = exp.column("t")
         found = exp.Not(this=exp.Is(this=t.copy(), expression=exp.null()))
@@ -235,17 +241,12 @@ class PathsQueryRunner(ActorInsightRunner):
             pos = exp.Sub(this=p.copy(), expression=skipped)
             keep = exp.and_(found, exp.LTE(this=p.copy(), expression=t.copy()),
                             exp.GT(this=p.copy(), expression=exp.Sub(this=t.copy(), expression=exp.Literal.number(limit))))
-        select = exp.select(*base, exp.alias_(pos, "pos"), "path_item").from_("targeted").where(keep)
-        return [("targeted", targeted), *limited(select)]
+        select = exp.select(*base, exp.alias_(pos, "pos"), "path_item", *previous).from_("targeted").where(keep)
+        return [("targeted", targeted), ("limited", select)]
 
-    def _edges(self, context: SQLContext, in_session: list[exp.Expression]) -> exp.Select:
-        by_pos = [exp.Ordered(this=exp.column("pos"))]
-        steps = exp.select(
-            "pos", "path_item",
-            exp.alias_(window(exp.Lag(this=exp.column("path_item")), [c.copy() for c in in_session], by_pos), "previous_item"),
-            exp.alias_(exp.Sub(this=exp.column("t_us"), expression=window(exp.Lag(this=exp.column("t_us")), [c.copy() for c in in_session],
-                                                                              [o.copy() for o in by_pos])), "elapsed_us"),
-        ).from_("limited")
+    def _edges(self, context: SQLContext) -> exp.Select:
+        steps = exp.select("pos", "path_item", "previous_item",
+                           exp.alias_(exp.Sub(this=exp.column("t_us"), expression=exp.column("previous_t_us")), "elapsed_us")).from_("limited")
 
         def key(position: exp.Expression, value: exp.Expression) -> exp.Expression:
             return exp.DPipe(this=exp.DPipe(this=context.engine.to_text(position), expression=exp.Literal.string("_")), expression=value)

@@ -353,11 +353,13 @@ class Engine:
     # Paths: each actor's items numbered within its sessions.
 
     def session_steps(self, source: str, key: list[str], gap: int) -> list[tuple[str, exp.Expression]]:
-        """CTEs ending in `numbered` (key..., session_index, t_us, path_item, p) over table `source`
+        """CTEs ending in `numbered` (key..., session_index, t_us, path_item, p, previous_item,
+        previous_t_us) over table `source`
         (key..., event_order, t_us, path_item): each key's rows in (t_us, event_order) order, split
         into sessions where `gap` microseconds or more pass between two rows (`session_index`
         numbers them), of repeated consecutive items the last kept (an empty item last in its
-        session is dropped too), then numbered `p` = 1, 2, ... within the session.
+        session is dropped too), then numbered `p` = 1, 2, ... within the session; `previous_item`
+        and `previous_t_us` are those of step p - 1 (for p = 1: NULL here, or any value).
 
         Window functions over the key here (all share one ordering, so the rows are sorted once
         for the sessions and once for the numbering)."""
@@ -378,8 +380,11 @@ class Engine:
                                                       expressions=[exp.Literal.string("")]))], exp.Literal.string(""))
         compact = (exp.select(*key, "session_index", "event_order", "t_us", "path_item", exp.alias_(next_item, "next_item"))
                    .from_("sessions"))
+        in_session = [*actor, exp.column("session_index")]
         numbered = (exp.select(*key, "session_index", "t_us", "path_item",
-                               exp.alias_(window(exp.RowNumber(), [*actor, exp.column("session_index")], by_time), "p"))
+                               exp.alias_(window(exp.RowNumber(), in_session, by_time), "p"),
+                               exp.alias_(window(exp.Lag(this=exp.column("path_item")), in_session, by_time), "previous_item"),
+                               exp.alias_(window(exp.Lag(this=exp.column("t_us")), in_session, by_time), "previous_t_us"))
                     .from_("compact").where(exp.NEQ(this=exp.column("next_item"), expression=exp.column("path_item"))))
         return [("gaps", gaps), ("sessions", sessions), ("compact", compact), ("numbered", numbered)]
 

@@ -350,7 +350,8 @@ class ClickHouseEngine(Engine):
                    arrayFilter((s, i) -> if(i = length(steps), s.3 != '', steps[i + 1].3 != s.3), steps, arrayEnumerate(steps)) AS kept
             FROM split ARRAY JOIN sessions AS steps, arrayEnumerate(sessions) AS session_index"""
         numbered = f"""
-            SELECT {keys}, session_index, kept[p].1 AS t_us, kept[p].3 AS path_item, p
+            SELECT {keys}, session_index, kept[p].1 AS t_us, kept[p].3 AS path_item, p,
+                   kept[p - 1].3 AS previous_item, kept[p - 1].1 AS previous_t_us
             FROM compact ARRAY JOIN arrayEnumerate(kept) AS p"""
         return [(name, sqlglot.parse_one(sql, read=self.dialect))
                 for name, sql in (("per_actor", per_actor), ("split", split), ("compact", compact), ("numbered", numbered))]
