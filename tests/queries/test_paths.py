@@ -159,6 +159,20 @@ def test_end_point(client, team, long_paths):
         ("1_/2", "2_/3", 1), ("1_/3", "2_/9", 1), ("2_/3", "3_/4", 1), ("2_/9", "3_/4", 1)]
 
 
+def test_times_run_from_the_step_before_when_a_path_is_cut_at_one_point(client, team):
+    person(team, "q")
+    events(team, pageview("q", "/a", "10:00:00"), pageview("q", "/b", "10:01:00"),
+           pageview("q", "/b", "10:03:00"),  # the repeat kept: times run from 10:03
+           pageview("q", "/c", "10:07:00"), pageview("q", "/d", "10:15:00"))
+
+    def timed(paths_filter):
+        return [(edge["source"], edge["target"], edge["average_conversion_time"]) for edge in run(client, team, paths(paths_filter))["results"]]
+
+    assert timed({}) == [("1_/a", "2_/b", 180000.0), ("2_/b", "3_/c", 240000.0), ("3_/c", "4_/d", 480000.0)]
+    assert timed({"startPoint": "/b", "stepLimit": 2}) == [("1_/b", "2_/c", 240000.0)]
+    assert timed({"endPoint": "/d", "stepLimit": 2}) == [("1_/c", "2_/d", 480000.0)]
+
+
 def test_start_and_end_points_shorten_long_paths_around_an_ellipsis(client, team, long_paths):
     body = run(client, team, paths({"startPoint": "/1", "endPoint": "/7", "stepLimit": 4}))
     # /1 ... /7 has 7 steps: the first 2, "...", the last 2.
