@@ -1,9 +1,10 @@
 """PathsQuery: the most common steps actors take, as weighted edges between numbered steps.
 
-One SQL statement of window functions over the actors' events: each event becomes a path item
-(URL for pageviews, screen name for screens, else the event name or a HogQL expression; then the
-path cleaning rules and groupings), events are split into sessions at 30-minute gaps, repeated
-items collapse, paths are cut at the start/end point and to `stepLimit` steps, and consecutive
+One SQL statement over the actors' events: each event becomes a path item (URL for pageviews,
+screen name for screens, else the event name or a HogQL expression; then the path cleaning rules
+and groupings), events are split into sessions at 30-minute gaps, repeated items collapse and the
+steps are numbered (the engine's `session_steps`: window functions, or on ClickHouse one sorted
+array per actor), paths are cut at the start/end point and to `stepLimit` steps, and consecutive
 steps are counted as edges `{n}_{item} -> {n+1}_{item}` with their average time. Python drops
 edges unreachable from a first step (as PostHog does) and converts times to milliseconds.
 """
@@ -19,7 +20,7 @@ from ..dates import QueryDateRange, start_of_interval, to_utc
 from ..schema import PathsFilter, PathsQuery
 from ..sql.actors import ACTOR_COLUMNS, actor_key_aliased, events_select, query_conditions, reject_group_aggregation, with_ctes
 from ..sql.context import SQLContext
-from ..sql.engine import Params, case, paren
+from ..sql.engine import Params, case, paren, window
 from ..sql.hogql import STRING, compile_expression
 from ..sql.regex import regex_problem
 from .actor_insight import ActorInsightRunner, date_range_errors
@@ -172,47 +173,29 @@ class PathsQueryRunner(ActorInsightRunner):
             path_events = (exp.select("*").from_(exp.Subquery(this=path_events, alias=exp.TableAlias(this=exp.to_identifier("items"))))
                            .where(exp.Not(this=exp.In(this=exp.column("path_item"), expressions=[context.param(e) for e in excluded]))))
 
-        actor = [exp.column(name) for name in ACTOR_COLUMNS]
-        by_time = [exp.Ordered(this=exp.column("t_us")), exp.Ordered(this=exp.column("event_order"))]
-        session = exp.Sub(this=exp.column("t_us"), expression=_window(exp.Lag(this=exp.column("t_us")), actor, by_time))
-        gaps = exp.select(*ACTOR_COLUMNS, "event_order", "t_us", "path_item", exp.alias_(
-            case([(exp.Is(this=_window(exp.Lag(this=exp.column("t_us")), actor, by_time), expression=exp.null()), exp.Literal.number(1)),
-                  (exp.GTE(this=session, expression=exp.Literal.number(SESSION_GAP_MICROSECONDS)), exp.Literal.number(1))],
-                 exp.Literal.number(0)), "new_session")).from_("path_events")
-        sessions = exp.select(*ACTOR_COLUMNS, "event_order", "t_us", "path_item", exp.alias_(
-            _window(exp.Sum(this=exp.column("new_session")), actor, by_time, running=True), "session_index")).from_("gaps")
-
-        in_session = [*actor, exp.column("session_index")]
-        # The next item of the session: the actor's next event when it is in the same session (the
-        # same window as the sessions' own, so the rows are not sorted again).
-        same_session = exp.EQ(this=_window(exp.Lead(this=exp.column("session_index")), actor, by_time), expression=exp.column("session_index"))
-        next_item = case([(same_session, exp.Coalesce(this=_window(exp.Lead(this=exp.column("path_item")), actor, by_time),
-                                                      expressions=[exp.Literal.string("")]))], exp.Literal.string(""))
-        # Of repeated consecutive items the last one stays (with its time), as in PostHog.
-        compact = (exp.select(*ACTOR_COLUMNS, "session_index", "event_order", "t_us", "path_item", exp.alias_(next_item, "next_item"))
-                   .from_("sessions"))
-        numbered = (exp.select(*ACTOR_COLUMNS, "session_index", "t_us", "path_item",
-                               exp.alias_(_window(exp.RowNumber(), [c.copy() for c in in_session], by_time), "p"))
-                    .from_("compact").where(exp.NEQ(this=exp.column("next_item"), expression=exp.column("path_item"))))
-        ctes = [("raw_events", raw_events), ("cleaned_events", cleaned_events), ("path_events", path_events), ("gaps", gaps), ("sessions", sessions), ("compact", compact), ("numbered", numbered)]
+        in_session = [*(exp.column(name) for name in ACTOR_COLUMNS), exp.column("session_index")]
+        ctes = [("raw_events", raw_events), ("cleaned_events", cleaned_events), ("path_events", path_events),
+                *context.engine.session_steps("path_events", list(ACTOR_COLUMNS), SESSION_GAP_MICROSECONDS)]
         ctes += self._limited(context, in_session)
-        return with_ctes(self._edges(context, in_session), ctes)
+        return with_ctes(self._edges(context), ctes)
 
     def _limited(self, context: SQLContext, in_session: list[exp.Expression]) -> list[tuple[str, exp.Expression]]:
-        """CTEs ending in `limited` (actor, session, pos, t_us, path_item): each path cut to its steps."""
+        """CTEs ending in `limited` (actor, session, pos, t_us, path_item, previous_item, previous_t_us):
+        each path cut to its steps, with the item and time of the step before (at pos - 1).
+
+        Cut at most at one point, a path keeps consecutive numbered steps, so the step before is
+        the numbered one before (which `numbered` carries); around a '...' step it is not."""
         start_point, end_point = self.paths_filter.startPoint, self.paths_filter.endPoint
         limit = self.step_limit
         p, item = exp.column("p"), exp.column("path_item")
         base = [*ACTOR_COLUMNS, "session_index", "t_us"]
+        previous = ["previous_item", "previous_t_us"]
 
         def first_position(value: str, extra: Optional[exp.Expression] = None) -> exp.Expression:
             matches = exp.EQ(this=item.copy(), expression=context.param(value))
             if extra is not None:
                 matches = exp.and_(matches, extra)
-            return _window(exp.Min(this=case([(matches, p.copy())])), [c.copy() for c in in_session], None)
-
-        def limited(select: exp.Select) -> list[tuple[str, exp.Expression]]:
-            return [("limited", select)]
+            return window(exp.Min(this=case([(matches, p.copy())])), [c.copy() for c in in_session], None)
 
         if start_point and end_point:
             starts = exp.select("*", exp.alias_(first_position(start_point), "s")).from_("numbered")
@@ -235,14 +218,18 @@ class PathsQueryRunner(ActorInsightRunner):
                 exp.or_(exp.Not(this=long_path.copy()), exp.LTE(this=r.copy(), expression=exp.Literal.number(half + 1)),
                         exp.GT(this=r.copy(), expression=tail_from.copy())),
             )
-            select = exp.select(*base, exp.alias_(pos, "pos"), exp.alias_(shown, "path_item")).from_("ends").where(keep)
-            return [("starts", starts), ("ends", ends), *limited(select)]
+            cut = exp.select(*base, exp.alias_(pos, "pos"), exp.alias_(shown, "path_item")).from_("ends").where(keep)
+            by_pos = [exp.Ordered(this=exp.column("pos"))]
+            limited = exp.select(*base, "pos", "path_item", *(
+                exp.alias_(window(exp.Lag(this=exp.column(column)), in_session, by_pos), name)
+                for column, name in (("path_item", "previous_item"), ("t_us", "previous_t_us")))).from_("cut")
+            return [("starts", starts), ("ends", ends), ("cut", cut), ("limited", limited)]
 
         target = _without_trailing_slash_text(end_point or start_point) if (end_point or start_point) else None
         if target is None:
-            select = exp.select(*base, exp.alias_(p.copy(), "pos"), "path_item").from_("numbered").where(
+            select = exp.select(*base, exp.alias_(p.copy(), "pos"), "path_item", *previous).from_("numbered").where(
                 exp.LTE(this=p.copy(), expression=exp.Literal.number(limit)))
-            return limited(select)
+            return [("limited", select)]
         targeted = exp.select("*", exp.alias_(first_position(target), "t")).from_("numbered")
         t = exp.column("t")
         found = exp.Not(this=exp.Is(this=t.copy(), expression=exp.null()))
@@ -255,17 +242,12 @@ class PathsQueryRunner(ActorInsightRunner):
             pos = exp.Sub(this=p.copy(), expression=skipped)
             keep = exp.and_(found, exp.LTE(this=p.copy(), expression=t.copy()),
                             exp.GT(this=p.copy(), expression=exp.Sub(this=t.copy(), expression=exp.Literal.number(limit))))
-        select = exp.select(*base, exp.alias_(pos, "pos"), "path_item").from_("targeted").where(keep)
-        return [("targeted", targeted), *limited(select)]
+        select = exp.select(*base, exp.alias_(pos, "pos"), "path_item", *previous).from_("targeted").where(keep)
+        return [("targeted", targeted), ("limited", select)]
 
-    def _edges(self, context: SQLContext, in_session: list[exp.Expression]) -> exp.Select:
-        by_pos = [exp.Ordered(this=exp.column("pos"))]
-        steps = exp.select(
-            "pos", "path_item",
-            exp.alias_(_window(exp.Lag(this=exp.column("path_item")), [c.copy() for c in in_session], by_pos), "previous_item"),
-            exp.alias_(exp.Sub(this=exp.column("t_us"), expression=_window(exp.Lag(this=exp.column("t_us")), [c.copy() for c in in_session],
-                                                                              [o.copy() for o in by_pos])), "elapsed_us"),
-        ).from_("limited")
+    def _edges(self, context: SQLContext) -> exp.Select:
+        steps = exp.select("pos", "path_item", "previous_item",
+                           exp.alias_(exp.Sub(this=exp.column("t_us"), expression=exp.column("previous_t_us")), "elapsed_us")).from_("limited")
 
         def key(position: exp.Expression, value: exp.Expression) -> exp.Expression:
             return exp.DPipe(this=exp.DPipe(this=context.engine.to_text(position), expression=exp.Literal.string("_")), expression=value)
@@ -289,14 +271,6 @@ class PathsQueryRunner(ActorInsightRunner):
         return (exp.select("source", "target", "edge_value", "elapsed_us")
                 .from_(exp.Subquery(this=edges, alias=exp.TableAlias(this=exp.to_identifier("edges"))))
                 .order_by(*order).limit(context.param(self.edge_limit)))
-
-
-def _window(function: exp.Expression, partition: list[exp.Expression], order: Optional[list[exp.Ordered]], *, running: bool = False) -> exp.Window:
-    window = exp.Window(this=function, partition_by=[c.copy() for c in partition],
-                        order=exp.Order(expressions=[o.copy() for o in order]) if order else None)
-    if running:
-        window.set("spec", exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING"))
-    return window
 
 
 def _without_trailing_slash(value: exp.Expression) -> exp.Expression:

@@ -67,7 +67,7 @@ def test_pageview_paths(client, team, site):
         {"source": "1_/pricing", "target": "2_/", "value": 1, "average_conversion_time": 420000.0},
         {"source": "2_/pricing", "target": "3_/about", "value": 1, "average_conversion_time": 60000.0},
     ]
-    assert body["error"] is None and "ROW_NUMBER" in body["hogql"]
+    assert body["error"] is None and "numbered AS" in body["hogql"]  # the one statement that numbered the steps
     assert body["resolved_date_range"] == {"date_from": "2012-01-08T00:00:00Z", "date_to": "2012-01-15T23:59:59.999999Z"}
 
 
@@ -115,6 +115,23 @@ def test_sessions_split_at_30_minutes_and_repeats_collapse(client, team):
     ]
 
 
+def test_an_empty_item_is_a_step_unless_it_ends_the_session(client, team):
+    # PostHog compares each item with the next, '' standing after the last: an empty last item goes.
+    person(team, "p")
+    events(
+        team,
+        pageview("p", "/x", "10:00:00"),
+        ("$pageview", "p", f"{DAY} 10:01:00", {}),  # no URL: the item is ''
+        pageview("p", "/y", "10:02:00"),
+        ("$pageview", "p", f"{DAY} 10:03:00", {}),  # '' last in its session: dropped
+        ("$pageview", "p", f"{DAY} 11:00:00", {}),  # a session of '' alone: no steps
+    )
+    assert run(client, team, paths())["results"] == [
+        {"source": "1_/x", "target": "2_", "value": 1, "average_conversion_time": 60000.0},
+        {"source": "2_", "target": "3_/y", "value": 1, "average_conversion_time": 60000.0},
+    ]
+
+
 @pytest.fixture
 def long_paths(team):
     """p1: /1 /2 /3 /4 /5 /6 /7, p2: /0 /2 /3 /9 /4, one minute apart."""
@@ -140,6 +157,20 @@ def test_end_point(client, team, long_paths):
     # Paths end at "/4" and keep its last stepLimit steps.
     assert edges(run(client, team, paths({"endPoint": "/4", "stepLimit": 3}))) == [
         ("1_/2", "2_/3", 1), ("1_/3", "2_/9", 1), ("2_/3", "3_/4", 1), ("2_/9", "3_/4", 1)]
+
+
+def test_times_run_from_the_step_before_when_a_path_is_cut_at_one_point(client, team):
+    person(team, "q")
+    events(team, pageview("q", "/a", "10:00:00"), pageview("q", "/b", "10:01:00"),
+           pageview("q", "/b", "10:03:00"),  # the repeat kept: times run from 10:03
+           pageview("q", "/c", "10:07:00"), pageview("q", "/d", "10:15:00"))
+
+    def timed(paths_filter):
+        return [(edge["source"], edge["target"], edge["average_conversion_time"]) for edge in run(client, team, paths(paths_filter))["results"]]
+
+    assert timed({}) == [("1_/a", "2_/b", 180000.0), ("2_/b", "3_/c", 240000.0), ("3_/c", "4_/d", 480000.0)]
+    assert timed({"startPoint": "/b", "stepLimit": 2}) == [("1_/b", "2_/c", 240000.0)]
+    assert timed({"endPoint": "/d", "stepLimit": 2}) == [("1_/c", "2_/d", 480000.0)]
 
 
 def test_start_and_end_points_shorten_long_paths_around_an_ellipsis(client, team, long_paths):

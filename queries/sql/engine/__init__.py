@@ -3,12 +3,12 @@ from django.db import connection as default_connection
 
 from events.clickhouse import is_enabled as clickhouse_enabled
 
-from .base import NUMERIC_TEXT_REGEX, Engine, EngineTimeout, Params, case, is_not_false, is_true, paren
+from .base import NUMERIC_TEXT_REGEX, Engine, EngineTimeout, Params, case, is_not_false, is_true, paren, window
 from .postgres import PostgresEngine
 from .sqlite import SQLiteEngine
 
 __all__ = ["NUMERIC_TEXT_REGEX", "Engine", "EngineTimeout", "Params", "PostgresEngine", "SQLiteEngine", "case", "get_engine",
-           "is_not_false", "is_true", "paren"]
+           "is_not_false", "is_true", "paren", "window"]
 
 _ENGINES = {"sqlite": SQLiteEngine, "postgresql": PostgresEngine}
 

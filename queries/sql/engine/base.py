@@ -75,6 +75,16 @@ def case(whens: list[tuple[exp.Expression, exp.Expression]], default: Optional[e
     return node.else_(default) if default is not None else node
 
 
+def window(call: exp.Expression, partition: list[exp.Expression], order: Optional[list[exp.Ordered]], *,
+           running: bool = False) -> exp.Window:
+    """`call OVER (PARTITION BY partition ORDER BY order)`; `running`: over the rows up to the current one."""
+    node = exp.Window(this=call, partition_by=[c.copy() for c in partition],
+                      order=exp.Order(expressions=[o.copy() for o in order]) if order else None)
+    if running:
+        node.set("spec", exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING"))
+    return node
+
+
 class Engine:
     """Base class: subclasses implement the methods that raise NotImplementedError, and may
     override the others (standard SQL) where their database differs."""
@@ -344,6 +354,44 @@ class Engine:
                  .join(exp.to_table(returns_table).as_("r"), on=on, join_type="inner"))
         conditions = [where for where in (starts_where, returns_where) if where is not None]
         return pairs.where(exp.and_(*conditions)) if conditions else pairs
+
+    # Paths: each actor's items numbered within its sessions.
+
+    def session_steps(self, source: str, key: list[str], gap: int) -> list[tuple[str, exp.Expression]]:
+        """CTEs ending in `numbered` (key..., session_index, t_us, path_item, p, previous_item,
+        previous_t_us) over table `source`
+        (key..., event_order, t_us, path_item): each key's rows in (t_us, event_order) order, split
+        into sessions where `gap` microseconds or more pass between two rows (`session_index`
+        numbers them), of repeated consecutive items the last kept (an empty item last in its
+        session is dropped too), then numbered `p` = 1, 2, ... within the session; `previous_item`
+        and `previous_t_us` are those of step p - 1 (for p = 1: NULL here, or any value).
+
+        Window functions over the key here (all share one ordering, so the rows are sorted once
+        for the sessions and once for the numbering)."""
+        actor = [exp.column(name) for name in key]
+        by_time = [exp.Ordered(this=exp.column("t_us")), exp.Ordered(this=exp.column("event_order"))]
+        previous_t = window(exp.Lag(this=exp.column("t_us")), actor, by_time)
+        gaps = exp.select(*key, "event_order", "t_us", "path_item", exp.alias_(
+            case([(exp.Is(this=previous_t, expression=exp.null()), exp.Literal.number(1)),
+                  (exp.GTE(this=exp.Sub(this=exp.column("t_us"), expression=previous_t.copy()), expression=exp.Literal.number(gap)),
+                   exp.Literal.number(1))],
+                 exp.Literal.number(0)), "new_session")).from_(source)
+        sessions = exp.select(*key, "event_order", "t_us", "path_item", exp.alias_(
+            window(exp.Sum(this=exp.column("new_session")), actor, by_time, running=True), "session_index")).from_("gaps")
+        # The next item of the session: the actor's next event when it is in the same session (the
+        # same window as the sessions' own, so the rows are not sorted again).
+        same_session = exp.EQ(this=window(exp.Lead(this=exp.column("session_index")), actor, by_time), expression=exp.column("session_index"))
+        next_item = case([(same_session, exp.Coalesce(this=window(exp.Lead(this=exp.column("path_item")), actor, by_time),
+                                                      expressions=[exp.Literal.string("")]))], exp.Literal.string(""))
+        compact = (exp.select(*key, "session_index", "event_order", "t_us", "path_item", exp.alias_(next_item, "next_item"))
+                   .from_("sessions"))
+        in_session = [*actor, exp.column("session_index")]
+        numbered = (exp.select(*key, "session_index", "t_us", "path_item",
+                               exp.alias_(window(exp.RowNumber(), in_session, by_time), "p"),
+                               exp.alias_(window(exp.Lag(this=exp.column("path_item")), in_session, by_time), "previous_item"),
+                               exp.alias_(window(exp.Lag(this=exp.column("t_us")), in_session, by_time), "previous_t_us"))
+                    .from_("compact").where(exp.NEQ(this=exp.column("next_item"), expression=exp.column("path_item"))))
+        return [("gaps", gaps), ("sessions", sessions), ("compact", compact), ("numbered", numbered)]
 
     # --- Rendering and execution -------------------------------------------------------------
 

@@ -22,6 +22,7 @@ import uuid
 from datetime import date, datetime, timezone
 from typing import Any, Optional
 
+import sqlglot
 from django.db import DatabaseError
 from sqlglot import exp
 
@@ -333,6 +334,30 @@ class ClickHouseEngine(Engine):
                             exp.Join(this=exp.alias_(exp.column("r_ids"), "r_idx"), kind="ARRAY")])
         return pairs.where(exp.and_(exp.GT(this=r_idx.copy(), expression=s_idx.copy()),
                                     exp.LT(this=exp.Sub(this=r_idx.copy(), expression=s_idx.copy()), expression=window)))
+
+    def session_steps(self, source, key, gap):
+        """Each key's rows gathered into one array sorted once, split into sessions with
+        arraySplit, repeated items dropped with arrayFilter and numbered by the array index, then
+        ARRAY JOINed back into rows (no window function, so no sort of all the rows)."""
+        keys = ", ".join(key)
+        # Tuples (t_us, event_order, path_item): `.1` the time, `.3` the item.
+        per_actor = f"""
+            SELECT {keys}, arraySort(x -> (x.1, x.2), groupArray((t_us, event_order, path_item))) AS evs
+            FROM {source} GROUP BY {keys}"""
+        split = f"""
+            SELECT {keys}, arraySplit((x, i) -> i > 1 AND x.1 - evs[i - 1].1 >= {int(gap)}, evs, arrayEnumerate(evs)) AS sessions
+            FROM per_actor"""
+        # Of repeated consecutive items the last stays; an empty item last in its session goes too.
+        compact = f"""
+            SELECT {keys}, session_index,
+                   arrayFilter((s, i) -> if(i = length(steps), s.3 != '', steps[i + 1].3 != s.3), steps, arrayEnumerate(steps)) AS kept
+            FROM split ARRAY JOIN sessions AS steps, arrayEnumerate(sessions) AS session_index"""
+        numbered = f"""
+            SELECT {keys}, session_index, kept[p].1 AS t_us, kept[p].3 AS path_item, p,
+                   kept[p - 1].3 AS previous_item, kept[p - 1].1 AS previous_t_us
+            FROM compact ARRAY JOIN arrayEnumerate(kept) AS p"""
+        return [(name, sqlglot.parse_one(sql, read=self.dialect))
+                for name, sql in (("per_actor", per_actor), ("split", split), ("compact", compact), ("numbered", numbered))]
 
     @staticmethod
     def _unaliased(condition):
