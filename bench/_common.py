@@ -91,23 +91,6 @@ def remove_team(team, user) -> None:
     user.delete()
 
 
-def bench_user_and_key(team=None, team_name: str = "Bench"):
-    """`team` (or a new organization with a new team) and a new member of its organization with a
-    `*` personal API key: (team, user, key)."""
-    import uuid
-
-    from accounts.models import Organization, OrganizationMembership, User
-    from accounts.services import create_personal_api_key, create_project_with_team
-
-    if team is None:
-        organization = Organization.objects.create(name=f"Bench {uuid.uuid4().hex[:6]}")
-        team = create_project_with_team(organization, name=team_name)
-    user = User.objects.create_user(email=f"bench-{uuid.uuid4().hex[:8]}@example.com", password="x")
-    OrganizationMembership.objects.create(organization=team.organization, user=user)
-    _, key = create_personal_api_key(user, label="bench", scopes=["*"])
-    return team, user, key
-
-
 def query_call(team, key: str, query: dict):
     """A function that computes `query` through `POST /api/projects/:id/query/` (refresh
     `force_blocking`) and returns the response body."""

@@ -120,7 +120,6 @@ def main() -> None:
 
 
 def measure(team, key: str, action, args, cohort=None) -> None:
-    from rest_framework.test import APIClient
 
     query = {
         "kind": "TrendsQuery",
@@ -130,14 +129,7 @@ def measure(team, key: str, action, args, cohort=None) -> None:
     }
     if cohort is not None:
         query["properties"] = [{"type": "cohort", "key": "id", "value": cohort.id, "operator": "in"}]
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
-
-    def api_call() -> dict:
-        response = client.post(f"/api/projects/{team.id}/query/", {"query": query, "refresh": "force_blocking"}, format="json")
-        assert response.status_code == 200, response.content[:500]
-        return response.json()
-
+    api_call = _common.query_call(team, key, query)
     result = api_call()  # warm-up (and connection, caches, SQLite functions)
     resolved = result["resolved_date_range"]
     date_from = datetime.fromisoformat(resolved["date_from"].replace("Z", "+00:00"))

@@ -383,7 +383,6 @@ def main() -> None:
     database = _common.setup_django(os.environ.get("DATABASE_URL"), "clickhouse")
     from django.conf import settings
     from django.db import connection
-    from rest_framework.test import APIClient
 
     from accounts.models import Organization, OrganizationMembership, Team, User
     from accounts.services import create_personal_api_key, create_project_with_team

@@ -55,7 +55,7 @@ def main() -> None:
     from cohorts.calculation import calculate_cohort
     from cohorts.models import Cohort
 
-    team, user, _key = _common.bench_user_and_key()
+    team, user, _key = _common.bench_team("Bench")
     print(f"database: {connection.vendor} ({database.split('@')[-1]}), team {team.id}")
     try:
         started = time.perf_counter()

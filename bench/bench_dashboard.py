@@ -139,7 +139,7 @@ def main() -> None:
     database = _common.setup_django(os.environ.get("DATABASE_URL"), "dashboard")
     from django.db import connection
 
-    team, user, key = _common.bench_user_and_key()
+    team, user, key = _common.bench_team("Bench")
     print(f"database: {connection.vendor} ({database.split('@')[-1]}), team {team.id}")
     try:
         started = time.perf_counter()

@@ -138,12 +138,10 @@ def main() -> None:
     database = setup_django(os.environ.get("DATABASE_URL"))
     from django.db import connection
 
-    from accounts.models import Team
     from events.demo_data import generate_demo_data
 
     print(f"database: {connection.vendor} ({database.split('@')[-1]})")
-    team, user, key = _common.bench_user_and_key(
-        Team.objects.select_related("organization").get(id=args.team) if args.team else None, team_name="Bench funnels")
+    team, user, key = _common.bench_team("Bench funnels", args.team)
 
     if not args.team:
         started = time.perf_counter()

@@ -136,7 +136,7 @@ def main() -> None:
     name = f"Bench retention seed={args.seed} events={args.events}"
     team = Team.objects.filter(name=name).order_by("-id").first()
     reused = team is not None
-    team, user, key = _common.bench_user_and_key(team, team_name=name)
+    team, user, key = _common.bench_team(name, team.id if team else None)
 
     print(f"database: {connection.vendor} ({database.split('@')[-1]})")
     try:

@@ -137,9 +137,7 @@ def main() -> None:
     database = setup_django(os.environ.get("DATABASE_URL"))
     from django.db import connection
 
-    from accounts.models import Team
-
-    team, user, key = _common.bench_user_and_key(Team.objects.get(pk=args.reuse_team) if args.reuse_team else None)
+    team, user, key = _common.bench_team("Bench", args.reuse_team)
 
     print(f"database: {connection.vendor} ({database.split('@')[-1]}), team {team.id}")
     try:
