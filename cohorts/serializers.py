@@ -53,7 +53,7 @@ class CohortSerializer(serializers.ModelSerializer):
             self._legacy_filters = groups_to_filters(value) if value else None
         except ValueError as error:
             raise serializers.ValidationError(str(error)) from None
-        return value
+        return [] if value is None else value  # `null` is no legacy groups (the column holds a list)
 
     def validate(self, attrs):
         instance = self.instance

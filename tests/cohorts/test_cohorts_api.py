@@ -96,6 +96,20 @@ def test_soft_delete_and_no_hard_delete(client, cohorts_url, make_cohort):
     assert ActivityLog.objects.filter(scope="Cohort", item_id=str(cohort["id"]), activity="deleted").count() == 1
 
 
+def test_null_legacy_groups_are_no_groups(client, cohorts_url, make_cohort):
+    # Found by the schema fuzzer: a form body with groups=null was a 500 (the column holds a list).
+    form = "name=n&groups=null&filters=null&query=null&is_static=false"
+    created = client.post(cohorts_url, form, content_type="application/x-www-form-urlencoded")
+    assert created.status_code == 201 and created.json()["groups"] == []
+    cohort = make_cohort(filters=FILTERS)
+    for method in (client.patch, client.put):
+        response = method(f"{cohorts_url}{cohort['id']}/", form, content_type="application/x-www-form-urlencoded")
+        assert response.status_code == 200 and response.json()["groups"] == []
+    response = client.patch(f"{cohorts_url}{cohort['id']}/", {"groups": None}, format="json")  # JSON null: a clear 400
+    assert response.status_code == 400
+    assert response.json() == error("validation_error", "null", "This field may not be null.", "groups")
+
+
 def test_patch_filters_recalculates(client, cohorts_url, make_cohort, pros):
     cohort = make_cohort(filters=FILTERS)
     free = {"properties": {"type": "AND", "values": [{**PRO, "value": "free"}]}}
