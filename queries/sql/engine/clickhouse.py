@@ -338,24 +338,31 @@ class ClickHouseEngine(Engine):
     def session_steps(self, source, key, gap):
         """Each key's rows gathered into one array sorted once, split into sessions with
         arraySplit, repeated items dropped with arrayFilter and numbered by the array index, then
-        ARRAY JOINed back into rows (no window function, so no sort of all the rows)."""
+        ARRAY JOINed back into rows (no window function, so no sort of all the rows).
+
+        A lambda never reads its array by index (`evs[i - 1]`): ClickHouse copies a captured array
+        once per element (quadratic in a key's rows). The neighbours come as shifted arrays instead
+        (arrayDifference, arrayPopFront/arrayPushFront), passed beside the array."""
         keys = ", ".join(key)
         # Tuples (t_us, event_order, path_item): `.1` the time, `.3` the item.
         per_actor = f"""
             SELECT {keys}, arraySort(x -> (x.1, x.2), groupArray((t_us, event_order, path_item))) AS evs
             FROM {source} GROUP BY {keys}"""
         split = f"""
-            SELECT {keys}, arraySplit((x, i) -> i > 1 AND x.1 - evs[i - 1].1 >= {int(gap)}, evs, arrayEnumerate(evs)) AS sessions
+            SELECT {keys}, arraySplit((x, d, i) -> i > 1 AND d >= {int(gap)}, evs, arrayDifference(arrayMap(x -> x.1, evs)),
+                                       arrayEnumerate(evs)) AS sessions
             FROM per_actor"""
-        # Of repeated consecutive items the last stays; an empty item last in its session goes too.
+        # Of repeated consecutive items the last stays; an empty item last in its session goes too
+        # (the last item's next one is taken as '').
         compact = f"""
             SELECT {keys}, session_index,
-                   arrayFilter((s, i) -> if(i = length(steps), s.3 != '', steps[i + 1].3 != s.3), steps, arrayEnumerate(steps)) AS kept
+                   arrayFilter((s, next_item) -> next_item != s.3, steps, arrayPopFront(arrayPushBack(arrayMap(s -> s.3, steps), ''))) AS kept
             FROM split ARRAY JOIN sessions AS steps, arrayEnumerate(sessions) AS session_index"""
         numbered = f"""
-            SELECT {keys}, session_index, kept[p].1 AS t_us, kept[p].3 AS path_item, p,
-                   kept[p - 1].3 AS previous_item, kept[p - 1].1 AS previous_t_us
-            FROM compact ARRAY JOIN arrayEnumerate(kept) AS p"""
+            SELECT {keys}, session_index, step.1 AS t_us, step.3 AS path_item, p,
+                   previous.3 AS previous_item, previous.1 AS previous_t_us
+            FROM compact ARRAY JOIN kept AS step, arrayPopBack(arrayPushFront(kept, defaultValueOfArgumentType(kept[1]))) AS previous,
+                                    arrayEnumerate(kept) AS p"""
         return [(name, sqlglot.parse_one(sql, read=self.dialect))
                 for name, sql in (("per_actor", per_actor), ("split", split), ("compact", compact), ("numbered", numbered))]
 
