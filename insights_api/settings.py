@@ -328,4 +328,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # sqlglot warns at every rendering of a ClickHouse array subscript (1-based) that it converted it.
+    "loggers": {"sqlglot": {"level": "ERROR"}},
 }
