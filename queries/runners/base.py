@@ -160,10 +160,15 @@ class QueryRunner:
             raise database_error(error) from error
 
 
+STOPPED_BY_DATABASE = ("interrupted", "statement timeout", "canceling statement", "was cancelled")
+
+
 def database_error(error: DatabaseError) -> APIException:
     """The API error for a generated statement the database failed: a timeout, or a 400 saying why."""
     message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    if isinstance(error, EngineTimeout) or "interrupted" in message or "statement timeout" in message or "canceling statement" in message:
+    # A statement stopped by the database (a timeout, or an operator's cancel/KILL the API did not ask
+    # for: PostgreSQL's "canceling statement", ClickHouse's "was cancelled") is no fault of the query.
+    if isinstance(error, EngineTimeout) or any(sign in message for sign in STOPPED_BY_DATABASE):
         return QueryTimeout()
     return ValidationError(f"The query could not be computed: {message}")
 

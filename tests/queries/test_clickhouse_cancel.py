@@ -65,3 +65,20 @@ def test_cancel_kills_the_running_statement(transport, client, team, monkeypatch
     jobs._threads.drain()
     assert client.get(f"/api/projects/{team.id}/query/endless/").status_code == 404  # nothing written back
     assert transport.query("SELECT 1 AS one").rows == [(1,)]  # the transport still serves
+
+
+def test_a_kill_the_api_did_not_ask_for_answers_504_not_400(transport, client, team, monkeypatch):
+    """An operator's KILL QUERY (or a server stopping a statement) is no fault of the query: the
+    blocking request answers as PostgreSQL's "canceling statement" does, with the timeout error."""
+    monkeypatch.setattr(TrendsQueryRunner, "calculate",
+                        lambda self: self.run_sql(exp.maybe_parse(ENDLESS, dialect="clickhouse"), Params()))
+    response = {}
+    request = threading.Thread(target=lambda: response.setdefault(
+        "it", client.post(f"/api/projects/{team.id}/query/", {"query": QUERY, "refresh": "force_blocking"}, format="json")))
+    request.start()
+    assert wait_for(lambda: transport.query(RUNNING).rows == [(1,)])
+    transport.command("KILL QUERY WHERE query LIKE '%sipHash64(number)%' AND query NOT LIKE '%KILL%' ASYNC")
+    request.join(60)
+    assert response["it"].status_code == 504
+    assert response["it"].json() == {"type": "server_error", "code": "timeout",
+                                     "detail": "The query took too long to compute.", "attr": None}
