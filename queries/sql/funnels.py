@@ -31,6 +31,7 @@ at the same instant and step events in step order (two events at the same time c
 order, as in PostHog's UDF). Frames are RANGE frames on `pos`, so events at the very same `pos`
 never see each other, whatever order the database gives to ties.
 """
+import re
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -48,6 +49,8 @@ MAX_AUTO_BINS = 60
 DEFAULT_BIN_WIDTH_SECONDS = 60
 # Characters of SQL the optional-steps machine may take (a few seconds of parsing and planning).
 MAX_OPTIONAL_MACHINE_SQL = 150_000
+# NULL in the per-actor arrays of the ordered funnels on arrays (FunnelSQL._array_per_actor).
+NONE, FAR = -(2**62), 2**62
 
 
 @dataclass
@@ -425,6 +428,68 @@ class FunnelSQL:
         return f"(c{k} / {2 * ORDER_SLOTS})" if j == k - 1 and not self.strict else f"p{k}_{j}"
 
     def _ordered_actors(self, source: str) -> None:
+        n = self.n
+        reached = {0: "s0 = 1", **{k: f"e{k} = 1" for k in range(1, n)}}
+        # An attempt at its furthest step is excluded by an exclusion after it, within its window.
+        ok = {k: (f"({reached[k]} AND NOT (next_exclusion{k} IS NOT NULL AND next_exclusion{k} - {self._start(k)} <= {self.w}))"
+                  if k + 1 in self.excluded else f"({reached[k]})") for k in range(n)}
+
+        def row_columns(levels: range, blocked: list[int], touch: bool) -> list[tuple[str, str, str]]:
+            """(aggregate, expression, name) per input of the per-actor grouping; typed NULL for what
+            this row set does not know."""
+            cases = " ".join(f"WHEN {reached[k]} THEN {k}" for k in reversed(levels))
+            columns = [("MAX", f"CASE {cases} ELSE -1 END", "furthest")]
+            if self.excluded:
+                cases = " ".join(f"WHEN b{k} = 1 THEN {k}" for k in reversed(blocked))
+                columns.append(("MAX", f"CASE {cases} ELSE -1 END" if blocked else "-1", "blocked_at"))
+                columns += [("MAX", _flag(ok[k]) if k in levels else "0", f"ok{k}") for k in range(n)]
+            for k in range(1, n):
+                columns += [("MIN", f"CASE WHEN {ok[k]} THEN {self._path(k, j)} END" if k in levels else "CAST(NULL AS BIGINT)",
+                             f"q{k}_{j}") for j in range(k + 1)]
+            if self.touch:
+                columns += [("MAX", f"t{c}" if touch else "CAST(NULL AS TEXT)", f"t{c}") for c in self.bv]
+            if self.with_times:
+                # The first (clean) entry, for actors who got no further than step 0.
+                columns.append(("MIN", f"CASE WHEN {ok[0]} THEN t END" if 0 in levels else "CAST(NULL AS BIGINT)", "q0_0"))
+            return columns
+
+        def plain(columns) -> str:
+            return _list([f"{expression} AS {name}" for _, expression, name in columns])
+
+        def grouped(columns) -> str:
+            return _list([f"{aggregate}({expression}) AS {name}" for aggregate, expression, name in columns])
+
+        blocked = sorted(self.excluded)
+        keys = _list(self.keys)
+        columns = row_columns(range(n), blocked, True)
+        renamed = {"furthest": "r", "blocked_at": "b", **{f"t{c}": c for c in self.bv}}
+        if self.plan.context.engine.funnel_on_arrays and not self.strict:
+            self._array_per_actor(source, columns, renamed)
+        else:
+            everything, first_source, source = self._window_passes(source)
+            if everything:
+                # Without an exclusion on step 0 -> 1, the actors at step 0 come straight from the events;
+                # either way they are aggregated first, so the final grouping reads one row per actor.
+                start = everything if 1 in self.excluded else f"{first_source} WHERE s0 = 1"
+                first = f"SELECT {keys}, {grouped(row_columns(range(1), blocked[:1] if 1 in self.excluded else [], True))} FROM {start} GROUP BY {keys}"
+                rest = f"SELECT {keys}, {plain(row_columns(range(1, n), [k for k in blocked if k >= 2], False))} FROM {source}"
+                self._cte("actor_rows", f"{first} UNION ALL {rest}")
+            else:
+                self._cte("actor_rows", f"SELECT {keys}, {plain(row_columns(range(n), blocked, True))} FROM {source}")
+            aggregates = [f"{aggregate}({name}) AS {renamed.get(name, name)}" for aggregate, _, name in columns]
+            self._cte("per_actor", f"SELECT {keys}, {_list(aggregates)} FROM actor_rows GROUP BY {keys}")
+
+        furthest = "r"
+        if self.excluded:
+            at_r = " ".join(f"WHEN {k} THEN ok{k}" for k in range(n))
+            furthest = f"CASE WHEN (CASE r {at_r} END) = 0 OR b > r THEN -1 ELSE r END"
+        delays = [f"CASE r {' '.join(f'WHEN {k} THEN q{k}_{i} - q{k}_{i - 1}' for k in range(i, n))} END AS d{i}" for i in range(1, n)]
+        if self.with_times:
+            delays += [f"CASE r {' '.join(f'WHEN {k} THEN q{k}_{j}' for k in range(j, n))} END AS at{j}" for j in range(n)]
+        self._finish("per_actor", furthest, delays)
+
+    def _window_passes(self, source: str) -> tuple[Optional[str], str, str]:
+        """The per-step window passes: (all events after step 1's pass or None, the events, the last pass)."""
         n, prior = self.n, self._over(PRIOR)
         # After step 1, only the events that can take an attempt further matter (not for strict
         # funnels, where every event can break an attempt): the later passes read far fewer rows.
@@ -459,61 +524,55 @@ class FunnelSQL:
                 later = [f"s{j} = 1" for j in range(2, n)] + [f"x{j} = 1" for j in self.excluded if j >= 2]
                 self._cte("onward", f"SELECT * FROM {source} WHERE {_any(['e1 = 1'] + later)}")
                 source = "onward"
+        return everything, first_source, source
 
-        reached = {0: "s0 = 1", **{k: f"e{k} = 1" for k in range(1, n)}}
-        # An attempt at its furthest step is excluded by an exclusion after it, within its window.
-        ok = {k: (f"({reached[k]} AND NOT (next_exclusion{k} IS NOT NULL AND next_exclusion{k} - {self._start(k)} <= {self.w}))"
-                  if k + 1 in self.excluded else f"({reached[k]})") for k in range(n)}
+    def _array_per_actor(self, source: str, columns: list[tuple[str, str, str]], renamed: dict[str, str]) -> None:
+        """`per_actor` from the same passes run on per-actor arrays (engines with `funnel_on_arrays`):
+        a hash aggregation and a sort of each actor's few events instead of sorts of all events.
 
-        def row_columns(levels: range, blocked: list[int], touch: bool) -> list[tuple[str, str, str]]:
-            """(aggregate, expression, name) per input of the per-actor grouping; typed NULL for what
-            this row set does not know."""
-            cases = " ".join(f"WHEN {reached[k]} THEN {k}" for k in reversed(levels))
-            columns = [("MAX", f"CASE {cases} ELSE -1 END", "furthest")]
-            if self.excluded:
-                cases = " ".join(f"WHEN b{k} = 1 THEN {k}" for k in reversed(blocked))
-                columns.append(("MAX", f"CASE {cases} ELSE -1 END" if blocked else "-1", "blocked_at"))
-                columns += [("MAX", _flag(ok[k]) if k in levels else "0", f"ok{k}") for k in range(n)]
-            for k in range(1, n):
-                columns += [("MIN", f"CASE WHEN {ok[k]} THEN {self._path(k, j)} END" if k in levels else "CAST(NULL AS BIGINT)",
-                             f"q{k}_{j}") for j in range(k + 1)]
-            if self.touch:
-                columns += [("MAX", f"t{c}" if touch else "CAST(NULL AS TEXT)", f"t{c}") for c in self.bv]
-            if self.with_times:
-                # The first (clean) entry, for actors who got no further than step 0.
-                columns.append(("MIN", f"CASE WHEN {ok[0]} THEN t END" if 0 in levels else "CAST(NULL AS BIGINT)", "q0_0"))
-            return columns
+        Events at the same pos become one element (their flags OR-ed): RANGE frames never let them
+        see each other, and each row's outcome depends on its own flags and the earlier rows only.
+        Every value a pass carries (a MAX over earlier rows) is non-decreasing along the events, so
+        it is the last value defined before the element: arrayFill carries it forward. Arrays are
+        named as the window form's columns, so its row expressions apply to their elements as they
+        are; NONE and FAR stand for NULL (below and above any value)."""
+        n, keys = self.n, _list(self.keys)
+        flags = [f"s{k}" for k in range(n)] + [f"x{k}" for k in self.excluded]
+        touched = [f"t{c}" for c in self.bv] if self.touch else []
+        per_pos = f"SELECT {keys}, pos, MIN(t) AS t, {_list([f'MAX({c}) AS {c}' for c in flags + touched])} FROM {source} GROUP BY {keys}, pos"
+        self._cte("actor_events", f"""
+            SELECT {_list([keys] + [f'MAX({c}) AS {c}' for c in touched])}, arraySort(groupArray(({_list(['pos', 't'] + flags)}))) AS ev
+            FROM ({per_pos}) AS e GROUP BY {keys}""")
+        arrays: list[tuple[str, str]] = [(c, f"arrayMap(v -> tupleElement(v, {i}), ev)") for i, c in enumerate(['pos', 't'] + flags, start=1)]
 
-        def plain(columns) -> str:
-            return _list([f"{expression} AS {name}" for _, expression, name in columns])
+        def each(body: str) -> str:
+            """`body` on each element: a lambda over the arrays it names."""
+            used = [name for name, _ in arrays if re.search(rf"\b{name}\b", body)]
+            return f"arrayMap(({_list(used)}) -> {body}, {_list(used)})"
 
-        def grouped(columns) -> str:
-            return _list([f"{aggregate}({expression}) AS {name}" for aggregate, expression, name in columns])
+        def prior(body: str) -> str:
+            """MAX(body) over the earlier elements (body is NONE where the window form's is NULL)."""
+            return f"arrayPushFront(arrayPopBack(arrayFill(v -> v <> {NONE}, {each(body)})), {NONE})"
 
-        blocked = sorted(self.excluded)
-        keys = _list(self.keys)
-        if everything:
-            # Without an exclusion on step 0 -> 1, the actors at step 0 come straight from the events;
-            # either way they are aggregated first, so the final grouping reads one row per actor.
-            start = everything if 1 in self.excluded else f"{first_source} WHERE s0 = 1"
-            first = f"SELECT {keys}, {grouped(row_columns(range(1), blocked[:1] if 1 in self.excluded else [], True))} FROM {start} GROUP BY {keys}"
-            rest = f"SELECT {keys}, {plain(row_columns(range(1, n), [k for k in blocked if k >= 2], False))} FROM {source}"
-            self._cte("actor_rows", f"{first} UNION ALL {rest}")
-        else:
-            self._cte("actor_rows", f"SELECT {keys}, {plain(row_columns(range(n), blocked, True))} FROM {source}")
-        columns = row_columns(range(n), blocked, True)
-        renamed = {"furthest": "r", "blocked_at": "b", **{f"t{c}": c for c in self.bv}}
-        aggregates = [f"{aggregate}({name}) AS {renamed.get(name, name)}" for aggregate, _, name in columns]
-        self._cte("per_actor", f"SELECT {keys}, {_list(aggregates)} FROM actor_rows GROUP BY {keys}")
-
-        furthest = "r"
-        if self.excluded:
-            at_r = " ".join(f"WHEN {k} THEN ok{k}" for k in range(n))
-            furthest = f"CASE WHEN (CASE r {at_r} END) = 0 OR b > r THEN -1 ELSE r END"
-        delays = [f"CASE r {' '.join(f'WHEN {k} THEN q{k}_{i} - q{k}_{i - 1}' for k in range(i, n))} END AS d{i}" for i in range(1, n)]
-        if self.with_times:
-            delays += [f"CASE r {' '.join(f'WHEN {k} THEN q{k}_{j}' for k in range(j, n))} END AS at{j}" for j in range(n)]
-        self._finish("per_actor", furthest, delays)
+        for k in range(1, n):
+            reached = "(s0 = 1)" if k == 1 else f"(e{k - 1} = 1)"
+            arrays.append((f"c{k}", prior(f"CASE WHEN {reached} THEN 2 * pos + 1 WHEN s{k} = 1 THEN 2 * pos ELSE {NONE} END")))
+            if k > 1:
+                arrays.append((f"st{k}", prior(f"CASE WHEN {reached} THEN {self._start(k - 1)} ELSE {NONE} END")))
+            arrays += [(f"p{k}_{j}", prior(f"CASE WHEN {reached} THEN {self._path(k - 1, j)} ELSE {NONE} END")) for j in range(1, k - 1)]
+            if k in self.excluded:
+                arrays.append((f"xl{k}", prior(f"CASE WHEN x{k} = 1 THEN pos ELSE {NONE} END")))
+                # MIN over the later elements: the next one defined, carried backwards.
+                later = f"arrayReverseFill(v -> v <> {FAR}, {each(f'CASE WHEN x{k} = 1 THEN t ELSE {FAR} END')})"
+                arrays.append((f"next_exclusion{k - 1}", f"arrayPushBack(arrayPopFront({later}), {FAR})"))
+            arrays.append((f"e{k}", each(_flag(self._reached(k)))))
+            if k in self.excluded:
+                arrays.append((f"b{k}", each(_flag(self._blocked(k)))))
+        # The touch values are one per actor already.
+        aggregates = [f"{name} AS {renamed[name]}" if name in touched else f"array{aggregate.title()}({each(expression)}) AS {renamed.get(name, name)}"
+                      for aggregate, expression, name in columns]
+        steps = _list([keys] + touched + [f"{body} AS {name}" for name, body in arrays])
+        self._cte("per_actor", f"SELECT {keys}, {_list(aggregates)} FROM (SELECT {steps} FROM actor_events) AS a")
 
     def _finish(self, source: str, furthest: str, delays: list[str]) -> None:
         values = [] if self.split else self.bv

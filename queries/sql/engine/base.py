@@ -96,6 +96,8 @@ class Engine:
     bucket_by_join = True
     # SQL insights may call the database's own ClickHouse functions (queries.sql.sandbox.native).
     runs_clickhouse_functions = False
+    # Ordered funnels run their passes on per-actor arrays (queries.sql.funnels.FunnelSQL._array_per_actor).
+    funnel_on_arrays = False
 
     def __init__(self, connection=None):
         self.connection = connection or default_connection

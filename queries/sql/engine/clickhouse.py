@@ -78,6 +78,7 @@ class ClickHouseEngine(Engine):
     dialect = "clickhouse"
     bucket_by_join = False
     runs_clickhouse_functions = True
+    funnel_on_arrays = True
 
     def __init__(self, connection=None, client=None):
         super().__init__(connection)
