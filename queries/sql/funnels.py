@@ -530,29 +530,42 @@ class FunnelSQL:
         """`per_actor` from the same passes run on per-actor arrays (engines with `funnel_on_arrays`):
         a hash aggregation and a sort of each actor's few events instead of sorts of all events.
 
-        Events at the same pos become one element (their flags OR-ed): RANGE frames never let them
-        see each other, and each row's outcome depends on its own flags and the earlier rows only.
         Every value a pass carries (a MAX over earlier rows) is non-decreasing along the events, so
-        it is the last value defined before the element: arrayFill carries it forward. Arrays are
-        named as the window form's columns, so its row expressions apply to their elements as they
-        are; NONE and FAR stand for NULL (below and above any value)."""
+        it is the last value defined before the element: arrayFill carries it forward. RANGE frames
+        make "before" mean "at a smaller pos": events at the same pos take the value of the first
+        of them. Arrays are named as the window form's columns, so its row expressions apply to
+        their elements as they are; NONE and FAR stand for NULL (below and above any value)."""
         n, keys = self.n, _list(self.keys)
         flags = [f"s{k}" for k in range(n)] + [f"x{k}" for k in self.excluded]
         touched = [f"t{c}" for c in self.bv] if self.touch else []
-        per_pos = f"SELECT {keys}, pos, MIN(t) AS t, {_list([f'MAX({c}) AS {c}' for c in flags + touched])} FROM {source} GROUP BY {keys}, pos"
+        # One array per column (an array of tuples aggregates slower), the flags as bits of one.
+        mask = " + ".join(f"{1 << i} * {c}" for i, c in enumerate(flags))
+        by_pos = "groupArray(pos)"
         self._cte("actor_events", f"""
-            SELECT {_list([keys] + [f'MAX({c}) AS {c}' for c in touched])}, arraySort(groupArray(({_list(['pos', 't'] + flags)}))) AS ev
-            FROM ({per_pos}) AS e GROUP BY {keys}""")
-        arrays: list[tuple[str, str]] = [(c, f"arrayMap(v -> tupleElement(v, {i}), ev)") for i, c in enumerate(['pos', 't'] + flags, start=1)]
+            SELECT {_list([keys] + [f'MAX({c}) AS {c}' for c in touched])}, arraySort({by_pos}) AS pos,
+                   arraySort((v, p) -> p, groupArray(t), {by_pos}) AS t, arraySort((v, p) -> p, groupArray({mask}), {by_pos}) AS mask
+            FROM {source} GROUP BY {keys}""")
+        arrays: list[tuple[str, str]] = [(c, f"arrayMap(m -> (m / {1 << i}) % 2, mask)") for i, c in enumerate(flags)]
+        arrays = [("pos", "pos"), ("t", "t")] + arrays
 
         def each(body: str) -> str:
             """`body` on each element: a lambda over the arrays it names."""
             used = [name for name, _ in arrays if re.search(rf"\b{name}\b", body)]
             return f"arrayMap(({_list(used)}) -> {body}, {_list(used)})"
 
+        # Whether an element is the first (last) of the events at its pos.
+        arrays.append(("first_at_pos", f"arrayMap((p, q) -> p <> q, pos, arrayPushFront(arrayPopBack(pos), {NONE}))"))
+        arrays.append(("last_at_pos", f"arrayMap((p, q) -> p <> q, pos, arrayPushBack(arrayPopFront(pos), {FAR}))"))
+
         def prior(body: str) -> str:
-            """MAX(body) over the earlier elements (body is NONE where the window form's is NULL)."""
-            return f"arrayPushFront(arrayPopBack(arrayFill(v -> v <> {NONE}, {each(body)})), {NONE})"
+            """MAX(body) over the elements at a smaller pos (body is NONE where the window form's is NULL)."""
+            carried = f"arrayPushFront(arrayPopBack(arrayFill(v -> v <> {NONE}, {each(body)})), {NONE})"
+            return f"arrayFill((v, f) -> f, {carried}, first_at_pos)"
+
+        def later(body: str) -> str:
+            """MIN(body) over the elements at a larger pos (body is FAR where the window form's is NULL)."""
+            carried = f"arrayPushBack(arrayPopFront(arrayReverseFill(v -> v <> {FAR}, {each(body)})), {FAR})"
+            return f"arrayReverseFill((v, l) -> l, {carried}, last_at_pos)"
 
         for k in range(1, n):
             reached = "(s0 = 1)" if k == 1 else f"(e{k - 1} = 1)"
@@ -562,16 +575,14 @@ class FunnelSQL:
             arrays += [(f"p{k}_{j}", prior(f"CASE WHEN {reached} THEN {self._path(k - 1, j)} ELSE {NONE} END")) for j in range(1, k - 1)]
             if k in self.excluded:
                 arrays.append((f"xl{k}", prior(f"CASE WHEN x{k} = 1 THEN pos ELSE {NONE} END")))
-                # MIN over the later elements: the next one defined, carried backwards.
-                later = f"arrayReverseFill(v -> v <> {FAR}, {each(f'CASE WHEN x{k} = 1 THEN t ELSE {FAR} END')})"
-                arrays.append((f"next_exclusion{k - 1}", f"arrayPushBack(arrayPopFront({later}), {FAR})"))
+                arrays.append((f"next_exclusion{k - 1}", later(f"CASE WHEN x{k} = 1 THEN t ELSE {FAR} END")))
             arrays.append((f"e{k}", each(_flag(self._reached(k)))))
             if k in self.excluded:
                 arrays.append((f"b{k}", each(_flag(self._blocked(k)))))
         # The touch values are one per actor already.
         aggregates = [f"{name} AS {renamed[name]}" if name in touched else f"array{aggregate.title()}({each(expression)}) AS {renamed.get(name, name)}"
                       for aggregate, expression, name in columns]
-        steps = _list([keys] + touched + [f"{body} AS {name}" for name, body in arrays])
+        steps = _list([keys] + touched + [f"{body} AS {name}" for name, body in arrays if name not in ("pos", "t")] + ["pos", "t"])
         self._cte("per_actor", f"SELECT {keys}, {_list(aggregates)} FROM (SELECT {steps} FROM actor_events) AS a")
 
     def _finish(self, source: str, furthest: str, delays: list[str]) -> None:
