@@ -172,45 +172,41 @@ def trends_cells(rows) -> dict:
 
 
 def funnel_sql(team_id: int, date_from: datetime, date_to: datetime) -> str:
-    """The PostgreSQL bench's statement (bench_funnels.py) in ClickHouse's dialect: the same semantics."""
+    """The PostgreSQL bench's funnel (bench_funnels.py) in ClickHouse: each person's events as one
+    sorted array of `pos` = t * 4 + step slot (no event is in two steps, so events at the same pos
+    are the same step and never matter to each other), the running "last pageview / last sign-up
+    that extended an attempt" carried along it with arrayFill (odd code: a fresh attempt)."""
     window = FUNNEL_WINDOW_DAYS * 86_400_000_000
-    frame = "PARTITION BY pid ORDER BY pos RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING"
     events = with_persons(team_id, f"e.timestamp >= {ts(date_from)} AND e.timestamp <= {ts(date_to)} "
                                    f"AND e.event IN ('$pageview', 'signed up', 'purchase')")
+
+    def before(values: str) -> str:
+        """The last value >= 0 at an earlier element, else -1."""
+        return f"arrayPushFront(arrayPopBack(arrayFill(v -> v >= 0, {values})), -1)"
+
     return f"""
-    WITH ev AS (
-        SELECT pid, toUnixTimestamp64Micro(timestamp) AS t, event = '$pageview' AS pv, event = 'signed up' AS su
-        FROM ({events})
-    ), ordered AS (
-        SELECT *, t * 4 + multiIf(pv, 1, su, 2, 3) AS pos FROM ev
-    ), signups AS (
-        SELECT pid, t, pos, pv, su,
-               max(multiIf(pv, 2 * pos + 1, su, 2 * pos, NULL)) OVER ({frame}) AS code
-        FROM ordered
+    WITH people AS (
+        SELECT pid, arraySort(groupArray(toUnixTimestamp64Micro(timestamp) * 4 + multiIf(event = '$pageview', 1, event = 'signed up', 2, 3))) AS ps
+        FROM ({events}) GROUP BY pid
+    ), slots AS (
+        SELECT pid, ps, arrayMap(p -> intDiv(p, 4), ps) AS ts, arrayMap(p -> p % 4, ps) AS sl FROM people
     ), step1 AS (
-        SELECT pid, t, pos, pv, su, intDiv(code, 8) AS start_t,
-               su AND code % 2 = 1 AND t - intDiv(code, 8) <= {window} AS ok
-        FROM signups
-    ), purchases AS (
-        SELECT pid, t, pv, su,
-               max(multiIf(ok, 2 * pos + 1, NOT pv AND NOT su, 2 * pos, NULL)) OVER ({frame}) AS code2,
-               max(if(ok, start_t, NULL)) OVER ({frame}) AS start2
-        FROM (SELECT * FROM step1 WHERE ok OR (NOT pv AND NOT su))
+        SELECT *, {before("arrayMap((p, l) -> multiIf(l = 1, 2 * p + 1, l = 2, 2 * p, -1), ps, sl)")} AS c1,
+               arrayMap((t, l, c) -> l = 2 AND c % 2 = 1 AND t - intDiv(c, 8) <= {window}, ts, sl, c1) AS e1
+        FROM slots
     ), step2 AS (
-        SELECT pid, start2, intDiv(code2, 8) AS su1_t, t
-        FROM purchases
-        WHERE NOT pv AND NOT su AND code2 % 2 = 1 AND t - start2 <= {window}
-    ), people AS (
-        SELECT pid, max(r) AS r, min(a0) AS a0, min(a1) AS a1, min(b0) AS b0, min(b1) AS b1, min(b2) AS b2
-        FROM (SELECT pid, multiIf(ok, 1, pv, 0, -1) AS r,
-                     if(ok, start_t, NULL) AS a0, if(ok, t, NULL) AS a1,
-                     CAST(NULL AS Nullable(Int64)) AS b0, CAST(NULL AS Nullable(Int64)) AS b1, CAST(NULL AS Nullable(Int64)) AS b2
-              FROM step1
-              UNION ALL
-              SELECT pid, 2, NULL, NULL, start2, su1_t, t FROM step2)
-        GROUP BY pid
+        SELECT *, {before("arrayMap((p, l, e) -> multiIf(e, 2 * p + 1, l = 3, 2 * p, -1), ps, sl, e1)")} AS c2,
+               {before("arrayMap((c, e) -> if(e, intDiv(c, 8), -1), c1, e1)")} AS st2,
+               arrayMap((t, l, c, s) -> l = 3 AND c % 2 = 1 AND t - s <= {window}, ts, sl, c2, st2) AS e2
+        FROM step1
+    ), people_steps AS (
+        SELECT multiIf(has(e2, 1), 2, has(e1, 1), 1, has(sl, 1), 0, -1) AS r,
+               arrayMin(arrayFilter((c, e) -> e, arrayMap(c -> intDiv(c, 8), c1), e1)) AS a0, arrayMin(arrayFilter((t, e) -> e, ts, e1)) AS a1,
+               arrayMin(arrayFilter((s, e) -> e, st2, e2)) AS b0, arrayMin(arrayFilter((c, e) -> e, arrayMap(c -> intDiv(c, 8), c2), e2)) AS b1,
+               arrayMin(arrayFilter((t, e) -> e, ts, e2)) AS b2
+        FROM step2
     ), funnel AS (
-        SELECT r, if(r = 2, b1 - b0, a1 - a0) AS d1, b2 - b1 AS d2 FROM people WHERE r >= 0
+        SELECT r, if(r = 2, b1 - b0, a1 - a0) AS d1, b2 - b1 AS d2 FROM people_steps WHERE r >= 0
     )
     SELECT countIf(r >= 0), countIf(r >= 1), countIf(r >= 2),
            sumIf(d1, r >= 1 AND d1 > 0), countIf(r >= 1 AND d1 > 0), sumIf(d2, r >= 2 AND d2 > 0), countIf(r >= 2 AND d2 > 0),

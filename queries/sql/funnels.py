@@ -541,10 +541,21 @@ class FunnelSQL:
         # One array per column (an array of tuples aggregates slower), the flags as bits of one.
         mask = " + ".join(f"{1 << i} * {c}" for i, c in enumerate(flags))
         by_pos = "groupArray(pos)"
-        self._cte("actor_events", f"""
-            SELECT {_list([keys] + [f'MAX({c}) AS {c}' for c in touched])}, arraySort({by_pos}) AS pos,
-                   arraySort((v, p) -> p, groupArray(t), {by_pos}) AS t, arraySort((v, p) -> p, groupArray({mask}), {by_pos}) AS mask
-            FROM {source} GROUP BY {keys}""")
+        gathered = [f"MAX({c}) AS {c}" for c in touched] + [
+            f"arraySort({by_pos}) AS pos", f"arraySort((v, p) -> p, groupArray(t), {by_pos}) AS t",
+            f"arraySort((v, p) -> p, groupArray({mask}), {by_pos}) AS mask"]
+
+        def gather(grouped_by: list[str], where: str) -> str:
+            selected = [c if c in grouped_by else f"'' AS {c}" for c in self.keys]
+            return f"SELECT {_list(selected + gathered)} FROM {source}{where} GROUP BY {_list(grouped_by)}"
+
+        if len(self.actor) == 2:
+            # A person is its first column alone (the second is ''): one key column hashes much faster.
+            second = self.actor[1]
+            self._cte("actor_events", gather([c for c in self.keys if c != second], f" WHERE {second} = ''")
+                      + " UNION ALL " + gather(self.keys, f" WHERE {second} <> ''"))
+        else:
+            self._cte("actor_events", gather(self.keys, ""))
         arrays: list[tuple[str, str]] = [(c, f"arrayMap(m -> (m / {1 << i}) % 2, mask)") for i, c in enumerate(flags)]
         arrays = [("pos", "pos"), ("t", "t")] + arrays
 
