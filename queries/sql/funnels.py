@@ -18,7 +18,10 @@ actor's events: the first event at the furthest step holds the smallest of each 
 MIN per time gives the conversion times of the first attempt that got there. An actor is dropped
 when every attempt at its furthest step was later excluded, or when a blocked attempt got further
 than any clean one, as PostHog does. Only step 1's pass reads every event; later passes read the
-events that reached step 1 or can serve a later step, which are few.
+events that reached step 1 or can serve a later step, which are few. On engines that gather rows
+into arrays cheaply (ClickHouse: `Engine.funnel_on_arrays`), ordered funnels run the same passes
+on each actor's events gathered into sorted arrays instead (one hash aggregation, no sort of all
+the step events per pass); strict funnels keep the window form.
 
 With optional steps (`optionalInFunnel`) that closed form does not hold: ordered and strict funnels
 with optional steps run PostHog's state machine itself (queries.sql.funnel_optional).
