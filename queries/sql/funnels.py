@@ -559,17 +559,23 @@ class FunnelSQL:
                       + " UNION ALL " + gather(self.keys, f" WHERE {second} <> ''"))
         else:
             self._cte("actor_events", gather(self.keys, ""))
-        arrays: list[tuple[str, str]] = [(c, f"arrayMap(m -> (m / {1 << i}) % 2, mask)") for i, c in enumerate(flags)]
-        arrays = [("pos", "pos"), ("t", "t")] + arrays
+        arrays = ["pos", "t"]  # the arrays defined so far
+
+        def stage(name: str, source: str, defined: list[tuple[str, str]]) -> str:
+            """A CTE adding arrays (one level per stage, so that each array is computed once)."""
+            self._cte(name, f"SELECT {_list(['*'] + [f'{body} AS {array}' for array, body in defined])} FROM {source}")
+            arrays.extend(array for array, _ in defined)
+            return name
 
         def each(body: str) -> str:
             """`body` on each element: a lambda over the arrays it names."""
-            used = [name for name, _ in arrays if re.search(rf"\b{name}\b", body)]
+            used = [name for name in arrays if re.search(rf"\b{name}\b", body)]
             return f"arrayMap(({_list(used)}) -> {body}, {_list(used)})"
 
-        # Whether an element is the first (last) of the events at its pos.
-        arrays.append(("first_at_pos", f"arrayMap((p, q) -> p <> q, pos, arrayPushFront(arrayPopBack(pos), {NONE}))"))
-        arrays.append(("last_at_pos", f"arrayMap((p, q) -> p <> q, pos, arrayPushBack(arrayPopFront(pos), {FAR}))"))
+        # The flags, and whether an element is the first (last) of the events at its pos.
+        source = stage("actor_arrays", "actor_events", [(c, f"arrayMap(m -> (m / {1 << i}) % 2, mask)") for i, c in enumerate(flags)] + [
+            ("first_at_pos", f"arrayMap((p, q) -> p <> q, pos, arrayPushFront(arrayPopBack(pos), {NONE}))"),
+            ("last_at_pos", f"arrayMap((p, q) -> p <> q, pos, arrayPushBack(arrayPopFront(pos), {FAR}))")])
 
         def prior(body: str) -> str:
             """MAX(body) over the elements at a smaller pos (body is NONE where the window form's is NULL)."""
@@ -583,21 +589,22 @@ class FunnelSQL:
 
         for k in range(1, n):
             reached = "(s0 = 1)" if k == 1 else f"(e{k - 1} = 1)"
-            arrays.append((f"c{k}", prior(f"CASE WHEN {reached} THEN 2 * pos + 1 WHEN s{k} = 1 THEN 2 * pos ELSE {NONE} END")))
+            carried = [(f"c{k}", prior(f"CASE WHEN {reached} THEN 2 * pos + 1 WHEN s{k} = 1 THEN 2 * pos ELSE {NONE} END"))]
             if k > 1:
-                arrays.append((f"st{k}", prior(f"CASE WHEN {reached} THEN {self._start(k - 1)} ELSE {NONE} END")))
-            arrays += [(f"p{k}_{j}", prior(f"CASE WHEN {reached} THEN {self._path(k - 1, j)} ELSE {NONE} END")) for j in range(1, k - 1)]
+                carried.append((f"st{k}", prior(f"CASE WHEN {reached} THEN {self._start(k - 1)} ELSE {NONE} END")))
+            carried += [(f"p{k}_{j}", prior(f"CASE WHEN {reached} THEN {self._path(k - 1, j)} ELSE {NONE} END")) for j in range(1, k - 1)]
             if k in self.excluded:
-                arrays.append((f"xl{k}", prior(f"CASE WHEN x{k} = 1 THEN pos ELSE {NONE} END")))
-                arrays.append((f"next_exclusion{k - 1}", later(f"CASE WHEN x{k} = 1 THEN t ELSE {FAR} END")))
-            arrays.append((f"e{k}", each(_flag(self._reached(k)))))
+                carried.append((f"xl{k}", prior(f"CASE WHEN x{k} = 1 THEN pos ELSE {NONE} END")))
+                carried.append((f"next_exclusion{k - 1}", later(f"CASE WHEN x{k} = 1 THEN t ELSE {FAR} END")))
+            source = stage(f"step{k}_arrays", source, carried)
+            outcomes = [(f"e{k}", each(_flag(self._reached(k))))]
             if k in self.excluded:
-                arrays.append((f"b{k}", each(_flag(self._blocked(k)))))
+                outcomes.append((f"b{k}", each(_flag(self._blocked(k)))))
+            source = stage(f"step{k}_reached", source, outcomes)
         # The touch values are one per actor already.
         aggregates = [f"{name} AS {renamed[name]}" if name in touched else f"array{aggregate.title()}({each(expression)}) AS {renamed.get(name, name)}"
                       for aggregate, expression, name in columns]
-        steps = _list([keys] + touched + [f"{body} AS {name}" for name, body in arrays if name not in ("pos", "t")] + ["pos", "t"])
-        self._cte("per_actor", f"SELECT {keys}, {_list(aggregates)} FROM (SELECT {steps} FROM actor_events) AS a")
+        self._cte("per_actor", f"SELECT {keys}, {_list(aggregates)} FROM {source}")
 
     def _finish(self, source: str, furthest: str, delays: list[str]) -> None:
         values = [] if self.split else self.bv
