@@ -545,8 +545,7 @@ class FunnelSQL:
         mask = " + ".join(f"{1 << i} * {c}" for i, c in enumerate(flags))
         by_pos = "groupArray(pos)"
         gathered = [f"MAX({c}) AS {c}" for c in touched] + [
-            f"arraySort({by_pos}) AS pos", f"arraySort((v, p) -> p, groupArray(t), {by_pos}) AS t",
-            f"arraySort((v, p) -> p, groupArray({mask}), {by_pos}) AS mask"]
+            f"arraySort({by_pos}) AS pos", f"arraySort((v, p) -> p, groupArray({mask}), {by_pos}) AS mask"]
 
         def gather(grouped_by: list[str], where: str) -> str:
             selected = [c if c in grouped_by else f"'' AS {c}" for c in self.keys]
@@ -559,7 +558,7 @@ class FunnelSQL:
                       + " UNION ALL " + gather(self.keys, f" WHERE {second} <> ''"))
         else:
             self._cte("actor_events", gather(self.keys, ""))
-        arrays = ["pos", "t"]  # the arrays defined so far
+        arrays = ["pos"]  # the arrays defined so far
 
         def stage(name: str, source: str, defined: list[tuple[str, str]]) -> str:
             """A CTE adding arrays (one level per stage, so that each array is computed once)."""
@@ -572,8 +571,11 @@ class FunnelSQL:
             used = [name for name in arrays if re.search(rf"\b{name}\b", body)]
             return f"arrayMap(({_list(used)}) -> {body}, {_list(used)})"
 
-        # The flags, and whether an element is the first (last) of the events at its pos.
-        source = stage("actor_arrays", "actor_events", [(c, f"arrayMap(m -> (m / {1 << i}) % 2, mask)") for i, c in enumerate(flags)] + [
+        # The times (pos less its slot: one array fewer to sort), the flags, and whether an element
+        # is the first (last) of the events at its pos.
+        slot = f"(p % {ORDER_SLOTS} + {ORDER_SLOTS}) % {ORDER_SLOTS}"
+        source = stage("actor_arrays", "actor_events", [("t", f"arrayMap(p -> (p - {slot}) / {ORDER_SLOTS}, pos)")] + [
+            (c, f"arrayMap(m -> (m / {1 << i}) % 2, mask)") for i, c in enumerate(flags)] + [
             ("first_at_pos", f"arrayMap((p, q) -> p <> q, pos, arrayPushFront(arrayPopBack(pos), {NONE}))"),
             ("last_at_pos", f"arrayMap((p, q) -> p <> q, pos, arrayPushBack(arrayPopFront(pos), {FAR}))")])
 
