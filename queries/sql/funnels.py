@@ -574,10 +574,12 @@ class FunnelSQL:
         # The times (pos less its slot: one array fewer to sort), the flags, and whether an element
         # is the first (last) of the events at its pos.
         slot = f"(p % {ORDER_SLOTS} + {ORDER_SLOTS}) % {ORDER_SLOTS}"
-        source = stage("actor_arrays", "actor_events", [("t", f"arrayMap(p -> (p - {slot}) / {ORDER_SLOTS}, pos)")] + [
-            (c, f"arrayMap(m -> (m / {1 << i}) % 2, mask)") for i, c in enumerate(flags)] + [
-            ("first_at_pos", f"arrayMap((p, q) -> p <> q, pos, arrayPushFront(arrayPopBack(pos), {NONE}))"),
-            ("last_at_pos", f"arrayMap((p, q) -> p <> q, pos, arrayPushBack(arrayPopFront(pos), {FAR}))")])
+        defined = [("t", f"arrayMap(p -> (p - {slot}) / {ORDER_SLOTS}, pos)")]
+        defined += [(c, f"arrayMap(m -> (m / {1 << i}) % 2, mask)") for i, c in enumerate(flags)]
+        defined.append(("first_at_pos", f"arrayMap((p, q) -> p <> q, pos, arrayPushFront(arrayPopBack(pos), {NONE}))"))
+        if self.excluded:
+            defined.append(("last_at_pos", f"arrayMap((p, q) -> p <> q, pos, arrayPushBack(arrayPopFront(pos), {FAR}))"))
+        source = stage("actor_arrays", "actor_events", defined)
 
         def prior(body: str) -> str:
             """MAX(body) over the elements at a smaller pos (body is NONE where the window form's is NULL)."""
