@@ -322,6 +322,11 @@ class Engine:
         """Expressions to GROUP BY to get one group per actor."""
         return [person, case([(exp.Is(this=person.copy(), expression=exp.null()), distinct_id)])]
 
+    def group_by_actor(self, select: exp.Select, key: list[exp.Expression], group: list[exp.Expression]) -> exp.Expression:
+        """`select` GROUP BY the actor key `key` ([person column, CASE WHEN person IS NULL THEN
+        distinct id END]), then `group`."""
+        return select.group_by(*key, *group)
+
     def actor_columns(self, person: exp.Expression, distinct_id: exp.Expression) -> list[exp.Expression]:
         """Never-NULL columns that together identify an actor (for keys compared across rows)."""
         missing = exp.Is(this=person.copy(), expression=exp.null())

@@ -189,6 +189,22 @@ class ClickHouseEngine(Engine):
 
         return exp.to_table(COHORT_PEOPLE).as_(alias)
 
+    def group_by_actor(self, select, key, group):
+        """The rows with a person grouped by the bare person id, UNION ALL the personless ones by the
+        whole key (an actor's rows are all on one side): ClickHouse aggregates by a Nullable or
+        string key through serialized keys, at about twice the cost of a fixed-width key."""
+        person, personless = key
+        known = _fn("assumeNotNull", person.copy())
+
+        def bare(node):
+            if node == personless:
+                return exp.null()
+            return known.copy() if node == person else node
+
+        with_person = select.copy().transform(bare).where(exp.Not(this=exp.Is(this=person.copy(), expression=exp.null())))
+        without_person = select.where(exp.Is(this=person.copy(), expression=exp.null()))
+        return exp.union(with_person.group_by(known, *group), without_person.group_by(*key, *group), distinct=False)
+
     # --- JSON -------------------------------------------------------------------------------------
 
     def _materialized_column(self, column: exp.Expression, key: str) -> Optional[exp.Expression]:
