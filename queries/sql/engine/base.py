@@ -322,6 +322,13 @@ class Engine:
         """Expressions to GROUP BY to get one group per actor."""
         return [person, case([(exp.Is(this=person.copy(), expression=exp.null()), distinct_id)])]
 
+    def without_trailing_slash(self, value: exp.Expression) -> exp.Expression:
+        """`value` without one trailing '/', unless it is just '/' (paths' URLs)."""
+        length = exp.Length(this=value.copy())
+        trailing = exp.EQ(this=exp.Substring(this=value.copy(), start=length.copy()), expression=exp.Literal.string("/"))
+        trimmed = exp.Substring(this=value.copy(), start=exp.Literal.number(1), length=exp.Sub(this=length.copy(), expression=exp.Literal.number(1)))
+        return case([(exp.and_(exp.GT(this=length, expression=exp.Literal.number(1)), trailing), trimmed)], value)
+
     def group_by_actor(self, select: exp.Select, key: list[exp.Expression], group: list[exp.Expression]) -> exp.Expression:
         """`select` GROUP BY the actor key `key` ([person column, CASE WHEN person IS NULL THEN
         distinct id END]), then `group`."""

@@ -189,6 +189,14 @@ class ClickHouseEngine(Engine):
 
         return exp.to_table(COHORT_PEOPLE).as_(alias)
 
+    def without_trailing_slash(self, value):
+        # In bytes ('/' is one byte in UTF-8, never part of another character): ClickHouse's
+        # SUBSTRING counts bytes, so it must not be given a length in characters.
+        length = _fn("length", value.copy())
+        trailing = exp.and_(exp.GT(this=length, expression=exp.Literal.number(1)), _fn("endsWith", value.copy(), _string("/")))
+        trimmed = _fn("substring", value.copy(), exp.Literal.number(1), exp.Sub(this=length.copy(), expression=exp.Literal.number(1)))
+        return _fn("if", trailing, trimmed, value.copy())
+
     def group_by_actor(self, select, key, group):
         """The rows with a person grouped by the bare person id, UNION ALL the personless ones by the
         whole key (an actor's rows are all on one side): ClickHouse aggregates by a Nullable or
