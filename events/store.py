@@ -216,9 +216,13 @@ class ClickHouseEventStore(EventStore):
                     for position, e in enumerate(events)],
             properties=[e.properties for e in events],
         )
+        client = get_client()
         try:
-            # With the rows of concurrent requests, in one insert per table (see the writer).
-            writer.write(get_client(), rows)
+            if getattr(client, "spool", None) is not None:
+                client.spool.append(rows)  # on disk now, in ClickHouse shortly (see the spool)
+            else:
+                # With the rows of concurrent requests, in one insert per table (see the writer).
+                writer.write(client, rows)
         except ClickHouseError as error:
             logger.warning("ClickHouse write failed for team %s: %s", team_id, error)
             raise EventStoreUnavailable() from error
@@ -226,9 +230,9 @@ class ClickHouseEventStore(EventStore):
     def writing(self):
         from .clickhouse.writer import writer
 
-        if not for_connection().needs_write_locks:
-            # One writer at a time (SQLite): a request on its way waits for the leader's
-            # transaction, so the leader must not wait for it (requests are written one by one).
+        if getattr(get_client(), "spool", None) is not None or not for_connection().needs_write_locks:
+            # The spool groups requests itself. One writer at a time (SQLite): a request on its
+            # way waits for the leader's transaction, so the leader must not wait for it.
             return nullcontext()
         return writer.expecting()  # the group writer waits (briefly) for requests on their way
 

@@ -127,11 +127,14 @@ _OUTPUT_SETTINGS = {
 class ChdbClient(ClickHouseClient):
     """ClickHouse in this process; one chDB session per process (see the module docstring)."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, spool=None):
         self.path = path
         self._connections = _chdb_connections(path)
+        self.spool = spool  # the ingestion spool in front of this data (`spool`), if any
 
     def _run(self, sql: str, fmt: str, parameters: Optional[dict]):
+        if self.spool is not None:
+            self.spool.wait_flushed()  # read-your-writes: acknowledged events first
         # One chDB connection per concurrent statement: a shared session runs one at a time (a
         # slow insight would hold up every request, and a KILL would wait behind its query).
         connection = self._connections.acquire()
@@ -281,7 +284,10 @@ def get_client() -> ClickHouseClient:
 
 def _make_client() -> ClickHouseClient:
     if settings.EVENTS_ENGINE == "chdb":
-        return ChdbClient(str(settings.CLICKHOUSE_DATA_DIR))
+        from . import spool
+
+        path = str(settings.CLICKHOUSE_DATA_DIR)
+        return ChdbClient(path, spool.get_spool(path) if spool.is_enabled() else None)
     if settings.EVENTS_ENGINE == "clickhouse":
         from .http import HttpClient  # written with the HTTP transport
 

@@ -144,9 +144,10 @@ class GroupWriter:
                 ticket.done.set()
 
 
-def write_rows(client: ClickHouseClient, batches: list[Rows]) -> None:
+def write_rows(client: ClickHouseClient, batches: list[Rows], *, side_by_side: bool = True) -> None:
     """One insert per table for all `batches`: persons and links first (if the events insert
-    then fails, they are at most rows no event points to), events last, without those stored."""
+    then fails, they are at most rows no event points to), events last, without those stored.
+    `side_by_side`: the mirror inserts run beside the uuid lookup (on a thread pool)."""
     mirrors = [(table, rows, columns) for table, rows, columns in (
         (PERSONS, [row for rows in batches for row in rows.persons], PERSON_COLUMNS),
         (PERSON_DISTINCT_IDS, [row for rows in batches for row in rows.distinct_ids], DISTINCT_ID_COLUMNS),
@@ -154,6 +155,10 @@ def write_rows(client: ClickHouseClient, batches: list[Rows]) -> None:
     ) if rows]
     first = _first_of_each_uuid(batches)
     # Independent statements, side by side; every one has finished before this goes on.
+    if not side_by_side:
+        for table, rows, columns in mirrors:
+            client.insert(table, rows, columns, settings=INSERT_SETTINGS)
+        mirrors = []
     pending = [_pool().submit(client.insert, table, rows, columns, settings=INSERT_SETTINGS) for table, rows, columns in mirrors]
     try:
         stored = _stored_uuids(client, first) if first else set()
