@@ -32,7 +32,7 @@ from django.db.models.constants import OnConflict
 
 from core.database import for_connection
 
-from .clickhouse.client import ClickHouseError, get_client, is_enabled, quote
+from .clickhouse.client import ClickHouseError, get_client, is_enabled, json_text, quote
 from .exceptions import EventStoreUnavailable
 from .models import Event, PersonlessDistinctId
 
@@ -211,7 +211,7 @@ class ClickHouseEventStore(EventStore):
             persons=persons + mirror.deleted_person_rows(team_id, changes.deleted),
             distinct_ids=links,
             overrides=mirror.override_rows(team_id, overrides),
-            events=[(e.uuid, team_id, e.event, e.distinct_id, json.dumps(e.properties), e.timestamp,
+            events=[(e.uuid, team_id, e.event, e.distinct_id, json_text(e.properties), e.timestamp,
                      person_ids.get(e.distinct_id), e.session_id, stored_at(now, position))
                     for position, e in enumerate(events)],
             properties=[e.properties for e in events],

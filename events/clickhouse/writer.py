@@ -28,7 +28,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta, timezone
+from datetime import date, timedelta, timezone
 from typing import Optional
 
 from .client import ClickHouseClient, ClickHouseError, quote
@@ -191,7 +191,8 @@ def _stored_uuids(client: ClickHouseClient, first: dict[tuple[int, str], tuple[t
         chunk = keys[start : start + UUID_LOOKUP_CHUNK]
         teams = sorted({team for team, _ in chunk})
         names = sorted({first[key][0][2] for key in chunk})
-        days = sorted({day for key in chunk for day in _days_around(first[key][0][5])})
+        utc_days = {first[key][0][5].astimezone(timezone.utc).date() for key in chunk}
+        days = sorted({day for utc_day in utc_days for day in _days_around(utc_day)})
         found = client.query(
             f"SELECT team_id, toString(uuid) FROM {EVENTS} WHERE team_id IN {_tuple(teams)} AND event IN {_tuple(names)} "
             f"AND toDate(timestamp) IN {_tuple(days)} AND uuid IN {_tuple([uuid for _, uuid in chunk])}",
@@ -201,8 +202,7 @@ def _stored_uuids(client: ClickHouseClient, first: dict[tuple[int, str], tuple[t
     return stored
 
 
-def _days_around(timestamp) -> list[str]:
-    day = timestamp.astimezone(timezone.utc).date()
+def _days_around(day: date) -> list[str]:
     return [(day + timedelta(days=offset)).isoformat() for offset in range(-RETRY_DAYS, RETRY_DAYS + 1)]
 
 
