@@ -36,7 +36,7 @@ from .mirror import DISTINCT_ID_COLUMNS, EVENT_COLUMNS, OVERRIDE_COLUMNS, PERSON
 from .materialized import UNKNOWN, materialized_columns, property_text
 from .schema import EVENTS, PERSON_DISTINCT_ID_OVERRIDES, PERSON_DISTINCT_IDS, PERSONS, configured_cluster
 
-UUID_LOOKUP_CHUNK = 10_000
+UUID_LOOKUP_CHUNK = 4_000  # uuids per lookup: its text stays within max_query_size (256 KiB)
 # This writer groups requests itself: ClickHouse's own async-insert buffer (on by default in
 # chDB) would only add its flush delay to every request.
 INSERT_SETTINGS = {"async_insert": 0}
