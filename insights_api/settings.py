@@ -165,7 +165,7 @@ CLICKHOUSE_SPOOL = os.environ.get("CLICKHOUSE_SPOOL", "1").lower() not in ("0", 
 CLICKHOUSE_SPOOL_DIR = os.environ.get("CLICKHOUSE_SPOOL_DIR", "")  # default: "<CLICKHOUSE_DATA_DIR>-spool"
 CLICKHOUSE_SPOOL_FLUSH_SECONDS = float(os.environ.get("CLICKHOUSE_SPOOL_FLUSH_SECONDS", "0.2"))
 CLICKHOUSE_SPOOL_FLUSH_EVENTS = int(os.environ.get("CLICKHOUSE_SPOOL_FLUSH_EVENTS", "20000"))
-CLICKHOUSE_SPOOL_MAX_BYTES = int(os.environ.get("CLICKHOUSE_SPOOL_MAX_BYTES", str(256 * 1024 * 1024)))
+CLICKHOUSE_SPOOL_MAX_BYTES = int(os.environ.get("CLICKHOUSE_SPOOL_MAX_BYTES", str(64 * 1024 * 1024)))
 CLICKHOUSE_SPOOL_MAX_AGE_SECONDS = float(os.environ.get("CLICKHOUSE_SPOOL_MAX_AGE_SECONDS", "60"))
 # Replicated tables behind a Distributed table, created ON CLUSTER this name (a server only).
 CLICKHOUSE_CLUSTER = os.environ.get("CLICKHOUSE_CLUSTER", "")
