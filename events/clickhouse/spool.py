@@ -19,7 +19,8 @@ appends are refused (capture answers 503 with Retry-After) instead of growing wi
   mirrors (persons, distinct ids, overrides) are versioned rows, so writing them twice is harmless.
   A torn last record (a crash mid-append) was never acknowledged and is skipped.
 - Read-your-writes: every statement of the process's client (`get_client()`) first waits until
-  the spool is flushed up to that moment, so a query sees every acknowledged event.
+  the spool is flushed up to that moment, so a query sees every acknowledged event; while
+  ClickHouse refuses the spooled rows, statements fail (after one more attempt) instead.
 - Records are pickles of plain rows, written and read only by this server (trusted like the chDB
   data next to them); each record carries its length and CRC32.
 - chDB only: one process owns the data directory, so one spool per directory. A ClickHouse server
@@ -100,6 +101,9 @@ class Spool:
         self._seq = 0  # records appended
         self._flushed = 0  # records in ClickHouse
         self._urgent = False  # a reader waits
+        self._attempts = 0  # flushes started
+        self._failed_attempt = 0  # the last one that failed
+        self._error: Optional[BaseException] = None  # and why
         self._stopping = False
         self.directory.mkdir(parents=True, exist_ok=True)
         self._number = 0
@@ -152,17 +156,20 @@ class Spool:
     # --- reading (any other statement of the process) ----------------------------------------
 
     def wait_flushed(self, timeout: float = READ_WAIT_SECONDS) -> None:
-        """Return once everything appended so far is in ClickHouse (read-your-writes)."""
+        """Return once everything appended so far is in ClickHouse (read-your-writes). Raises
+        ClickHouseError if a flush started meanwhile failed (ClickHouse refuses the rows: the
+        statement fails now rather than holding its thread through the retries) or on timeout."""
         if threading.current_thread() is self._thread:
             return
         with self._lock:
-            target = self._seq
+            target, attempts = self._seq, self._attempts
             if self._flushed >= target:
                 return
             self._urgent = True
             self._changed.notify_all()
-            if not self._changed.wait_for(lambda: self._flushed >= target, timeout):
-                raise ClickHouseError("Events acknowledged by this server are not yet stored in ClickHouse.")
+            self._changed.wait_for(lambda: self._flushed >= target or self._failed_attempt > attempts, timeout)
+            if self._flushed < target:
+                raise ClickHouseError(f"Events acknowledged by this server are not yet stored in ClickHouse: {self._error}")
 
     # --- flushing (the flusher thread) --------------------------------------------------------
 
@@ -192,6 +199,8 @@ class Spool:
                 self._sealed.append(self._current)
                 self._current = self._new_segment()
             sealed = list(self._sealed)
+            self._attempts += 1
+            attempt = self._attempts
         if not sealed:
             return True
         try:
@@ -203,6 +212,9 @@ class Spool:
         except Exception as error:  # ClickHouse (or the disk) failed: keep everything, retry later
             logger.warning("ClickHouse spool flush failed (%d events waiting): %s",
                            sum(segment.events for segment in sealed), error)
+            with self._lock:
+                self._failed_attempt, self._error = attempt, error
+                self._changed.notify_all()
             return False
         for segment in sealed:
             segment.path.unlink(missing_ok=True)

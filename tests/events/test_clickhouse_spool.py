@@ -173,3 +173,12 @@ def test_without_the_spool_requests_are_written_before_their_response(clickhouse
     assert client.spool is None
     ingest(team, message("$pageview", "user-1"))
     assert stored_count(client, team) == 1
+
+
+def test_a_query_while_clickhouse_refuses_the_spool_fails_instead_of_hanging(spool, team, refusing):
+    ingest(team, message("$pageview", "user-1"))
+    with pytest.raises(ClickHouseError, match="not yet stored in ClickHouse: .*readonly"):
+        get_client().query("SELECT 1")
+    assert pending_events(spool) == 1  # kept for the retries
+    refusing.stop()
+    assert stored_count(get_client(), team) == 1
