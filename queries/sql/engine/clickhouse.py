@@ -506,7 +506,9 @@ class ClickHouseEngine(Engine):
                 return exp.Subquery(this=values, alias=alias.copy())
             return node
 
-        materialize = tree.find(exp.CTE) is not None and materialized_ctes(self.client)
+        # ClickHouse refuses MATERIALIZED in a recursive WITH (funnels with optional steps).
+        materialize = (tree.find(exp.CTE) is not None and materialized_ctes(self.client)
+                       and not any(with_.args.get("recursive") for with_ in tree.find_all(exp.With)))
         references = {}
         if materialize:
             for table in tree.find_all(exp.Table):
