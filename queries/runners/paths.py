@@ -174,8 +174,10 @@ class PathsQueryRunner(ActorInsightRunner):
                            .where(exp.Not(this=exp.In(this=exp.column("path_item"), expressions=[context.param(e) for e in excluded]))))
 
         in_session = [*(exp.column(name) for name in ACTOR_COLUMNS), exp.column("session_index")]
+        # Uncut paths keep their first stepLimit steps only; a start or end point is looked for in the whole path.
+        max_steps = None if self.paths_filter.startPoint or self.paths_filter.endPoint else self.step_limit
         ctes = [("raw_events", raw_events), ("cleaned_events", cleaned_events), ("path_events", path_events),
-                *context.engine.session_steps("path_events", list(ACTOR_COLUMNS), SESSION_GAP_MICROSECONDS)]
+                *context.engine.session_steps("path_events", list(ACTOR_COLUMNS), SESSION_GAP_MICROSECONDS, max_steps)]
         ctes += self._limited(context, in_session)
         return with_ctes(self._edges(context), ctes)
 

@@ -369,14 +369,15 @@ class Engine:
 
     # Paths: each actor's items numbered within its sessions.
 
-    def session_steps(self, source: str, key: list[str], gap: int) -> list[tuple[str, exp.Expression]]:
+    def session_steps(self, source: str, key: list[str], gap: int, max_steps: Optional[int] = None) -> list[tuple[str, exp.Expression]]:
         """CTEs ending in `numbered` (key..., session_index, t_us, path_item, p, previous_item,
         previous_t_us) over table `source`
         (key..., event_order, t_us, path_item): each key's rows in (t_us, event_order) order, split
         into sessions where `gap` microseconds or more pass between two rows (`session_index`
         numbers them), of repeated consecutive items the last kept (an empty item last in its
         session is dropped too), then numbered `p` = 1, 2, ... within the session; `previous_item`
-        and `previous_t_us` are those of step p - 1 (for p = 1: NULL here, or any value).
+        and `previous_t_us` are those of step p - 1 (for p = 1: NULL here, or any value). Steps
+        past `max_steps` (when given) may be left out.
 
         Window functions over the key here (all share one ordering, so the rows are sorted once
         for the sessions and once for the numbering)."""

@@ -359,7 +359,7 @@ class ClickHouseEngine(Engine):
         return pairs.where(exp.and_(exp.GT(this=r_idx.copy(), expression=s_idx.copy()),
                                     exp.LT(this=exp.Sub(this=r_idx.copy(), expression=s_idx.copy()), expression=window)))
 
-    def session_steps(self, source, key, gap):
+    def session_steps(self, source, key, gap, max_steps=None):
         """Each key's rows gathered into one array sorted once, split into sessions with
         arraySplit, repeated items dropped with arrayFilter and numbered by the array index, then
         ARRAY JOINed back into rows (no window function, so no sort of all the rows).
@@ -378,9 +378,12 @@ class ClickHouseEngine(Engine):
             FROM per_actor"""
         # Of repeated consecutive items the last stays; an empty item last in its session goes too
         # (the last item's next one is taken as '').
+        kept = "arrayFilter((s, next_item) -> next_item != s.3, steps, arrayPopFront(arrayPushBack(arrayMap(s -> s.3, steps), '')))"
+        if max_steps is not None:
+            kept = f"arraySlice({kept}, 1, {int(max_steps)})"  # fewer rows out of the ARRAY JOIN below
         compact = f"""
             SELECT {keys}, session_index,
-                   arrayFilter((s, next_item) -> next_item != s.3, steps, arrayPopFront(arrayPushBack(arrayMap(s -> s.3, steps), ''))) AS kept
+                   {kept} AS kept
             FROM split ARRAY JOIN sessions AS steps, arrayEnumerate(sessions) AS session_index"""
         numbered = f"""
             SELECT {keys}, session_index, step.1 AS t_us, step.3 AS path_item, p,
