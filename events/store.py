@@ -32,7 +32,7 @@ from django.db.models.constants import OnConflict
 
 from core.database import for_connection
 
-from .clickhouse.client import ClickHouseError, get_client, is_enabled, quote
+from .clickhouse.client import ClickHouseError, get_client, is_enabled, json_text, quote
 from .exceptions import EventStoreUnavailable
 from .models import Event, PersonlessDistinctId
 
@@ -211,14 +211,18 @@ class ClickHouseEventStore(EventStore):
             persons=persons + mirror.deleted_person_rows(team_id, changes.deleted),
             distinct_ids=links,
             overrides=mirror.override_rows(team_id, overrides),
-            events=[(e.uuid, team_id, e.event, e.distinct_id, json.dumps(e.properties), e.timestamp,
+            events=[(e.uuid, team_id, e.event, e.distinct_id, json_text(e.properties), e.timestamp,
                      person_ids.get(e.distinct_id), e.session_id, stored_at(now, position))
                     for position, e in enumerate(events)],
             properties=[e.properties for e in events],
         )
+        client = get_client()
         try:
-            # With the rows of concurrent requests, in one insert per table (see the writer).
-            writer.write(get_client(), rows)
+            if getattr(client, "spool", None) is not None:
+                client.spool.append(rows)  # on disk now, in ClickHouse shortly (see the spool)
+            else:
+                # With the rows of concurrent requests, in one insert per table (see the writer).
+                writer.write(client, rows)
         except ClickHouseError as error:
             logger.warning("ClickHouse write failed for team %s: %s", team_id, error)
             raise EventStoreUnavailable() from error
@@ -226,9 +230,9 @@ class ClickHouseEventStore(EventStore):
     def writing(self):
         from .clickhouse.writer import writer
 
-        if not for_connection().needs_write_locks:
-            # One writer at a time (SQLite): a request on its way waits for the leader's
-            # transaction, so the leader must not wait for it (requests are written one by one).
+        if getattr(get_client(), "spool", None) is not None or not for_connection().needs_write_locks:
+            # The spool groups requests itself. One writer at a time (SQLite): a request on its
+            # way waits for the leader's transaction, so the leader must not wait for it.
             return nullcontext()
         return writer.expecting()  # the group writer waits (briefly) for requests on their way
 

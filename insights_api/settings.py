@@ -159,6 +159,14 @@ if EVENTS_ENGINE not in ("", "chdb", "clickhouse"):
 if EVENTS_ENGINE == "clickhouse" and not CLICKHOUSE_URL:
     raise ImproperlyConfigured("EVENTS_ENGINE=clickhouse needs CLICKHOUSE_URL (http://user:pass@host:8123/db)")
 CLICKHOUSE_DATA_DIR = Path(os.environ.get("CLICKHOUSE_DATA_DIR") or VAR_DIR / "clickhouse")
+# chDB: capture is acknowledged once its rows are fsynced to a spool next to the data, and a
+# thread writes the spool into ClickHouse in big groups (events/clickhouse/spool.py).
+CLICKHOUSE_SPOOL = os.environ.get("CLICKHOUSE_SPOOL", "1").lower() not in ("0", "false", "no", "off")
+CLICKHOUSE_SPOOL_DIR = os.environ.get("CLICKHOUSE_SPOOL_DIR", "")  # default: "<CLICKHOUSE_DATA_DIR>-spool"
+CLICKHOUSE_SPOOL_FLUSH_SECONDS = float(os.environ.get("CLICKHOUSE_SPOOL_FLUSH_SECONDS", "0.2"))
+CLICKHOUSE_SPOOL_FLUSH_EVENTS = int(os.environ.get("CLICKHOUSE_SPOOL_FLUSH_EVENTS", "20000"))
+CLICKHOUSE_SPOOL_MAX_BYTES = int(os.environ.get("CLICKHOUSE_SPOOL_MAX_BYTES", str(64 * 1024 * 1024)))
+CLICKHOUSE_SPOOL_MAX_AGE_SECONDS = float(os.environ.get("CLICKHOUSE_SPOOL_MAX_AGE_SECONDS", "60"))
 # Replicated tables behind a Distributed table, created ON CLUSTER this name (a server only).
 CLICKHOUSE_CLUSTER = os.environ.get("CLICKHOUSE_CLUSTER", "")
 

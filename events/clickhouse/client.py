@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any, Optional, Sequence
 from uuid import UUID
 
+import orjson
 from django.conf import settings
 
 
@@ -127,11 +128,14 @@ _OUTPUT_SETTINGS = {
 class ChdbClient(ClickHouseClient):
     """ClickHouse in this process; one chDB session per process (see the module docstring)."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, spool=None):
         self.path = path
         self._connections = _chdb_connections(path)
+        self.spool = spool  # the ingestion spool in front of this data (`spool`), if any
 
     def _run(self, sql: str, fmt: str, parameters: Optional[dict]):
+        if self.spool is not None:
+            self.spool.wait_flushed()  # read-your-writes: acknowledged events first
         # One chDB connection per concurrent statement: a shared session runs one at a time (a
         # slow insight would hold up every request, and a KILL would wait behind its query).
         connection = self._connections.acquire()
@@ -165,10 +169,12 @@ class ChdbClient(ClickHouseClient):
     def insert(self, table, rows, column_names, *, settings=None):
         if not rows:
             return
-        # Rows as JSON arrays (no key repeated per row): the cheapest text format to build in Python.
-        payload = "\n".join(json.dumps([_json_value(value) for value in row]) for row in rows)
+        # Rows as JSON arrays (no key repeated per row), encoded by orjson in C: datetimes as ISO
+        # 8601 with their offset (read by `best_effort`), UUIDs as text.
+        payload = b"\n".join(orjson.dumps(row, default=_json_default, option=orjson.OPT_NAIVE_UTC) for row in rows).decode()
         columns = ", ".join(f"`{name}`" for name in column_names)
-        self._run(f"INSERT INTO {table} ({columns}){settings_clause(settings)} FORMAT JSONCompactEachRow\n{payload}", "CSV", None)
+        all_settings = {"date_time_input_format": "best_effort", **(settings or {})}
+        self._run(f"INSERT INTO {table} ({columns}){settings_clause(all_settings)} FORMAT JSONCompactEachRow\n{payload}", "CSV", None)
 
     def kill_query(self, query_id):
         # system.processes has no log_comment column; the statement's settings hold it.
@@ -243,6 +249,22 @@ def _json_value(value: Any) -> Any:
     return value
 
 
+def _json_default(value: Any) -> Any:
+    """What orjson does not encode itself (Decimals)."""
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"{type(value).__name__} is not a ClickHouse row value")
+
+
+def json_text(value: Any) -> str:
+    """`value` as JSON text for a String column (properties): orjson's compact encoding, or the
+    standard library's for what orjson refuses (integers beyond 64 bits, lone surrogates)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # orjson.JSONEncodeError
+        return json.dumps(value)
+
+
 _PARAM_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0", "'": "\\'"})
 
 
@@ -281,7 +303,10 @@ def get_client() -> ClickHouseClient:
 
 def _make_client() -> ClickHouseClient:
     if settings.EVENTS_ENGINE == "chdb":
-        return ChdbClient(str(settings.CLICKHOUSE_DATA_DIR))
+        from . import spool
+
+        path = str(settings.CLICKHOUSE_DATA_DIR)
+        return ChdbClient(path, spool.get_spool(path) if spool.is_enabled() else None)
     if settings.EVENTS_ENGINE == "clickhouse":
         from .http import HttpClient  # written with the HTTP transport
 

@@ -5,7 +5,7 @@ from typing import Iterable, Sequence
 
 from events.models import Person, PersonDistinctId
 
-from .client import ClickHouseClient, get_client
+from .client import ClickHouseClient, get_client, json_text
 from .schema import COHORT_PEOPLE, EVENTS, GROUPS, PERSON_DISTINCT_ID_OVERRIDES, PERSON_DISTINCT_IDS, PERSONS
 
 EVENT_COLUMNS = ("uuid", "team_id", "event", "distinct_id", "properties", "timestamp", "person_id", "session_id", "created_at")
@@ -98,4 +98,4 @@ def mirror_cohort_generation(cohort_id: int, version: int, client: ClickHouseCli
 
 
 def _json_properties(row: tuple, index: int) -> tuple:
-    return (*row[:index], json.dumps(row[index]), *row[index + 1 :])
+    return (*row[:index], json_text(row[index]), *row[index + 1 :])

@@ -28,7 +28,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta, timezone
+from datetime import date, timedelta, timezone
 from typing import Optional
 
 from .client import ClickHouseClient, ClickHouseError, quote
@@ -36,7 +36,7 @@ from .mirror import DISTINCT_ID_COLUMNS, EVENT_COLUMNS, OVERRIDE_COLUMNS, PERSON
 from .materialized import UNKNOWN, materialized_columns, property_text
 from .schema import EVENTS, PERSON_DISTINCT_ID_OVERRIDES, PERSON_DISTINCT_IDS, PERSONS, configured_cluster
 
-UUID_LOOKUP_CHUNK = 10_000
+UUID_LOOKUP_CHUNK = 4_000  # uuids per lookup: its text stays within max_query_size (256 KiB)
 # This writer groups requests itself: ClickHouse's own async-insert buffer (on by default in
 # chDB) would only add its flush delay to every request.
 INSERT_SETTINGS = {"async_insert": 0}
@@ -144,9 +144,10 @@ class GroupWriter:
                 ticket.done.set()
 
 
-def write_rows(client: ClickHouseClient, batches: list[Rows]) -> None:
+def write_rows(client: ClickHouseClient, batches: list[Rows], *, side_by_side: bool = True) -> None:
     """One insert per table for all `batches`: persons and links first (if the events insert
-    then fails, they are at most rows no event points to), events last, without those stored."""
+    then fails, they are at most rows no event points to), events last, without those stored.
+    `side_by_side`: the mirror inserts run beside the uuid lookup (on a thread pool)."""
     mirrors = [(table, rows, columns) for table, rows, columns in (
         (PERSONS, [row for rows in batches for row in rows.persons], PERSON_COLUMNS),
         (PERSON_DISTINCT_IDS, [row for rows in batches for row in rows.distinct_ids], DISTINCT_ID_COLUMNS),
@@ -154,6 +155,10 @@ def write_rows(client: ClickHouseClient, batches: list[Rows]) -> None:
     ) if rows]
     first = _first_of_each_uuid(batches)
     # Independent statements, side by side; every one has finished before this goes on.
+    if not side_by_side:
+        for table, rows, columns in mirrors:
+            client.insert(table, rows, columns, settings=INSERT_SETTINGS)
+        mirrors = []
     pending = [_pool().submit(client.insert, table, rows, columns, settings=INSERT_SETTINGS) for table, rows, columns in mirrors]
     try:
         stored = _stored_uuids(client, first) if first else set()
@@ -186,7 +191,8 @@ def _stored_uuids(client: ClickHouseClient, first: dict[tuple[int, str], tuple[t
         chunk = keys[start : start + UUID_LOOKUP_CHUNK]
         teams = sorted({team for team, _ in chunk})
         names = sorted({first[key][0][2] for key in chunk})
-        days = sorted({day for key in chunk for day in _days_around(first[key][0][5])})
+        utc_days = {first[key][0][5].astimezone(timezone.utc).date() for key in chunk}
+        days = sorted({day for utc_day in utc_days for day in _days_around(utc_day)})
         found = client.query(
             f"SELECT team_id, toString(uuid) FROM {EVENTS} WHERE team_id IN {_tuple(teams)} AND event IN {_tuple(names)} "
             f"AND toDate(timestamp) IN {_tuple(days)} AND uuid IN {_tuple([uuid for _, uuid in chunk])}",
@@ -196,8 +202,7 @@ def _stored_uuids(client: ClickHouseClient, first: dict[tuple[int, str], tuple[t
     return stored
 
 
-def _days_around(timestamp) -> list[str]:
-    day = timestamp.astimezone(timezone.utc).date()
+def _days_around(day: date) -> list[str]:
     return [(day + timedelta(days=offset)).isoformat() for offset in range(-RETRY_DAYS, RETRY_DAYS + 1)]
 
 

@@ -113,7 +113,7 @@ class PathsQueryRunner(ActorInsightRunner):
         event = exp.column("event_name")
         item: exp.Expression = exp.column("custom_item") if self._queried(HOGQL) and self.paths_filter.pathsHogQLExpression else event
         if self._queried(PAGEVIEW):
-            item = case([(exp.EQ(this=event.copy(), expression=context.param(PAGEVIEW)), _without_trailing_slash(exp.column("current_url")))], item)
+            item = case([(exp.EQ(this=event.copy(), expression=context.param(PAGEVIEW)), context.engine.without_trailing_slash(exp.column("current_url")))], item)
         if self._queried(SCREEN):
             item = case([(exp.EQ(this=event.copy(), expression=context.param(SCREEN)), exp.column("screen_name"))], item)
         item = exp.Coalesce(this=item, expressions=[exp.Literal.string("")])
@@ -174,8 +174,10 @@ class PathsQueryRunner(ActorInsightRunner):
                            .where(exp.Not(this=exp.In(this=exp.column("path_item"), expressions=[context.param(e) for e in excluded]))))
 
         in_session = [*(exp.column(name) for name in ACTOR_COLUMNS), exp.column("session_index")]
+        # Uncut paths keep their first stepLimit steps only; a start or end point is looked for in the whole path.
+        max_steps = None if self.paths_filter.startPoint or self.paths_filter.endPoint else self.step_limit
         ctes = [("raw_events", raw_events), ("cleaned_events", cleaned_events), ("path_events", path_events),
-                *context.engine.session_steps("path_events", list(ACTOR_COLUMNS), SESSION_GAP_MICROSECONDS)]
+                *context.engine.session_steps("path_events", list(ACTOR_COLUMNS), SESSION_GAP_MICROSECONDS, max_steps)]
         ctes += self._limited(context, in_session)
         return with_ctes(self._edges(context), ctes)
 
@@ -271,14 +273,6 @@ class PathsQueryRunner(ActorInsightRunner):
         return (exp.select("source", "target", "edge_value", "elapsed_us")
                 .from_(exp.Subquery(this=edges, alias=exp.TableAlias(this=exp.to_identifier("edges"))))
                 .order_by(*order).limit(context.param(self.edge_limit)))
-
-
-def _without_trailing_slash(value: exp.Expression) -> exp.Expression:
-    """One trailing '/' removed unless the value is just '/' (ClickHouse: replaceRegexpAll(x, '(.)/$', '\\1'))."""
-    length = exp.Length(this=value.copy())
-    trailing = exp.EQ(this=exp.Substring(this=value.copy(), start=length.copy()), expression=exp.Literal.string("/"))
-    trimmed = exp.Substring(this=value.copy(), start=exp.Literal.number(1), length=exp.Sub(this=length.copy(), expression=exp.Literal.number(1)))
-    return case([(exp.and_(exp.GT(this=length, expression=exp.Literal.number(1)), trailing), trimmed)], value)
 
 
 def _without_trailing_slash_text(value: str) -> str:

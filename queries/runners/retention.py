@@ -16,7 +16,7 @@ from sqlglot import exp
 from ..dates import QueryDateRange, add_intervals, start_of_interval
 from ..schema import RetentionEntity, RetentionQuery
 from ..sql.actors import (
-    ACTOR_COLUMNS, actor_key, actor_key_aliased, entity_condition, events_select, query_conditions,
+    ACTOR_COLUMNS, actor_key_aliased, entity_condition, events_select, group_by_actor, query_conditions,
     with_ctes,
 )
 from ..sql.actions import step_event_names
@@ -250,8 +250,8 @@ class RetentionQueryRunner(ActorInsightRunner):
         key = actor_key_aliased(context)
         if self.breakdown:
             key.append(exp.alias_(self._breakdown_value(context), "breakdown_value"))
-        # GROUP BY the raw actor key, then the breakdown value and the interval by position.
-        group = [*actor_key(context), *[exp.Literal.number(i + 1) for i in range(len(ACTOR_COLUMNS), len(key) + 1)]]
+        # GROUP BY the actor, then the breakdown value and the interval by position.
+        group = [exp.Literal.number(i + 1) for i in range(len(ACTOR_COLUMNS), len(key) + 1)]
         names = [self._event_name(self.target), self._event_name(self.returning)]
         filters = query_conditions(self.query, self.team, context)
         if self._cohort is not None:
@@ -265,16 +265,16 @@ class RetentionQueryRunner(ActorInsightRunner):
 
         if self.retention_type == RECURRING and self._same_entities() and self.minimum_occurrences == 1:
             # Every active interval both starts a cohort and counts as a return.
-            activity = events_select(context, [*key, index], [*filters, *in_range, returning]).group_by(*group)
+            activity = group_by_actor(context, events_select(context, [*key, index], [*filters, *in_range, returning]), group)
             return with_ctes(self._counts(context, ("activity", None), ("activity", None)), [("activity", activity)])
         if self.retention_type == RECURRING:
             target = self._entity_condition(self.target, context)
             starting = exp.Max(this=case([(target, exp.Literal.number(1))], exp.Literal.number(0)))
             returns = exp.Sum(this=case([(returning, exp.Literal.number(1))], exp.Literal.number(0)))
-            activity = events_select(
+            activity = group_by_actor(context, events_select(
                 context, [*key, index, exp.alias_(starting, "is_start"), exp.alias_(returns, "return_count")],
                 [*filters, *in_range, exp.or_(target.copy(), returning.copy())],
-            ).group_by(*group)
+            ), group)
             minimum = context.param(self.minimum_occurrences)
             counts = self._counts(
                 context,
@@ -288,11 +288,12 @@ class RetentionQueryRunner(ActorInsightRunner):
             exp.LT(this=first_ts.copy(), expression=context.engine.timestamp(boundaries[-1], context.params)),
         )
         ctes = [
-            ("firsts", self._firsts(context, key, group[:len(key)], filters)),
+            ("firsts", self._firsts(context, key, group[:-1], filters)),
             ("cohort_starts", self._select_key("firsts", index=interval_index(first_ts.copy(), boundaries, context, checked=False))
              .where(first_in_range)),
-            ("cohort_returns", events_select(context, [*key, index.copy()], [*filters, *in_range, returning]).group_by(*group)
-             .having(exp.GTE(this=exp.Count(this=exp.Star()), expression=context.param(self.minimum_occurrences)))),
+            ("cohort_returns", group_by_actor(
+                context, events_select(context, [*key, index.copy()], [*filters, *in_range, returning])
+                .having(exp.GTE(this=exp.Count(this=exp.Star()), expression=context.param(self.minimum_occurrences))), group)),
         ]
         return with_ctes(self._counts(context, ("cohort_starts", None), ("cohort_returns", None)), ctes)
 
@@ -326,18 +327,19 @@ class RetentionQueryRunner(ActorInsightRunner):
         return exp.select(*columns).from_(table)
 
     def _firsts(self, context: SQLContext, key: list[exp.Expression], group: list[exp.Expression],
-                filters: list[exp.Expression]) -> exp.Select:
-        """Per actor, the time of the first target event ever (no date range) that defines its cohort."""
+                filters: list[exp.Expression]) -> exp.Expression:
+        """Per actor, the time of the first target event ever (no date range) that defines its cohort
+        (`group`: the GROUP BY after the actor)."""
         ts = context.event_column("timestamp")
         target = self._entity_condition(self.target, context)
         if self.retention_type == FIRST_TIME:
-            return events_select(context, [*key, exp.alias_(exp.Min(this=ts), "first_ts")], [*filters, target]).group_by(*group)
+            return group_by_actor(context, events_select(context, [*key, exp.alias_(exp.Min(this=ts), "first_ts")], [*filters, target]), group)
         # First ever occurrence: the first event of that name, counted only if it also matches the entity's filters.
         name_only = self._entity_condition(RetentionEntity(id=self.target.id, type=self.target.type, kind=self.target.kind), context)
         first_any = exp.Min(this=ts.copy())
         first_matching = exp.Min(this=case([(target, ts.copy())]))
-        return (events_select(context, [*key, exp.alias_(first_any, "first_ts")], [*filters, name_only]).group_by(*group)
-                .having(exp.EQ(this=first_any.copy(), expression=first_matching)))
+        return group_by_actor(context, events_select(context, [*key, exp.alias_(first_any, "first_ts")], [*filters, name_only])
+                              .having(exp.EQ(this=first_any.copy(), expression=first_matching)), group)
 
     def _counts(self, context: SQLContext, starts: tuple[str, Optional[Callable]], returns: tuple[str, Optional[Callable]]) -> exp.Select:
         """Cohort sizes (offset 0) and, per later interval, the cohort's actors who returned then.

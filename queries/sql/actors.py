@@ -28,6 +28,14 @@ def actor_key(context: SQLContext) -> list[exp.Expression]:
     return [person, exp.Case().when(exp.Is(this=person.copy(), expression=exp.null()), context.event_column("distinct_id"))]
 
 
+def group_by_actor(context: SQLContext, select: exp.Select, group: list[exp.Expression]) -> exp.Expression:
+    """`select` (of `events_select`) GROUP BY the raw actor key, then `group`; an engine may split
+    the rows of persons from the personless ones (queries.sql.engine.Engine.group_by_actor)."""
+    if context.aggregation_group_type_index is not None:
+        return select.group_by(*actor_key(context), *group)
+    return context.engine.group_by_actor(select, actor_key(context), group)
+
+
 def actor_key_aliased(context: SQLContext) -> list[exp.Expression]:
     """The actor key as never-NULL columns `actor_person` (0 when personless) and `actor_distinct_id` ('' for persons)."""
     person, distinct_id = actor_key(context)

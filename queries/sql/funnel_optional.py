@@ -127,7 +127,9 @@ class OptionalStepsMachine:
         """(name, body) of the CTEs ending in `optional_actors`: keys, carried, r (-1: excluded), bits, mt0..."""
         n, keys = self.n, self.keys
         key_list = ", ".join(keys)
-        numbered = (f"SELECT *, ROW_NUMBER() OVER (PARTITION BY {key_list} ORDER BY pos) AS rn, "
+        # BIGINT: the recursion compares and carries `rn` with the signed start row (ClickHouse's
+        # ROW_NUMBER is unsigned and has no common type with it).
+        numbered = (f"SELECT *, CAST(ROW_NUMBER() OVER (PARTITION BY {key_list} ORDER BY pos) AS BIGINT) AS rn, "
                     f"COUNT(*) OVER (PARTITION BY {key_list}) AS cnt FROM {source}")
         # Typed as the recursive term computes them (PostgreSQL checks that they agree).
         null, zero = "CAST(NULL AS BIGINT)", "CAST(0 AS BIGINT)"

@@ -55,11 +55,23 @@ def stored_count(clickhouse, team) -> int:
     return clickhouse.query(f"SELECT count() FROM {EVENTS} WHERE team_id = {team.id}").rows[0][0]
 
 
+@pytest.fixture
+def clickhouse_sync(clickhouse, settings):
+    """chDB with the synchronous group writer (the spool off), as on a ClickHouse server: a
+    request's rows are in ClickHouse before its response (the spool's tests: test_clickhouse_spool)."""
+    from events.clickhouse import get_client, reset_client
+
+    settings.CLICKHOUSE_SPOOL = False
+    reset_client()
+    return get_client()
+
+
 def person_of(team, distinct_id):
     return Person.objects.get(team=team, distinct_ids__distinct_id=distinct_id)
 
 
-def test_events_go_to_clickhouse_in_one_insert(clickhouse, team, monkeypatch):
+def test_events_go_to_clickhouse_in_one_insert(clickhouse_sync, team, monkeypatch):
+    clickhouse = clickhouse_sync
     inserts = []
     original = type(clickhouse).insert
 
@@ -169,7 +181,8 @@ def test_personless_ids_that_get_a_person_are_overridden(clickhouse, team):
     assert not PersonlessDistinctId.objects.filter(distinct_id="user-2").exists()
 
 
-def test_a_clickhouse_failure_answers_503_and_stores_nothing(clickhouse, team, monkeypatch):
+def test_a_clickhouse_failure_answers_503_and_stores_nothing(clickhouse_sync, team, monkeypatch):
+    clickhouse = clickhouse_sync
     def refuse(*args, **kwargs):
         raise ClickHouseError("Code: 242. DB::Exception: Table is in readonly mode", 242)
 

@@ -8,7 +8,7 @@ import pytest
 
 from events.clickhouse import ClickHouseError
 from events.clickhouse.client import QueryResult
-from events.clickhouse.writer import GroupWriter, Rows, write_rows
+from events.clickhouse.writer import GroupWriter, Rows, _first_of_each_uuid, _stored_uuids, write_rows
 
 WHEN = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
@@ -212,3 +212,11 @@ def test_values_only_clickhouse_can_render_leave_the_columns_to_it(clickhouse, m
     assert "mat_$browser" not in columns[0]
     assert materialized_mismatches(clickhouse) == []
     assert clickhouse.query("SELECT count() FROM events WHERE `mat_$browser` = 'Chrome'").rows == [(1,)]
+
+
+def test_a_spool_sized_group_is_looked_up_in_statements_clickhouse_accepts(clickhouse):
+    """A spool flush carries thousands of events: the uuid lookup splits them (max_query_size)."""
+    stored = event_row()
+    write_rows(clickhouse, [Rows(events=[stored])])
+    group = [event_row() for _ in range(12_000)] + [stored]
+    assert _stored_uuids(clickhouse, _first_of_each_uuid([Rows(events=group)])) == {(1, str(stored[0]))}

@@ -11,7 +11,7 @@ from queries import clock
 from tests.conftest import error
 from tests.queries.events import events, ts
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("events_engine")]
 
 DAY = "2012-01-14"
 

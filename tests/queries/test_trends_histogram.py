@@ -8,7 +8,7 @@ import pytest
 
 from tests.queries.events import events, person
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("events_engine")]
 
 NULL = "$$_posthog_breakdown_null_$$"
 OTHER = "$$_posthog_breakdown_other_$$"

@@ -324,6 +324,18 @@ class Engine:
         """Expressions to GROUP BY to get one group per actor."""
         return [person, case([(exp.Is(this=person.copy(), expression=exp.null()), distinct_id)])]
 
+    def without_trailing_slash(self, value: exp.Expression) -> exp.Expression:
+        """`value` without one trailing '/', unless it is just '/' (paths' URLs)."""
+        length = exp.Length(this=value.copy())
+        trailing = exp.EQ(this=exp.Substring(this=value.copy(), start=length.copy()), expression=exp.Literal.string("/"))
+        trimmed = exp.Substring(this=value.copy(), start=exp.Literal.number(1), length=exp.Sub(this=length.copy(), expression=exp.Literal.number(1)))
+        return case([(exp.and_(exp.GT(this=length, expression=exp.Literal.number(1)), trailing), trimmed)], value)
+
+    def group_by_actor(self, select: exp.Select, key: list[exp.Expression], group: list[exp.Expression]) -> exp.Expression:
+        """`select` GROUP BY the actor key `key` ([person column, CASE WHEN person IS NULL THEN
+        distinct id END]), then `group`."""
+        return select.group_by(*key, *group)
+
     def actor_columns(self, person: exp.Expression, distinct_id: exp.Expression) -> list[exp.Expression]:
         """Never-NULL columns that together identify an actor (for keys compared across rows)."""
         missing = exp.Is(this=person.copy(), expression=exp.null())
@@ -359,14 +371,15 @@ class Engine:
 
     # Paths: each actor's items numbered within its sessions.
 
-    def session_steps(self, source: str, key: list[str], gap: int) -> list[tuple[str, exp.Expression]]:
+    def session_steps(self, source: str, key: list[str], gap: int, max_steps: Optional[int] = None) -> list[tuple[str, exp.Expression]]:
         """CTEs ending in `numbered` (key..., session_index, t_us, path_item, p, previous_item,
         previous_t_us) over table `source`
         (key..., event_order, t_us, path_item): each key's rows in (t_us, event_order) order, split
         into sessions where `gap` microseconds or more pass between two rows (`session_index`
         numbers them), of repeated consecutive items the last kept (an empty item last in its
         session is dropped too), then numbered `p` = 1, 2, ... within the session; `previous_item`
-        and `previous_t_us` are those of step p - 1 (for p = 1: NULL here, or any value).
+        and `previous_t_us` are those of step p - 1 (for p = 1: NULL here, or any value). Steps
+        past `max_steps` (when given) may be left out.
 
         Window functions over the key here (all share one ordering, so the rows are sorted once
         for the sessions and once for the numbering)."""

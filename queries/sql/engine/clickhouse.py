@@ -190,6 +190,30 @@ class ClickHouseEngine(Engine):
 
         return exp.to_table(COHORT_PEOPLE).as_(alias)
 
+    def without_trailing_slash(self, value):
+        # In bytes ('/' is one byte in UTF-8, never part of another character): ClickHouse's
+        # SUBSTRING counts bytes, so it must not be given a length in characters.
+        length = _fn("length", value.copy())
+        trailing = exp.and_(exp.GT(this=length, expression=exp.Literal.number(1)), _fn("endsWith", value.copy(), _string("/")))
+        trimmed = _fn("substring", value.copy(), exp.Literal.number(1), exp.Sub(this=length.copy(), expression=exp.Literal.number(1)))
+        return _fn("if", trailing, trimmed, value.copy())
+
+    def group_by_actor(self, select, key, group):
+        """The rows with a person grouped by the bare person id, UNION ALL the personless ones by the
+        whole key (an actor's rows are all on one side): ClickHouse aggregates by a Nullable or
+        string key through serialized keys, at about twice the cost of a fixed-width key."""
+        person, personless = key
+        known = _fn("assumeNotNull", person.copy())
+
+        def bare(node):
+            if node == personless:
+                return exp.null()
+            return known.copy() if node == person else node
+
+        with_person = select.copy().transform(bare).where(exp.Not(this=exp.Is(this=person.copy(), expression=exp.null())))
+        without_person = select.where(exp.Is(this=person.copy(), expression=exp.null()))
+        return exp.union(with_person.group_by(known, *group), without_person.group_by(*key, *group), distinct=False)
+
     # --- JSON -------------------------------------------------------------------------------------
 
     def _materialized_column(self, column: exp.Expression, key: str) -> Optional[exp.Expression]:
@@ -336,7 +360,7 @@ class ClickHouseEngine(Engine):
         return pairs.where(exp.and_(exp.GT(this=r_idx.copy(), expression=s_idx.copy()),
                                     exp.LT(this=exp.Sub(this=r_idx.copy(), expression=s_idx.copy()), expression=window)))
 
-    def session_steps(self, source, key, gap):
+    def session_steps(self, source, key, gap, max_steps=None):
         """Each key's rows gathered into one array sorted once, split into sessions with
         arraySplit, repeated items dropped with arrayFilter and numbered by the array index, then
         ARRAY JOINed back into rows (no window function, so no sort of all the rows).
@@ -355,9 +379,12 @@ class ClickHouseEngine(Engine):
             FROM per_actor"""
         # Of repeated consecutive items the last stays; an empty item last in its session goes too
         # (the last item's next one is taken as '').
+        kept = "arrayFilter((s, next_item) -> next_item != s.3, steps, arrayPopFront(arrayPushBack(arrayMap(s -> s.3, steps), '')))"
+        if max_steps is not None:
+            kept = f"arraySlice({kept}, 1, {int(max_steps)})"  # fewer rows out of the ARRAY JOIN below
         compact = f"""
             SELECT {keys}, session_index,
-                   arrayFilter((s, next_item) -> next_item != s.3, steps, arrayPopFront(arrayPushBack(arrayMap(s -> s.3, steps), ''))) AS kept
+                   {kept} AS kept
             FROM split ARRAY JOIN sessions AS steps, arrayEnumerate(sessions) AS session_index"""
         numbered = f"""
             SELECT {keys}, session_index, step.1 AS t_us, step.3 AS path_item, p,
@@ -483,7 +510,9 @@ class ClickHouseEngine(Engine):
                 return exp.Subquery(this=values, alias=alias.copy())
             return node
 
-        materialize = tree.find(exp.CTE) is not None and materialized_ctes(self.client)
+        # ClickHouse refuses MATERIALIZED in a recursive WITH (funnels with optional steps).
+        materialize = (tree.find(exp.CTE) is not None and materialized_ctes(self.client)
+                       and not any(with_.args.get("recursive") for with_ in tree.find_all(exp.With)))
         references = {}
         if materialize:
             for table in tree.find_all(exp.Table):

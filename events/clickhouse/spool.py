@@ -1,0 +1,315 @@
+"""A durable ingestion spool in front of chDB: capture is acknowledged once its rows are on disk.
+
+Why: every ClickHouse statement has a fixed cost (a MergeTree insert >= 2.5 ms of CPU, the uuid
+lookup ~4 ms, then merges of the small parts), so writing each request (or the few that overlap)
+as it arrives caps ingestion far below what ClickHouse does with big inserts. PostHog too
+acknowledges capture once the events are in Kafka, not in ClickHouse.
+
+How: a request appends its rows (`writer.Rows`) as one record to the current segment file under
+`CLICKHOUSE_SPOOL_DIR` and waits for an fsync (one fsync covers every record appended before it:
+group fsync); its rows stay in memory too. A flusher thread seals the segment every
+`CLICKHOUSE_SPOOL_FLUSH_SECONDS` (sooner with many rows or a waiting reader) and writes all
+sealed rows with `writer.write_rows` (one insert per table, the uuid dedupe across the group and
+what is stored), then deletes the segment files. If that fails it retries with backoff; the rows
+stay spooled. Past `CLICKHOUSE_SPOOL_MAX_BYTES` or `CLICKHOUSE_SPOOL_MAX_AGE_SECONDS` of backlog,
+appends are refused (capture answers 503 with Retry-After) instead of growing without bound.
+
+- Restart: segments left by a crash are read back when the spool opens (with the process's first
+  ClickHouse client) and flushed first; the uuid dedupe drops what was already stored, and the
+  mirrors (persons, distinct ids, overrides) are versioned rows, so writing them twice is harmless.
+  A torn last record (a crash mid-append) was never acknowledged and is skipped.
+- Read-your-writes: every statement of the process's client (`get_client()`) first waits until
+  the spool is flushed up to that moment, so a query sees every acknowledged event; while
+  ClickHouse refuses the spooled rows, statements fail (after one more attempt) instead.
+- Records are pickles of plain rows, written and read only by this server (trusted like the chDB
+  data next to them); each record carries its length and CRC32.
+- chDB only: one process owns the data directory, so one spool per directory. A ClickHouse server
+  (`CLICKHOUSE_URL`, many workers) keeps the synchronous group writer.
+"""
+import atexit
+import logging
+import os
+import pickle
+import struct
+import threading
+import time
+import zlib
+from pathlib import Path
+from typing import Optional
+
+from django.conf import settings
+
+from .client import ClickHouseError
+from .writer import Rows, write_rows
+
+logger = logging.getLogger(__name__)
+
+HEADER = struct.Struct("<II")  # record length, CRC32 of the record
+SUFFIX = ".spool"
+MAX_BACKOFF_SECONDS = 5.0
+READ_WAIT_SECONDS = 60  # a reader waits at most this long for the spool before failing
+
+
+class SpoolFull(ClickHouseError):
+    """The backlog is over its bound (ClickHouse has not taken the rows for too long): retry later."""
+
+
+class _Segment:
+    """One spool file and the rows appended to it (kept in memory for the flusher)."""
+
+    def __init__(self, path: Path, batches: Optional[list] = None, *, fd: Optional[int] = None):
+        self.path = path
+        self.fd = fd
+        self.batches: list[Rows] = batches or []
+        self.bytes = 0
+        self.events = 0
+        self.written = 0  # records written to the file
+        self.synced = 0  # records known to be on disk
+        self.last_seq = 0  # spool sequence number of the last record
+        self.first_at: Optional[float] = None  # when its first record came (monotonic)
+        self._sync_lock = threading.Lock()
+
+    def sync(self, upto: int) -> None:
+        """Make the first `upto` records durable: one fsync for everyone waiting at that moment."""
+        with self._sync_lock:
+            if self.synced >= upto:
+                return
+            target = self.written  # appends happen before, under the spool's lock
+            os.fsync(self.fd)
+            self.synced = target
+
+    def close(self) -> None:
+        self.sync(self.written)
+        with self._sync_lock:
+            if self.fd is not None:
+                os.close(self.fd)
+                self.fd = None
+
+
+class Spool:
+    def __init__(self, directory: Path, client, *, flush_seconds: float, flush_events: int, max_bytes: int,
+                 max_age_seconds: float):
+        self.directory = Path(directory)
+        self.client = client  # a client without the read barrier (the flusher's own statements)
+        self.flush_seconds = flush_seconds
+        self.flush_events = flush_events
+        self.max_bytes = max_bytes
+        self.max_age_seconds = max_age_seconds
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._sealed: list[_Segment] = []  # waiting for (or being written by) the flusher, in order
+        self._seq = 0  # records appended
+        self._flushed = 0  # records in ClickHouse
+        self._urgent = False  # a reader waits
+        self._attempts = 0  # flushes started
+        self._failed_attempt = 0  # the last one that failed
+        self._error: Optional[BaseException] = None  # and why
+        self._stopping = False
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._number = 0
+        for path in sorted(self.directory.glob(f"*{SUFFIX}")):
+            self._number = max(self._number, int(path.stem))
+            self._replay(path)
+        self._current = self._new_segment()
+        self._thread = threading.Thread(target=self._run, name="clickhouse-spool", daemon=True)
+        self._thread.start()
+
+    # --- appending (request threads) ---------------------------------------------------------
+
+    def append(self, rows: Rows) -> None:
+        """Spool one request's rows; returns once they are on disk. Raises SpoolFull (backlog over
+        its bound) or ClickHouseError (the disk refused them)."""
+        record = pickle.dumps((rows.persons, rows.distinct_ids, rows.overrides, rows.events), pickle.HIGHEST_PROTOCOL)
+        with self._lock:
+            self._check_backlog()
+            segment = self._current
+            offset = os.lseek(segment.fd, 0, os.SEEK_CUR)
+            try:
+                os.write(segment.fd, HEADER.pack(len(record), zlib.crc32(record)) + record)
+            except OSError as error:
+                os.ftruncate(segment.fd, offset)  # no torn record in front of later ones
+                os.lseek(segment.fd, offset, os.SEEK_SET)
+                raise ClickHouseError(f"Could not spool the events: {error}") from None
+            if not segment.batches:
+                segment.first_at = time.monotonic()
+            segment.batches.append(rows)
+            segment.bytes += len(record)
+            segment.events += len(rows.events)
+            segment.written += 1
+            self._seq += 1
+            segment.last_seq = self._seq
+            upto = segment.written
+            if segment.events >= self.flush_events:
+                self._changed.notify_all()
+        try:
+            segment.sync(upto)
+        except OSError as error:
+            raise ClickHouseError(f"Could not spool the events: {error}") from None
+
+    def _check_backlog(self) -> None:
+        segments = [*self._sealed, self._current]
+        backlog = sum(segment.bytes for segment in segments)
+        oldest = next((segment.first_at for segment in segments if segment.batches), None)
+        if backlog > self.max_bytes or (oldest is not None and time.monotonic() - oldest > self.max_age_seconds):
+            raise SpoolFull("The events store is behind; ingestion is paused until it catches up.")
+
+    # --- reading (any other statement of the process) ----------------------------------------
+
+    def wait_flushed(self, timeout: float = READ_WAIT_SECONDS) -> None:
+        """Return once everything appended so far is in ClickHouse (read-your-writes). Raises
+        ClickHouseError if a flush started meanwhile failed (ClickHouse refuses the rows: the
+        statement fails now rather than holding its thread through the retries) or on timeout."""
+        if threading.current_thread() is self._thread:
+            return
+        with self._lock:
+            target, attempts = self._seq, self._attempts
+            if self._flushed >= target:
+                return
+            self._urgent = True
+            self._changed.notify_all()
+            self._changed.wait_for(lambda: self._flushed >= target or self._failed_attempt > attempts, timeout)
+            if self._flushed < target:
+                raise ClickHouseError(f"Events acknowledged by this server are not yet stored in ClickHouse: {self._error}")
+
+    # --- flushing (the flusher thread) --------------------------------------------------------
+
+    def _run(self) -> None:
+        backoff = 0.0
+        while True:
+            with self._lock:
+                deadline = time.monotonic() + (backoff or self.flush_seconds)
+                while not self._stopping and not self._urgent and not (
+                        not backoff and self._current.events >= self.flush_events):
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._changed.wait(remaining)
+                if self._stopping:
+                    return
+                self._urgent = False
+            if self.flush():
+                backoff = 0.0
+            else:
+                backoff = min(MAX_BACKOFF_SECONDS, max(0.05, backoff * 2))
+
+    def flush(self) -> bool:
+        """Seal the current segment and write every sealed one; False if ClickHouse failed."""
+        with self._lock:
+            if self._current.batches:
+                self._sealed.append(self._current)
+                self._current = self._new_segment()
+            sealed = list(self._sealed)
+            self._attempts += 1
+            attempt = self._attempts
+        if not sealed:
+            return True
+        try:
+            for segment in sealed:
+                segment.close()  # its records on disk before they reach ClickHouse
+            # One statement at a time: in the background nobody waits for it, and at exit no
+            # thread pool is left to run them side by side.
+            write_rows(self.client, [rows for segment in sealed for rows in segment.batches], side_by_side=False)
+        except Exception as error:  # ClickHouse (or the disk) failed: keep everything, retry later
+            logger.warning("ClickHouse spool flush failed (%d events waiting): %s",
+                           sum(segment.events for segment in sealed), error)
+            with self._lock:
+                self._failed_attempt, self._error = attempt, error
+                self._changed.notify_all()
+            return False
+        for segment in sealed:
+            segment.path.unlink(missing_ok=True)
+        with self._lock:
+            del self._sealed[: len(sealed)]
+            self._flushed = max(self._flushed, sealed[-1].last_seq)
+            self._changed.notify_all()
+        return True
+
+    def close(self) -> None:
+        """Stop the flusher and write what is spooled (at exit; what fails stays for the next start)."""
+        with self._lock:
+            self._stopping = True
+            self._changed.notify_all()
+        self._thread.join()
+        self.flush()
+        self._current.close()
+        if not self._current.batches:
+            self._current.path.unlink(missing_ok=True)
+
+    # --- files ---------------------------------------------------------------------------------
+
+    def _new_segment(self) -> _Segment:
+        self._number += 1
+        path = self.directory / f"{self._number:012d}{SUFFIX}"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        _fsync_directory(self.directory)  # the new file's name survives a crash too
+        return _Segment(path, fd=fd)
+
+    def _replay(self, path: Path) -> None:
+        """Queue a segment left by a previous process (its complete records) for the flusher."""
+        data = path.read_bytes()
+        segment = _Segment(path)
+        offset = 0
+        while offset + HEADER.size <= len(data):
+            length, crc = HEADER.unpack_from(data, offset)
+            record = data[offset + HEADER.size : offset + HEADER.size + length]
+            if len(record) < length or zlib.crc32(record) != crc:
+                logger.warning("ClickHouse spool %s: skipping a torn record at byte %d (never acknowledged)", path, offset)
+                break
+            persons, distinct_ids, overrides, events = pickle.loads(record)
+            segment.batches.append(Rows(persons=persons, distinct_ids=distinct_ids, overrides=overrides, events=events))
+            segment.bytes += length
+            segment.events += len(events)
+            offset += HEADER.size + length
+        self._seq += 1
+        segment.last_seq = self._seq
+        segment.first_at = time.monotonic()
+        self._sealed.append(segment)
+        if segment.batches:
+            logger.warning("ClickHouse spool: replaying %d events left in %s", segment.events, path)
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+_spools: dict[str, Spool] = {}
+_spools_lock = threading.Lock()
+
+
+def is_enabled() -> bool:
+    return settings.EVENTS_ENGINE == "chdb" and settings.CLICKHOUSE_SPOOL
+
+
+def spool_directory(data_dir) -> Path:
+    return Path(settings.CLICKHOUSE_SPOOL_DIR or f"{data_dir}-spool")
+
+
+def get_spool(data_dir: str) -> Spool:
+    """The process's spool in front of chDB data `data_dir` (opened, and replayed, on first use)."""
+    with _spools_lock:
+        spool = _spools.get(data_dir)
+        if spool is None:
+            from .client import ChdbClient
+
+            spool = _spools[data_dir] = Spool(
+                spool_directory(data_dir), ChdbClient(data_dir),
+                flush_seconds=settings.CLICKHOUSE_SPOOL_FLUSH_SECONDS,
+                flush_events=settings.CLICKHOUSE_SPOOL_FLUSH_EVENTS,
+                max_bytes=settings.CLICKHOUSE_SPOOL_MAX_BYTES,
+                max_age_seconds=settings.CLICKHOUSE_SPOOL_MAX_AGE_SECONDS,
+            )
+            if len(_spools) == 1:
+                atexit.register(close_spools)  # registered after chDB's close hook, so it runs before it
+        return spool
+
+
+def close_spools() -> None:
+    with _spools_lock:
+        spools = list(_spools.values())
+        _spools.clear()
+    for spool in spools:
+        spool.close()
