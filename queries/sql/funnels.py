@@ -171,6 +171,14 @@ class FunnelSQL:
             SELECT {_list([f'a.{c}' for c in group] + ['s.k'])}, {delay} AS d, {counted} AS counted
             FROM grouped AS a JOIN step_numbers AS s ON s.k <= a.r""")
         g = _list(group + ["k"])
+        middles = self.plan.context.engine.middle_values(sqlglot.parse_one("CASE WHEN d > 0 THEN d END"))
+        if middles:
+            # The median's sum and count as below (the two middle values of an odd count are one value twice).
+            low, high = (self.text.part(node) for node in middles)
+            return self._statement(f"""
+                SELECT {g}, SUM(counted) AS actors, SUM(CASE WHEN d > 0 THEN d END) AS dsum, COUNT(CASE WHEN d > 0 THEN 1 END) AS dcount,
+                       {low} + {high} AS msum, 2 AS mcount
+                FROM reached GROUP BY {g} ORDER BY {g}""")
         self._cte("delays", f"""
             SELECT {g}, d, ROW_NUMBER() OVER (PARTITION BY {g} ORDER BY d) - 1 AS dn, COUNT(*) OVER (PARTITION BY {g}) AS dc
             FROM reached WHERE d > 0""")

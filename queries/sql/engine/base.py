@@ -256,6 +256,12 @@ class Engine:
         """The aggregate `level` quantile of `value`, interpolated linearly."""
         raise NotImplementedError
 
+    def middle_values(self, value: exp.Expression) -> Optional[tuple[exp.Expression, exp.Expression]]:
+        """Aggregates giving the lower and the upper middle of the non-NULL `value`s (the same value
+        for an odd count; NULL for none), or None where the engine has no such aggregate (callers
+        then number the values with a window)."""
+        return None
+
     # --- Time ---------------------------------------------------------------------------------
     # Instants are UTC timestamps as stored. A local time is the wall-clock time in a time zone,
     # in whatever form the engine computes with; `tz` and `params` let an engine bind the zone.

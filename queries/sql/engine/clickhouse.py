@@ -314,6 +314,11 @@ class ClickHouseEngine(Engine):
         return exp.ParameterizedAgg(this="quantileExactInclusive", expressions=[exp.Literal.number(float(level))],
                                     params=[_fn("toFloat64", value)])
 
+    def middle_values(self, value):
+        # Exact order statistics (NULLs skipped): one GROUP BY instead of a window over the values.
+        return tuple(exp.ParameterizedAgg(this=name, expressions=[exp.Literal.number(0.5)], params=[value.copy()])
+                     for name in ("quantileExactLow", "quantileExactHigh"))
+
     def bucket_index(self, timestamp, starts, params):
         micros = [int(start.timestamp() * MICROSECONDS) for start in starts]
         steps = {b - a for a, b in zip(micros, micros[1:])}
@@ -498,9 +503,11 @@ class ClickHouseEngine(Engine):
                 return _fn("intDiv", node.this.copy(), node.expression.copy())
             if isinstance(node, exp.CTE):
                 # ClickHouse inlines a CTE at each reference (computing it again each time): one read
-                # twice or more is materialized (computed once) where the server can.
+                # twice or more is materialized (computed once) where the server can, unless the query
+                # asks otherwise (NOT MATERIALIZED: cheaper to compute twice than to store).
                 # (Set in place: a node `rewrite` replaces is not descended into.)
-                node.set("materialized", materialize and references.get(node.alias_or_name, 0) > 1 or None)
+                inline = node.args.get("materialized") is False
+                node.set("materialized", materialize and not inline and references.get(node.alias_or_name, 0) > 1 or None)
                 return node
             if isinstance(node, exp.Values) and not isinstance(node.parent, exp.Subquery) and node.args.get("alias"):
                 # FROM VALUES (...) AS t parses only parenthesized.
