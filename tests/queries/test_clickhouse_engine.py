@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime, timezone
 
 import pytest
+import sqlglot
 from django.db import DatabaseError
 from sqlglot import exp
 
@@ -151,6 +152,14 @@ def test_ctes_read_twice_or_more_are_computed_once(clickhouse):
     sql, _ = engine.render(select, params)
     assert "a AS MATERIALIZED (" in sql and "b AS (" in sql
     assert run(engine, select, params) == [(1, 1, 2)]
+
+
+def test_ctes_marked_not_materialized_are_computed_at_each_read(clickhouse):
+    engine, params = ClickHouseEngine(), Params()
+    select = sqlglot.parse_one("WITH a AS NOT MATERIALIZED (SELECT 1 AS x) SELECT a.x, a2.x FROM a CROSS JOIN a AS a2")
+    sql, _ = engine.render(select, params)
+    assert "a AS (" in sql and "MATERIALIZED" not in sql
+    assert run(engine, select, params) == [(1, 1)]
 
 
 SLOW = "SELECT count() FROM numbers(100000) AS a, numbers(100000) AS b"
