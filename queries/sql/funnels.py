@@ -21,7 +21,7 @@ than any clean one, as PostHog does. Only step 1's pass reads every event; later
 events that reached step 1 or can serve a later step, which are few. On engines that gather rows
 into arrays cheaply (ClickHouse: `Engine.funnel_on_arrays`), ordered funnels run the same passes
 on each actor's events gathered into sorted arrays instead (one hash aggregation, no sort of all
-the step events per pass); strict funnels keep the window form.
+the step events per pass: queries.sql.funnel_arrays); strict funnels keep the window form.
 
 With optional steps (`optionalInFunnel`) that closed form does not hold: ordered and strict funnels
 with optional steps run PostHog's state machine itself (queries.sql.funnel_optional).
@@ -34,7 +34,6 @@ at the same instant and step events in step order (two events at the same time c
 order, as in PostHog's UDF). Frames are RANGE frames on `pos`, so events at the very same `pos`
 never see each other, whatever order the database gives to ties.
 """
-import re
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -43,17 +42,16 @@ from rest_framework.exceptions import ValidationError
 from sqlglot import exp
 
 from .context import SQLContext
+from .funnel_arrays import array_per_actor
 from .funnel_optional import OptionalStepsMachine
+from .funnel_text import ORDER_SLOTS, Text, any_of, comma_list, flag
 
-ORDER_SLOTS = 32
 MICROSECONDS = 1_000_000
 # Time to convert: automatic bin counts are ceil(cbrt(conversions)) clamped to [1, 60].
 MAX_AUTO_BINS = 60
 DEFAULT_BIN_WIDTH_SECONDS = 60
 # Characters of SQL the optional-steps machine may take (a few seconds of parsing and planning).
 MAX_OPTIONAL_MACHINE_SQL = 150_000
-# NULL in the per-actor arrays of the ordered funnels on arrays (FunnelSQL._array_per_actor).
-NONE, FAR = -(2**62), 2**62
 
 
 @dataclass
@@ -85,43 +83,6 @@ class FunnelPlan:
     optional: list[int] = field(default_factory=list)
 
 
-class _Text:
-    """SQL text with embedded sqlglot subtrees: `part()` names a subtree, `tree()` parses and splices."""
-
-    def __init__(self):
-        self.parts: dict[str, exp.Expression] = {}
-
-    def part(self, node: exp.Expression) -> str:
-        name = f"__part{len(self.parts)}"
-        self.parts[name] = node
-        return name
-
-    def tree(self, text: str) -> exp.Expression:
-        parsed = sqlglot.parse_one(text)
-        for node in parsed.find_all(exp.Div):
-            # Every division in these templates divides integers and means integer division.
-            node.set("typed", True)
-
-        def splice(node):
-            if isinstance(node, (exp.Column, exp.Table)) and not node.args.get("table") and node.name in self.parts:
-                return self.parts[node.name].copy()
-            return node
-
-        return parsed.transform(splice)
-
-
-def _flag(condition: str) -> str:
-    return f"CASE WHEN {condition} THEN 1 ELSE 0 END"
-
-
-def _any(conditions: list[str]) -> str:
-    return "(" + " OR ".join(conditions) + ")" if conditions else "(1 = 0)"
-
-
-def _list(items: list[str]) -> str:
-    return ", ".join(items)
-
-
 PRIOR = "RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING"
 LATER = "RANGE BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING"
 UP_TO_HERE = "RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
@@ -138,7 +99,7 @@ class FunnelSQL:
         self.with_times = with_times and plan.order != "unordered"
         self.optional = sorted(set(plan.optional)) if plan.order != "unordered" else []
         self.recursive = False
-        self.text = _Text()
+        self.text = Text()
         self.ctes: list[tuple[str, str]] = []
         self.n = len(plan.steps)
         self.w = plan.window_us
@@ -163,14 +124,14 @@ class FunnelSQL:
         self._actors()
         group = self._groups(breakdown_limit, other)
         n = self.n
-        self._cte("step_numbers", "SELECT * FROM (VALUES " + _list([f"({k})" for k in range(n)]) + ") AS v", ["k"])
+        self._cte("step_numbers", "SELECT * FROM (VALUES " + comma_list([f"({k})" for k in range(n)]) + ") AS v", ["k"])
         delay = ("CASE s.k " + " ".join(f"WHEN {k} THEN a.d{k}" for k in range(1, n)) + " END") if n > 1 else "NULL"
         # With optional steps an actor counts at the steps its attempt passed (its bit field).
         counted = ("CASE s.k " + " ".join(f"WHEN {k} THEN (a.bits / {1 << k}) % 2" for k in range(n)) + " END") if self.optional else "1"
         self._cte("reached", f"""
-            SELECT {_list([f'a.{c}' for c in group] + ['s.k'])}, {delay} AS d, {counted} AS counted
+            SELECT {comma_list([f'a.{c}' for c in group] + ['s.k'])}, {delay} AS d, {counted} AS counted
             FROM grouped AS a JOIN step_numbers AS s ON s.k <= a.r""")
-        g = _list(group + ["k"])
+        g = comma_list(group + ["k"])
         middles = self.plan.context.engine.middle_values(sqlglot.parse_one("CASE WHEN d > 0 THEN d END"))
         if middles:
             # The median's sum and count as below (the two middle values of an odd count are one value twice).
@@ -188,11 +149,11 @@ class FunnelSQL:
         same = " AND ".join(f"m.{c} = c.{c}" for c in group + ["k"])
         columns = [f"c.{c}" for c in group] + ["c.k", "c.actors", "c.dsum", "c.dcount", "m.msum", "m.mcount"]
         return self._statement(f"""
-            SELECT {_list(columns)}
+            SELECT {comma_list(columns)}
             FROM (SELECT {g}, SUM(counted) AS actors, SUM(CASE WHEN d > 0 THEN d END) AS dsum, COUNT(CASE WHEN d > 0 THEN 1 END) AS dcount
                   FROM reached GROUP BY {g}) AS c
             LEFT JOIN medians AS m ON {same}
-            ORDER BY {_list([f'c.{c}' for c in group] + ['c.k'])}""")
+            ORDER BY {comma_list([f'c.{c}' for c in group] + ['c.k'])}""")
 
     def time_to_convert(self, from_step: int, to_step: int, bin_count: Optional[int]) -> exp.Expression:
         """Rows: first (bin -1) bin count, lowest second, bin width, conversions, total; then (bin, actors)."""
@@ -200,7 +161,7 @@ class FunnelSQL:
         total = " + ".join(f"d{k}" for k in range(from_step + 1, to_step + 1))
         self._cte("conversions", f"SELECT {total} AS tt FROM actors WHERE r >= {to_step}")
         if bin_count is None:
-            self._cte("bin_sizes", "SELECT * FROM (VALUES " + _list([f"({b})" for b in range(1, MAX_AUTO_BINS + 1)]) + ") AS v", ["b"])
+            self._cte("bin_sizes", "SELECT * FROM (VALUES " + comma_list([f"({b})" for b in range(1, MAX_AUTO_BINS + 1)]) + ") AS v", ["b"])
             bins = f"(SELECT COALESCE(MIN(b), {MAX_AUTO_BINS}) FROM bin_sizes WHERE b * b * b >= (SELECT COUNT(*) FROM conversions))"
         else:
             bins = str(bin_count)
@@ -223,7 +184,7 @@ class FunnelSQL:
     def trends(self, from_step: int, to_step: int) -> exp.Expression:
         """Rows (breakdown values..., entrance period, actors who reached from_step, actors who reached to_step)."""
         self._actors()
-        out = _list(self.bv + ["entrance_period"])
+        out = comma_list(self.bv + ["entrance_period"])
         return self._statement(f"""
             SELECT {out}, SUM(CASE WHEN r >= {from_step} THEN 1 ELSE 0 END) AS reached_from,
                    SUM(CASE WHEN r >= {to_step} THEN 1 ELSE 0 END) AS reached_to
@@ -236,13 +197,13 @@ class FunnelSQL:
         assert self.with_times
         self._actors()
         bits = ["bits"] if self.optional else []
-        return self._statement(f"SELECT {_list(self.actor + ['r'] + bits + [f'at{k}' for k in range(self.n)])} FROM actors")
+        return self._statement(f"SELECT {comma_list(self.actor + ['r'] + bits + [f'at{k}' for k in range(self.n)])} FROM actors")
 
     # --- Plumbing ----------------------------------------------------------------------------------
 
     def _cte(self, name: str, body: str, columns: Optional[list[str]] = None, *, inline: bool = False) -> None:
         """`inline`: read twice, but cheaper to compute twice than to store (and store unsorted)."""
-        head = f"{name}({_list(columns)})" if columns else name
+        head = f"{name}({comma_list(columns)})" if columns else name
         self.ctes.append((head + (" AS NOT MATERIALIZED" if inline else " AS"), body))
 
     def _statement(self, body: str) -> exp.Expression:
@@ -250,7 +211,7 @@ class FunnelSQL:
         return self.text.tree(with_clause + body)
 
     def _over(self, frame: str) -> str:
-        return f"OVER (PARTITION BY {_list(self.keys)} ORDER BY pos {frame})"
+        return f"OVER (PARTITION BY {comma_list(self.keys)} ORDER BY pos {frame})"
 
     # --- Events ------------------------------------------------------------------------------------
 
@@ -261,25 +222,25 @@ class FunnelSQL:
         exclusions = len(plan.exclusions)
         columns = [f"{part(value)} AS {name}" for name, value in zip(self.actor, plan.actor)]
         columns.append(f"{part(context.engine.epoch_microseconds(context.event_column('timestamp')))} AS t")
-        columns += [f"{_flag(part(step))} AS s{k}" for k, step in enumerate(plan.steps)]
-        columns += [f"{_flag(part(item.condition))} AS xe{i}" for i, item in enumerate(plan.exclusions)]
+        columns += [f"{flag(part(step))} AS s{k}" for k, step in enumerate(plan.steps)]
+        columns += [f"{flag(part(item.condition))} AS xe{i}" for i, item in enumerate(plan.exclusions)]
         columns += [f"{part(value)} AS breakdown{i}" for i, value in enumerate(plan.breakdown[: len(self.bv)])]
         source = part(context.events_table())
         if context.uses_person:
             source += f" LEFT JOIN {part(context.person_table())} ON {part(context.person_join_condition())}"
-        self._cte("matched_events", f"SELECT {_list(columns)} FROM {source} WHERE {part(plan.where)}")
+        self._cte("matched_events", f"SELECT {comma_list(columns)} FROM {source} WHERE {part(plan.where)}")
 
         # Only what the later passes read is carried on, so that sorts move narrow rows.
         self.carried = self.actor + ["t", "pos"] + [f"s{k}" for k in range(self.n)] + [f"x{k}" for k in self.excluded] + self.bv
         slots = " ".join(f"WHEN s{k} = 1 THEN {k + 1}" for k in range(self.n))
-        any_exclusion = _any([f"xe{i} = 1" for i in range(exclusions)])
+        any_exclusion = any_of([f"xe{i} = 1" for i in range(exclusions)])
         computed = {
             "pos": f"t * {ORDER_SLOTS} + CASE {slots} WHEN {any_exclusion} THEN 0 ELSE {self.n + 1} END",
-            **{f"x{k}": _flag(_any([f"xe{i} = 1" for i in ids])) for k, ids in self.excluded.items()},
+            **{f"x{k}": flag(any_of([f"xe{i} = 1" for i in ids])) for k, ids in self.excluded.items()},
         }
-        relevant = _any([f"s{k} = 1" for k in range(self.n)] + [f"xe{i} = 1" for i in range(exclusions)])
+        relevant = any_of([f"s{k} = 1" for k in range(self.n)] + [f"xe{i} = 1" for i in range(exclusions)])
         self._cte("step_events", f"""
-            SELECT {_list([f"{computed[c]} AS {c}" if c in computed else c for c in self.carried])}
+            SELECT {comma_list([f"{computed[c]} AS {c}" if c in computed else c for c in self.carried])}
             FROM matched_events{'' if self.strict or plan.where_selects_steps else f' WHERE {relevant}'}""", inline=True)
         source = "step_events"
         if self.touch:
@@ -292,17 +253,17 @@ class FunnelSQL:
 
     def _project(self, source: str, overrides: dict[str, str], extra: list[str], joins: str) -> str:
         columns = [f"{overrides[c]} AS {c}" if c in overrides else f"e.{c}" for c in self.carried]
-        return f"SELECT {_list(columns + extra)} FROM {source} AS e {joins}"
+        return f"SELECT {comma_list(columns + extra)} FROM {source} AS e {joins}"
 
     def _touch_values(self, source: str) -> str:
         """First/last touch: the actor's value is the one of its first/last event that has one."""
-        has_value = _any([f"{c} <> ''" for c in self.bv])
+        has_value = any_of([f"{c} <> ''" for c in self.bv])
         direction = "" if self.plan.attribution == "first_touch" else " DESC"
-        window = f"OVER (PARTITION BY {_list(self.actor)} ORDER BY CASE WHEN {has_value} THEN 0 ELSE 1 END, pos{direction} {WHOLE})"
+        window = f"OVER (PARTITION BY {comma_list(self.actor)} ORDER BY CASE WHEN {has_value} THEN 0 ELSE 1 END, pos{direction} {WHOLE})"
         # The actor's value replaces each event's own from here on.
         self.carried = [c for c in self.carried if c not in self.bv]
         touched = [f"FIRST_VALUE({c}) {window} AS t{c}" for c in self.bv]
-        self._cte("events_with_touch_value", f"SELECT {_list(self.carried + touched)} FROM {source}")
+        self._cte("events_with_touch_value", f"SELECT {comma_list(self.carried + touched)} FROM {source}")
         self.carried += [f"t{c}" for c in self.bv]
         return "events_with_touch_value"
 
@@ -314,13 +275,13 @@ class FunnelSQL:
             self._cte("events_per_value", f"SELECT *, 1 AS matches_value FROM {source}")
         else:
             step = self.plan.attribution_step
-            seen = _any([f"s{k} = 1" for k in range(self.n)]) if self.unordered else f"(s{step} = 1)"
-            self._cte("step_values", f"SELECT DISTINCT {_list(self.actor + self.bv)} FROM {source} WHERE {seen}")
+            seen = any_of([f"s{k} = 1" for k in range(self.n)]) if self.unordered else f"(s{step} = 1)"
+            self._cte("step_values", f"SELECT DISTINCT {comma_list(self.actor + self.bv)} FROM {source} WHERE {seen}")
             overrides = {c: f"v.{c}" for c in self.bv}
             if not self.unordered:
-                overrides[f"s{step}"] = _flag(f"e.s{step} = 1 AND {same}")
+                overrides[f"s{step}"] = flag(f"e.s{step} = 1 AND {same}")
             join = "JOIN step_values AS v ON " + " AND ".join(f"v.{c} = e.{c}" for c in self.actor)
-            self._cte("events_per_value", self._project(source, overrides, [f"{_flag(same)} AS matches_value"], join))
+            self._cte("events_per_value", self._project(source, overrides, [f"{flag(same)} AS matches_value"], join))
         self.carried.append("matches_value")
         return "events_per_value"
 
@@ -330,10 +291,10 @@ class FunnelSQL:
         An event belongs to the funnel of each period whose attempts it can serve: a step-0 event to
         its own period's, any other step or exclusion event to every earlier period's within the
         conversion window. Strict funnels also need the events that break attempts: all of them."""
-        rows = _list([f"({idx}, {lo}, {hi})" for idx, lo, hi in self.periods])
+        rows = comma_list([f"({idx}, {lo}, {hi})" for idx, lo, hi in self.periods])
         self._cte("periods", f"SELECT * FROM (VALUES {rows}) AS v", ["idx", "lo", "hi"])
         split = self.bv if self.split else []
-        keys = _list([f"e.{c}" for c in self.actor + split])
+        keys = comma_list([f"e.{c}" for c in self.actor + split])
         first, last = self.periods[0], self.periods[-1]
         self._cte("events_with_entrance", f"""
             SELECT *, CASE WHEN s0 = 1 AND t >= {first[1]} AND t < {last[2]} THEN {self._period_of(0, len(self.periods) - 1)} END AS own_period
@@ -345,10 +306,10 @@ class FunnelSQL:
         window = f"e.t >= n.lo AND e.t <= n.hi + {self.w}"
         if self.strict:
             self._cte("events_per_period", self._project(
-                "events_with_entrance", {"s0": _flag("e.s0 = 1 AND e.own_period = n.entrance_period")},
+                "events_with_entrance", {"s0": flag("e.s0 = 1 AND e.own_period = n.entrance_period")},
                 ["n.entrance_period AS entrance_period"], f"JOIN entrances AS n ON {same} AND {window}"))
             return "events_per_period"
-        others = _any([f"e.s{k} = 1" for k in range(1, self.n)] + [f"e.x{k} = 1" for k in self.excluded])
+        others = any_of([f"e.s{k} = 1" for k in range(1, self.n)] + [f"e.x{k} = 1" for k in self.excluded])
         own = self._project("events_with_entrance", {}, ["e.own_period AS entrance_period"], "WHERE e.own_period IS NOT NULL")
         later = self._project("events_with_entrance", {"s0": "0"}, ["n.entrance_period AS entrance_period"],
                               f"JOIN entrances AS n ON {same} AND {window} WHERE {others}"
@@ -387,7 +348,7 @@ class FunnelSQL:
         for name, body in ctes:
             self._cte(name, body)
         if self.touch:
-            self._cte("optional_touched", f"SELECT *, {_list([f't{c} AS {c}' for c in self.bv])} FROM optional_actors")
+            self._cte("optional_touched", f"SELECT *, {comma_list([f't{c} AS {c}' for c in self.bv])} FROM optional_actors")
             source = "optional_touched"
         else:
             source = "optional_actors"
@@ -453,7 +414,7 @@ class FunnelSQL:
             if self.excluded:
                 cases = " ".join(f"WHEN b{k} = 1 THEN {k}" for k in reversed(blocked))
                 columns.append(("MAX", f"CASE {cases} ELSE -1 END" if blocked else "-1", "blocked_at"))
-                columns += [("MAX", _flag(ok[k]) if k in levels else "0", f"ok{k}") for k in range(n)]
+                columns += [("MAX", flag(ok[k]) if k in levels else "0", f"ok{k}") for k in range(n)]
             for k in range(1, n):
                 columns += [("MIN", f"CASE WHEN {ok[k]} THEN {self._path(k, j)} END" if k in levels else "CAST(NULL AS BIGINT)",
                              f"q{k}_{j}") for j in range(k + 1)]
@@ -465,17 +426,17 @@ class FunnelSQL:
             return columns
 
         def plain(columns) -> str:
-            return _list([f"{expression} AS {name}" for _, expression, name in columns])
+            return comma_list([f"{expression} AS {name}" for _, expression, name in columns])
 
         def grouped(columns) -> str:
-            return _list([f"{aggregate}({expression}) AS {name}" for aggregate, expression, name in columns])
+            return comma_list([f"{aggregate}({expression}) AS {name}" for aggregate, expression, name in columns])
 
         blocked = sorted(self.excluded)
-        keys = _list(self.keys)
+        keys = comma_list(self.keys)
         columns = row_columns(range(n), blocked, True)
         renamed = {"furthest": "r", "blocked_at": "b", **{f"t{c}": c for c in self.bv}}
         if self.plan.context.engine.funnel_on_arrays and not self.strict:
-            self._array_per_actor(source, columns, renamed)
+            array_per_actor(self, source, columns, renamed)
         else:
             everything, first_source, source = self._window_passes(source)
             if everything:
@@ -488,7 +449,7 @@ class FunnelSQL:
             else:
                 self._cte("actor_rows", f"SELECT {keys}, {plain(row_columns(range(n), blocked, True))} FROM {source}")
             aggregates = [f"{aggregate}({name}) AS {renamed.get(name, name)}" for aggregate, _, name in columns]
-            self._cte("per_actor", f"SELECT {keys}, {_list(aggregates)} FROM actor_rows GROUP BY {keys}")
+            self._cte("per_actor", f"SELECT {keys}, {comma_list(aggregates)} FROM actor_rows GROUP BY {keys}")
 
         furthest = "r"
         if self.excluded:
@@ -524,103 +485,22 @@ class FunnelSQL:
             if k in self.excluded:
                 columns.append(f"MAX(CASE WHEN x{k} = 1 THEN pos END) {prior} AS xl{k}")
                 columns.append(f"MIN(CASE WHEN x{k} = 1 THEN t END) {self._over(LATER)} AS next_exclusion{k - 1}")
-            self._cte(f"step{k}_windows", f"SELECT {_list(columns)} FROM {source}")
-            flags = [f"{_flag(self._reached(k))} AS e{k}"]
+            self._cte(f"step{k}_windows", f"SELECT {comma_list(columns)} FROM {source}")
+            flags = [f"{flag(self._reached(k))} AS e{k}"]
             if k in self.excluded:
-                flags.append(f"{_flag(self._blocked(k))} AS b{k}")
-            self._cte(f"step{k}_flags", f"SELECT {_list(['*'] + flags)} FROM step{k}_windows")
+                flags.append(f"{flag(self._blocked(k))} AS b{k}")
+            self._cte(f"step{k}_flags", f"SELECT {comma_list(['*'] + flags)} FROM step{k}_windows")
             source = f"step{k}_flags"
             if k == 1 and reduce:
                 everything = source
                 later = [f"s{j} = 1" for j in range(2, n)] + [f"x{j} = 1" for j in self.excluded if j >= 2]
-                self._cte("onward", f"SELECT * FROM {source} WHERE {_any(['e1 = 1'] + later)}")
+                self._cte("onward", f"SELECT * FROM {source} WHERE {any_of(['e1 = 1'] + later)}")
                 source = "onward"
         return everything, first_source, source
 
-    def _array_per_actor(self, source: str, columns: list[tuple[str, str, str]], renamed: dict[str, str]) -> None:
-        """`per_actor` from the same passes run on per-actor arrays (engines with `funnel_on_arrays`):
-        a hash aggregation and a sort of each actor's few events instead of sorts of all events.
-
-        Every value a pass carries (a MAX over earlier rows) is non-decreasing along the events, so
-        it is the last value defined before the element: arrayFill carries it forward. RANGE frames
-        make "before" mean "at a smaller pos": events at the same pos take the value of the first
-        of them. Arrays are named as the window form's columns, so its row expressions apply to
-        their elements as they are; NONE and FAR stand for NULL (below and above any value)."""
-        n, keys = self.n, _list(self.keys)
-        flags = [f"s{k}" for k in range(n)] + [f"x{k}" for k in self.excluded]
-        touched = [f"t{c}" for c in self.bv] if self.touch else []
-        # One array per column (an array of tuples aggregates slower), the flags as bits of one.
-        mask = " + ".join(f"{1 << i} * {c}" for i, c in enumerate(flags))
-        by_pos = "groupArray(pos)"
-        gathered = [f"MAX({c}) AS {c}" for c in touched] + [
-            f"arraySort({by_pos}) AS pos", f"arraySort((v, p) -> p, groupArray({mask}), {by_pos}) AS mask"]
-
-        def gather(grouped_by: list[str], where: str) -> str:
-            selected = [c if c in grouped_by else f"'' AS {c}" for c in self.keys]
-            return f"SELECT {_list(selected + gathered)} FROM {source}{where} GROUP BY {_list(grouped_by)}"
-
-        if len(self.actor) == 2:
-            # A person is its first column alone (the second is ''): one key column hashes much faster.
-            second = self.actor[1]
-            self._cte("actor_events", gather([c for c in self.keys if c != second], f" WHERE {second} = ''")
-                      + " UNION ALL " + gather(self.keys, f" WHERE {second} <> ''"))
-        else:
-            self._cte("actor_events", gather(self.keys, ""))
-        arrays = ["pos"]  # the arrays defined so far
-
-        def stage(name: str, source: str, defined: list[tuple[str, str]]) -> str:
-            """A CTE adding arrays (one level per stage, so that each array is computed once)."""
-            self._cte(name, f"SELECT {_list(['*'] + [f'{body} AS {array}' for array, body in defined])} FROM {source}")
-            arrays.extend(array for array, _ in defined)
-            return name
-
-        def each(body: str) -> str:
-            """`body` on each element: a lambda over the arrays it names."""
-            used = [name for name in arrays if re.search(rf"\b{name}\b", body)]
-            return f"arrayMap(({_list(used)}) -> {body}, {_list(used)})"
-
-        # The times (pos less its slot: one array fewer to sort), the flags, and whether an element
-        # is the first (last) of the events at its pos.
-        slot = f"(p % {ORDER_SLOTS} + {ORDER_SLOTS}) % {ORDER_SLOTS}"
-        defined = [("t", f"arrayMap(p -> (p - {slot}) / {ORDER_SLOTS}, pos)")]
-        defined += [(c, f"arrayMap(m -> (m / {1 << i}) % 2, mask)") for i, c in enumerate(flags)]
-        defined.append(("first_at_pos", f"arrayMap((p, q) -> p <> q, pos, arrayPushFront(arrayPopBack(pos), {NONE}))"))
-        if self.excluded:
-            defined.append(("last_at_pos", f"arrayMap((p, q) -> p <> q, pos, arrayPushBack(arrayPopFront(pos), {FAR}))"))
-        source = stage("actor_arrays", "actor_events", defined)
-
-        def prior(body: str) -> str:
-            """MAX(body) over the elements at a smaller pos (body is NONE where the window form's is NULL)."""
-            carried = f"arrayPushFront(arrayPopBack(arrayFill(v -> v <> {NONE}, {each(body)})), {NONE})"
-            return f"arrayFill((v, f) -> f, {carried}, first_at_pos)"
-
-        def later(body: str) -> str:
-            """MIN(body) over the elements at a larger pos (body is FAR where the window form's is NULL)."""
-            carried = f"arrayPushBack(arrayPopFront(arrayReverseFill(v -> v <> {FAR}, {each(body)})), {FAR})"
-            return f"arrayReverseFill((v, l) -> l, {carried}, last_at_pos)"
-
-        for k in range(1, n):
-            reached = "(s0 = 1)" if k == 1 else f"(e{k - 1} = 1)"
-            carried = [(f"c{k}", prior(f"CASE WHEN {reached} THEN 2 * pos + 1 WHEN s{k} = 1 THEN 2 * pos ELSE {NONE} END"))]
-            if k > 1:
-                carried.append((f"st{k}", prior(f"CASE WHEN {reached} THEN {self._start(k - 1)} ELSE {NONE} END")))
-            carried += [(f"p{k}_{j}", prior(f"CASE WHEN {reached} THEN {self._path(k - 1, j)} ELSE {NONE} END")) for j in range(1, k - 1)]
-            if k in self.excluded:
-                carried.append((f"xl{k}", prior(f"CASE WHEN x{k} = 1 THEN pos ELSE {NONE} END")))
-                carried.append((f"next_exclusion{k - 1}", later(f"CASE WHEN x{k} = 1 THEN t ELSE {FAR} END")))
-            source = stage(f"step{k}_arrays", source, carried)
-            outcomes = [(f"e{k}", each(_flag(self._reached(k))))]
-            if k in self.excluded:
-                outcomes.append((f"b{k}", each(_flag(self._blocked(k)))))
-            source = stage(f"step{k}_reached", source, outcomes)
-        # The touch values are one per actor already.
-        aggregates = [f"{name} AS {renamed[name]}" if name in touched else f"array{aggregate.title()}({each(expression)}) AS {renamed.get(name, name)}"
-                      for aggregate, expression, name in columns]
-        self._cte("per_actor", f"SELECT {keys}, {_list(aggregates)} FROM {source}")
-
     def _finish(self, source: str, furthest: str, delays: list[str]) -> None:
         values = [] if self.split else self.bv
-        self._cte("actors", f"SELECT * FROM (SELECT {_list(self.keys + values + [f'{furthest} AS r'] + delays)} FROM {source}) AS a WHERE r >= 0")
+        self._cte("actors", f"SELECT * FROM (SELECT {comma_list(self.keys + values + [f'{furthest} AS r'] + delays)} FROM {source}) AS a WHERE r >= 0")
 
     # --- Unordered ---------------------------------------------------------------------------------
 
@@ -641,10 +521,10 @@ class FunnelSQL:
         for g, steps in members.items():
             # Identical steps need distinct events: the j-th next event of the group after a row.
             for j in range(1, len(steps)):
-                columns.append(f"LEAD(t, {j}) OVER (PARTITION BY {_list(self.keys)}, s{steps[0]} ORDER BY pos) AS g{g}_{j}")
-        self._cte("unordered_segments", f"SELECT {_list(columns)} FROM {source}")
+                columns.append(f"LEAD(t, {j}) OVER (PARTITION BY {comma_list(self.keys)}, s{steps[0]} ORDER BY pos) AS g{g}_{j}")
+        self._cte("unordered_segments", f"SELECT {comma_list(columns)} FROM {source}")
 
-        window = f"OVER (PARTITION BY {_list(self.keys)}, segment ORDER BY t RANGE BETWEEN CURRENT ROW AND {self.w} FOLLOWING)"
+        window = f"OVER (PARTITION BY {comma_list(self.keys)}, segment ORDER BY t RANGE BETWEEN CURRENT ROW AND {self.w} FOLLOWING)"
         columns, covered = ["*"], []
         for g, steps in members.items():
             first = steps[0]
@@ -652,18 +532,18 @@ class FunnelSQL:
             covered.append(f"(CASE WHEN c{g} > {len(steps)} THEN {len(steps)} ELSE c{g} END)")
             columns.append(f"MIN(CASE WHEN s{first} = 1 THEN t END) {window} AS f{first}")
             columns += [f"MIN(CASE WHEN s{first} = 1 THEN g{g}_{j} END) {window} AS f{k}" for j, k in enumerate(steps[1:], start=1)]
-        self._cte("unordered_windows", f"SELECT {_list(columns)} FROM unordered_segments")
+        self._cte("unordered_windows", f"SELECT {comma_list(columns)} FROM unordered_segments")
 
         total = " + ".join(covered)
-        anchor = _any([f"s{k} = 1" for k in range(n)])
+        anchor = any_of([f"s{k} = 1" for k in range(n)])
         if self.split and self.plan.attribution == "step":
             anchor = f"({anchor} AND matches_value = 1)"
         valid = f" AND (({total}) = {n} OR next_exclusion IS NULL OR next_exclusion > t + {self.w})" if excluded else ""
         inside = [f"CASE WHEN f{k} IS NOT NULL AND f{k} <= t + {self.w} THEN f{k} END AS in_window{k}" for k in range(n)]
         self._cte("unordered_coverage", f"""
-            SELECT *, CASE WHEN {anchor}{valid} THEN {total} ELSE 0 END AS steps_covered, {_list(inside)} FROM unordered_windows""")
+            SELECT *, CASE WHEN {anchor}{valid} THEN {total} ELSE 0 END AS steps_covered, {comma_list(inside)} FROM unordered_windows""")
         self._cte("unordered_best_window", f"""
-            SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY {_list(self.keys)} ORDER BY steps_covered DESC, pos) AS best
+            SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY {comma_list(self.keys)} ORDER BY steps_covered DESC, pos) AS best
                            FROM unordered_coverage) AS u
             WHERE best = 1""")
         # Conversion times are the gaps between the covered steps' first events, in time order.
@@ -674,10 +554,10 @@ class FunnelSQL:
                 " THEN 1 ELSE 0 END"
                 for j in range(n) if j != k) or "0"
             ranks.append(f"CASE WHEN in_window{k} IS NOT NULL THEN {earlier} END AS step_rank{k}")
-        self._cte("unordered_step_ranks", f"SELECT *, {_list(ranks)} FROM unordered_best_window")
+        self._cte("unordered_step_ranks", f"SELECT *, {comma_list(ranks)} FROM unordered_best_window")
         ordered = [" + ".join(f"CASE WHEN step_rank{k} = {i} THEN in_window{k} ELSE 0 END" for k in range(n)) + f" AS nth_time{i}" for i in range(n)]
         values = [f"t{c} AS {c}" for c in self.bv] if self.touch else []
-        self._cte("unordered_actors", f"SELECT {_list(self.keys + values + ['steps_covered - 1 AS r'] + ordered)} FROM unordered_step_ranks")
+        self._cte("unordered_actors", f"SELECT {comma_list(self.keys + values + ['steps_covered - 1 AS r'] + ordered)} FROM unordered_step_ranks")
         self._finish("unordered_actors", "r", [f"CASE WHEN r >= {i} THEN nth_time{i} - nth_time{i - 1} END AS d{i}" for i in range(1, n)])
 
     # --- Groups: breakdown values, the top N and "other" -------------------------------------------
@@ -688,13 +568,13 @@ class FunnelSQL:
         if not self.bv:
             self._cte("grouped", "SELECT * FROM actors")
             return []
-        bv = _list(self.bv)
+        bv = comma_list(self.bv)
         if self.optional:
-            counts = _list([f"SUM((bits / {1 << k}) % 2) AS c{k}" for k in range(self.n)])
+            counts = comma_list([f"SUM((bits / {1 << k}) % 2) AS c{k}" for k in range(self.n)])
         else:
-            counts = _list([f"SUM(CASE WHEN r >= {k} THEN 1 ELSE 0 END) AS c{k}" for k in range(self.n)])
+            counts = comma_list([f"SUM(CASE WHEN r >= {k} THEN 1 ELSE 0 END) AS c{k}" for k in range(self.n)])
         self._cte("value_counts", f"SELECT {bv}, {counts} FROM actors GROUP BY {bv}")
-        order = _list([f"c{k} DESC" for k in reversed(range(self.n))] + [f"{self._binary(c)}" for c in self.bv])
+        order = comma_list([f"c{k} DESC" for k in reversed(range(self.n))] + [f"{self._binary(c)}" for c in self.bv])
         self._cte("value_ranks", f"SELECT {bv}, ROW_NUMBER() OVER (ORDER BY {order}) AS rnk FROM value_counts")
         same = " AND ".join(f"v.{c} = a.{c}" for c in self.bv)
         kept = f"v.rnk <= {limit}" if limit else "1 = 1"
@@ -705,7 +585,7 @@ class FunnelSQL:
             values = [f"a.{c} AS {c}" for c in self.bv] + ["0 AS is_other"]
             where = f" WHERE {kept}"
         bits = ["a.bits AS bits"] if self.optional else []
-        self._cte("grouped", f"SELECT {_list(values + ['a.r AS r'] + bits + delays)} FROM actors AS a JOIN value_ranks AS v ON {same}{where}")
+        self._cte("grouped", f"SELECT {comma_list(values + ['a.r AS r'] + bits + delays)} FROM actors AS a JOIN value_ranks AS v ON {same}{where}")
         return self.bv + ["is_other"]
 
     def _binary(self, column: str) -> str:

@@ -1,4 +1,4 @@
-"""Ordered funnels at the edges where ClickHouse's per-actor arrays (FunnelSQL._array_per_actor) could
+"""Ordered funnels at the edges where ClickHouse's per-actor arrays (queries.sql.funnel_arrays) could
 part from the window form: events at the very same instant and step slot, one event in two steps,
 repeated steps, exclusions at a step's instant, the conversion window's last microsecond. Every
 engine must give the same numbers."""

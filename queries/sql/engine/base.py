@@ -96,7 +96,7 @@ class Engine:
     bucket_by_join = True
     # SQL insights may call the database's own ClickHouse functions (queries.sql.sandbox.native).
     runs_clickhouse_functions = False
-    # Ordered funnels run their passes on per-actor arrays (queries.sql.funnels.FunnelSQL._array_per_actor).
+    # Ordered funnels run their passes on per-actor arrays (queries.sql.funnel_arrays).
     funnel_on_arrays = False
 
     def __init__(self, connection=None):
