@@ -30,6 +30,11 @@ class Database:
         """`IN (...)` text and its parameters, for `column {text}` (one placeholder a value)."""
         return f"IN ({', '.join(['%s'] * len(values))})", list(values)
 
+    def utc_text(self, column: str) -> str:
+        """A timestamp column as naive UTC ISO text, which `datetime.fromisoformat` reads several
+        times faster than the driver converts timestamps (SQLite stores them so already)."""
+        return column
+
     def analyze(self, tables: Iterable[str]) -> None:
         """Refresh the planner's statistics of `tables` after a bulk load (SQLite plans without them)."""
 
@@ -67,6 +72,9 @@ class PostgresDatabase(Database):
     def in_values(self, values):
         # One array parameter: the same statement text whatever the count (one cached plan).
         return "= ANY(%s)", [list(values)]
+
+    def utc_text(self, column):
+        return f"({column} AT TIME ZONE 'UTC')::text"
 
     def analyze(self, tables):
         ops = self.connection.ops

@@ -11,6 +11,8 @@ import json
 import math
 import re
 import zlib
+
+import orjson
 from dataclasses import dataclass
 from datetime import datetime, timezone as dt_timezone
 from urllib.parse import parse_qs
@@ -27,6 +29,11 @@ GZIP_MAGIC = b"\x1f\x8b"
 FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 # JSON escapes PostgreSQL cannot store in jsonb or text: NUL and unpaired surrogates.
 UNSTORABLE_ESCAPE = re.compile(r"\\u(0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
+UNSTORABLE_ESCAPE_BYTES = re.compile(UNSTORABLE_ESCAPE.pattern.encode())
+# Integers orjson would read as floats (past 64 bits) have 20 digits or more: the standard library
+# keeps them exact. Found by mapping every digit to "0" and looking for 20 zeros (a regex is slower).
+DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+TWENTY_DIGITS = b"0" * 20
 
 
 @dataclass
@@ -62,7 +69,18 @@ def _clean(value):
 
 
 def decode_json(data: bytes | str):
-    """JSON, else base64-encoded JSON; the JSON error is the one reported."""
+    """JSON, else base64-encoded JSON; the JSON error is the one reported.
+
+    orjson first (several times faster: capture decodes every byte it receives); what it refuses
+    (NaN, numbers out of range, lone surrogates, deep nesting, invalid UTF-8, base64) and integers
+    past 64 bits go the standard library's way, whose rules this function defines."""
+    if isinstance(data, bytes) and TWENTY_DIGITS not in data.translate(DIGITS_AS_ZERO):
+        try:
+            payload = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            return _clean(payload) if UNSTORABLE_ESCAPE_BYTES.search(data) else payload
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
     except UnicodeDecodeError as error:

@@ -23,7 +23,7 @@ from groups.ingestion import record_groups
 
 from .exceptions import InvalidPayload, invalid_token, missing_token, unusable_token
 from .models import Event, Person, PersonDistinctId
-from .store import PersonChanges, get_store
+from .store import PersonChanges, get_store, stored_at
 
 MAX_DISTINCT_ID_LENGTH = 200
 MAX_EVENT_NAME_LENGTH = Event._meta.get_field("event").max_length
@@ -55,6 +55,9 @@ class CapturedEvent:
     timestamp: datetime
     session_id: str
     process_person: bool
+    # When the store received it (the stored row's `created_at`); None: the request's time, one
+    # microsecond apart in request order (`store.stored_at`). Set for events spooled before storing.
+    received_at: datetime | None = None
 
 
 def team_for_token(token) -> Team:
@@ -66,10 +69,17 @@ def team_for_token(token) -> Team:
     token = token.strip()
     if token.startswith("phx_"):
         raise unusable_token("personal_api_key")
-    team = Team.objects.only("id").filter(api_token=token).first()
-    if team is None:
+    # Plain SQL and a bare instance: capture asks this on every request, and building the ORM
+    # query cost more than the lookup.
+    with connection.cursor() as cursor:
+        cursor.execute(_TEAM_BY_TOKEN, [token])
+        row = cursor.fetchone()
+    if row is None:
         raise invalid_token()
-    return team
+    return Team.from_db(None, ["id"], row)  # only `id` loaded; other fields load on access
+
+
+_TEAM_BY_TOKEN = f"SELECT id FROM {Team._meta.db_table} WHERE api_token = %s"
 
 
 def person_uuid_for(team_id: int, distinct_id: str) -> uuid.UUID:
@@ -177,28 +187,63 @@ def ingest_batch(
     captured = [c for c in (normalize_event(raw, now=now, sent_at=sent_at, ip=ip) for raw in events) if c is not None]
     if not captured:
         return 0
-    with get_store().writing():
-        for attempt in range(1, WRITE_ATTEMPTS + 1):
-            last = attempt == WRITE_ATTEMPTS
-            try:
-                with transaction.atomic():
-                    # Optimistic first: no locks, person versions checked on write. The last attempt
-                    # locks the persons it reads, so a request always gets through.
-                    _write(team.id, captured, now, lock_persons=last, skip_stored_uuids=attempt > 1)
-                return len(captured)
-            except (ConcurrentPersonChange, IntegrityError, OperationalError):
-                # A retried event (unique uuid), a person changed by a concurrent request, or a
-                # deadlock: the whole request rolled back, so it is safe to run it again.
-                if last:
-                    raise
-    return 0
+    store = get_store()
+    spool = store.capture_spool()
+    if spool is not None:
+        spool.append_captured(team.id, now, captured)  # persons resolved and stored by the spool's flusher
+    else:
+        with store.writing():
+            _run_attempts(lambda lock, retry: _write(team.id, captured, now, lock_persons=lock, skip_stored_uuids=retry))
+    return len(captured)
+
+
+def store_spooled(requests: list[tuple[int, datetime, list[CapturedEvent]]], write_rows) -> None:
+    """Resolve the persons of spooled capture requests and store them, all in one transaction.
+
+    The events of each team, in arrival order, are resolved together: a few statements for the
+    whole group instead of a few per request. `write_rows(rows)` stores the event-store rows
+    (`ClickHouseEventStore.rows`) before the commit, so a failure leaves nothing behind."""
+    by_team: dict[int, list[CapturedEvent]] = {}
+    for team_id, now, captured in requests:
+        for position, event in enumerate(captured):
+            event.received_at = stored_at(now, position)
+        by_team.setdefault(team_id, []).extend(captured)
+    now = max(now for _, now, _ in requests)
+    store = get_store()
+
+    def attempt(lock: bool, retry: bool) -> None:
+        rows = []
+        for team_id, captured in by_team.items():
+            _write(team_id, captured, now, lock_persons=lock, skip_stored_uuids=retry,
+                   write=lambda *args, **kwargs: rows.append(store.rows(*args, **kwargs)))
+        write_rows(rows)
+
+    _run_attempts(attempt)
+
+
+def _run_attempts(write) -> None:
+    """`write(lock_persons, retried)` in a transaction, run again when it met a concurrent change."""
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        last = attempt == WRITE_ATTEMPTS
+        try:
+            with transaction.atomic():
+                # Optimistic first: no locks, person versions checked on write. The last attempt
+                # locks the persons it reads, so a request always gets through.
+                write(last, attempt > 1)
+            return
+        except (ConcurrentPersonChange, IntegrityError, OperationalError):
+            # A retried event (unique uuid), a person changed by a concurrent request, or a
+            # deadlock: the whole request rolled back, so it is safe to run it again.
+            if last:
+                raise
 
 
 class ConcurrentPersonChange(Exception):
     """A person this request read was changed by another request before this one wrote it."""
 
 
-def _write(team_id: int, captured: list[CapturedEvent], now: datetime, *, lock_persons: bool, skip_stored_uuids: bool) -> None:
+def _write(team_id: int, captured: list[CapturedEvent], now: datetime, *, lock_persons: bool, skip_stored_uuids: bool,
+           write=None) -> None:
     resolver = _PersonResolver(team_id)
     with_persons = _distinct_ids_with_persons(captured)
     database = for_connection()
@@ -216,7 +261,7 @@ def _write(team_id: int, captured: list[CapturedEvent], now: datetime, *, lock_p
         if event.process_person:
             resolver.apply(event)
     person_ids = resolver.persist()
-    get_store().write(team_id, captured, person_ids, now, resolver.changes, skip_stored_uuids=skip_stored_uuids)
+    (write or get_store().write)(team_id, captured, person_ids, now, resolver.changes, skip_stored_uuids=skip_stored_uuids)
     record_groups(team_id, captured)  # group types named in `$groups`, `$groupidentify` upserts
 
 
@@ -356,7 +401,7 @@ class _PersonResolver:
         ops = connection.ops
         database = for_connection()
         sql = (
-            f"SELECT d.distinct_id, p.id, p.uuid, p.properties, p.created_at, p.is_identified, p.version "
+            f"SELECT d.distinct_id, p.id, p.uuid, p.properties, {database.utc_text('p.created_at')}, p.is_identified, p.version "
             f"FROM {ops.quote_name(PersonDistinctId._meta.db_table)} d JOIN {ops.quote_name(Person._meta.db_table)} p ON p.id = d.person_id "
             f"WHERE d.distinct_id {{ids}} AND d.team_id = %s ORDER BY p.id"
         )
@@ -374,8 +419,7 @@ class _PersonResolver:
                 for distinct_id, pk, person_uuid, properties, created_at, is_identified, version in cursor.fetchall():
                     state = states.get(pk)
                     if state is None:
-                        if not isinstance(created_at, datetime) or created_at.tzinfo is None:  # SQLite: naive UTC
-                            created_at = ops.convert_datetimefield_value(created_at, None, connection)
+                        created_at = _utc(created_at)
                         state = states[pk] = _PersonState(
                             pk=pk,
                             uuid_=person_uuid,  # for the ClickHouse mirror (stored persons are never inserted again)
@@ -530,6 +574,13 @@ class _PersonResolver:
                     f"VALUES {', '.join(['(%s, %s, %s, 0)'] * len(links))}",
                     [value for distinct_id, pk in links for value in (self.team_id, distinct_id, pk)],
                 )
+
+
+def _utc(value) -> datetime:
+    """A stored timestamp as read (naive UTC text from `utc_text`, or SQLite's naive datetime)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=dt_timezone.utc)
 
 
 def _uuid_text(value) -> str:

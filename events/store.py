@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Iterable, Optional, Sequence
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import BigIntegerField, Case, Min, Value, When
 from django.db.models.constants import OnConflict
@@ -75,6 +76,11 @@ class EventStore:
     def writing(self):
         """A context around one request's ingestion, from its start to its last `write`."""
         return nullcontext()
+
+    def capture_spool(self):
+        """The spool that takes validated capture requests as they come and resolves their persons
+        later, in groups (`events.clickhouse.spool`), or None: capture resolves and stores them."""
+        return None
 
     def team_has_events(self, team_id: int) -> bool:
         raise NotImplementedError
@@ -148,11 +154,11 @@ class DjangoEventStore(EventStore):
                 with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                     for position, e in enumerate(unique):
                         copy.write_row((e.uuid, team_id, e.event, e.distinct_id, json.dumps(e.properties), e.timestamp,
-                                        person_ids.get(e.distinct_id), e.session_id, stored_at(now, position)))
+                                        person_ids.get(e.distinct_id), e.session_id, e.received_at or stored_at(now, position)))
             return
         rows = [
             (e.uuid.hex, team_id, e.event, e.distinct_id, json.dumps(e.properties), ops.adapt_datetimefield_value(e.timestamp),
-             person_ids.get(e.distinct_id), e.session_id, ops.adapt_datetimefield_value(stored_at(now, position)))
+             person_ids.get(e.distinct_id), e.session_id, ops.adapt_datetimefield_value(e.received_at or stored_at(now, position)))
             for position, e in enumerate(unique)
         ]
         per_statement = connection.features.max_query_params // len(EVENT_COLUMNS)
@@ -187,8 +193,24 @@ class ClickHouseEventStore(EventStore):
     """Events in ClickHouse (`events.clickhouse`); persons mirrored, merges as overrides."""
 
     def write(self, team_id, events, person_ids, now, changes, *, skip_stored_uuids=False):
+        from .clickhouse.writer import writer
+
+        rows = self.rows(team_id, events, person_ids, now, changes)
+        client = get_client()
+        try:
+            if getattr(client, "spool", None) is not None:
+                client.spool.append(rows)  # on disk now, in ClickHouse shortly (see the spool)
+            else:
+                # With the rows of concurrent requests, in one insert per table (see the writer).
+                writer.write(client, rows)
+        except ClickHouseError as error:
+            logger.warning("ClickHouse write failed for team %s: %s", team_id, error)
+            raise EventStoreUnavailable() from error
+
+    def rows(self, team_id, events, person_ids, now, changes, *, skip_stored_uuids=False):
+        """The ClickHouse rows of one request (`writer.Rows`), after the Django-database work they need."""
         from .clickhouse import mirror
-        from .clickhouse.writer import Rows, writer
+        from .clickhouse.writer import Rows
 
         # Django-database reads and writes first: they may still fail and roll back, and then
         # nothing may have reached ClickHouse.
@@ -207,25 +229,19 @@ class ClickHouseEventStore(EventStore):
             persons = mirror.person_rows(changes.person_ids, with_links=False)[0]
         else:
             persons = mirror.rows_of_persons(changes.person_rows)
-        rows = Rows(
+        return Rows(
             persons=persons + mirror.deleted_person_rows(team_id, changes.deleted),
             distinct_ids=links,
             overrides=mirror.override_rows(team_id, overrides),
-            events=[(e.uuid, team_id, e.event, e.distinct_id, json_text(e.properties), e.timestamp,
-                     person_ids.get(e.distinct_id), e.session_id, stored_at(now, position))
+            events=[(str(e.uuid), team_id, e.event, e.distinct_id, json_text(e.properties), e.timestamp,
+                     person_ids.get(e.distinct_id), e.session_id, e.received_at or stored_at(now, position))
                     for position, e in enumerate(events)],
             properties=[e.properties for e in events],
         )
-        client = get_client()
-        try:
-            if getattr(client, "spool", None) is not None:
-                client.spool.append(rows)  # on disk now, in ClickHouse shortly (see the spool)
-            else:
-                # With the rows of concurrent requests, in one insert per table (see the writer).
-                writer.write(client, rows)
-        except ClickHouseError as error:
-            logger.warning("ClickHouse write failed for team %s: %s", team_id, error)
-            raise EventStoreUnavailable() from error
+
+    def capture_spool(self):
+        spool = getattr(get_client(), "spool", None)
+        return spool if spool is not None and settings.CLICKHOUSE_SPOOL_PERSONS else None
 
     def writing(self):
         from .clickhouse.writer import writer

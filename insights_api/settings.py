@@ -85,6 +85,7 @@ MIDDLEWARE = [
     "core.coalescing.QueryCoalescingMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "events.middleware.CaptureBarrierMiddleware",
 ]
 
 ROOT_URLCONF = "insights_api.urls"
@@ -162,6 +163,9 @@ CLICKHOUSE_DATA_DIR = Path(os.environ.get("CLICKHOUSE_DATA_DIR") or VAR_DIR / "c
 # chDB: capture is acknowledged once its rows are fsynced to a spool next to the data, and a
 # thread writes the spool into ClickHouse in big groups (events/clickhouse/spool.py).
 CLICKHOUSE_SPOOL = os.environ.get("CLICKHOUSE_SPOOL", "1").lower() not in ("0", "false", "no", "off")
+# Capture spools validated events and the spool's flusher resolves their persons, a group at a
+# time (as PostHog's capture hands events to Kafka); off: capture resolves persons itself.
+CLICKHOUSE_SPOOL_PERSONS = env_bool("CLICKHOUSE_SPOOL_PERSONS", True)
 CLICKHOUSE_SPOOL_DIR = os.environ.get("CLICKHOUSE_SPOOL_DIR", "")  # default: "<CLICKHOUSE_DATA_DIR>-spool"
 CLICKHOUSE_SPOOL_FLUSH_SECONDS = float(os.environ.get("CLICKHOUSE_SPOOL_FLUSH_SECONDS", "0.2"))
 CLICKHOUSE_SPOOL_FLUSH_EVENTS = int(os.environ.get("CLICKHOUSE_SPOOL_FLUSH_EVENTS", "20000"))

@@ -109,6 +109,10 @@ def clickhouse(settings, _clickhouse_dir):
 
     settings.EVENTS_ENGINE = "chdb"
     settings.CLICKHOUSE_DATA_DIR = _clickhouse_dir
+    # Capture resolves persons itself: the spool's flusher would on its own database connection,
+    # which cannot see the test's uncommitted transaction (tests/events/test_clickhouse_spool_persons.py
+    # covers that mode, committing).
+    settings.CLICKHOUSE_SPOOL_PERSONS = False
     reset_client()
     client = get_client()
     migrate(client)

@@ -33,6 +33,7 @@ import pickle
 import struct
 import threading
 import time
+import uuid
 import zlib
 from pathlib import Path
 from typing import Optional
@@ -105,6 +106,7 @@ class Spool:
         self._failed_attempt = 0  # the last one that failed
         self._error: Optional[BaseException] = None  # and why
         self._stopping = False
+        self._flushing: Optional[int] = None  # the thread flushing now
         self.directory.mkdir(parents=True, exist_ok=True)
         self._number = 0
         for path in sorted(self.directory.glob(f"*{SUFFIX}")):
@@ -120,6 +122,15 @@ class Spool:
         """Spool one request's rows; returns once they are on disk. Raises SpoolFull (backlog over
         its bound) or ClickHouseError (the disk refused them)."""
         record = pickle.dumps((rows.persons, rows.distinct_ids, rows.overrides, rows.events), pickle.HIGHEST_PROTOCOL)
+        self._append(record, rows, len(rows.events))
+
+    def append_captured(self, team_id: int, now, events: list) -> None:
+        """Spool one capture request's validated events (`services.CapturedEvent`), whose persons
+        the flusher resolves; returns once they are on disk (raises as `append`)."""
+        record = pickle.dumps((CAPTURED, team_id, now, [_captured_fields(event) for event in events]), pickle.HIGHEST_PROTOCOL)
+        self._append(record, _Captured(team_id, now, events), len(events))
+
+    def _append(self, record: bytes, item, events: int) -> None:
         with self._lock:
             self._check_backlog()
             segment = self._current
@@ -132,9 +143,9 @@ class Spool:
                 raise ClickHouseError(f"Could not spool the events: {error}") from None
             if not segment.batches:
                 segment.first_at = time.monotonic()
-            segment.batches.append(rows)
+            segment.batches.append(item)
             segment.bytes += len(record)
-            segment.events += len(rows.events)
+            segment.events += events
             segment.written += 1
             self._seq += 1
             segment.last_seq = self._seq
@@ -159,8 +170,8 @@ class Spool:
         """Return once everything appended so far is in ClickHouse (read-your-writes). Raises
         ClickHouseError if a flush started meanwhile failed (ClickHouse refuses the rows: the
         statement fails now rather than holding its thread through the retries) or on timeout."""
-        if threading.current_thread() is self._thread:
-            return
+        if threading.get_ident() == self._flushing:
+            return  # a statement of the flush itself
         with self._lock:
             target, attempts = self._seq, self._attempts
             if self._flushed >= target:
@@ -185,12 +196,17 @@ class Spool:
                         break
                     self._changed.wait(remaining)
                 if self._stopping:
-                    return
+                    break
                 self._urgent = False
+                idle = not self._current.batches and not self._sealed
+            if idle:
+                _close_connections()
+                continue
             if self.flush():
                 backoff = 0.0
             else:
                 backoff = min(MAX_BACKOFF_SECONDS, max(0.05, backoff * 2))
+        _close_connections()
 
     def flush(self) -> bool:
         """Seal the current segment and write every sealed one; False if ClickHouse failed."""
@@ -203,19 +219,20 @@ class Spool:
             attempt = self._attempts
         if not sealed:
             return True
+        self._flushing = threading.get_ident()
         try:
             for segment in sealed:
                 segment.close()  # its records on disk before they reach ClickHouse
-            # One statement at a time: in the background nobody waits for it, and at exit no
-            # thread pool is left to run them side by side.
-            write_rows(self.client, [rows for segment in sealed for rows in segment.batches], side_by_side=False)
-        except Exception as error:  # ClickHouse (or the disk) failed: keep everything, retry later
+            self._store([item for segment in sealed for item in segment.batches])
+        except Exception as error:  # ClickHouse (or a database, or the disk) failed: keep everything, retry later
             logger.warning("ClickHouse spool flush failed (%d events waiting): %s",
                            sum(segment.events for segment in sealed), error)
             with self._lock:
                 self._failed_attempt, self._error = attempt, error
                 self._changed.notify_all()
             return False
+        finally:
+            self._flushing = None
         for segment in sealed:
             segment.path.unlink(missing_ok=True)
         with self._lock:
@@ -223,6 +240,47 @@ class Spool:
             self._flushed = max(self._flushed, sealed[-1].last_seq)
             self._changed.notify_all()
         return True
+
+    def _store(self, items: list) -> None:
+        """Store spooled items: rows as they are; capture requests after resolving their persons,
+        in one Django transaction that commits only once ClickHouse has the rows. A request that
+        cannot be stored at all (its project was deleted meanwhile, a bug), unlike an outage, is set
+        aside in `dead/` with the reason logged, so that it does not hold up everything after it."""
+        requests = [(item.team_id, item.now, item.events) for item in items if isinstance(item, _Captured)]
+        rows = [item for item in items if isinstance(item, Rows)]
+        # One statement at a time: in the background nobody waits for it, and at exit no
+        # thread pool is left to run them side by side.
+        if not requests:
+            write_rows(self.client, rows, side_by_side=False)
+            return
+        from django.db import close_old_connections
+
+        from ..services import store_spooled
+
+        close_old_connections()  # this thread's connection, as a request would get it
+        try:
+            store_spooled(requests, lambda resolved: write_rows(self.client, [*resolved, *rows], side_by_side=False))
+        except Exception as error:
+            if _is_outage(error):
+                raise
+            if len(items) > 1:
+                for item in items:  # find the one(s) that cannot be stored; the others go in
+                    self._store([item])
+                return
+            self._set_aside(items, error)
+
+    def _set_aside(self, items: list, error: BaseException) -> None:
+        logger.error("ClickHouse spool: a capture request of %d events cannot be stored, set aside in %s: %r",
+                     sum(len(item.events) for item in items), self.directory / "dead", error)
+        dead = self.directory / "dead"
+        dead.mkdir(exist_ok=True)
+        with open(dead / f"{time.time_ns()}{SUFFIX}", "wb") as file:
+            for item in items:
+                record = pickle.dumps((CAPTURED, item.team_id, item.now, [_captured_fields(e) for e in item.events]),
+                                      pickle.HIGHEST_PROTOCOL)
+                file.write(HEADER.pack(len(record), zlib.crc32(record)) + record)
+            file.flush()
+            os.fsync(file.fileno())
 
     def close(self) -> None:
         """Stop the flusher and write what is spooled (at exit; what fails stays for the next start)."""
@@ -255,10 +313,10 @@ class Spool:
             if len(record) < length or zlib.crc32(record) != crc:
                 logger.warning("ClickHouse spool %s: skipping a torn record at byte %d (never acknowledged)", path, offset)
                 break
-            persons, distinct_ids, overrides, events = pickle.loads(record)
-            segment.batches.append(Rows(persons=persons, distinct_ids=distinct_ids, overrides=overrides, events=events))
+            item = _item(pickle.loads(record))
+            segment.batches.append(item)
             segment.bytes += length
-            segment.events += len(events)
+            segment.events += len(item.events)
             offset += HEADER.size + length
         self._seq += 1
         segment.last_seq = self._seq
@@ -266,6 +324,53 @@ class Spool:
         self._sealed.append(segment)
         if segment.batches:
             logger.warning("ClickHouse spool: replaying %d events left in %s", segment.events, path)
+
+
+CAPTURED = "captured"  # the first field of a capture request's record; a rows record is a 4-tuple
+
+
+class _Captured:
+    """A spooled capture request: its project, when it came, its validated events."""
+
+    __slots__ = ("team_id", "now", "events")
+
+    def __init__(self, team_id: int, now, events: list):
+        self.team_id, self.now, self.events = team_id, now, events
+
+
+def _captured_fields(event) -> tuple:
+    return (event.uuid.hex, event.event, event.distinct_id, event.properties, event.timestamp, event.session_id,
+            event.process_person)
+
+
+def _item(record: tuple):
+    """A record read back: a capture request, or rows."""
+    if record[0] == CAPTURED:
+        from ..services import CapturedEvent
+
+        _, team_id, now, events = record
+        return _Captured(team_id, now, [
+            CapturedEvent(uuid.UUID(hex=uuid_hex), event, distinct_id, properties, timestamp, session_id, process_person)
+            for uuid_hex, event, distinct_id, properties, timestamp, session_id, process_person in events
+        ])
+    persons, distinct_ids, overrides, events = record
+    return Rows(persons=persons, distinct_ids=distinct_ids, overrides=overrides, events=events)
+
+
+def _is_outage(error: BaseException) -> bool:
+    """A failure that retrying later fixes (ClickHouse, the database or the disk away), as opposed
+    to a request that cannot be stored."""
+    from django.db import InterfaceError, OperationalError
+
+    return isinstance(error, (ClickHouseError, OperationalError, InterfaceError, OSError))
+
+
+def _close_connections() -> None:
+    """Close this thread's Django database connections (the flusher's, while it has nothing to do:
+    it opens one again on its next group, and an idle one would hold a server connection)."""
+    from django.db import connections
+
+    connections.close_all()
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -313,3 +418,14 @@ def close_spools() -> None:
         _spools.clear()
     for spool in spools:
         spool.close()
+
+
+def wait_for_capture() -> None:
+    """Return once the capture requests this process acknowledged so far are stored, where the
+    spool resolves their persons (see `events.middleware`); raises ClickHouseError as `wait_flushed`."""
+    if not settings.CLICKHOUSE_SPOOL_PERSONS:
+        return
+    with _spools_lock:
+        spools = list(_spools.values())
+    for spool in spools:
+        spool.wait_flushed()
