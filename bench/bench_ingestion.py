@@ -149,8 +149,16 @@ def cpu_seconds(pids) -> float:
 
 
 def server_pids(server: subprocess.Popen) -> list[int]:
-    children = Path(f"/proc/{server.pid}/task/{server.pid}/children")
-    return [server.pid] + [int(pid) for pid in children.read_text().split()] if children.exists() else [server.pid]
+    """The server and every process under it (workers, the chDB spool's person resolution process)."""
+    pids, pending = [], [server.pid]
+    while pending:
+        pid = pending.pop()
+        pids.append(pid)
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            children = task / "children"
+            if children.exists():
+                pending.extend(int(child) for child in children.read_text().split())
+    return pids
 
 
 def database_backend_pids(env) -> list[int]:

@@ -48,7 +48,7 @@ WRITE_ATTEMPTS = 3
 
 @dataclass(slots=True)
 class CapturedEvent:
-    uuid: uuid.UUID
+    uuid: uuid.UUID  # or its text, for events read back from the chDB spool (ClickHouse takes text)
     event: str
     distinct_id: str
     properties: dict

@@ -166,6 +166,8 @@ CLICKHOUSE_SPOOL = os.environ.get("CLICKHOUSE_SPOOL", "1").lower() not in ("0", 
 # Capture spools validated events and the spool's flusher resolves their persons, a group at a
 # time (as PostHog's capture hands events to Kafka); off: capture resolves persons itself.
 CLICKHOUSE_SPOOL_PERSONS = env_bool("CLICKHOUSE_SPOOL_PERSONS", True)
+# ... in a process of its own (its own GIL: the server's process keeps capture and ClickHouse).
+CLICKHOUSE_SPOOL_PERSONS_PROCESS = env_bool("CLICKHOUSE_SPOOL_PERSONS_PROCESS", True)
 CLICKHOUSE_SPOOL_DIR = os.environ.get("CLICKHOUSE_SPOOL_DIR", "")  # default: "<CLICKHOUSE_DATA_DIR>-spool"
 CLICKHOUSE_SPOOL_FLUSH_SECONDS = float(os.environ.get("CLICKHOUSE_SPOOL_FLUSH_SECONDS", "0.2"))
 CLICKHOUSE_SPOOL_FLUSH_EVENTS = int(os.environ.get("CLICKHOUSE_SPOOL_FLUSH_EVENTS", "20000"))

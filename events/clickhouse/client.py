@@ -59,6 +59,11 @@ class ClickHouseClient:
                settings: Optional[dict] = None) -> None:
         raise NotImplementedError
 
+    def insert_lines(self, table: str, lines: Sequence[bytes], column_names: Sequence[str], *,
+                     settings: Optional[dict] = None) -> None:
+        """Rows already encoded by `json_row` (JSONCompactEachRow), one line each."""
+        raise NotImplementedError
+
     def kill_query(self, query_id: str) -> None:
         self.command(f"KILL QUERY WHERE query_id = {quote(query_id)} ASYNC")
 
@@ -167,13 +172,14 @@ class ChdbClient(ClickHouseClient):
         self._run(sql + settings_clause(settings), "CSV", None)
 
     def insert(self, table, rows, column_names, *, settings=None):
-        if not rows:
+        self.insert_lines(table, [json_row(row) for row in rows], column_names, settings=settings)
+
+    def insert_lines(self, table, lines, column_names, *, settings=None):
+        if not lines:
             return
-        # Rows as JSON arrays (no key repeated per row), encoded by orjson in C: datetimes as ISO
-        # 8601 with their offset (read by `best_effort`), UUIDs as text.
-        payload = b"\n".join(orjson.dumps(row, default=_json_default, option=orjson.OPT_NAIVE_UTC) for row in rows).decode()
         columns = ", ".join(f"`{name}`" for name in column_names)
         all_settings = {"date_time_input_format": "best_effort", **(settings or {})}
+        payload = b"\n".join(lines).decode()
         self._run(f"INSERT INTO {table} ({columns}){settings_clause(all_settings)} FORMAT JSONCompactEachRow\n{payload}", "CSV", None)
 
     def kill_query(self, query_id):
@@ -254,6 +260,12 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return float(value)
     raise TypeError(f"{type(value).__name__} is not a ClickHouse row value")
+
+
+def json_row(row: Sequence[Any]) -> bytes:
+    """A row as a JSONCompactEachRow line: a JSON array (no key repeated per row), encoded by
+    orjson in C; datetimes as ISO 8601 with their offset (read by `best_effort`), UUIDs as text."""
+    return orjson.dumps(row, default=_json_default, option=orjson.OPT_NAIVE_UTC)
 
 
 def json_text(value: Any) -> str:

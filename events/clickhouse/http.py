@@ -123,6 +123,14 @@ class HttpClient(ClickHouseClient):
         client = self._connection()
         _call(lambda: client.raw_insert(table, list(column_names), payload, settings=settings or None, fmt="JSONEachRow"))
 
+    def insert_lines(self, table, lines, column_names, *, settings=None):
+        if not lines:
+            return
+        all_settings = {"date_time_input_format": "best_effort", **(settings or {})}
+        client = self._connection()
+        _call(lambda: client.raw_insert(table, list(column_names), b"\n".join(lines), settings=all_settings,
+                                        fmt="JSONCompactEachRow"))
+
     def close(self):
         if self._client is not None:
             self._client.close()

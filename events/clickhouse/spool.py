@@ -33,7 +33,6 @@ import pickle
 import struct
 import threading
 import time
-import uuid
 import zlib
 from pathlib import Path
 from typing import Optional
@@ -107,6 +106,7 @@ class Spool:
         self._error: Optional[BaseException] = None  # and why
         self._stopping = False
         self._flushing: Optional[int] = None  # the thread flushing now
+        self.resolver = None  # the person resolution process (resolver.py), False: none
         self.directory.mkdir(parents=True, exist_ok=True)
         self._number = 0
         for path in sorted(self.directory.glob(f"*{SUFFIX}")):
@@ -128,7 +128,7 @@ class Spool:
         """Spool one capture request's validated events (`services.CapturedEvent`), whose persons
         the flusher resolves; returns once they are on disk (raises as `append`)."""
         record = pickle.dumps((CAPTURED, team_id, now, [_captured_fields(event) for event in events]), pickle.HIGHEST_PROTOCOL)
-        self._append(record, _Captured(team_id, now, events), len(events))
+        self._append(record, _Captured(team_id, now, events, record), len(events))
 
     def _append(self, record: bytes, item, events: int) -> None:
         with self._lock:
@@ -253,13 +253,17 @@ class Spool:
         if not requests:
             write_rows(self.client, rows, side_by_side=False)
             return
-        from django.db import close_old_connections
-
-        from ..services import store_spooled
-
-        close_old_connections()  # this thread's connection, as a request would get it
         try:
-            store_spooled(requests, lambda resolved: write_rows(self.client, [*resolved, *rows], side_by_side=False))
+            resolver = self._resolver()
+            if resolver is not None:  # in a process of its own (resolver.py)
+                resolver.store([item.record for item in items if isinstance(item, _Captured)], rows)
+            else:
+                from django.db import close_old_connections
+
+                from ..services import store_spooled
+
+                close_old_connections()  # this thread's connection, as a request would get it
+                store_spooled(requests, lambda resolved: write_rows(self.client, [*resolved, *rows], side_by_side=False))
         except Exception as error:
             if _is_outage(error):
                 raise
@@ -269,6 +273,13 @@ class Spool:
                 return
             self._set_aside(items, error)
 
+    def _resolver(self):
+        if self.resolver is None:
+            from .resolver import process_for
+
+            self.resolver = process_for(self.client) or False
+        return self.resolver or None
+
     def _set_aside(self, items: list, error: BaseException) -> None:
         logger.error("ClickHouse spool: a capture request of %d events cannot be stored, set aside in %s: %r",
                      sum(len(item.events) for item in items), self.directory / "dead", error)
@@ -276,9 +287,7 @@ class Spool:
         dead.mkdir(exist_ok=True)
         with open(dead / f"{time.time_ns()}{SUFFIX}", "wb") as file:
             for item in items:
-                record = pickle.dumps((CAPTURED, item.team_id, item.now, [_captured_fields(e) for e in item.events]),
-                                      pickle.HIGHEST_PROTOCOL)
-                file.write(HEADER.pack(len(record), zlib.crc32(record)) + record)
+                file.write(HEADER.pack(len(item.record), zlib.crc32(item.record)) + item.record)
             file.flush()
             os.fsync(file.fileno())
 
@@ -289,6 +298,8 @@ class Spool:
             self._changed.notify_all()
         self._thread.join()
         self.flush()
+        if self.resolver:
+            self.resolver.stop()
         self._current.close()
         if not self._current.batches:
             self._current.path.unlink(missing_ok=True)
@@ -313,7 +324,7 @@ class Spool:
             if len(record) < length or zlib.crc32(record) != crc:
                 logger.warning("ClickHouse spool %s: skipping a torn record at byte %d (never acknowledged)", path, offset)
                 break
-            item = _item(pickle.loads(record))
+            item = _item(record)
             segment.batches.append(item)
             segment.bytes += length
             segment.events += len(item.events)
@@ -332,27 +343,27 @@ CAPTURED = "captured"  # the first field of a capture request's record; a rows r
 class _Captured:
     """A spooled capture request: its project, when it came, its validated events."""
 
-    __slots__ = ("team_id", "now", "events")
+    __slots__ = ("team_id", "now", "events", "record")
 
-    def __init__(self, team_id: int, now, events: list):
+    def __init__(self, team_id: int, now, events: list, record: bytes):
         self.team_id, self.now, self.events = team_id, now, events
+        self.record = record  # as spooled (what the resolver process is sent)
 
 
 def _captured_fields(event) -> tuple:
-    return (event.uuid.hex, event.event, event.distinct_id, event.properties, event.timestamp, event.session_id,
+    return (str(event.uuid), event.event, event.distinct_id, event.properties, event.timestamp, event.session_id,
             event.process_person)
 
 
-def _item(record: tuple):
+def _item(data: bytes):
     """A record read back: a capture request, or rows."""
+    record = pickle.loads(data)
     if record[0] == CAPTURED:
         from ..services import CapturedEvent
 
         _, team_id, now, events = record
-        return _Captured(team_id, now, [
-            CapturedEvent(uuid.UUID(hex=uuid_hex), event, distinct_id, properties, timestamp, session_id, process_person)
-            for uuid_hex, event, distinct_id, properties, timestamp, session_id, process_person in events
-        ])
+        # The uuid stays text: the ClickHouse rows take it so (a UUID would cost a parse here).
+        return _Captured(team_id, now, [CapturedEvent(*fields) for fields in events], data)
     persons, distinct_ids, overrides, events = record
     return Rows(persons=persons, distinct_ids=distinct_ids, overrides=overrides, events=events)
 
@@ -362,7 +373,7 @@ def _is_outage(error: BaseException) -> bool:
     to a request that cannot be stored."""
     from django.db import InterfaceError, OperationalError
 
-    return isinstance(error, (ClickHouseError, OperationalError, InterfaceError, OSError))
+    return isinstance(error, (ClickHouseError, OperationalError, InterfaceError, OSError))  # resolver.UnstorableRequests: no
 
 
 def _close_connections() -> None:

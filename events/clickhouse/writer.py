@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta, timezone
 from typing import Optional
 
-from .client import ClickHouseClient, ClickHouseError, quote
+from .client import ClickHouseClient, ClickHouseError, json_row, quote
 from .mirror import DISTINCT_ID_COLUMNS, EVENT_COLUMNS, OVERRIDE_COLUMNS, PERSON_COLUMNS
 from .materialized import UNKNOWN, materialized_columns, property_text
 from .schema import EVENTS, PERSON_DISTINCT_ID_OVERRIDES, PERSON_DISTINCT_IDS, PERSONS, configured_cluster
@@ -61,6 +61,11 @@ class Rows:
     events: list[tuple] = field(default_factory=list)  # uuid first, team_id second, event third, timestamp sixth
     # The decoded properties of each event (same order), for the materialized columns; optional.
     properties: list[dict] = field(default_factory=list)
+    # Or the events already encoded for the insert (`encode_events`): one JSONCompactEachRow line
+    # each, in `encoded_columns` order, and each one's (team_id, uuid, event, timestamp).
+    encoded: list[bytes] = field(default_factory=list)
+    encoded_columns: tuple = ()
+    encoded_keys: list[tuple] = field(default_factory=list)
 
 
 class _Ticket:
@@ -167,21 +172,32 @@ def write_rows(client: ClickHouseClient, batches: list[Rows], *, side_by_side: b
     if errors:
         raise errors[0]
     new = [entry for key, entry in first.items() if key not in stored]
-    if new:
-        _insert_events(client, new)
+    rows = [(row, props) for _, _, row, props in new if row is not None]
+    if rows:
+        _insert_events(client, rows)
+    lines_by_columns: dict[tuple, list[bytes]] = {}
+    for _, _, row, encoded in new:
+        if row is None:
+            line, columns = encoded
+            lines_by_columns.setdefault(columns, []).append(line)
+    for columns, lines in lines_by_columns.items():
+        client.insert_lines(EVENTS, lines, columns, settings=WITH_MATERIALIZED if len(columns) > len(EVENT_COLUMNS) else INSERT_SETTINGS)
 
 
-def _first_of_each_uuid(batches: list[Rows]) -> dict[tuple[int, str], tuple[tuple, Optional[dict]]]:
-    """(team, uuid) -> (the first row of that uuid in the group, its decoded properties or None)."""
-    first: dict[tuple[int, str], tuple[tuple, Optional[dict]]] = {}
+def _first_of_each_uuid(batches: list[Rows]) -> dict[tuple[int, str], tuple]:
+    """(team, uuid) -> the first event of that uuid in the group, as (event, timestamp, row, its
+    decoded properties or None) or, encoded, (event, timestamp, None, (line, columns))."""
+    first: dict[tuple[int, str], tuple] = {}
     for rows in batches:
         properties = rows.properties if len(rows.properties) == len(rows.events) else [None] * len(rows.events)
         for row, props in zip(rows.events, properties):
-            first.setdefault((row[1], str(row[0])), (row, props))
+            first.setdefault((row[1], str(row[0])), (row[2], row[5], row, props))
+        for line, (team, uuid, event, timestamp) in zip(rows.encoded, rows.encoded_keys):
+            first.setdefault((team, uuid), (event, timestamp, None, (line, rows.encoded_columns)))
     return first
 
 
-def _stored_uuids(client: ClickHouseClient, first: dict[tuple[int, str], tuple[tuple, Optional[dict]]]) -> set[tuple[int, str]]:
+def _stored_uuids(client: ClickHouseClient, first: dict[tuple[int, str], tuple]) -> set[tuple[int, str]]:
     """The (team, uuid) keys ClickHouse already has. The event name and day lead the sorting key
     and are the same in a retry (the day within RETRY_DAYS), so the lookup reads only those
     ranges; the uuid bloom filter skips the granules without the uuids."""
@@ -190,8 +206,8 @@ def _stored_uuids(client: ClickHouseClient, first: dict[tuple[int, str], tuple[t
     for start in range(0, len(keys), UUID_LOOKUP_CHUNK):
         chunk = keys[start : start + UUID_LOOKUP_CHUNK]
         teams = sorted({team for team, _ in chunk})
-        names = sorted({first[key][0][2] for key in chunk})
-        utc_days = {first[key][0][5].astimezone(timezone.utc).date() for key in chunk}
+        names = sorted({first[key][0] for key in chunk})
+        utc_days = {first[key][1].astimezone(timezone.utc).date() for key in chunk}
         days = sorted({day for utc_day in utc_days for day in _days_around(utc_day)})
         found = client.query(
             f"SELECT team_id, toString(uuid) FROM {EVENTS} WHERE team_id IN {_tuple(teams)} AND event IN {_tuple(names)} "
@@ -210,10 +226,29 @@ def _days_around(day: date) -> list[str]:
 
 
 def _insert_events(client: ClickHouseClient, entries: list[tuple[tuple, Optional[dict]]]) -> None:
-    """The events, with their materialized columns' values when every one is known here (one
-    insert has one column list: an event with a value only ClickHouse can render, e.g. a float,
-    leaves the whole insert to ClickHouse). Not on a cluster: the Distributed table declares the
-    materialized columns as plain ones and the shards compute them."""
+    """The events, with their materialized columns' values when every one is known here (see
+    `_with_materialized`)."""
+    rows, columns = _with_materialized(client, entries)
+    client.insert(EVENTS, rows, columns, settings=WITH_MATERIALIZED if len(columns) > len(EVENT_COLUMNS) else INSERT_SETTINGS)
+
+
+def encode_events(client: ClickHouseClient, rows: Rows) -> Rows:
+    """Encode `rows`' events for the insert now (in the spool's person resolution process: off the
+    server process's GIL); `write_rows` then only looks up their uuids and sends the lines."""
+    properties = rows.properties if len(rows.properties) == len(rows.events) else [None] * len(rows.events)
+    extended, columns = _with_materialized(client, list(zip(rows.events, properties)))
+    rows.encoded = [json_row(row) for row in extended]
+    rows.encoded_columns = columns
+    rows.encoded_keys = [(row[1], str(row[0]), row[2], row[5]) for row in rows.events]
+    rows.events, rows.properties = [], []
+    return rows
+
+
+def _with_materialized(client: ClickHouseClient, entries: list[tuple[tuple, Optional[dict]]]) -> tuple[list[tuple], tuple]:
+    """(the event rows, their columns): with the materialized columns' values when every one is
+    known here (one insert has one column list: an event with a value only ClickHouse can render,
+    e.g. a float, leaves them all to ClickHouse). Not on a cluster: the Distributed table declares
+    the materialized columns as plain ones and the shards compute them."""
     rows = [row for row, _ in entries]
     if not configured_cluster() and all(props is not None for _, props in entries):
         columns = materialized_columns(client)
@@ -226,9 +261,8 @@ def _insert_events(client: ClickHouseClient, entries: list[tuple[tuple, Optional
                     break
                 extended.append((*row, *texts))
             else:
-                client.insert(EVENTS, extended, (*EVENT_COLUMNS, *columns.values()), settings=WITH_MATERIALIZED)
-                return
-    client.insert(EVENTS, rows, EVENT_COLUMNS, settings=INSERT_SETTINGS)
+                return extended, (*EVENT_COLUMNS, *columns.values())
+    return rows, EVENT_COLUMNS
 
 
 _executor: dict = {}

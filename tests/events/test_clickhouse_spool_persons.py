@@ -5,13 +5,16 @@ resolving them itself; a request that cannot be stored is set aside without hold
 an outage rolls the persons back and loses nothing; API requests read their writes.
 
 These tests commit (the flusher works on its own database connection, as in production)."""
-import pickle
+
+import os
 
 import pytest
+from django.db import connection
 
 from events.clickhouse import get_client, reset_client
 from events.clickhouse import spool as spool_module
 from events.clickhouse.client import ChdbClient, ClickHouseError
+from events.clickhouse.resolver import ResolverProcess
 from events.clickhouse.schema import EVENTS
 from events.models import Person, PersonDistinctId
 from groups.models import Group
@@ -127,7 +130,7 @@ def test_a_request_that_cannot_be_stored_is_set_aside_and_the_others_go_in(spool
     assert get_client().query(f"SELECT count() FROM {EVENTS} WHERE team_id = {kept.id}").rows == [(2,)]
     dead = list((spool.directory / "dead").glob("*.spool"))
     assert len(dead) == 1  # kept on disk, in the spool's record format, for an operator
-    item = spool_module._item(pickle.loads(dead[0].read_bytes()[spool_module.HEADER.size:]))
+    item = spool_module._item(dead[0].read_bytes()[spool_module.HEADER.size:])
     assert (item.team_id, [e.distinct_id for e in item.events]) == (deleted_id, ["user-2"])
     for path in dead:
         path.unlink()
@@ -170,3 +173,45 @@ def test_spooled_requests_survive_a_crash_and_resolve_on_the_next_start(spool):
     assert client.spool is not spool
     assert client.query(f"SELECT count() FROM {EVENTS} WHERE team_id = {team.id}").rows == [(4,)]
     assert persons_of(team) == [(["anon-1", "user-1"], {"plan": "pro"}, True)]
+
+
+def in_memory_database() -> bool:
+    return getattr(connection, "is_in_memory_db", lambda: False)()
+
+
+def test_persons_resolve_in_a_process_of_their_own_where_the_database_allows(spool, settings):
+    team = TeamFactory()
+    ingest(team, message("$pageview", "user-1"))
+    flush(spool)
+    if in_memory_database():  # another process cannot open it: the spool's thread resolves
+        assert spool.resolver is False
+    else:
+        assert isinstance(spool.resolver, ResolverProcess)
+        process = spool.resolver._process
+        assert process.pid != os.getpid() and process.poll() is None
+    assert PersonDistinctId.objects.filter(team=team, distinct_id="user-1").exists()
+
+
+def test_without_the_process_persons_resolve_in_the_spools_thread(spool, settings):
+    settings.CLICKHOUSE_SPOOL_PERSONS_PROCESS = False
+    team = TeamFactory()
+    ingest(team, message("$identify", "user-1", {"$anon_distinct_id": "anon-1"}))
+    flush(spool)
+    assert spool.resolver is False
+    assert persons_of(team) == [(["anon-1", "user-1"], {}, True)]
+
+
+def test_a_resolver_process_that_died_is_started_again_and_nothing_is_lost(spool):
+    if in_memory_database():
+        pytest.skip("SQLite in memory: persons resolve in the spool's thread")
+    team = TeamFactory()
+    ingest(team, message("$pageview", "user-1"))
+    flush(spool)
+    first = spool.resolver._process
+    first.kill()
+    first.wait()
+    ingest(team, message("$identify", "user-2", {"$anon_distinct_id": "user-1"}))
+    flush(spool)
+    assert spool.resolver._process.pid != first.pid
+    assert persons_of(team) == [(["user-1", "user-2"], {}, True)]
+    assert get_client().query(f"SELECT count() FROM {EVENTS} WHERE team_id = {team.id}").rows == [(2,)]
