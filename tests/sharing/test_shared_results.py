@@ -2,9 +2,11 @@
 and the legend of charts with several series."""
 import io
 import re
+from types import SimpleNamespace
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 from PIL import Image
 
 from sharing import throttling
@@ -90,7 +92,10 @@ def test_a_running_background_job_is_waited_for(page, use):
     assert page(".json").json()["insight"]["query_status"]["complete"] is False
 
 
-def test_computations_per_shared_insight_are_throttled_then_go_to_the_background(page, use, insight):
+def test_computations_per_shared_insight_are_throttled_then_go_to_the_background(page, use, insight, monkeypatch):
+    # One instant for the throttle: its windows are fixed minutes, which a slow run could straddle.
+    instant = timezone.now()
+    monkeypatch.setattr(throttling, "timezone", SimpleNamespace(now=lambda: instant))
     engine = use(ModalEngine(computed=MISS))  # computing leaves nothing cached: every view is a miss
     for _ in range(throttling.COMPUTATIONS_PER_WINDOW):
         page()
