@@ -203,6 +203,8 @@ def store_spooled(requests: list[tuple[int, datetime, list[CapturedEvent]]], wri
     The events of each team, in arrival order, are resolved together: a few statements for the
     whole group instead of a few per request. `write_rows(rows)` stores the event-store rows
     (`ClickHouseEventStore.rows`) before the commit, so a failure leaves nothing behind."""
+    if not requests:
+        return
     by_team: dict[int, list[CapturedEvent]] = {}
     for team_id, now, captured in requests:
         for position, event in enumerate(captured):

@@ -4,14 +4,18 @@ The server process owns chDB, so it serves every request and runs every ClickHou
 Python in it runs under one GIL. Resolving the persons of spooled capture requests is the biggest
 Python job left after capture (`services.store_spooled`), and it needs only the Django database:
 so it runs here, in a process of its own (its own GIL, the machine's other core), while the
-server's process decodes capture requests and writes ClickHouse.
+server's process decodes capture requests and writes ClickHouse. The two overlap: the server
+writes one group's rows into ClickHouse while the child resolves the next group (the spool).
 
-Protocol over a pipe, one pickled message at a time: the server sends ("store", records), the
-spool's own records of capture requests. The child resolves them in one transaction and asks the
-server to run its ClickHouse statements (the event-store rows, group mirrors), each answered with
-("ok", result) or ("error", message, code); it commits only once ClickHouse has the rows, then
-answers ("done",), or ("failed", outage, message) after rolling back. A child that dies or stops
-answering is an outage: the spool keeps the records and retries with a new child.
+Protocol over a socket pair, one pickled message at a time: the server sends ("store", records),
+the spool's own records of capture requests. The child resolves them in one transaction, asking
+the server to run the few ClickHouse statements it needs on the way (group mirrors, the
+materialized columns), each answered with ("ok", result) or ("error", message, code); it encodes
+the events' insert, commits, and answers ("resolved", rows), or ("failed", outage, message) after
+rolling back. Persons are committed before their events are in ClickHouse: if that write fails
+or the server stops, the records stay spooled and are resolved again, which changes nothing
+(`$set` of the same values, merges already made, events stored once by uuid). A child that dies
+or stops answering is an outage: the spool keeps the records and retries with a new child.
 """
 import logging
 import os
@@ -42,31 +46,33 @@ class ResolverProcess:
         self._process = None
         self._pipe = None
 
-    def store(self, records: list[bytes], rows: list) -> None:
-        """Resolve and store the capture requests `records`, with the already resolved `rows`."""
-        pipe = self._started()
+    def submit(self, records: list[bytes]) -> None:
+        """Send capture requests (spool records) to be resolved; `collect` gets their rows."""
         try:
-            pipe.send_bytes(pickle.dumps(("store", records), pickle.HIGHEST_PROTOCOL))
-            while True:
-                message = pickle.loads(pipe.recv_bytes())
-                if message[0] == "done":
-                    return
-                if message[0] == "failed":
-                    _, outage, text = message
-                    raise ClickHouseError(text) if outage else UnstorableRequests(text)
-                pipe.send_bytes(pickle.dumps(self._run(message, rows), pickle.HIGHEST_PROTOCOL))
+            self._started().send_bytes(pickle.dumps(("store", records), pickle.HIGHEST_PROTOCOL))
         except (EOFError, OSError, pickle.PickleError) as error:
             self.stop()
             raise ClickHouseError(f"The person resolution process stopped: {error!r}") from None
 
-    def _run(self, message: tuple, rows: list) -> tuple:
-        from .writer import write_rows
+    def collect(self) -> list:
+        """The rows (`writer.Rows`, events encoded) of the submitted requests, once the child
+        committed their persons; runs the child's ClickHouse statements meanwhile."""
+        try:
+            while True:
+                message = pickle.loads(self._pipe.recv_bytes())
+                if message[0] == "resolved":
+                    return message[1]
+                if message[0] == "failed":
+                    _, outage, text = message
+                    raise ClickHouseError(text) if outage else UnstorableRequests(text)
+                self._pipe.send_bytes(pickle.dumps(self._run(message), pickle.HIGHEST_PROTOCOL))
+        except (EOFError, OSError, pickle.PickleError, AttributeError) as error:  # AttributeError: no pipe
+            self.stop()
+            raise ClickHouseError(f"The person resolution process stopped: {error!r}") from None
 
+    def _run(self, message: tuple) -> tuple:
         kind, args, kwargs = message
         try:
-            if kind == "write_rows":
-                write_rows(self.client, [*args[0], *rows], side_by_side=False)
-                return ("ok", None)
             return ("ok", getattr(self.client, kind)(*args, **kwargs))
         except ClickHouseError as error:
             return ("error", str(error), error.code)
@@ -106,7 +112,7 @@ class _ServerClient(ClickHouseClient):
         self.pipe = pipe
         self.spool = None
 
-    def call(self, kind: str, *args, **kwargs):
+    def call(self, kind: str, *args, **kwargs):  # kind: a ClickHouseClient method
         self.pipe.send_bytes(pickle.dumps((kind, args, kwargs), pickle.HIGHEST_PROTOCOL))
         answer = pickle.loads(self.pipe.recv_bytes())
         if answer[0] == "error":
@@ -148,8 +154,13 @@ def serve(pipe) -> None:
         close_old_connections()
         try:
             requests = [(item.team_id, item.now, item.events) for item in map(_item, records)]
-            store_spooled(requests, lambda resolved: server.call("write_rows", [encode_events(server, rows) for rows in resolved]))
-            answer: tuple = ("done",)
+            encoded: list = []
+
+            def keep(resolved: list) -> None:  # the last attempt's rows, sent once committed
+                encoded[:] = [encode_events(server, rows) for rows in resolved]
+
+            store_spooled(requests, keep)
+            answer: tuple = ("resolved", encoded)
         except Exception as error:  # the server decides: retry later, or set the requests aside
             answer = ("failed", _is_outage(error), repr(error))
         try:

@@ -5,22 +5,29 @@ lookup ~4 ms, then merges of the small parts), so writing each request (or the f
 as it arrives caps ingestion far below what ClickHouse does with big inserts. PostHog too
 acknowledges capture once the events are in Kafka, not in ClickHouse.
 
-How: a request appends its rows (`writer.Rows`) as one record to the current segment file under
-`CLICKHOUSE_SPOOL_DIR` and waits for an fsync (one fsync covers every record appended before it:
-group fsync); its rows stay in memory too. A flusher thread seals the segment every
-`CLICKHOUSE_SPOOL_FLUSH_SECONDS` (sooner with many rows or a waiting reader) and writes all
-sealed rows with `writer.write_rows` (one insert per table, the uuid dedupe across the group and
-what is stored), then deletes the segment files. If that fails it retries with backoff; the rows
-stay spooled. Past `CLICKHOUSE_SPOOL_MAX_BYTES` or `CLICKHOUSE_SPOOL_MAX_AGE_SECONDS` of backlog,
-appends are refused (capture answers 503 with Retry-After) instead of growing without bound.
+How: a capture request appends its validated events (`append_captured`; with
+`CLICKHOUSE_SPOOL_PERSONS` off, its person-resolved rows, `append`) as one record to the current
+segment file under `CLICKHOUSE_SPOOL_DIR` and waits for an fsync (one fsync covers every record
+appended before it: group fsync); they stay in memory too. A flusher thread seals the segment
+every `CLICKHOUSE_SPOOL_FLUSH_SECONDS` (sooner with many events or a waiting reader), resolves
+the persons of all sealed requests together (`services.store_spooled`: one transaction for the
+group) and writes them with `writer.write_rows` (one insert per table, the uuid dedupe across the
+group and what is stored), then deletes the segment files. Persons resolve in a process of their
+own where the database allows (`resolver.py`, `CLICKHOUSE_SPOOL_PERSONS_PROCESS`), pipelined: it
+resolves the next group while this thread writes the last one into ClickHouse. If anything fails
+the thread retries with backoff; the records stay spooled. A request that can never be stored
+(its project was deleted meanwhile) is set aside in `dead/`. Past `CLICKHOUSE_SPOOL_MAX_BYTES` or
+`CLICKHOUSE_SPOOL_MAX_AGE_SECONDS` of backlog, appends are refused (capture answers 503 with
+Retry-After) instead of growing without bound.
 
 - Restart: segments left by a crash are read back when the spool opens (with the process's first
   ClickHouse client) and flushed first; the uuid dedupe drops what was already stored, and the
   mirrors (persons, distinct ids, overrides) are versioned rows, so writing them twice is harmless.
   A torn last record (a crash mid-append) was never acknowledged and is skipped.
-- Read-your-writes: every statement of the process's client (`get_client()`) first waits until
-  the spool is flushed up to that moment, so a query sees every acknowledged event; while
-  ClickHouse refuses the spooled rows, statements fail (after one more attempt) instead.
+- Read-your-writes: every statement of the process's client (`get_client()`), and every API
+  request other than capture (`events.middleware`), first waits until the spool is flushed up to
+  that moment, so a read sees every acknowledged event, person and group; while the spooled
+  records cannot be stored, they fail (after one more attempt) instead.
 - Records are pickles of plain rows, written and read only by this server (trusted like the chDB
   data next to them); each record carries its length and CRC32.
 - chDB only: one process owns the data directory, so one spool per directory. A ClickHouse server
@@ -40,6 +47,7 @@ from typing import Optional
 from django.conf import settings
 
 from .client import ClickHouseError
+from .resolver import UnstorableRequests
 from .writer import Rows, write_rows
 
 logger = logging.getLogger(__name__)
@@ -107,6 +115,8 @@ class Spool:
         self._stopping = False
         self._flushing: Optional[int] = None  # the thread flushing now
         self.resolver = None  # the person resolution process (resolver.py), False: none
+        self._in_child: list[_Segment] = []  # segments the resolver process is resolving
+        self._unwritten: Optional[tuple[list[_Segment], list]] = None  # resolved, not yet in ClickHouse: (segments, rows)
         self.directory.mkdir(parents=True, exist_ok=True)
         self._number = 0
         for path in sorted(self.directory.glob(f"*{SUFFIX}")):
@@ -176,9 +186,13 @@ class Spool:
             target, attempts = self._seq, self._attempts
             if self._flushed >= target:
                 return
-            self._urgent = True
-            self._changed.notify_all()
-            self._changed.wait_for(lambda: self._flushed >= target or self._failed_attempt > attempts, timeout)
+            deadline = time.monotonic() + timeout
+            while self._flushed < target and self._failed_attempt <= attempts:
+                self._urgent = True  # again after every flush: with a resolver process, a group takes two
+                self._changed.notify_all()
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._changed.wait(remaining):
+                    break
             if self._flushed < target:
                 raise ClickHouseError(f"Events acknowledged by this server are not yet stored in ClickHouse: {self._error}")
 
@@ -209,7 +223,7 @@ class Spool:
         _close_connections()
 
     def flush(self) -> bool:
-        """Seal the current segment and write every sealed one; False if ClickHouse failed."""
+        """Seal the current segment and store the sealed ones; False if that failed (they stay)."""
         with self._lock:
             if self._current.batches:
                 self._sealed.append(self._current)
@@ -223,7 +237,12 @@ class Spool:
         try:
             for segment in sealed:
                 segment.close()  # its records on disk before they reach ClickHouse
-            self._store([item for segment in sealed for item in segment.batches])
+            resolver = self._resolver()
+            if resolver is None:
+                self._store([item for segment in sealed for item in segment.batches])
+                done = sealed
+            else:
+                done = self._store_overlapped(resolver, sealed)
         except Exception as error:  # ClickHouse (or a database, or the disk) failed: keep everything, retry later
             logger.warning("ClickHouse spool flush failed (%d events waiting): %s",
                            sum(segment.events for segment in sealed), error)
@@ -233,13 +252,46 @@ class Spool:
             return False
         finally:
             self._flushing = None
-        for segment in sealed:
+        for segment in done:
             segment.path.unlink(missing_ok=True)
         with self._lock:
-            del self._sealed[: len(sealed)]
-            self._flushed = max(self._flushed, sealed[-1].last_seq)
+            if done:
+                del self._sealed[: len(done)]
+                self._flushed = max(self._flushed, done[-1].last_seq)
             self._changed.notify_all()
         return True
+
+    def _store_overlapped(self, resolver, sealed: list[_Segment]) -> list[_Segment]:
+        """One step of the pipeline through the resolver process; returns the segments now stored.
+
+        The sealed segments are, in order: those resolved but not yet in ClickHouse
+        (`_unwritten`, with their rows), those the child is resolving (`_in_child`), and new ones.
+        The group in the child comes back resolved; the new ones go to the child before that group
+        is written, so the child resolves while ClickHouse writes."""
+        if self._unwritten is None and self._in_child:
+            group, self._in_child = self._in_child, []
+            try:
+                resolved = resolver.collect()
+            except UnstorableRequests:  # the child rolled back: find what cannot be stored, one at a time
+                self._store([item for segment in group for item in segment.batches])
+                return group
+            self._unwritten = (group, resolved)
+        if not self._in_child:
+            ahead = len(self._unwritten[0]) if self._unwritten else 0
+            waiting = sealed[ahead:]
+            records = [item.record for segment in waiting for item in segment.batches if isinstance(item, _Captured)]
+            if records:
+                resolver.submit(records)
+                self._in_child = waiting
+            elif waiting and self._unwritten is None:
+                self._unwritten = (waiting, [])  # rows only: nothing to resolve
+        if self._unwritten is None:
+            return []
+        group, resolved = self._unwritten
+        rows = [item for segment in group for item in segment.batches if isinstance(item, Rows)]
+        write_rows(self.client, [*resolved, *rows], side_by_side=False)
+        self._unwritten = None
+        return group
 
     def _store(self, items: list) -> None:
         """Store spooled items: rows as they are; capture requests after resolving their persons,
@@ -256,7 +308,8 @@ class Spool:
         try:
             resolver = self._resolver()
             if resolver is not None:  # in a process of its own (resolver.py)
-                resolver.store([item.record for item in items if isinstance(item, _Captured)], rows)
+                resolver.submit([item.record for item in items if isinstance(item, _Captured)])
+                write_rows(self.client, [*resolver.collect(), *rows], side_by_side=False)
             else:
                 from django.db import close_old_connections
 
@@ -297,7 +350,9 @@ class Spool:
             self._stopping = True
             self._changed.notify_all()
         self._thread.join()
-        self.flush()
+        for _ in range(3):  # through the resolver process, a group takes two steps
+            if not self._sealed and not self._current.batches or not self.flush():
+                break
         if self.resolver:
             self.resolver.stop()
         self._current.close()
