@@ -197,8 +197,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--distinct-ids", type=int, default=5_000, help="size of the pool of users sending events")
     parser.add_argument("--concurrency", type=int, default=4, help="client connections")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (make run: 2)")
-    parser.add_argument("--threads", type=int, default=4, help="threads per worker (make run: 4)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (with --engine chdb: 1, chDB opens its data in one process)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads per worker (default: 4, or 8 with --engine chdb: the same 8 threads in all as two workers, "
+                             "and what `make run` starts)")
     parser.add_argument("--engine", choices=["django", "chdb", "clickhouse-http"], default="django",
                         help="where events go: the Django database, ClickHouse in process (one worker: chDB opens its data "
                              "in one process), or a ClickHouse server over HTTP (the tests' chDB-backed endpoint)")
@@ -207,6 +209,8 @@ def main() -> None:
     http = args.engine == "clickhouse-http"
     if chdb:
         args.workers = 1
+    if args.threads is None:
+        args.threads = 8 if chdb else 4
 
     tmp = tempfile.TemporaryDirectory()
     database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{tmp.name}/bench.sqlite3"

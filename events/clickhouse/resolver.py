@@ -17,7 +17,6 @@ or the server stops, the records stay spooled and are resolved again, which chan
 (`$set` of the same values, merges already made, events stored once by uuid). A child that dies
 or stops answering is an outage: the spool keeps the records and retries with a new child.
 """
-import logging
 import os
 import pickle
 import socket
@@ -29,8 +28,6 @@ from typing import Optional
 from django.conf import settings
 
 from .client import ClickHouseClient, ClickHouseError  # nothing that needs Django's apps: the child imports this first
-
-logger = logging.getLogger(__name__)
 
 
 class UnstorableRequests(Exception):
@@ -72,6 +69,8 @@ class ResolverProcess:
 
     def _run(self, message: tuple) -> tuple:
         kind, args, kwargs = message
+        if kind not in ("query", "command", "insert"):
+            raise pickle.PickleError(f"unexpected message {kind!r}")  # a child out of step: restarted
         try:
             return ("ok", getattr(self.client, kind)(*args, **kwargs))
         except ClickHouseError as error:

@@ -294,21 +294,22 @@ class Spool:
         return group
 
     def _store(self, items: list) -> None:
-        """Store spooled items: rows as they are; capture requests after resolving their persons,
-        in one Django transaction that commits only once ClickHouse has the rows. A request that
-        cannot be stored at all (its project was deleted meanwhile, a bug), unlike an outage, is set
-        aside in `dead/` with the reason logged, so that it does not hold up everything after it."""
-        requests = [(item.team_id, item.now, item.events) for item in items if isinstance(item, _Captured)]
+        """Store spooled items, one step: rows as they are; capture requests after resolving their
+        persons in one transaction (here, committed once ClickHouse has the rows; or in the
+        resolver process, see resolver.py). A request that cannot be stored at all (its project was
+        deleted meanwhile, a bug), unlike an outage, is set aside in `dead/` with the reason logged,
+        so that it does not hold up everything after it."""
+        captured = [item for item in items if isinstance(item, _Captured)]
         rows = [item for item in items if isinstance(item, Rows)]
         # One statement at a time: in the background nobody waits for it, and at exit no
         # thread pool is left to run them side by side.
-        if not requests:
+        if not captured:
             write_rows(self.client, rows, side_by_side=False)
             return
         try:
             resolver = self._resolver()
-            if resolver is not None:  # in a process of its own (resolver.py)
-                resolver.submit([item.record for item in items if isinstance(item, _Captured)])
+            if resolver is not None:
+                resolver.submit([item.record for item in captured])
                 write_rows(self.client, [*resolver.collect(), *rows], side_by_side=False)
             else:
                 from django.db import close_old_connections
@@ -316,7 +317,8 @@ class Spool:
                 from ..services import store_spooled
 
                 close_old_connections()  # this thread's connection, as a request would get it
-                store_spooled(requests, lambda resolved: write_rows(self.client, [*resolved, *rows], side_by_side=False))
+                store_spooled([(item.team_id, item.now, item.events) for item in captured],
+                              lambda resolved: write_rows(self.client, [*resolved, *rows], side_by_side=False))
         except Exception as error:
             if _is_outage(error):
                 raise
