@@ -19,6 +19,9 @@ class Database:
     needs_write_locks = False
     # `COPY ... FROM STDIN` is the bulk insert path.
     copy_from_stdin = False
+    # An open transaction holds the database's one write lock (SQLite's IMMEDIATE transactions):
+    # waiting inside it for another connection's write can only time out.
+    transaction_holds_write_lock = True
 
     def __init__(self, connection):
         self.connection = connection
@@ -61,6 +64,7 @@ class Database:
 class PostgresDatabase(Database):
     needs_write_locks = True
     copy_from_stdin = True
+    transaction_holds_write_lock = False
 
     def lock_keys(self, namespace, keys):
         with self.connection.cursor() as cursor:

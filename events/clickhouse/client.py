@@ -138,8 +138,8 @@ class ChdbClient(ClickHouseClient):
         self._connections = _chdb_connections(path)
         self.spool = spool  # the ingestion spool in front of this data (`spool`), if any
 
-    def _run(self, sql: str, fmt: str, parameters: Optional[dict]):
-        if self.spool is not None:
+    def _run(self, sql: str, fmt: str, parameters: Optional[dict], *, after_spool: bool = True):
+        if self.spool is not None and after_spool:
             self.spool.wait_flushed()  # read-your-writes: acknowledged events first
         # One chDB connection per concurrent statement: a shared session runs one at a time (a
         # slow insight would hold up every request, and a KILL would wait behind its query).
@@ -180,7 +180,10 @@ class ChdbClient(ClickHouseClient):
         columns = ", ".join(f"`{name}`" for name in column_names)
         all_settings = {"date_time_input_format": "best_effort", **(settings or {})}
         payload = b"\n".join(lines).decode()
-        self._run(f"INSERT INTO {table} ({columns}){settings_clause(all_settings)} FORMAT JSONCompactEachRow\n{payload}", "CSV", None)
+        # An insert reads nothing: it need not wait for the spool (and inside a transaction
+        # that holds what the spool's flush needs, it must not).
+        self._run(f"INSERT INTO {table} ({columns}){settings_clause(all_settings)} FORMAT JSONCompactEachRow\n{payload}", "CSV",
+                  None, after_spool=False)
 
     def kill_query(self, query_id):
         # system.processes has no log_comment column; the statement's settings hold it.

@@ -182,6 +182,8 @@ class Spool:
         statement fails now rather than holding its thread through the retries) or on timeout."""
         if threading.get_ident() == self._flushing:
             return  # a statement of the flush itself
+        if settings.CLICKHOUSE_SPOOL_PERSONS and _holds_database_write_lock():
+            return  # the flush resolves persons: it needs the write lock this thread holds until it commits
         with self._lock:
             target, attempts = self._seq, self._attempts
             if self._flushed >= target:
@@ -431,6 +433,14 @@ def _is_outage(error: BaseException) -> bool:
     from django.db import InterfaceError, OperationalError
 
     return isinstance(error, (ClickHouseError, OperationalError, InterfaceError, OSError))  # resolver.UnstorableRequests: no
+
+
+def _holds_database_write_lock() -> bool:
+    from django.db import connection
+
+    from core.database import for_connection
+
+    return connection.in_atomic_block and for_connection().transaction_holds_write_lock
 
 
 def _close_connections() -> None:

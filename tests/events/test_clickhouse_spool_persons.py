@@ -7,14 +7,16 @@ an outage rolls the persons back and loses nothing; API requests read their writ
 These tests commit (the flusher works on its own database connection, as in production)."""
 
 import os
+import time
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from events.clickhouse import get_client, reset_client
 from events.clickhouse import spool as spool_module
 from events.clickhouse.client import ChdbClient, ClickHouseError
 from events.clickhouse.resolver import ResolverProcess
+from events.clickhouse.mirror import mirror_groups
 from events.clickhouse.schema import EVENTS
 from events.models import Person, PersonDistinctId
 from groups.models import Group
@@ -218,3 +220,18 @@ def test_a_resolver_process_that_died_is_started_again_and_nothing_is_lost(spool
     assert spool.resolver._process.pid != first.pid
     assert persons_of(team) == [(["user-1", "user-2"], {}, True)]
     assert get_client().query(f"SELECT count() FROM {EVENTS} WHERE team_id = {team.id}").rows == [(2,)]
+
+
+def test_statements_in_a_transaction_never_wait_for_a_flush_that_needs_its_lock(spool):
+    # On SQLite a transaction holds the database's one write lock, which the flush needs to store
+    # persons: waiting for it there could only time out. Inserts never wait; queries do where they can.
+    team = TeamFactory()
+    ingest(team, message("$groupidentify", "user-1", {"$group_type": "company", "$group_key": "acme"}))
+    started = time.monotonic()
+    with transaction.atomic():
+        group = Group.objects.create(team=team, group_type_index=0, group_key="beta", group_properties={})
+        mirror_groups([group])
+        assert get_client().query("SELECT 1").rows == [(1,)]
+    assert time.monotonic() - started < 10
+    flush(spool)
+    assert sorted(Group.objects.filter(team=team).values_list("group_key", flat=True)) == ["acme", "beta"]
