@@ -5,6 +5,8 @@ request), then resolves all distinct ids of the request with a handful of querie
 property updates and merges in memory in arrival order, writes the person changes, and inserts the
 events with one bulk insert. Retried events (same uuid) are stored once: unique (uuid, team).
 Where the events go (the Django database or ClickHouse) is the event store's business (`events.store`).
+With chDB's spool (`CLICKHOUSE_SPOOL_PERSONS`), capture stops after validation: the spool stores the
+requests later, a group at a time (`store_spooled`: the same resolution, one transaction per group).
 """
 import hashlib
 import json
@@ -201,8 +203,10 @@ def store_spooled(requests: list[tuple[int, datetime, list[CapturedEvent]]], wri
     """Resolve the persons of spooled capture requests and store them, all in one transaction.
 
     The events of each team, in arrival order, are resolved together: a few statements for the
-    whole group instead of a few per request. `write_rows(rows)` stores the event-store rows
-    (`ClickHouseEventStore.rows`) before the commit, so a failure leaves nothing behind."""
+    whole group instead of a few per request. `write_rows(rows)` gets the event-store rows
+    (`ClickHouseEventStore.rows`) inside the transaction: the spool's thread stores them there
+    (a failure rolls the persons back); the resolver process hands them to the server, which
+    stores them after the commit (see events/clickhouse/resolver.py)."""
     if not requests:
         return
     by_team: dict[int, list[CapturedEvent]] = {}
