@@ -102,6 +102,11 @@ def stored_at(now: datetime, position: int) -> datetime:
     return now + timedelta(microseconds=position)
 
 
+def created_at(event: "CapturedEvent", now: datetime, position: int) -> datetime:
+    """The stored row's `created_at`: when the spool received the event, else `stored_at`."""
+    return event.received_at or stored_at(now, position)
+
+
 def _unique(events: Sequence["CapturedEvent"]) -> list["CapturedEvent"]:
     """The first event of each uuid (a batch may repeat one)."""
     first_of_uuid: dict[uuid.UUID, "CapturedEvent"] = {}
@@ -154,11 +159,11 @@ class DjangoEventStore(EventStore):
                 with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                     for position, e in enumerate(unique):
                         copy.write_row((e.uuid, team_id, e.event, e.distinct_id, json.dumps(e.properties), e.timestamp,
-                                        person_ids.get(e.distinct_id), e.session_id, e.received_at or stored_at(now, position)))
+                                        person_ids.get(e.distinct_id), e.session_id, created_at(e, now, position)))
             return
         rows = [
             (e.uuid.hex, team_id, e.event, e.distinct_id, json.dumps(e.properties), ops.adapt_datetimefield_value(e.timestamp),
-             person_ids.get(e.distinct_id), e.session_id, ops.adapt_datetimefield_value(e.received_at or stored_at(now, position)))
+             person_ids.get(e.distinct_id), e.session_id, ops.adapt_datetimefield_value(created_at(e, now, position)))
             for position, e in enumerate(unique)
         ]
         per_statement = connection.features.max_query_params // len(EVENT_COLUMNS)
@@ -234,7 +239,7 @@ class ClickHouseEventStore(EventStore):
             distinct_ids=links,
             overrides=mirror.override_rows(team_id, overrides),
             events=[(str(e.uuid), team_id, e.event, e.distinct_id, json_text(e.properties), e.timestamp,
-                     person_ids.get(e.distinct_id), e.session_id, e.received_at or stored_at(now, position))
+                     person_ids.get(e.distinct_id), e.session_id, created_at(e, now, position))
                     for position, e in enumerate(events)],
             properties=[e.properties for e in events],
         )
