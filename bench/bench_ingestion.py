@@ -3,12 +3,15 @@
     .venv/bin/python bench/bench_ingestion.py                     # a fresh SQLite file
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench .venv/bin/python bench/bench_ingestion.py
     .venv/bin/python bench/bench_ingestion.py --engine chdb       # events into ClickHouse in process (chDB)
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres .venv/bin/python bench/bench_ingestion.py --engine chdb --baseline django
     .venv/bin/python bench/bench_ingestion.py --engine clickhouse-http  # events into a ClickHouse server over HTTP
 
 Events look like posthog-python's (pageviews with browser, OS, URL, session; some $set and
 $identify), from a pool of distinct ids, so the run covers new and returning persons. Request
 bodies are encoded before the clock starts; client threads keep their connections open. The
-run checks that every event sent was stored.
+run checks that every event sent was stored. Every engine run gets a new database (on
+PostgreSQL, a new database beside the one DATABASE_URL names, dropped after; on SQLite a new
+file). `--baseline` runs a second engine first, in the same invocation, and prints the ratio.
 
 `--engine clickhouse-http` runs the server as in production with ClickHouse (CLICKHOUSE_URL,
 any number of gunicorn workers); no ClickHouse server installs here, so the server is the
@@ -33,6 +36,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BROWSERS = ["Chrome", "Safari", "Firefox", "Microsoft Edge"]
+# Issue 15's target: 15,000 events/s into ClickHouse where the Django engine on PostgreSQL did 9,300.
+TARGET_RATIO = 15_000 / 9_300
 PATHS = ["/", "/pricing", "/features", "/docs", "/blog/launch-week", "/signup", "/app"]
 
 
@@ -191,34 +196,40 @@ def wait_for(port: int, process: subprocess.Popen) -> None:
     sys.exit("server did not start")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=50_000)
-    parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument("--distinct-ids", type=int, default=5_000, help="size of the pool of users sending events")
-    parser.add_argument("--concurrency", type=int, default=4, help="client connections")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (with --engine chdb: 1, chDB opens its data in one process)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="threads per worker (default: 4, or 8 with --engine chdb: the same 8 threads in all as two workers, "
-                             "and what `make run` starts)")
-    parser.add_argument("--engine", choices=["django", "chdb", "clickhouse-http"], default="django",
-                        help="where events go: the Django database, ClickHouse in process (one worker: chDB opens its data "
-                             "in one process), or a ClickHouse server over HTTP (the tests' chDB-backed endpoint)")
-    args = parser.parse_args()
-    chdb = args.engine == "chdb"
-    http = args.engine == "clickhouse-http"
-    if chdb:
-        args.workers = 1
-    if args.threads is None:
-        args.threads = 8 if chdb else 4
+ENGINES = {"django": "", "chdb": "chdb", "clickhouse-http": "clickhouse"}
 
+
+def fresh_database(base_url: str, label: str):
+    """(a new database's URL, a function dropping it): PostgreSQL gets a database per run (dead
+    tuples of an earlier run would slow a later one: autovacuum is off here); SQLite a new file."""
+    if not base_url.startswith("postgres"):
+        directory = tempfile.TemporaryDirectory()
+        return f"sqlite:///{directory.name}/bench.sqlite3", directory.cleanup
+    import psycopg
+
+    server, _, _ = base_url.rpartition("/")
+    name = f"bench_ingestion_{label}_{os.getpid()}"
+
+    def run(statement: str) -> None:
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+            admin.execute(statement)
+
+    run(f"DROP DATABASE IF EXISTS {name}")
+    run(f"CREATE DATABASE {name}")
+    return f"{server}/{name}", lambda: run(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def run_engine(engine: str, args, database_url: str) -> dict:
+    """Serve with `engine`, send the events, and measure; returns the rates and CPU per event."""
+    chdb, http = engine == "chdb", engine == "clickhouse-http"
+    workers = 1 if chdb else args.workers
+    threads = args.threads or (8 if chdb else 4)
     tmp = tempfile.TemporaryDirectory()
-    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{tmp.name}/bench.sqlite3"
     # Production-like: DEBUG off (no query log kept per request).
     env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "0", "SECRET_KEY": "bench-only-secret", "LOG_LEVEL": "WARNING"}
     env.pop("REDIS_URL", None)
     env.pop("CLICKHOUSE_URL", None)
-    env["EVENTS_ENGINE"] = "chdb" if chdb else "clickhouse" if http else ""
+    env["EVENTS_ENGINE"] = ENGINES[engine]
     endpoint = None
     if chdb:
         env["CLICKHOUSE_DATA_DIR"] = f"{tmp.name}/clickhouse"
@@ -242,7 +253,7 @@ def main() -> None:
         port = sock.getsockname()[1]
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "insights_api.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(args.workers), "--threads", str(args.threads), "--log-level", "warning"],
+         "--workers", str(workers), "--threads", str(threads), "--log-level", "warning"],
         cwd=ROOT,
         env=env,
     )
@@ -285,17 +296,52 @@ def main() -> None:
     if http:
         vendor = f"events in ClickHouse over HTTP (the chDB-backed test endpoint), persons in {vendor}"
     latencies.sort()
-    print(f"database: {vendor}; server: gunicorn --workers {args.workers} --threads {args.threads}; client connections: {args.concurrency}")
-    print(f"sent {args.events} events in {len(bodies)} batches of {args.batch_size}: acknowledged in {acknowledged:.2f}s, "
+    print(f"[{engine}] database: {vendor}; server: gunicorn --workers {workers} --threads {threads}; client connections: {args.concurrency}")
+    print(f"  sent {args.events} events in {len(bodies)} batches of {args.batch_size}: acknowledged in {acknowledged:.2f}s, "
           f"all counted by a query {elapsed:.2f}s after the first was sent")
-    print(f"throughput: {args.events / elapsed:,.0f} events/s stored and queryable ({args.events / acknowledged:,.0f} events/s acknowledged)")
-    print(f"batch latency: p50 {statistics.median(latencies) * 1000:.1f} ms, p95 {latencies[int(len(latencies) * 0.95)] * 1000:.1f} ms")
-    print(f"server CPU (gunicorn{' with chDB' if chdb else ''}{' + the ClickHouse endpoint' if http else ''}{' + postgres backends' if postgres else ''}): {cpu_used / args.events * 1e6:.0f} us per event "
-          f"-> at most {args.events / cpu_used * (os.cpu_count() or 1):,.0f} events/s if {os.cpu_count()} cores served only this")
-    print(f"machine load average: {load_before:.1f} before, {load_after:.1f} after ({os.cpu_count()} cores)")
-    print(f"stored: {stored} of {expected} events sent (warm-up included)")
+    print(f"  throughput: {args.events / elapsed:,.0f} events/s stored and queryable ({args.events / acknowledged:,.0f} events/s acknowledged)")
+    print(f"  batch latency: p50 {statistics.median(latencies) * 1000:.1f} ms, p95 {latencies[int(len(latencies) * 0.95)] * 1000:.1f} ms")
+    print(f"  server CPU (gunicorn{' with chDB' if chdb else ''}{' + the ClickHouse endpoint' if http else ''}{' + postgres backends' if postgres else ''}): "
+          f"{cpu_used / args.events * 1e6:.0f} us per event -> at most {args.events / cpu_used * (os.cpu_count() or 1):,.0f} events/s "
+          f"if {os.cpu_count()} cores served only this")
+    print(f"  machine load average: {load_before:.1f} before, {load_after:.1f} after ({os.cpu_count()} cores)")
+    print(f"  stored: {stored} of {expected} events sent (warm-up included)", flush=True)
     if stored != expected or queried != expected:
         sys.exit(f"some events were not stored (a query right after counted {queried})")
+    return {"rate": args.events / elapsed, "cpu": cpu_used / args.events}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--distinct-ids", type=int, default=5_000, help="size of the pool of users sending events")
+    parser.add_argument("--concurrency", type=int, default=4, help="client connections")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (with --engine chdb: 1, chDB opens its data in one process)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads per worker (default: 4, or 8 with --engine chdb: the same 8 threads in all as two workers, "
+                             "and what `make run` starts)")
+    parser.add_argument("--engine", choices=list(ENGINES), default="django",
+                        help="where events go: the Django database, ClickHouse in process (one worker: chDB opens its data "
+                             "in one process), or a ClickHouse server over HTTP (the tests' chDB-backed endpoint)")
+    parser.add_argument("--baseline", choices=list(ENGINES), default=None,
+                        help="also run this engine first, on a database of its own, and print the ratio of the two rates "
+                             "(machines here differ in speed from one session to the next: compare within one run)")
+    args = parser.parse_args()
+
+    base_url = os.environ.get("DATABASE_URL") or "sqlite:///"
+    results = {}
+    for engine in [args.baseline, args.engine] if args.baseline else [args.engine]:
+        database_url, drop = fresh_database(base_url, engine.replace("-", "_"))
+        try:
+            results[engine] = run_engine(engine, args, database_url)
+        finally:
+            drop()
+    if args.baseline:
+        ours, base = results[args.engine], results[args.baseline]
+        print(f"{args.engine} / {args.baseline}: {ours['rate'] / base['rate']:.2f}x the events/s stored and queryable, "
+              f"{base['cpu'] / ours['cpu']:.2f}x less server CPU per event (target with --engine chdb --baseline django: "
+              f">= {TARGET_RATIO:.2f}x, issue 15's 15,000 events/s where the Django engine on PostgreSQL did 9,300)")
 
 
 if __name__ == "__main__":
