@@ -60,6 +60,9 @@ class CapturedEvent:
     # When the store received it (the stored row's `created_at`); None: the request's time, one
     # microsecond apart in request order (`store.stored_at`). Set for events spooled before storing.
     received_at: datetime | None = None
+    # `properties` as the JSON text stored (`json_text`), where it is known already: events read
+    # back from the chDB spool, which keeps them so.
+    properties_json: str | None = None
 
 
 def team_for_token(token) -> Team:

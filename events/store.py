@@ -238,7 +238,7 @@ class ClickHouseEventStore(EventStore):
             persons=persons + mirror.deleted_person_rows(team_id, changes.deleted),
             distinct_ids=links,
             overrides=mirror.override_rows(team_id, overrides),
-            events=[(str(e.uuid), team_id, e.event, e.distinct_id, json_text(e.properties), e.timestamp,
+            events=[(str(e.uuid), team_id, e.event, e.distinct_id, e.properties_json or json_text(e.properties), e.timestamp,
                      person_ids.get(e.distinct_id), e.session_id, created_at(e, now, position))
                     for position, e in enumerate(events)],
             properties=[e.properties for e in events],

@@ -274,10 +274,15 @@ def json_row(row: Sequence[Any]) -> bytes:
 def json_text(value: Any) -> str:
     """`value` as JSON text for a String column (properties): orjson's compact encoding, or the
     standard library's for what orjson refuses (integers beyond 64 bits, lone surrogates)."""
+    return json_bytes(value).decode()
+
+
+def json_bytes(value: Any) -> bytes:
+    """`json_text`, encoded."""
     try:
-        return orjson.dumps(value).decode()
+        return orjson.dumps(value)
     except TypeError:  # orjson.JSONEncodeError
-        return json.dumps(value)
+        return json.dumps(value).encode()
 
 
 _PARAM_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0", "'": "\\'"})

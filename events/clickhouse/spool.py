@@ -46,7 +46,7 @@ from typing import Optional
 
 from django.conf import settings
 
-from .client import ClickHouseError
+from .client import ClickHouseError, json_bytes
 from .resolver import UnstorableRequests
 from .writer import Rows, write_rows
 
@@ -410,7 +410,9 @@ class _Captured:
 
 
 def _captured_fields(event) -> tuple:
-    return (str(event.uuid), event.event, event.distinct_id, event.properties, event.timestamp, event.session_id,
+    # The properties as their stored JSON: encoding it costs less than pickling the dict, and
+    # decoding it than unpickling one; and what reads the record back has the text to store.
+    return (str(event.uuid), event.event, event.distinct_id, json_bytes(event.properties), event.timestamp, event.session_id,
             event.process_person)
 
 
@@ -418,11 +420,21 @@ def _item(data: bytes):
     """A record read back: a capture request, or rows."""
     record = pickle.loads(data)
     if record[0] == CAPTURED:
+        from ..capture import decode_json
         from ..services import CapturedEvent
 
         _, team_id, now, events = record
         # The uuid stays text: the ClickHouse rows take it so (a UUID would cost a parse here).
-        return _Captured(team_id, now, [CapturedEvent(*fields) for fields in events], data)
+        captured = []
+        for uuid, name, distinct_id, properties, *rest in events:
+            if isinstance(properties, bytes):  # (records spooled before the JSON carry the dict)
+                # Decoded by capture's rule, which already held for this text (no integer
+                # past 64 bits turns into a float).
+                captured.append(CapturedEvent(uuid, name, distinct_id, decode_json(properties), *rest,
+                                              properties_json=properties.decode()))
+            else:
+                captured.append(CapturedEvent(uuid, name, distinct_id, properties, *rest))
+        return _Captured(team_id, now, captured, data)
     persons, distinct_ids, overrides, events = record
     return Rows(persons=persons, distinct_ids=distinct_ids, overrides=overrides, events=events)
 

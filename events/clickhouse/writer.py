@@ -28,7 +28,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, timedelta, timezone
+from datetime import timedelta, timezone
 from typing import Optional
 
 from .client import ClickHouseClient, ClickHouseError, json_row, quote
@@ -62,10 +62,13 @@ class Rows:
     # The decoded properties of each event (same order), for the materialized columns; optional.
     properties: list[dict] = field(default_factory=list)
     # Or the events already encoded for the insert (`encode_events`): one JSONCompactEachRow line
-    # each, in `encoded_columns` order, and each one's (team_id, uuid, event, timestamp).
+    # each, in `encoded_columns` order; each one's (team_id, uuid); and what the uuid lookup reads
+    # of them all: their event names and the days around their timestamps (`_lookup_days`).
     encoded: list[bytes] = field(default_factory=list)
     encoded_columns: tuple = ()
-    encoded_keys: list[tuple] = field(default_factory=list)
+    encoded_keys: list[tuple[int, str]] = field(default_factory=list)
+    encoded_names: set[str] = field(default_factory=set)
+    encoded_days: set[str] = field(default_factory=set)
 
 
 class _Ticket:
@@ -158,7 +161,7 @@ def write_rows(client: ClickHouseClient, batches: list[Rows], *, side_by_side: b
         (PERSON_DISTINCT_IDS, [row for rows in batches for row in rows.distinct_ids], DISTINCT_ID_COLUMNS),
         (PERSON_DISTINCT_ID_OVERRIDES, [row for rows in batches for row in rows.overrides], OVERRIDE_COLUMNS),
     ) if rows]
-    first = _first_of_each_uuid(batches)
+    keys, names, days = _lookup_keys(batches)
     # Independent statements, side by side; every one has finished before this goes on.
     if not side_by_side:
         for table, rows, columns in mirrors:
@@ -166,54 +169,78 @@ def write_rows(client: ClickHouseClient, batches: list[Rows], *, side_by_side: b
         mirrors = []
     pending = [_pool().submit(client.insert, table, rows, columns, settings=INSERT_SETTINGS) for table, rows, columns in mirrors]
     try:
-        stored = _stored_uuids(client, first) if first else set()
+        stored = _stored_uuids(client, keys, names, days) if keys else set()
     finally:
         errors = [error for error in (future.exception() for future in pending) if error is not None]
     if errors:
         raise errors[0]
-    new = [entry for key, entry in first.items() if key not in stored]
-    rows = [(row, props) for _, _, row, props in new if row is not None]
-    if rows:
-        _insert_events(client, rows)
-    lines_by_columns: dict[tuple, list[bytes]] = {}
-    for _, _, row, encoded in new:
-        if row is None:
-            line, columns = encoded
-            lines_by_columns.setdefault(columns, []).append(line)
+    plain, lines_by_columns = _new_events(batches, stored, every=not stored and len(set(keys)) == len(keys))
+    if plain:
+        _insert_events(client, plain)
     for columns, lines in lines_by_columns.items():
         client.insert_lines(EVENTS, lines, columns, settings=WITH_MATERIALIZED if len(columns) > len(EVENT_COLUMNS) else INSERT_SETTINGS)
 
 
-def _first_of_each_uuid(batches: list[Rows]) -> dict[tuple[int, str], tuple]:
-    """(team, uuid) -> the first event of that uuid in the group, as (event, timestamp, row, its
-    decoded properties or None) or, encoded, (event, timestamp, None, (line, columns))."""
-    first: dict[tuple[int, str], tuple] = {}
+def _lookup_keys(batches: list[Rows]) -> tuple[list[tuple[int, str]], set[str], set[str]]:
+    """Every event's (team, uuid), and what the uuid lookup reads of them: event names, days."""
+    keys: list[tuple[int, str]] = []
+    names: set[str] = set()
+    days: set[str] = set()
+    for rows in batches:
+        keys += rows.encoded_keys
+        names |= rows.encoded_names
+        days |= rows.encoded_days
+        if rows.events:
+            keys += [(row[1], str(row[0])) for row in rows.events]
+            names.update(row[2] for row in rows.events)
+            days |= _lookup_days(row[5] for row in rows.events)
+    return keys, names, days
+
+
+def _new_events(batches: list[Rows], stored: set[tuple[int, str]], *, every: bool) -> tuple[list[tuple], dict[tuple, list[bytes]]]:
+    """The events to insert: the first of each (team, uuid) not `stored`, as (row, its decoded
+    properties or None), and encoded lines by their columns. `every`: no uuid is stored or
+    repeated, so all go in (no look at each event: a spool group has thousands)."""
+    plain: list[tuple] = []
+    lines_by_columns: dict[tuple, list[bytes]] = {}
+    seen = set(stored)
     for rows in batches:
         properties = rows.properties if len(rows.properties) == len(rows.events) else [None] * len(rows.events)
-        for row, props in zip(rows.events, properties):
-            first.setdefault((row[1], str(row[0])), (row[2], row[5], row, props))
-        for line, (team, uuid, event, timestamp) in zip(rows.encoded, rows.encoded_keys):
-            first.setdefault((team, uuid), (event, timestamp, None, (line, rows.encoded_columns)))
-    return first
+        if every:
+            plain += zip(rows.events, properties)
+        else:
+            for row, props in zip(rows.events, properties):
+                key = (row[1], str(row[0]))
+                if key not in seen:
+                    seen.add(key)
+                    plain.append((row, props))
+        if rows.encoded:
+            lines = lines_by_columns.setdefault(rows.encoded_columns, [])
+            if every:
+                lines += rows.encoded
+            else:
+                for line, key in zip(rows.encoded, rows.encoded_keys):
+                    if key not in seen:
+                        seen.add(key)
+                        lines.append(line)
+    return plain, {columns: lines for columns, lines in lines_by_columns.items() if lines}
 
 
-def _stored_uuids(client: ClickHouseClient, first: dict[tuple[int, str], tuple]) -> set[tuple[int, str]]:
-    """The (team, uuid) keys ClickHouse already has. The event name and day lead the sorting key
-    and are the same in a retry (the day within RETRY_DAYS), so the lookup reads only those
-    ranges; the uuid bloom filter skips the granules without the uuids."""
+def _stored_uuids(client: ClickHouseClient, keys: list[tuple[int, str]], names: set[str], days: set[str]) -> set[tuple[int, str]]:
+    """The (team, uuid) `keys` ClickHouse already has, events of these names on these days. The
+    event name and day lead the sorting key and are the same in a retry (the day within
+    RETRY_DAYS), so the lookup reads only those ranges; the uuid bloom filter skips the granules
+    without the uuids."""
     stored: set[tuple[int, str]] = set()
-    keys = list(first)
+    keys = list(dict.fromkeys(keys))
     for start in range(0, len(keys), UUID_LOOKUP_CHUNK):
         chunk = keys[start : start + UUID_LOOKUP_CHUNK]
         teams = sorted({team for team, _ in chunk})
-        names = sorted({first[key][0] for key in chunk})
-        utc_days = {first[key][1].astimezone(timezone.utc).date() for key in chunk}
-        days = sorted({day for utc_day in utc_days for day in _days_around(utc_day)})
         found = client.query(
-            f"SELECT team_id, toString(uuid) FROM {EVENTS} WHERE team_id IN {_tuple(teams)} AND event IN {_tuple(names)} "
+            f"SELECT team_id, toString(uuid) FROM {EVENTS} WHERE team_id IN {_tuple(teams)} AND event IN {_tuple(sorted(names))} "
             # The uuids as one string literal split by ClickHouse: parsing thousands of literals
             # cost more than the lookup itself.
-            f"AND toDate(timestamp) IN {_tuple(days)} "
+            f"AND toDate(timestamp) IN {_tuple(sorted(days))} "
             f"AND uuid IN (SELECT toUUID(arrayJoin(splitByChar(',', {quote(','.join(uuid for _, uuid in chunk))}))))",
             settings={"max_threads": 1},  # a point lookup: one thread costs less than a pipeline
         ).rows
@@ -221,8 +248,10 @@ def _stored_uuids(client: ClickHouseClient, first: dict[tuple[int, str], tuple])
     return stored
 
 
-def _days_around(day: date) -> list[str]:
-    return [(day + timedelta(days=offset)).isoformat() for offset in range(-RETRY_DAYS, RETRY_DAYS + 1)]
+def _lookup_days(timestamps) -> set[str]:
+    """The days a retry of events at these times may carry (UTC, RETRY_DAYS either side)."""
+    utc_days = {timestamp.astimezone(timezone.utc).date() for timestamp in timestamps}
+    return {(day + timedelta(days=offset)).isoformat() for day in utc_days for offset in range(-RETRY_DAYS, RETRY_DAYS + 1)}
 
 
 def _insert_events(client: ClickHouseClient, entries: list[tuple[tuple, Optional[dict]]]) -> None:
@@ -239,7 +268,9 @@ def encode_events(client: ClickHouseClient, rows: Rows) -> Rows:
     extended, columns = _with_materialized(client, list(zip(rows.events, properties)))
     rows.encoded = [json_row(row) for row in extended]
     rows.encoded_columns = columns
-    rows.encoded_keys = [(row[1], str(row[0]), row[2], row[5]) for row in rows.events]
+    rows.encoded_keys = [(row[1], str(row[0])) for row in rows.events]
+    rows.encoded_names = {row[2] for row in rows.events}
+    rows.encoded_days = _lookup_days(row[5] for row in rows.events)
     rows.events, rows.properties = [], []
     return rows
 

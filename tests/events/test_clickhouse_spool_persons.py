@@ -6,6 +6,7 @@ an outage rolls the persons back and loses nothing; API requests read their writ
 
 These tests commit (the flusher works on its own database connection, as in production)."""
 
+import json
 import os
 import time
 
@@ -110,6 +111,38 @@ def test_a_group_of_requests_resolves_as_capture_would_one_by_one(spool, setting
     assert events_by_person(client, deferred) == events_by_person(client, immediate)
     assert ("$pageview", "visitor", None) in events_by_person(client, deferred)  # personless
     assert list(Group.objects.filter(team=deferred).values_list("group_key", "group_properties")) == [("acme", {"size": 5})]
+
+
+def test_properties_keep_their_exact_values_through_the_spool(spool, settings):
+    # The spool keeps properties as their JSON text: read back, they are what capture decoded
+    # (an integer past 64 bits stays exact, not a float).
+    properties = {"big": 2**70, "text": "café ☕", "nested": {"list": [1, 2.5, None, True]}, "$set": {"big": 2**70}}
+    deferred, immediate = TeamFactory(), TeamFactory()
+    ingest(deferred, message("$pageview", "user-1", properties, timestamp=T0))
+    flush(spool)
+    settings.CLICKHOUSE_SPOOL_PERSONS = False
+    ingest(immediate, message("$pageview", "user-1", properties, timestamp=T0))
+    flush(spool)
+
+    def stored(team):
+        return get_client().query(f"SELECT properties FROM {EVENTS} WHERE team_id = {team.id}").rows
+
+    assert stored(deferred) == stored(immediate)
+    assert json.loads(stored(deferred)[0][0])["big"] == 2**70
+    assert Person.objects.get(team=deferred).properties == Person.objects.get(team=immediate).properties == {"big": 2**70}
+
+
+def test_retries_are_stored_once_across_groups_and_within_one(spool):
+    team = TeamFactory()
+    batch = [message("$pageview", "user-1", timestamp=T0 + minutes(i)) for i in range(5)]
+    ingest(team, *batch)
+    ingest(team, *batch)  # same group
+    flush(spool)
+    client = get_client()
+    assert client.query(f"SELECT count() FROM {EVENTS} WHERE team_id = {team.id}").rows == [(5,)]
+    ingest(team, *batch[:3], message("$pageview", "user-1"))  # a later group
+    flush(spool)
+    assert client.query(f"SELECT count(), uniqExact(uuid) FROM {EVENTS} WHERE team_id = {team.id}").rows == [(6, 6)]
 
 
 def test_api_requests_read_what_was_acknowledged_before_them(spool, team, client):
