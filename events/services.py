@@ -11,6 +11,7 @@ requests later, a group at a time (`store_spooled`: the same resolution, one tra
 import hashlib
 import json
 import math
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone as dt_timezone
@@ -46,11 +47,12 @@ LOOKUP_CHUNK = 5000
 LINK_CHUNK = 300  # 3 parameters a link: within SQLite's parameter limit
 ADVISORY_LOCK_NAMESPACE = 0x45564E54  # "EVNT": the first key of the distinct-id advisory locks
 WRITE_ATTEMPTS = 3
+CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 @dataclass(slots=True)
 class CapturedEvent:
-    uuid: uuid.UUID  # or its text, for events read back from the chDB spool (ClickHouse takes text)
+    uuid: str | uuid.UUID  # canonical text from capture (the demo data's are UUIDs)
     event: str
     distinct_id: str
     properties: dict
@@ -137,6 +139,19 @@ def _distinct_id(raw: dict, properties: dict) -> str:
     return str(value)[:MAX_DISTINCT_ID_LENGTH]
 
 
+def _event_uuid(value) -> str:
+    """The event's uuid as canonical text (lowercase, hyphenated): as SDKs send it, kept as is
+    (parsing and printing a UUID per event cost more than the check)."""
+    if value is None:
+        return str(uuid.uuid4())
+    if isinstance(value, str) and CANONICAL_UUID.fullmatch(value):
+        return value
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        raise InvalidPayload('Event field "uuid" is not a valid UUID!') from None
+
+
 def normalize_event(raw, *, now: datetime, sent_at: datetime | None, ip: str | None) -> CapturedEvent | None:
     """Validate one captured message; None for events that are accepted but not stored."""
     if not isinstance(raw, dict):
@@ -150,14 +165,7 @@ def normalize_event(raw, *, now: datetime, sent_at: datetime | None, ip: str | N
     if not isinstance(name, str):
         raise InvalidPayload('All events must have the event name field "event"!')
     distinct_id = _distinct_id(raw, properties)
-    event_uuid = raw.get("uuid")
-    if event_uuid is None:
-        event_uuid = uuid.uuid4()
-    else:
-        try:
-            event_uuid = uuid.UUID(str(event_uuid))
-        except ValueError:
-            raise InvalidPayload('Event field "uuid" is not a valid UUID!') from None
+    event_uuid = _event_uuid(raw.get("uuid"))
     offset = raw.get("offset")
     if offset is not None and (isinstance(offset, bool) or not isinstance(offset, (int, float)) or not math.isfinite(offset)):
         raise InvalidPayload('Event field "offset" must be a number!')

@@ -153,8 +153,8 @@ class DjangoEventStore(EventStore):
         columns = ", ".join(ops.quote_name(Event._meta.get_field(name).column) for name in EVENT_COLUMNS)
         if for_connection().copy_from_stdin:
             if skip_stored_uuids:
-                stored = set(Event.objects.filter(team_id=team_id, uuid__in=[e.uuid for e in unique]).values_list("uuid", flat=True))
-                unique = [e for e in unique if e.uuid not in stored]
+                stored = {str(u) for u in Event.objects.filter(team_id=team_id, uuid__in=[e.uuid for e in unique]).values_list("uuid", flat=True)}
+                unique = [e for e in unique if str(e.uuid) not in stored]
             with connection.cursor() as cursor, connection.wrap_database_errors:
                 with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                     for position, e in enumerate(unique):
@@ -162,7 +162,7 @@ class DjangoEventStore(EventStore):
                                         person_ids.get(e.distinct_id), e.session_id, created_at(e, now, position)))
             return
         rows = [
-            (e.uuid.hex, team_id, e.event, e.distinct_id, json.dumps(e.properties), ops.adapt_datetimefield_value(e.timestamp),
+            (str(e.uuid).replace("-", ""), team_id, e.event, e.distinct_id, json.dumps(e.properties), ops.adapt_datetimefield_value(e.timestamp),
              person_ids.get(e.distinct_id), e.session_id, ops.adapt_datetimefield_value(created_at(e, now, position)))
             for position, e in enumerate(unique)
         ]

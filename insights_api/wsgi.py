@@ -9,3 +9,7 @@ application = get_wsgi_application()
 from core.periodic import start_in_server  # noqa: E402  (needs the configured apps)
 
 start_in_server()
+
+from core.memory import tune_for_server  # noqa: E402
+
+tune_for_server()

@@ -136,6 +136,8 @@ def serve(pipe) -> None:
     django.setup()
     from django.db import close_old_connections, connections
 
+    from core.memory import tune_for_server
+
     from . import client as client_module
     from ..services import store_spooled
     from .spool import _is_outage, _item
@@ -144,6 +146,7 @@ def serve(pipe) -> None:
     for name, value in settings_overrides.items():
         setattr(settings, name, value)
     connections["default"].settings_dict.update(database)  # the server's database (a test's, too)
+    tune_for_server()
     server = client_module._client = _ServerClient(pipe)
     while True:
         try:

@@ -199,6 +199,14 @@ def test_retried_events_are_stored_once(team):
     assert Event.objects.filter(team=team).count() == 2
 
 
+def test_a_uuid_in_another_spelling_is_the_same_event(team):
+    msg = message()
+    spellings = [msg["uuid"].upper(), "{" + msg["uuid"] + "}", msg["uuid"].replace("-", ""), f"urn:uuid:{msg['uuid']}"]
+    assert post_batch(team, [msg]).status_code == 200
+    assert post_batch(team, [{**msg, "uuid": spelling} for spelling in spellings]).status_code == 200
+    assert [str(e.uuid) for e in stored(team)] == [msg["uuid"]]
+
+
 def test_same_uuid_in_two_teams_is_two_events(team):
     other = make_team()
     msg = message()
