@@ -321,7 +321,7 @@ def python_loop_seconds() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--events", type=int, default=250_000, help="timed events (long enough that the chDB spool's last group, ~0.5 s, weighs little)")
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--distinct-ids", type=int, default=5_000, help="size of the pool of users sending events")
     parser.add_argument("--concurrency", type=int, default=4, help="client connections")
