@@ -232,8 +232,10 @@ def _new_events(batches: list[Rows], stored: set[tuple[int, str]], *, every: boo
 def _stored_uuids(client: ClickHouseClient, keys: list[tuple[int, str]], names: set[str], days: set[str]) -> set[tuple[int, str]]:
     """The (team, uuid) `keys` ClickHouse already has, events of these names on these days. The
     event name and day lead the sorting key and are the same in a retry (the day within
-    RETRY_DAYS), so the lookup reads only those ranges; the uuid bloom filter skips the granules
-    without the uuids."""
+    RETRY_DAYS), so the lookup reads only those ranges. The uuid bloom filter skips granules only
+    for small groups: a spool group's thousands of uuids pass it nearly everywhere, so the lookup
+    reads the uuid column of those days, a cost per group that grows with the day's events (fewer,
+    bigger groups amortize it; see bench/README.md)."""
     stored: set[tuple[int, str]] = set()
     keys = list(dict.fromkeys(keys))
     for start in range(0, len(keys), UUID_LOOKUP_CHUNK):
