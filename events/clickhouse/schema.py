@@ -36,6 +36,7 @@ GROUPS = "groups"
 COHORT_PEOPLE = "cohortpeople"
 MIGRATIONS_TABLE = "clickhouse_migrations"
 UUID_INDEX = "uuid_bloom"
+CREATED_AT_INDEX = "created_at_minmax"
 
 
 def configured_cluster() -> str:
@@ -173,6 +174,16 @@ def _0005(cluster: str) -> list[str]:
     """]
 
 
+def _0006(cluster: str) -> list[str]:
+    """A minmax index on created_at: ingestion's uuid lookup reads only the parts written in its
+    window (writer.RETRY_WINDOW), not every event of the day."""
+    table, oc = events_table(cluster), on_cluster(cluster)
+    return [
+        f"ALTER TABLE {table}{oc} ADD INDEX IF NOT EXISTS {CREATED_AT_INDEX} created_at TYPE minmax GRANULARITY 1",
+        f"ALTER TABLE {table}{oc} MATERIALIZE INDEX {CREATED_AT_INDEX}",
+    ]
+
+
 # (name, the statements for a cluster name or "" for one node) in order; never edit one that has shipped.
 MIGRATIONS: list[tuple[str, Callable[[str], list[str]]]] = [
     ("0001_initial", _0001),
@@ -180,6 +191,7 @@ MIGRATIONS: list[tuple[str, Callable[[str], list[str]]]] = [
     ("0003_uuid_bloom_filter", _0003),
     ("0004_groups", _0004),
     ("0005_cohortpeople", _0005),
+    ("0006_created_at_index", _0006),
 ]
 
 

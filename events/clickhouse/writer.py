@@ -16,8 +16,9 @@ lookup run side by side (ClickHouse works outside the GIL), the events insert af
 The leader also drops events whose (team, uuid) is already stored or repeated in the group,
 with one lookup for the group (retried batches are stored once). The lookup reads only the days
 around the group's events (a retry carries the same event name and, within a day, the same
-timestamp: SDKs correct clocks by `sent_at` and retry within minutes), so its cost does not grow
-with the table.
+timestamp: SDKs correct clocks by `sent_at`), and of them only the events written within an hour
+of the group (SDKs retry within minutes; a `created_at` index skips older parts), so its cost
+follows the recent rate, not the size of the table or of the day.
 
 The materialized columns' values are computed here from the properties the request decoded
 anyway (`materialized.property_text`), so ClickHouse does not evaluate their JSON expressions:
@@ -28,8 +29,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta, timezone
-from typing import Optional
+from datetime import datetime, timedelta, timezone
+from itertools import chain
+from typing import NamedTuple, Optional
 
 from .client import ClickHouseClient, ClickHouseError, json_row, quote
 from .mirror import DISTINCT_ID_COLUMNS, EVENT_COLUMNS, OVERRIDE_COLUMNS, PERSON_COLUMNS
@@ -48,6 +50,12 @@ WITH_MATERIALIZED = {**INSERT_SETTINGS, "insert_allow_materialized_columns": 1}
 # A retried event's timestamp may differ from the first attempt's (clock correction by a new
 # `sent_at`, or the server's time for events without one): the lookup reads these days around it.
 RETRY_DAYS = 1
+# And it reads only the events written from RETRY_WINDOW before the group's earliest `created_at`
+# (a minmax index skips older parts): SDKs retry within minutes, a spooled group written again
+# keeps its events' `created_at`, so the lookup's cost follows the recent rate instead of growing
+# with the day's events. A copy coming later still (an app offline for hours) has the original's
+# sorting key, so ReplacingMergeTree drops it when their parts merge, as in PostHog.
+RETRY_WINDOW = timedelta(hours=1)
 WAIT_SECONDS = 300  # a leader stuck longer than any insert may take: give up (the request fails)
 # How long a leader waits for requests still on their way (they take a few milliseconds to
 # resolve their persons): long enough to gather them, short against a request's latency.
@@ -65,13 +73,25 @@ class Rows:
     # The decoded properties of each event (same order), for the materialized columns; optional.
     properties: list[dict] = field(default_factory=list)
     # Or the events already encoded for the insert (`encode_events`): one JSONCompactEachRow line
-    # each, in `encoded_columns` order; each one's (team_id, uuid); and what the uuid lookup reads
-    # of them all: their event names and the days around their timestamps (`_lookup_days`).
+    # each, in `encoded_columns` order; and their uuid lookup (keys in the same order).
     encoded: list[bytes] = field(default_factory=list)
     encoded_columns: tuple = ()
-    encoded_keys: list[tuple[int, str]] = field(default_factory=list)
-    encoded_names: set[str] = field(default_factory=set)
-    encoded_days: set[str] = field(default_factory=set)
+    encoded_lookup: Optional["Lookup"] = None
+
+
+class Lookup(NamedTuple):
+    """What the uuid lookup of some events reads: their (team, uuid) keys, event names, the days
+    around their timestamps (`_lookup_days`) and their earliest `created_at`."""
+
+    keys: list[tuple[int, str]]
+    names: set[str]
+    days: set[str]
+    earliest: Optional[datetime]
+
+    @classmethod
+    def of_rows(cls, events: list[tuple]) -> "Lookup":
+        return cls([(row[1], str(row[0])) for row in events], {row[2] for row in events},
+                   _lookup_days(row[5] for row in events), min((row[8] for row in events), default=None))
 
 
 class _Ticket:
@@ -164,7 +184,8 @@ def write_rows(client: ClickHouseClient, batches: list[Rows], *, side_by_side: b
         (PERSON_DISTINCT_IDS, [row for rows in batches for row in rows.distinct_ids], DISTINCT_ID_COLUMNS),
         (PERSON_DISTINCT_ID_OVERRIDES, [row for rows in batches for row in rows.overrides], OVERRIDE_COLUMNS),
     ) if rows]
-    keys, names, days = _lookup_keys(batches)
+    lookup = _lookup_for(batches)
+    keys = lookup.keys
     # Independent statements, side by side; every one has finished before this goes on.
     if not side_by_side:
         for table, rows, columns in mirrors:
@@ -172,7 +193,7 @@ def write_rows(client: ClickHouseClient, batches: list[Rows], *, side_by_side: b
         mirrors = []
     pending = [_pool().submit(client.insert, table, rows, columns, settings=INSERT_SETTINGS) for table, rows, columns in mirrors]
     try:
-        stored = _stored_uuids(client, keys, names, days) if keys else set()
+        stored = _stored_uuids(client, lookup) if keys else set()
     finally:
         errors = [error for error in (future.exception() for future in pending) if error is not None]
     if errors:
@@ -184,20 +205,13 @@ def write_rows(client: ClickHouseClient, batches: list[Rows], *, side_by_side: b
         client.insert_lines(EVENTS, lines, columns, settings=WITH_MATERIALIZED if len(columns) > len(EVENT_COLUMNS) else INSERT_SETTINGS)
 
 
-def _lookup_keys(batches: list[Rows]) -> tuple[list[tuple[int, str]], set[str], set[str]]:
-    """Every event's (team, uuid), and what the uuid lookup reads of them: event names, days."""
-    keys: list[tuple[int, str]] = []
-    names: set[str] = set()
-    days: set[str] = set()
-    for rows in batches:
-        keys += rows.encoded_keys
-        names |= rows.encoded_names
-        days |= rows.encoded_days
-        if rows.events:
-            keys += [(row[1], str(row[0])) for row in rows.events]
-            names.update(row[2] for row in rows.events)
-            days |= _lookup_days(row[5] for row in rows.events)
-    return keys, names, days
+def _lookup_for(batches: list[Rows]) -> Lookup:
+    """The uuid lookup of every event of `batches`."""
+    parts = [rows.encoded_lookup for rows in batches if rows.encoded_lookup is not None]
+    parts += [Lookup.of_rows(rows.events) for rows in batches if rows.events]
+    earliest = [part.earliest for part in parts if part.earliest is not None]
+    return Lookup(list(chain.from_iterable(part.keys for part in parts)), set().union(*(part.names for part in parts)),
+                  set().union(*(part.days for part in parts)), min(earliest, default=None))
 
 
 def _new_events(batches: list[Rows], stored: set[tuple[int, str]], *, every: bool) -> tuple[list[tuple], dict[tuple, list[bytes]]]:
@@ -222,30 +236,30 @@ def _new_events(batches: list[Rows], stored: set[tuple[int, str]], *, every: boo
             if every:
                 lines += rows.encoded
             else:
-                for line, key in zip(rows.encoded, rows.encoded_keys):
+                for line, key in zip(rows.encoded, rows.encoded_lookup.keys):
                     if key not in seen:
                         seen.add(key)
                         lines.append(line)
     return plain, {columns: lines for columns, lines in lines_by_columns.items() if lines}
 
 
-def _stored_uuids(client: ClickHouseClient, keys: list[tuple[int, str]], names: set[str], days: set[str]) -> set[tuple[int, str]]:
-    """The (team, uuid) `keys` ClickHouse already has, events of these names on these days. The
-    event name and day lead the sorting key and are the same in a retry (the day within
-    RETRY_DAYS), so the lookup reads only those ranges. The uuid bloom filter skips granules only
-    for small groups: a spool group's thousands of uuids pass it nearly everywhere, so the lookup
-    reads the uuid column of those days, a cost per group that grows with the day's events (fewer,
-    bigger groups amortize it; see bench/README.md)."""
+def _stored_uuids(client: ClickHouseClient, lookup: Lookup) -> set[tuple[int, str]]:
+    """The (team, uuid) keys of `lookup` ClickHouse already has. The event name and day lead the
+    sorting key and are the same in a retry (the day within RETRY_DAYS), so the lookup reads only
+    those ranges, and of them only the parts written within RETRY_WINDOW (the `created_at` index).
+    The uuid bloom filter skips granules only for small groups: a spool group's thousands of uuids
+    pass it nearly everywhere."""
     stored: set[tuple[int, str]] = set()
-    keys = list(dict.fromkeys(keys))
+    keys = list(dict.fromkeys(lookup.keys))
+    written = f"AND created_at >= {quote(lookup.earliest - RETRY_WINDOW)} " if lookup.earliest is not None else ""
     for start in range(0, len(keys), UUID_LOOKUP_CHUNK):
         chunk = keys[start : start + UUID_LOOKUP_CHUNK]
         teams = sorted({team for team, _ in chunk})
         found = client.query(
-            f"SELECT team_id, toString(uuid) FROM {EVENTS} WHERE team_id IN {_tuple(teams)} AND event IN {_tuple(sorted(names))} "
+            f"SELECT team_id, toString(uuid) FROM {EVENTS} WHERE team_id IN {_tuple(teams)} AND event IN {_tuple(sorted(lookup.names))} "
             # The uuids as one string literal split by ClickHouse: parsing thousands of literals
             # cost more than the lookup itself.
-            f"AND toDate(timestamp) IN {_tuple(sorted(days))} "
+            f"AND toDate(timestamp) IN {_tuple(sorted(lookup.days))} {written}"
             f"AND uuid IN (SELECT toUUID(arrayJoin(splitByChar(',', {quote(','.join(uuid for _, uuid in chunk))}))))",
             settings={"max_threads": 1},  # a point lookup: one thread costs less than a pipeline
         ).rows
@@ -273,9 +287,7 @@ def encode_events(client: ClickHouseClient, rows: Rows) -> Rows:
     extended, columns = _with_materialized(client, list(zip(rows.events, properties)))
     rows.encoded = [json_row(row) for row in extended]
     rows.encoded_columns = columns
-    rows.encoded_keys = [(row[1], str(row[0])) for row in rows.events]
-    rows.encoded_names = {row[2] for row in rows.events}
-    rows.encoded_days = _lookup_days(row[5] for row in rows.events)
+    rows.encoded_lookup = Lookup.of_rows(rows.events)
     rows.events, rows.properties = [], []
     return rows
 

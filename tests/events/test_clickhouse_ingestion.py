@@ -248,9 +248,10 @@ def test_store_reads_on_the_django_database(team):
     assert [p["k"] for p in store.recent_event_properties(team.id, limit=5)] == [2, 1]
 
 
-def test_uuid_lookups_use_the_bloom_filter(clickhouse):
+def test_uuid_lookups_use_the_bloom_filter_and_the_created_at_index(clickhouse):
     indexes = clickhouse.query(f"SELECT name, type FROM system.data_skipping_indices WHERE table = '{EVENTS}'").rows
     assert ("uuid_bloom", "bloom_filter") in indexes
+    assert ("created_at_minmax", "minmax") in indexes
 
 
 @pytest.mark.skipif(importlib.util.find_spec("queries.sql.engine.clickhouse") is None,

@@ -72,6 +72,10 @@ def test_single_node_ddl_is_unchanged():
         "ALTER TABLE events ADD INDEX IF NOT EXISTS uuid_bloom uuid TYPE bloom_filter(0.001) GRANULARITY 1",
         "ALTER TABLE events MATERIALIZE INDEX uuid_bloom",
     ]
+    assert single["0006_created_at_index"] == [
+        "ALTER TABLE events ADD INDEX IF NOT EXISTS created_at_minmax created_at TYPE minmax GRANULARITY 1",
+        "ALTER TABLE events MATERIALIZE INDEX created_at_minmax",
+    ]
     assert not any("ON CLUSTER" in s or "Replicated" in s or "Distributed" in s for step in single.values() for s in step)
     assert [name for name, _ in MIGRATIONS] == list(single)
 
@@ -102,6 +106,9 @@ def test_cluster_ddl_shards_events_behind_a_distributed_table():
     assert declare == "ALTER TABLE events ON CLUSTER 'posthog' ADD COLUMN IF NOT EXISTS `mat_$browser` Nullable(String) COMMENT 'property:$browser'"
     assert ddl["0003_uuid_bloom_filter"][0] == (
         "ALTER TABLE sharded_events ON CLUSTER 'posthog' ADD INDEX IF NOT EXISTS uuid_bloom uuid TYPE bloom_filter(0.001) GRANULARITY 1"
+    )
+    assert ddl["0006_created_at_index"][0] == (
+        "ALTER TABLE sharded_events ON CLUSTER 'posthog' ADD INDEX IF NOT EXISTS created_at_minmax created_at TYPE minmax GRANULARITY 1"
     )
 
 

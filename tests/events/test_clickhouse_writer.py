@@ -8,7 +8,7 @@ import pytest
 
 from events.clickhouse import ClickHouseError
 from events.clickhouse.client import QueryResult
-from events.clickhouse.writer import GroupWriter, Rows, _lookup_keys, _stored_uuids, write_rows
+from events.clickhouse.writer import GroupWriter, Rows, _lookup_for, _stored_uuids, write_rows
 
 WHEN = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
@@ -155,6 +155,28 @@ def test_a_retry_whose_timestamp_moved_past_midnight_is_still_found(clickhouse):
     assert clickhouse.query("SELECT toString(uuid), timestamp FROM events").rows == [(str(event_uuid), late)]
 
 
+def test_the_lookup_reads_what_was_written_within_the_retry_window(clickhouse):
+    """Retries come within minutes: the lookup reads only events written from RETRY_WINDOW before
+    the group's earliest `created_at`, so its cost does not grow with the day's events. A group
+    written again (a spool flush retried, a replay after a crash) keeps its `created_at`: found."""
+    from datetime import timedelta
+
+    from events.clickhouse.writer import RETRY_WINDOW
+
+    def row(event_uuid, written):
+        return (event_uuid, 1, "e", "d", "{}", WHEN, None, "", written)
+
+    recent, old = uuid.uuid4(), uuid.uuid4()
+    now = WHEN + timedelta(days=1)
+    write_rows(clickhouse, [Rows(events=[row(recent, now - RETRY_WINDOW + timedelta(minutes=1)), row(old, now - 2 * RETRY_WINDOW)])])
+    write_rows(clickhouse, [Rows(events=[row(old, now - 2 * RETRY_WINDOW)])])  # the same group again: found
+    write_rows(clickhouse, [Rows(events=[row(recent, now), row(old, now)])])  # a retry now
+    counts = dict(clickhouse.query("SELECT toString(uuid), count() FROM events GROUP BY uuid").rows)
+    assert counts == {str(recent): 1, str(old): 2}  # the old one was not looked up...
+    clickhouse.command("OPTIMIZE TABLE events FINAL")  # ...and goes when its parts merge (same sorting key)
+    assert dict(clickhouse.query("SELECT toString(uuid), count() FROM events GROUP BY uuid").rows) == {str(recent): 1, str(old): 1}
+
+
 MATERIALIZED_CASES = [
     {"$browser": "Chrome", "$os": "Mac OS X"},
     {"$browser": "", "$os": None},
@@ -219,4 +241,4 @@ def test_a_spool_sized_group_is_looked_up_in_statements_clickhouse_accepts(click
     stored = event_row()
     write_rows(clickhouse, [Rows(events=[stored])])
     group = [event_row() for _ in range(12_000)] + [stored]
-    assert _stored_uuids(clickhouse, *_lookup_keys([Rows(events=group)])) == {(1, str(stored[0]))}
+    assert _stored_uuids(clickhouse, _lookup_for([Rows(events=group)])) == {(1, str(stored[0]))}
