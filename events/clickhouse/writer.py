@@ -184,8 +184,9 @@ def write_rows(client: ClickHouseClient, batches: list[Rows], *, side_by_side: b
         (PERSON_DISTINCT_IDS, [row for rows in batches for row in rows.distinct_ids], DISTINCT_ID_COLUMNS),
         (PERSON_DISTINCT_ID_OVERRIDES, [row for rows in batches for row in rows.overrides], OVERRIDE_COLUMNS),
     ) if rows]
-    lookup = _lookup_for(batches)
-    keys = lookup.keys
+    lookups = [_batch_lookup(rows) for rows in batches]
+    lookup = _merged(lookups)
+    unique = list(dict.fromkeys(lookup.keys))
     # Independent statements, side by side; every one has finished before this goes on.
     if not side_by_side:
         for table, rows, columns in mirrors:
@@ -193,64 +194,61 @@ def write_rows(client: ClickHouseClient, batches: list[Rows], *, side_by_side: b
         mirrors = []
     pending = [_pool().submit(client.insert, table, rows, columns, settings=INSERT_SETTINGS) for table, rows, columns in mirrors]
     try:
-        stored = _stored_uuids(client, lookup) if keys else set()
+        stored = _stored_uuids(client, lookup._replace(keys=unique)) if unique else set()
     finally:
         errors = [error for error in (future.exception() for future in pending) if error is not None]
     if errors:
         raise errors[0]
-    plain, lines_by_columns = _new_events(batches, stored, every=not stored and len(set(keys)) == len(keys))
+    plain, lines_by_columns = _new_events(batches, lookups, stored, every=not stored and len(unique) == len(lookup.keys))
     if plain:
         _insert_events(client, plain)
     for columns, lines in lines_by_columns.items():
         client.insert_lines(EVENTS, lines, columns, settings=WITH_MATERIALIZED if len(columns) > len(EVENT_COLUMNS) else INSERT_SETTINGS)
 
 
-def _lookup_for(batches: list[Rows]) -> Lookup:
-    """The uuid lookup of every event of `batches`."""
-    parts = [rows.encoded_lookup for rows in batches if rows.encoded_lookup is not None]
-    parts += [Lookup.of_rows(rows.events) for rows in batches if rows.events]
-    earliest = [part.earliest for part in parts if part.earliest is not None]
-    return Lookup(list(chain.from_iterable(part.keys for part in parts)), set().union(*(part.names for part in parts)),
-                  set().union(*(part.days for part in parts)), min(earliest, default=None))
+def _batch_lookup(rows: Rows) -> Lookup:
+    """The uuid lookup of one batch's events (encoded ones carry theirs)."""
+    return rows.encoded_lookup if rows.encoded_lookup is not None else Lookup.of_rows(rows.events)
 
 
-def _new_events(batches: list[Rows], stored: set[tuple[int, str]], *, every: bool) -> tuple[list[tuple], dict[tuple, list[bytes]]]:
+def _merged(lookups: list[Lookup]) -> Lookup:
+    earliest = [lookup.earliest for lookup in lookups if lookup.earliest is not None]
+    return Lookup(list(chain.from_iterable(lookup.keys for lookup in lookups)), set().union(*(lookup.names for lookup in lookups)),
+                  set().union(*(lookup.days for lookup in lookups)), min(earliest, default=None))
+
+
+def _new_events(batches: list[Rows], lookups: list[Lookup], stored: set[tuple[int, str]], *,
+                every: bool) -> tuple[list[tuple], dict[tuple, list[bytes]]]:
     """The events to insert: the first of each (team, uuid) not `stored`, as (row, its decoded
     properties or None), and encoded lines by their columns. `every`: no uuid is stored or
     repeated, so all go in (no look at each event: a spool group has thousands)."""
     plain: list[tuple] = []
     lines_by_columns: dict[tuple, list[bytes]] = {}
     seen = set(stored)
-    for rows in batches:
-        properties = rows.properties if len(rows.properties) == len(rows.events) else [None] * len(rows.events)
-        if every:
-            plain += zip(rows.events, properties)
-        else:
-            for row, props in zip(rows.events, properties):
-                key = (row[1], str(row[0]))
-                if key not in seen:
-                    seen.add(key)
-                    plain.append((row, props))
+    for rows, lookup in zip(batches, lookups):
         if rows.encoded:
-            lines = lines_by_columns.setdefault(rows.encoded_columns, [])
-            if every:
-                lines += rows.encoded
-            else:
-                for line, key in zip(rows.encoded, rows.encoded_lookup.keys):
-                    if key not in seen:
-                        seen.add(key)
-                        lines.append(line)
+            items, into = rows.encoded, lines_by_columns.setdefault(rows.encoded_columns, [])
+        else:
+            properties = rows.properties if len(rows.properties) == len(rows.events) else [None] * len(rows.events)
+            items, into = list(zip(rows.events, properties)), plain
+        if every:
+            into += items
+            continue
+        for item, key in zip(items, lookup.keys):
+            if key not in seen:
+                seen.add(key)
+                into.append(item)
     return plain, {columns: lines for columns, lines in lines_by_columns.items() if lines}
 
 
 def _stored_uuids(client: ClickHouseClient, lookup: Lookup) -> set[tuple[int, str]]:
-    """The (team, uuid) keys of `lookup` ClickHouse already has. The event name and day lead the
+    """The (team, uuid) keys of `lookup` (each once) ClickHouse already has. The event name and day lead the
     sorting key and are the same in a retry (the day within RETRY_DAYS), so the lookup reads only
     those ranges, and of them only the parts written within RETRY_WINDOW (the `created_at` index).
     The uuid bloom filter skips granules only for small groups: a spool group's thousands of uuids
     pass it nearly everywhere."""
     stored: set[tuple[int, str]] = set()
-    keys = list(dict.fromkeys(lookup.keys))
+    keys = lookup.keys
     written = f"AND created_at >= {quote(lookup.earliest - RETRY_WINDOW)} " if lookup.earliest is not None else ""
     for start in range(0, len(keys), UUID_LOOKUP_CHUNK):
         chunk = keys[start : start + UUID_LOOKUP_CHUNK]

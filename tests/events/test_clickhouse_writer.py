@@ -8,7 +8,7 @@ import pytest
 
 from events.clickhouse import ClickHouseError
 from events.clickhouse.client import QueryResult
-from events.clickhouse.writer import GroupWriter, Rows, _lookup_for, _stored_uuids, write_rows
+from events.clickhouse.writer import GroupWriter, Rows, _batch_lookup, _stored_uuids, write_rows
 
 WHEN = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
@@ -241,4 +241,4 @@ def test_a_spool_sized_group_is_looked_up_in_statements_clickhouse_accepts(click
     stored = event_row()
     write_rows(clickhouse, [Rows(events=[stored])])
     group = [event_row() for _ in range(12_000)] + [stored]
-    assert _stored_uuids(clickhouse, _lookup_for([Rows(events=group)])) == {(1, str(stored[0]))}
+    assert _stored_uuids(clickhouse, _batch_lookup(Rows(events=group))) == {(1, str(stored[0]))}
